@@ -1,0 +1,185 @@
+"""``anharmal.label``: label a batch of structures (energy, forces, stress) with a named engine."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import PurePath
+
+from aiida import orm
+from aiida.common import datastructures
+from aiida.engine import CalcJob
+
+from ..core.checks import DEFAULT_MIN_DISTANCE, StructureError, check_frames, check_species
+from ..core.labellers import EngineError, check_request
+from ..data.mlip_model import MLIPModel
+from ..data.training_set import TrainingSet
+from ..engines import label as program
+
+#: Keys accepted in the ``settings`` input.
+SETTINGS_KEYS = {'properties', 'max_seconds', 'min_distance'}
+
+
+def check_label_request(
+    structures: TrainingSet,
+    engine: str,
+    parameters: dict | None = None,
+    settings: dict | None = None,
+    model: MLIPModel | None = None,
+    indices=None,
+) -> str | None:
+    """Return an error message if this labelling request cannot run, else ``None``.
+
+    Shared by the calculation and the workchains, so that bad input is refused in the same words
+    wherever it enters, before any job is submitted.
+    """
+    parameters = parameters or {}
+    settings = settings or {}
+    unknown = set(settings) - SETTINGS_KEYS
+    if unknown:
+        return f'unknown `settings` key(s) {sorted(unknown)}; allowed: {sorted(SETTINGS_KEYS)}'
+    try:
+        labeller, _ = check_request(engine, parameters, settings.get('properties'))
+    except EngineError as exc:
+        return str(exc)
+    if labeller.needs_model and model is None:
+        return f'engine `{engine}` needs a `model` input (the reference model used in place of DFT)'
+    if not labeller.needs_model and model is not None:
+        return f'engine `{engine}` takes no `model` input'
+    max_seconds = settings.get('max_seconds')
+    if max_seconds is not None and not float(max_seconds) > 0:
+        return f'`settings.max_seconds` must be positive, not {max_seconds}'
+    min_distance = float(settings.get('min_distance', DEFAULT_MIN_DISTANCE))
+    try:
+        check_frames(structures.frames, min_distance=min_distance, indices=indices)
+        subset = structures.frames if indices is None else structures.frames.subset(indices)
+        what = f'engine `{engine}`' if model is None else f'the model <{model.pk or "unstored"}> of engine `{engine}`'
+        check_species(subset.species, labeller.supported_elements(parameters, model.species if model else None), what)
+    except StructureError as exc:
+        return str(exc)
+    return None
+
+
+def validate_inputs(value, ctx=None):
+    """Validate the whole input namespace of :class:`LabelCalculation`."""
+    if 'structures' not in value or 'engine' not in value:
+        return None  # exposed in a workchain that sets them later
+    indices = value['indices'].get_list() if 'indices' in value else None
+    return check_label_request(
+        value['structures'],
+        value['engine'].value,
+        value['parameters'].get_dict() if 'parameters' in value else {},
+        value['settings'].get_dict() if 'settings' in value else {},
+        value.get('model'),
+        indices,
+    )
+
+
+class LabelCalculation(CalcJob):
+    """Compute energy, forces (and stress) of structures with GPAW, EMT or a reference NequIP model.
+
+    Runs the ``anharmal-label`` program of this package. Every finished label is written to disk
+    at once, so a killed or failed job keeps what it produced: the ``labelled`` output holds every
+    structure that succeeded, ``failures`` says why the others did not, and the exit code names
+    the failure that a restart can fix (SCF not converged, interrupted).
+    """
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.input('structures', valid_type=TrainingSet, help='Structures to label (existing labels are ignored).')
+        spec.input(
+            'indices',
+            valid_type=orm.List,
+            required=False,
+            help='Indices of the structures to label (default: all). Labels keep these indices as `source_index`.',
+        )
+        spec.input('engine', valid_type=orm.Str, help='Labelling engine: `gpaw`, `emt` or `nequip-reference`.')
+        spec.input(
+            'parameters',
+            valid_type=orm.Dict,
+            required=False,
+            help='Parameters passed to the engine (for GPAW: the keyword arguments of `gpaw.GPAW`).',
+        )
+        spec.input(
+            'settings',
+            valid_type=orm.Dict,
+            required=False,
+            help='`properties` (subset of energy, forces, stress), `max_seconds` (time budget; default 80% of '
+            'the walltime), `min_distance` (Angstrom, refuse closer atoms; default 0.5).',
+        )
+        spec.input('model', valid_type=MLIPModel, required=False, help='Model file for `nequip-reference`.')
+        spec.inputs.validator = validate_inputs
+        spec.inputs['metadata']['options']['parser_name'].default = 'anharmal.label'
+        spec.inputs['metadata']['options']['input_filename'].default = program.INPUT_FILE
+        spec.inputs['metadata']['options']['output_filename'].default = 'aiida.out'
+
+        spec.output('labelled', valid_type=TrainingSet, required=False, help='The structures that were labelled.')
+        spec.output(
+            'failures',
+            valid_type=orm.Dict,
+            required=False,
+            help='Structures not labelled: source index -> {reason, message}.',
+        )
+
+        spec.exit_code(300, 'ERROR_NO_OUTPUT', message='The engine wrote no output: it did not run (see the scheduler '
+                       'output files in the retrieved folder).')
+        spec.exit_code(301, 'ERROR_SETUP_FAILED', message='The engine could not start: {message}')
+        spec.exit_code(302, 'ERROR_OUTPUT_CORRUPT', message='The labels file could not be read: {message}')
+        spec.exit_code(310, 'ERROR_SCF_NOT_CONVERGED', message='The SCF did not converge for {n} structure(s); '
+                       'the others are in the `labelled` output.')
+        spec.exit_code(320, 'ERROR_INTERRUPTED', message='The engine stopped before labelling {n} structure(s) '
+                       '({reason}); every finished label is in the `labelled` output.')
+        spec.exit_code(330, 'ERROR_STRUCTURES_FAILED', message='The engine failed on {n} structure(s) with an error '
+                       'a restart cannot fix; see the `failures` output.')
+
+    def prepare_for_submission(self, folder):
+        structures = self.inputs.structures
+        indices = self.inputs.indices.get_list() if 'indices' in self.inputs else list(range(len(structures)))
+        settings = self.inputs.settings.get_dict() if 'settings' in self.inputs else {}
+        parameters = self.inputs.parameters.get_dict() if 'parameters' in self.inputs else {}
+        engine = self.inputs.engine.value
+        _, properties = check_request(engine, parameters, settings.get('properties'))
+
+        max_seconds = settings.get('max_seconds')
+        walltime = self.inputs.metadata.options.get('max_wallclock_seconds')
+        if max_seconds is None and walltime:
+            max_seconds = 0.8 * walltime
+
+        config = {
+            'engine': engine,
+            'parameters': parameters,
+            'properties': list(properties),
+            'indices': indices,
+            'max_seconds': max_seconds,
+            'structures_file': program.STRUCTURES_FILE,
+            'model_file': None,
+        }
+        local_copy_list = []
+        if 'model' in self.inputs:
+            model = self.inputs.model
+            suffix = ''.join(PurePath(model.filename).suffixes)
+            config['model_file'] = f'model{suffix}'
+            local_copy_list.append((model.uuid, model.filename, config['model_file']))
+
+        with folder.open(program.INPUT_FILE, 'w', encoding='utf-8') as handle:
+            json.dump(config, handle, indent=1)
+        data = structures.frames.subset(indices).to_npz_bytes()
+        folder.create_file_from_filelike(io.BytesIO(data), program.STRUCTURES_FILE, mode='wb')
+
+        codeinfo = datastructures.CodeInfo()
+        codeinfo.code_uuid = self.inputs.code.uuid
+        codeinfo.cmdline_params = ['.']
+        codeinfo.stdout_name = self.inputs.metadata.options.output_filename
+
+        calcinfo = datastructures.CalcInfo()
+        calcinfo.codes_info = [codeinfo]
+        calcinfo.local_copy_list = local_copy_list
+        calcinfo.retrieve_list = [
+            program.LABELS_FILE,
+            program.STATUS_FILE,
+            program.LOG_FILE,
+            'gpaw.txt',
+            self.inputs.metadata.options.output_filename,
+        ]
+        return calcinfo

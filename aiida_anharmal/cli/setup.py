@@ -1,0 +1,133 @@
+"""Set up the embedded default: profile, localhost computer, one code per program, daemon."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+#: The programs of this package that calculation jobs run: code label -> calculation plugin.
+PROGRAMS = {
+    'anharmal-label': 'anharmal.label',
+}
+
+#: Prepended to every job script: one thread per process (threaded BLAS slowed GPAW 2-10x on 2 cores).
+PREPEND_TEXT = 'export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1'
+
+DEFAULT_PROFILE = 'anharmal'
+COMPUTER_LABEL = 'localhost'
+
+
+def program_path(name: str) -> Path:
+    """Absolute path of a console script of this package, next to the running interpreter first."""
+    candidate = Path(sys.executable).parent / name
+    if candidate.exists():
+        return candidate
+    found = shutil.which(name)
+    if found is None:
+        raise RuntimeError(f'the program `{name}` is not installed: run `pip install -e .` in the repository')
+    return Path(found)
+
+
+def ensure_profile(name: str, echo=print) -> None:
+    """Create profile ``name`` with ``verdi presto`` (SQLite + ZeroMQ broker) unless it exists; load it."""
+    from aiida import load_profile
+    from aiida.manage.configuration import get_config
+
+    if name not in get_config().profile_names:
+        echo(f'creating profile `{name}` with verdi presto (SQLite storage, built-in ZeroMQ broker)')
+        verdi = Path(sys.executable).parent / 'verdi'
+        subprocess.run(
+            [str(verdi if verdi.exists() else 'verdi'), 'presto', '--profile-name', name, '--use-zeromq',
+             '--non-interactive'],
+            check=True,
+        )
+        from aiida.manage.configuration import reset_config
+
+        reset_config()
+    else:
+        echo(f'using the existing profile `{name}`')
+    load_profile(name, allow_switch=True)
+
+
+def ensure_computer(label: str = COMPUTER_LABEL, echo=print):
+    """Return the localhost computer (core.local transport, core.direct scheduler), creating it if needed."""
+    from aiida import orm
+    from aiida.common.exceptions import NotExistent
+
+    try:
+        computer = orm.load_computer(label)
+        echo(f'using computer `{label}` ({computer.transport_type}, {computer.scheduler_type})')
+    except NotExistent:
+        workdir = Path.home() / '.aiida' / 'scratch' / label
+        computer = orm.Computer(
+            label=label,
+            hostname='localhost',
+            description='this machine',
+            transport_type='core.local',
+            scheduler_type='core.direct',
+            workdir=str(workdir),
+        ).store()
+        computer.set_minimum_job_poll_interval(1.0)
+        computer.set_default_mpiprocs_per_machine(1)
+        echo(f'created computer `{label}`')
+    if not computer.is_configured:
+        computer.configure(safe_interval=0.1)
+    return computer
+
+
+def ensure_codes(computer, echo=print) -> dict:
+    """Create (or update) one ``InstalledCode`` per program of this package; return label -> code."""
+    from aiida import orm
+    from aiida.common.exceptions import MultipleObjectsError, NotExistent
+
+    codes = {}
+    for name, plugin in PROGRAMS.items():
+        executable = str(program_path(name))
+        try:
+            code = orm.load_code(f'{name}@{computer.label}')
+        except (NotExistent, MultipleObjectsError):
+            code = None
+        if code is not None and str(code.filepath_executable) != executable:
+            # A code is immutable once stored: retire the stale one, keep it for provenance.
+            code.label = f'{name}-retired-{code.pk}'
+            code.is_hidden = True
+            echo(f'retired code <{code.pk}> that pointed to {code.filepath_executable}')
+            code = None
+        if code is None:
+            code = orm.InstalledCode(
+                label=name,
+                computer=computer,
+                filepath_executable=executable,
+                default_calc_job_plugin=plugin,
+                prepend_text=PREPEND_TEXT,
+                description=f'the `{name}` program of aiida-anharmal',
+            ).store()
+            echo(f'created code `{name}@{computer.label}` -> {executable}')
+        codes[name] = code
+    return codes
+
+
+def ensure_daemon(profile_name: str, workers: int = 1, echo=print) -> None:
+    """Start the daemon of the profile if it is not running."""
+    from aiida.engine.daemon.client import get_daemon_client
+
+    client = get_daemon_client(profile_name)
+    if client.is_daemon_running:
+        echo('the daemon is running')
+        return
+    os.environ.setdefault('OMP_NUM_THREADS', '1')
+    client.start_daemon(number_workers=workers)
+    echo(f'started the daemon with {workers} worker(s)')
+
+
+def setup(profile: str = DEFAULT_PROFILE, daemon: bool = True, workers: int = 1, echo=print) -> dict:
+    """Everything the embedded default needs; safe to run again (idempotent)."""
+    ensure_profile(profile, echo=echo)
+    computer = ensure_computer(echo=echo)
+    codes = ensure_codes(computer, echo=echo)
+    if daemon:
+        ensure_daemon(profile, workers=workers, echo=echo)
+    return codes

@@ -1,0 +1,1 @@
+"""Pure physics and numerics: numpy / torch / ASE only, never AiiDA."""

@@ -1,0 +1,84 @@
+"""Checks of structures that must hold before anything is computed (no AiiDA import).
+
+Each check raises :class:`StructureError` with a message that names the structure (its index in
+the batch) and what is wrong, so a user can fix the input without reading a traceback.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ase import Atoms
+from ase.neighborlist import neighbor_list
+
+from .frames import Frames
+
+#: Default smallest allowed interatomic distance in Angstrom. The shortest bonds in solids
+#: without hydrogen are above 1.5 Angstrom; anything below this is an overlapping atom.
+DEFAULT_MIN_DISTANCE = 0.5
+
+
+class StructureError(ValueError):
+    """A structure is not fit to be computed."""
+
+
+def check_cell(atoms: Atoms, label: str = 'structure') -> None:
+    """Refuse non-periodic structures and singular (or nearly flat) cells."""
+    if not np.all(atoms.pbc):
+        missing = ''.join('xyz'[i] for i in range(3) if not atoms.pbc[i])
+        raise StructureError(f'{label} is not periodic along {missing}: every structure must be a periodic crystal')
+    cell = atoms.cell.array
+    lengths = np.linalg.norm(cell, axis=1)
+    if np.any(lengths < 1e-8):
+        raise StructureError(f'{label} has a cell vector of zero length: the cell is singular')
+    volume = abs(np.linalg.det(cell))
+    # Normalised volume: 1 for a cubic cell, 0 for a flat one.
+    if volume / np.prod(lengths) < 1e-6:
+        raise StructureError(f'{label} has a singular cell (volume {volume:.3g} A^3): its vectors are coplanar')
+
+
+def closest_pair(atoms: Atoms, cutoff: float) -> tuple[int, int, float] | None:
+    """Return ``(i, j, distance)`` of the closest pair (periodic images included) below ``cutoff``."""
+    if len(atoms) == 0 or cutoff <= 0:
+        return None
+    i, j, d = neighbor_list('ijd', atoms, cutoff)
+    if len(d) == 0:
+        return None
+    k = int(np.argmin(d))
+    return int(i[k]), int(j[k]), float(d[k])
+
+
+def check_distances(atoms: Atoms, min_distance: float = DEFAULT_MIN_DISTANCE, label: str = 'structure') -> None:
+    """Refuse structures with two atoms (or an atom and a periodic image) closer than ``min_distance``."""
+    pair = closest_pair(atoms, min_distance)
+    if pair is not None:
+        i, j, d = pair
+        what = f'atom {i} and a periodic image of itself' if i == j else f'atoms {i} and {j}'
+        raise StructureError(
+            f'{label}: {what} are {d:.3f} A apart, closer than the threshold {min_distance:.3f} A '
+            '(overlapping atoms; change `min_distance` only if this is intended)'
+        )
+
+
+def check_frames(frames: Frames, min_distance: float = DEFAULT_MIN_DISTANCE, indices=None) -> None:
+    """Check every frame (or the frames at ``indices``): non-empty, periodic, regular cell, no overlaps."""
+    selected = range(len(frames)) if indices is None else list(indices)
+    if len(frames) == 0 or len(selected) == 0:
+        raise StructureError('the batch is empty: there is no structure to compute')
+    for index in selected:
+        if not 0 <= index < len(frames):
+            raise StructureError(f'index {index} is out of range for a set of {len(frames)} structures')
+        atoms = frames.get_atoms(index, with_labels=False)
+        label = f'structure {index} ({atoms.get_chemical_formula()})'
+        check_cell(atoms, label)
+        check_distances(atoms, min_distance, label)
+
+
+def check_species(species, supported, what: str) -> None:
+    """Refuse species that ``what`` (an engine or a model) cannot handle."""
+    if supported is None:
+        return
+    missing = sorted(set(species) - set(supported))
+    if missing:
+        raise StructureError(
+            f'{what} does not support the element(s) {", ".join(missing)}; it supports: {", ".join(sorted(supported))}'
+        )

@@ -1,0 +1,235 @@
+"""Labelling engines: which ASE calculator computes the ground-truth labels (no AiiDA import).
+
+A :class:`Labeller` knows how to check its parameters and the elements it supports before any
+compute, how to build its ASE calculator, whether a failure is an SCF failure, and what to
+change in its parameters to recover from one. The ``anharmal-label`` program and the AiiDA
+layer both use this registry, so validation and execution cannot drift apart.
+
+Engines:
+
+``gpaw``
+    Real DFT with GPAW (plane waves or LCAO). Parameters are passed to ``gpaw.GPAW``. PAW
+    setups come from the ``gpaw-data`` package and load offline.
+``emt``
+    ASE's effective-medium theory: a toy for fast tests of the machinery (not DFT).
+``nequip-reference``
+    A NequIP model used as a stand-in for DFT (Kang et al. validate this way). Provenance
+    marks its labels as ``ground_truth = 'stand-in'``.
+"""
+
+from __future__ import annotations
+
+import copy
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+#: Properties a labeller may compute.
+ALL_PROPERTIES = ('energy', 'forces', 'stress')
+
+
+class EngineError(ValueError):
+    """Engine name or engine parameters are not usable."""
+
+
+class Labeller(ABC):
+    """One labelling engine."""
+
+    name: str = ''
+    #: 'dft' for real electronic structure, 'stand-in' for a model used in place of DFT,
+    #: 'toy' for a cheap empirical potential used to test machinery.
+    ground_truth: str = 'dft'
+    description: str = ''
+    needs_model: bool = False
+
+    def check_parameters(self, parameters: dict) -> None:  # noqa: B027 - optional hook
+        """Raise :class:`EngineError` for parameters the engine cannot use."""
+
+    def supported_elements(self, parameters: dict, model_species=None) -> set[str] | None:
+        """Elements this engine can label with these parameters (``None``: unknown, do not check)."""
+        return None
+
+    def default_properties(self, parameters: dict) -> tuple[str, ...]:
+        return ALL_PROPERTIES
+
+    @abstractmethod
+    def make_calculator(self, parameters: dict, model_path: str | Path | None = None, directory: str | Path = '.'):
+        """Return an ASE calculator."""
+
+    def is_scf_failure(self, exception: BaseException) -> bool:
+        return False
+
+    def scf_retry_parameters(self, parameters: dict, attempt: int) -> dict | None:
+        """Parameters for retry number ``attempt`` (1, 2, ...) after an SCF failure; ``None``: no fix."""
+        return None
+
+    def scf_iterations(self, calculator) -> int | None:
+        return None
+
+
+class EMTLabeller(Labeller):
+    name = 'emt'
+    ground_truth = 'toy'
+    description = "ASE's effective-medium theory (toy potential for tests, not DFT)"
+
+    def check_parameters(self, parameters: dict) -> None:
+        unknown = set(parameters) - {'asap_cutoff'}
+        if unknown:
+            raise EngineError(f'engine `emt` takes only `asap_cutoff`, not {sorted(unknown)}')
+
+    def supported_elements(self, parameters: dict, model_species=None) -> set[str]:
+        from ase.calculators.emt import parameters as emt_parameters
+
+        return set(emt_parameters)
+
+    def make_calculator(self, parameters: dict, model_path=None, directory='.'):
+        from ase.calculators.emt import EMT
+
+        return EMT(**parameters)
+
+
+class GPAWLabeller(Labeller):
+    name = 'gpaw'
+    ground_truth = 'dft'
+    description = 'GPAW density-functional theory (PW or LCAO; PAW setups from gpaw-data)'
+    #: GPAW's default maximum number of SCF iterations.
+    default_maxiter = 333
+
+    def check_parameters(self, parameters: dict) -> None:
+        mode = parameters.get('mode', 'fd')
+        name = mode.get('name') if isinstance(mode, dict) else mode
+        if name not in ('pw', 'lcao', 'fd'):
+            raise EngineError(f"engine `gpaw`: mode must be 'pw', 'lcao' or 'fd' (or a dict with `name`), not {mode!r}")
+        if 'txt' in parameters or 'directory' in parameters:
+            raise EngineError('engine `gpaw`: `txt` and `directory` are set by aiida-anharmal, do not pass them')
+        maxiter = parameters.get('maxiter', self.default_maxiter)
+        if not isinstance(maxiter, int) or maxiter < 1:
+            raise EngineError(f'engine `gpaw`: `maxiter` must be a positive integer, not {maxiter!r}')
+
+    @staticmethod
+    def mode_name(parameters: dict) -> str:
+        mode = parameters.get('mode', 'fd')
+        return mode.get('name') if isinstance(mode, dict) else mode
+
+    def default_properties(self, parameters: dict) -> tuple[str, ...]:
+        # GPAW computes stress in plane-wave mode only.
+        return ALL_PROPERTIES if self.mode_name(parameters) == 'pw' else ('energy', 'forces')
+
+    def supported_elements(self, parameters: dict, model_species=None) -> set[str] | None:
+        """Elements with a PAW setup for the chosen functional in GPAW's setup paths."""
+        try:
+            import gpaw
+        except ImportError:
+            return None  # checked on the machine that runs the job
+        xc = parameters.get('xc', 'LDA')
+        xc_name = xc if isinstance(xc, str) else xc.get('name', 'LDA')
+        setup_name = parameters.get('setups', 'paw')
+        if not isinstance(setup_name, str):
+            return None
+        wanted = xc_name if setup_name == 'paw' else f'{setup_name}.{xc_name}'
+        found = set()
+        for path in map(Path, gpaw.setup_paths):
+            if not path.is_dir():
+                continue
+            for file in path.iterdir():
+                # e.g. Cu.PBE.gz (default setup), Ag.11.PBE.gz (setup name '11')
+                name = file.name[:-3] if file.name.endswith('.gz') else file.name
+                symbol, _, rest = name.partition('.')
+                if rest == wanted:
+                    found.add(symbol)
+        return found or None
+
+    def make_calculator(self, parameters: dict, model_path=None, directory='.'):
+        from gpaw import GPAW
+
+        kwargs = copy.deepcopy(parameters)
+        kwargs.setdefault('txt', str(Path(directory) / 'gpaw.txt'))
+        if 'kpts' in kwargs and isinstance(kwargs['kpts'], list):
+            kwargs['kpts'] = tuple(kwargs['kpts'])
+        return GPAW(**kwargs)
+
+    def is_scf_failure(self, exception: BaseException) -> bool:
+        try:
+            from gpaw import ConvergenceError
+        except ImportError:  # pragma: no cover - only without gpaw
+            return 'Convergence' in type(exception).__name__
+        return isinstance(exception, ConvergenceError)
+
+    def scf_retry_parameters(self, parameters: dict, attempt: int) -> dict:
+        """First retry: twice the iterations (at least 100). Later: also a gentler density mixer.
+
+        Charge sloshing in metals and distorted cells is what usually stops GPAW's SCF; a smaller
+        mixing fraction ``beta`` with a longer history damps it at the cost of more iterations.
+        """
+        new = copy.deepcopy(parameters)
+        new['maxiter'] = max(2 * int(parameters.get('maxiter', self.default_maxiter)), 100)
+        if attempt >= 2:
+            mixer = dict(new.get('mixer') or {})
+            mixer['beta'] = min(float(mixer.get('beta', 0.05)) / 2, 0.025)
+            mixer['nmaxold'] = max(int(mixer.get('nmaxold', 5)), 8)
+            mixer['weight'] = float(mixer.get('weight', 50.0))
+            new['mixer'] = mixer
+        return new
+
+    def scf_iterations(self, calculator) -> int | None:
+        try:
+            return int(calculator.get_number_of_iterations())
+        except Exception:  # noqa: BLE001 - older GPAW versions lack it or raise before a run
+            return None
+
+
+class NequIPReferenceLabeller(Labeller):
+    name = 'nequip-reference'
+    ground_truth = 'stand-in'
+    description = 'a NequIP model used as a stand-in for DFT (not DFT)'
+    needs_model = True
+
+    def check_parameters(self, parameters: dict) -> None:
+        unknown = set(parameters) - {'device'}
+        if unknown:
+            raise EngineError(f'engine `nequip-reference` takes only `device`, not {sorted(unknown)}')
+
+    def supported_elements(self, parameters: dict, model_species=None) -> set[str] | None:
+        return set(model_species) if model_species is not None else None
+
+    def default_properties(self, parameters: dict) -> tuple[str, ...]:
+        return ('energy', 'forces')
+
+    def make_calculator(self, parameters: dict, model_path=None, directory='.'):
+        from .nequip_legacy import LegacyNequIPCalculator
+
+        if model_path is None:
+            raise EngineError('engine `nequip-reference` needs a model file')
+        return LegacyNequIPCalculator(model_path, device=parameters.get('device', 'cpu'))
+
+
+LABELLERS: dict[str, Labeller] = {
+    labeller.name: labeller for labeller in (GPAWLabeller(), EMTLabeller(), NequIPReferenceLabeller())
+}
+
+
+def get_labeller(name: str) -> Labeller:
+    """Return the labeller called ``name``; raise :class:`EngineError` listing the known ones."""
+    try:
+        return LABELLERS[name]
+    except (KeyError, TypeError):
+        raise EngineError(f'unknown labelling engine {name!r}; known engines: {", ".join(sorted(LABELLERS))}') from None
+
+
+def check_request(engine: str, parameters: dict, properties: Any = None) -> tuple[Labeller, tuple[str, ...]]:
+    """Validate an engine request; return the labeller and the properties to compute."""
+    labeller = get_labeller(engine)
+    if not isinstance(parameters, dict):
+        raise EngineError(f'engine parameters must be a dictionary, not {type(parameters).__name__}')
+    labeller.check_parameters(parameters)
+    default = labeller.default_properties(parameters)
+    if properties is None:
+        return labeller, default
+    properties = tuple(properties)
+    wrong = [p for p in properties if p not in ALL_PROPERTIES]
+    if wrong or not properties:
+        raise EngineError(f'properties must be a non-empty subset of {ALL_PROPERTIES}, got {list(properties)}')
+    unsupported = [p for p in properties if p not in default]
+    if unsupported:
+        raise EngineError(f'engine `{engine}` with these parameters cannot compute {unsupported}')
+    return labeller, properties

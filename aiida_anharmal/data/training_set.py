@@ -1,0 +1,108 @@
+"""``TrainingSet``: many periodic structures with optional labels and their origins, in one node."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+from aiida import orm
+
+from ..core.frames import Frames
+
+ARRAYS_FILE = 'frames.npz'
+
+
+class TrainingSet(orm.Data):
+    """Structures, labels (energy, forces, stress) and per-structure origin, as arrays.
+
+    All frames live in one ``.npz`` file in the node's repository, not one node per structure:
+    thousands of frames stay one node, fast to query and small in an archive. Attributes give
+    what queries need: ``n_structures``, ``n_atoms_total``, ``species``, counts of labelled frames,
+    and, when set by the labelling calculation, ``label_engine`` and ``ground_truth`` (``dft``,
+    ``stand-in`` for a model used in place of DFT, ``toy`` for EMT).
+
+    The origin of each frame is a small dict (for example ``{"kind": "initial"}``, or
+    ``{"iteration": 2, "trajectory": <uuid>, "frame": 118, "label_calc": <uuid>}``).
+
+    Like every AiiDA data node it is read-only once stored.
+    """
+
+    def __init__(self, frames: Frames | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if frames is not None:
+            self.set_frames(frames)
+
+    # ------------------------------------------------------------------ writing (unstored only)
+    def set_frames(self, frames: Frames) -> None:
+        """Store ``frames`` in this (unstored) node and set the summary attributes."""
+        import io
+
+        self.base.repository.put_object_from_filelike(io.BytesIO(frames.to_npz_bytes()), ARRAYS_FILE)
+        attrs = self.base.attributes
+        attrs.set('n_structures', len(frames))
+        attrs.set('n_atoms_total', int(frames.n_atoms.sum()))
+        attrs.set('species', frames.species)
+        attrs.set('n_with_energy', int(frames.has_energy.sum()))
+        attrs.set('n_with_forces', int(frames.has_forces.sum()))
+        attrs.set('n_with_stress', int(frames.has_stress.sum()))
+        self.__dict__.pop('frames', None)
+
+    def set_label_provenance(self, engine: str, ground_truth: str, description: str = '') -> None:
+        """Record which engine made the labels and whether it is real DFT or a stand-in."""
+        self.base.attributes.set('label_engine', engine)
+        self.base.attributes.set('ground_truth', ground_truth)
+        if description:
+            self.base.attributes.set('label_description', description)
+
+    @classmethod
+    def from_ase(cls, atoms_list: Iterable, origins: Sequence[dict] | None = None, **kwargs) -> 'TrainingSet':
+        """Build from ASE Atoms; labels are read from results already held by ``atoms.calc``."""
+        return cls(frames=Frames.from_atoms(atoms_list, origins=origins), **kwargs)
+
+    @classmethod
+    def from_extxyz(cls, path: str | Path, **kwargs) -> 'TrainingSet':
+        """Build from an extended-XYZ file (labels and ``origin_*`` info keys are kept)."""
+        return cls(frames=Frames.read_extxyz(path), **kwargs)
+
+    # ------------------------------------------------------------------ reading
+    @cached_property
+    def frames(self) -> Frames:
+        """The frames as a :class:`~aiida_anharmal.core.frames.Frames` object (read once, cached)."""
+        with self.base.repository.open(ARRAYS_FILE, 'rb') as handle:
+            return Frames.from_npz(handle)
+
+    def __len__(self) -> int:
+        return int(self.base.attributes.get('n_structures'))
+
+    @property
+    def species(self) -> list[str]:
+        return list(self.base.attributes.get('species'))
+
+    @property
+    def origins(self) -> list[dict]:
+        return self.frames.origins
+
+    @property
+    def ground_truth(self) -> str | None:
+        return self.base.attributes.get('ground_truth', None)
+
+    def get_array(self, name: str) -> np.ndarray:
+        """One of ``numbers, positions, cells, pbc, n_atoms, energy, forces, stress`` (a copy)."""
+        return np.array(getattr(self.frames, name))
+
+    def get_atoms(self, index: int, with_labels: bool = True):
+        return self.frames.get_atoms(index, with_labels)
+
+    def to_ase(self, with_labels: bool = True) -> list:
+        """All frames as ASE Atoms with labels as :class:`SinglePointCalculator` results."""
+        return self.frames.to_atoms(with_labels)
+
+    def write_extxyz(self, path: str | Path) -> None:
+        """Export to extended XYZ with labels and ``origin_*`` columns."""
+        self.frames.write_extxyz(path)
+
+    def get_description(self) -> str:
+        labelled = self.base.attributes.get('n_with_energy', 0)
+        return f'{len(self)} structures ({", ".join(self.species)}), {labelled} labelled'

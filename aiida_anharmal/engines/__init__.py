@@ -1,0 +1,1 @@
+"""Programs run by the calculation jobs (console scripts): read input files, write output files."""

@@ -1,0 +1,53 @@
+"""Calcfunctions on datasets: every dataset operation is a node in the provenance graph."""
+
+from __future__ import annotations
+
+from aiida import orm
+from aiida.engine import calcfunction
+
+from ..core.frames import Frames
+from ..data.training_set import TrainingSet
+
+
+def _ordered(kwargs: dict, prefix) -> list:
+    return [kwargs[key] for key in sorted(kwargs) if key.startswith(prefix)]
+
+
+@calcfunction
+def collect_labels(**parts):
+    """Merge labelled parts of one source set into one ``labelled`` set and one ``excluded`` list.
+
+    Inputs are named ``labelled_NNN`` (TrainingSets whose frames carry ``source_index`` in their
+    origin) and ``failures_NNN`` / ``excluded_NNN`` (Dicts ``source index -> {reason, message}``),
+    with ``NNN`` giving the order of the attempts. A structure labelled in any part is kept (once,
+    ordered by source index); a structure never labelled is excluded with the reason of its
+    latest failure and the number of failed attempts.
+    """
+    labelled_parts = _ordered(parts, 'labelled_')
+    failure_parts = _ordered(parts, ('failures_', 'excluded_'))
+
+    by_index: dict[int, tuple[TrainingSet, int]] = {}
+    for part in labelled_parts:
+        for k, origin in enumerate(part.origins):
+            by_index[int(origin['source_index'])] = (part, k)
+
+    excluded: dict[str, dict] = {}
+    for part in failure_parts:
+        for key, failure in part.get_dict().items():
+            if int(key) in by_index:
+                continue
+            previous = excluded.get(key, {})
+            attempts = previous.get('attempts', 0) + int(failure.get('attempts', 1))
+            excluded[key] = {**failure, 'attempts': attempts}
+
+    outputs = {'excluded': orm.Dict(dict(sorted(excluded.items(), key=lambda kv: int(kv[0]))))}
+    if by_index:
+        frames = Frames.concatenate([part.frames.subset([k]) for _, (part, k) in sorted(by_index.items())])
+        merged = TrainingSet(frames=frames)
+        first = labelled_parts[0].base.attributes
+        if first.get('label_engine', None):
+            merged.set_label_provenance(
+                first.get('label_engine'), first.get('ground_truth'), first.get('label_description', '')
+            )
+        outputs['labelled'] = merged
+    return outputs

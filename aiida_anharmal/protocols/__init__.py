@@ -1,0 +1,55 @@
+"""Protocols: named input sets (``fast``, ``moderate``, ``precise``) kept in YAML files here."""
+
+from __future__ import annotations
+
+import copy
+from importlib import resources
+
+import yaml
+
+
+def recursive_merge(base: dict, overrides: dict) -> dict:
+    """Return ``base`` updated by ``overrides``; nested dicts are merged, everything else replaced."""
+    merged = copy.deepcopy(base)
+    for key, value in (overrides or {}).items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = recursive_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+class ProtocolMixin:
+    """Adds protocol look-up to a workchain class; the class names its YAML file in ``_protocol_file``."""
+
+    _protocol_file: str = ''
+
+    @classmethod
+    def _load_protocol_file(cls) -> dict:
+        text = resources.files(__package__).joinpath(cls._protocol_file).read_text(encoding='utf-8')
+        return yaml.safe_load(text)
+
+    @classmethod
+    def get_default_protocol(cls) -> str:
+        return cls._load_protocol_file()['default_protocol']
+
+    @classmethod
+    def get_available_protocols(cls) -> dict[str, dict]:
+        """Protocol names with their descriptions."""
+        data = cls._load_protocol_file()
+        return {name: {'description': values['description']} for name, values in data['protocols'].items()}
+
+    @classmethod
+    def get_protocol_inputs(cls, protocol: str | None = None, overrides: dict | None = None) -> dict:
+        """The inputs of ``protocol`` (default protocol if ``None``) merged with ``overrides``."""
+        data = cls._load_protocol_file()
+        protocol = protocol or data['default_protocol']
+        try:
+            inputs = data['protocols'][protocol]
+        except KeyError:
+            raise ValueError(
+                f'unknown protocol {protocol!r}; available: {", ".join(data["protocols"])}'
+            ) from None
+        inputs = recursive_merge(data.get('default_inputs', {}), inputs)
+        inputs.pop('description', None)
+        return recursive_merge(inputs, overrides or {})

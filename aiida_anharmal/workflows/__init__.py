@@ -1,0 +1,5 @@
+"""WorkChains."""
+
+from .label import LabelBaseWorkChain, LabelWorkChain
+
+__all__ = ('LabelBaseWorkChain', 'LabelWorkChain')
