@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Install everything, set up the embedded AiiDA profile and daemon, and run the main job.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh
+. "${ANHARMAL_VENV:-.venv}/bin/activate"
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
+anharmal setup
+anharmal demo label "$@"

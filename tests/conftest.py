@@ -1,0 +1,68 @@
+"""Test fixtures: a real temporary AiiDA profile (SQLite + ZeroMQ broker, so the daemon works)."""
+
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase.build import bulk
+
+pytest_plugins = ['aiida.tools.pytest_fixtures']
+
+REFERENCE_MODEL = Path(__file__).parents[1] / 'aiida_anharmal' / 'resources' / 'cui_reference' / 'deployed-model_0_0.pth'
+
+
+@pytest.fixture(scope='session', autouse=True)
+def aiida_profile(aiida_config, aiida_profile_factory):
+    """Override the plugin's profile: same SQLite storage, plus the built-in ZeroMQ broker."""
+    with aiida_profile_factory(aiida_config, broker_backend='core.zeromq') as profile:
+        yield profile
+
+
+@pytest.fixture
+def label_code(aiida_localhost):
+    """The `anharmal-label` program of this package as an InstalledCode on localhost."""
+    from aiida import orm
+    from aiida.common.exceptions import NotExistent
+
+    from aiida_anharmal.cli.setup import PREPEND_TEXT, program_path
+
+    try:
+        return orm.load_code(f'anharmal-label@{aiida_localhost.label}')
+    except NotExistent:
+        return orm.InstalledCode(
+            label='anharmal-label',
+            computer=aiida_localhost,
+            filepath_executable=str(program_path('anharmal-label')),
+            default_calc_job_plugin='anharmal.label',
+            prepend_text=PREPEND_TEXT,
+        ).store()
+
+
+def cu_structures(n, seed=0):
+    """``n`` rattled fcc Cu cells of 4 atoms."""
+    structures = []
+    for k in range(n):
+        atoms = bulk('Cu', 'fcc', a=3.61, cubic=True)
+        atoms.rattle(0.05, seed=seed + k)
+        structures.append(atoms)
+    return structures
+
+
+def cui_cell(displacement=0.0):
+    atoms = bulk('CuI', 'zincblende', a=6.05)
+    atoms.positions[0] += np.array([1.0, -0.5, 0.3]) * displacement
+    return atoms
+
+
+@pytest.fixture
+def options():
+    return {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}, 'max_wallclock_seconds': 600}
+
+
+@pytest.fixture
+def reference_model():
+    from aiida_anharmal.data import MLIPModel
+
+    return MLIPModel.from_legacy_nequip(REFERENCE_MODEL, source='test').store()
