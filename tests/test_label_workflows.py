@@ -99,7 +99,7 @@ def test_archive_roundtrip_keeps_arrays(submit_and_await, label_code, tmp_path, 
     assert node.is_finished_ok
     labelled = node.outputs.labelled
     arrays = {name: labelled.get_array(name) for name in ('positions', 'energy', 'forces', 'stress', 'numbers')}
-    origins, uuid = labelled.origins, labelled.uuid
+    origins, uuid, workchain_uuid = labelled.origins, labelled.uuid, node.uuid
     archive = tmp_path / 'label.aiida'
     create_archive([node], filename=archive)
 
@@ -110,4 +110,4 @@ def test_archive_roundtrip_keeps_arrays(submit_and_await, label_code, tmp_path, 
         for name, value in arrays.items():
             assert np.array_equal(imported.get_array(name), value, equal_nan=True)
         assert imported.origins == origins
-        assert orm.load_node(node.uuid).outputs.labelled.uuid == uuid  # provenance came along
+        assert orm.load_node(workchain_uuid).outputs.labelled.uuid == uuid  # provenance came along
