@@ -1,0 +1,52 @@
+"""The `anharmal` command and the plugin entry points."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from aiida_anharmal.cli import cli
+from aiida_anharmal.cli.setup import ensure_codes
+from aiida_anharmal.data import TrainingSet
+
+from .conftest import cu_structures
+
+
+def test_codes_created_once_per_program(aiida_localhost):
+    first = ensure_codes(aiida_localhost, echo=lambda *_: None)
+    again = ensure_codes(aiida_localhost, echo=lambda *_: None)
+    assert {k: c.pk for k, c in first.items()} == {k: c.pk for k, c in again.items()}
+    code = first['anharmal-label']
+    assert Path(code.filepath_executable).exists() and 'OMP_NUM_THREADS=1' in code.prepend_text
+
+
+def test_dataset_export_and_import(tmp_path, aiida_profile):
+    from ase.calculators.emt import EMT
+
+    atoms = cu_structures(3)
+    for a in atoms:
+        a.calc = EMT()
+        a.get_potential_energy(), a.get_forces()
+    node = TrainingSet.from_ase(atoms, origins=[{'kind': 'initial', 'frame': k} for k in range(3)]).store()
+    runner = CliRunner()
+    path = tmp_path / 'out.extxyz'
+    result = runner.invoke(cli, ['dataset', 'export', '-p', aiida_profile.name, str(node.pk), str(path)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ['dataset', 'import', '-p', aiida_profile.name, str(path)])
+    assert result.exit_code == 0, result.output
+    assert 'stored TrainingSet' in result.output
+    result = runner.invoke(cli, ['dataset', 'show', '-p', aiida_profile.name, str(node.pk)])
+    assert 'frame=2' in result.output
+
+
+def test_plugins_listed_by_verdi():
+    verdi = str(Path(sys.executable).parent / 'verdi')
+    for group, names in {
+        'aiida.calculations': ['anharmal.label'],
+        'aiida.data': ['anharmal.training_set', 'anharmal.mlip_model'],
+        'aiida.workflows': ['anharmal.label', 'anharmal.label.base'],
+    }.items():
+        out = subprocess.run([verdi, 'plugin', 'list', group], capture_output=True, text=True, check=True).stdout
+        for name in names:
+            assert f'* {name}\n' in out
