@@ -1,0 +1,8 @@
+"""Sphinx configuration of aiida-anharmal."""
+
+project = 'aiida-anharmal'
+author = 'aiida-anharmal developers'
+release = '0.1.0'
+extensions = ['sphinx.ext.mathjax']
+html_theme = 'alabaster'
+exclude_patterns = []
