@@ -124,3 +124,12 @@ def test_missing_resources_refused(label_code):
     kwargs = inputs(label_code, {}, cu_structures(1), 'emt')
     with pytest.raises(ValueError, match='resources'):
         run_get_node(LabelCalculation, **kwargs)
+
+
+def test_labels_file_cut_by_a_kill_keeps_complete_lines():
+    from aiida_anharmal.parsers.label import read_label_records
+
+    text = '{"index": 0, "status": "ok", "energy": -1.0}\n{"index": 1, "status": "ok", "ene'
+    assert read_label_records(text) == [{'index': 0, 'status': 'ok', 'energy': -1.0}]
+    with pytest.raises(ValueError):
+        read_label_records('{"index": 0, "sta\n{"index": 1}\n')
