@@ -111,3 +111,20 @@ def test_archive_roundtrip_keeps_arrays(submit_and_await, label_code, tmp_path, 
             assert np.array_equal(imported.get_array(name), value, equal_nan=True)
         assert imported.origins == origins
         assert orm.load_node(workchain_uuid).outputs.labelled.uuid == uuid  # provenance came along
+
+
+def test_engine_that_cannot_start_is_not_retried(submit_and_await, label_code, options):
+    node = submit_and_await(
+        LabelWorkChain,
+        timeout=300,
+        structures=TrainingSet.from_ase([cui_cell(), cui_cell(0.1)]),
+        engine=orm.Str('gpaw'),
+        parameters=orm.Dict({'mode': 'lcao', 'not_a_gpaw_keyword': 1}),
+        code=label_code,
+        options=options,
+    )
+    assert node.exit_status == LabelWorkChain.exit_codes.ERROR_NOTHING_LABELLED.status
+    excluded = node.outputs.excluded.get_dict()
+    assert set(excluded) == {'0', '1'}
+    assert excluded['0']['reason'] == 'setup_failed' and 'not_a_gpaw_keyword' in excluded['0']['message']
+    assert excluded['0']['attempts'] == 1  # a setup failure is not worth a second job

