@@ -1,5 +1,5 @@
 """Calcfunctions: dataset operations, acquisition, statistics, convergence."""
 
-from .datasets import collect_labels
+from .datasets import collect_labels, subsample
 
-__all__ = ('collect_labels',)
+__all__ = ('collect_labels', 'subsample')

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from aiida import orm
 from aiida.engine import calcfunction
 
@@ -51,3 +52,28 @@ def collect_labels(**parts):
             )
         outputs['labelled'] = merged
     return outputs
+
+
+@calcfunction
+def subsample(training_set: TrainingSet, parameters: orm.Dict):
+    """Record the train/validation frames of each ensemble subsample as ``subsample_NN`` Dict outputs.
+
+    ``parameters``: ``n_sub``, ``validation_ratio``, ``seed``, optional ``fraction`` (default 1).
+    Only frames with energy and forces are used; an unlabelled frame is refused, so a member is
+    never trained on a structure without labels. Each output holds ``train`` and ``validation``
+    index lists into ``training_set`` and the parameters, so membership is a query away.
+    """
+    from ..core.splits import subsample_splits
+
+    p = parameters.get_dict()
+    frames = training_set.frames
+    unlabelled = np.flatnonzero(~(frames.has_energy & frames.has_forces))
+    if len(unlabelled):
+        raise ValueError(f'the training set has {len(unlabelled)} unlabelled frame(s) (first: {unlabelled[:5].tolist()})')
+    splits = subsample_splits(
+        range(len(frames)), p['n_sub'], p['validation_ratio'], p['seed'], p.get('fraction', 1.0)
+    )
+    return {
+        f'subsample_{k:02d}': orm.Dict({'index': k, 'train': train, 'validation': validation, **p})
+        for k, (train, validation) in enumerate(splits)
+    }
