@@ -1,0 +1,98 @@
+"""Degree of anharmonicity (Knoop et al. 2020, as computed by FHI-vibes); no AiiDA import.
+
+With reference positions ``R0`` of a supercell, its cell, and harmonic force constants ``Phi``
+(``3N x 3N``, eV/A^2), the displacement is the minimum image of ``R - R0`` (fractional
+differences wrapped to [-0.5, 0.5)), the harmonic force ``F_ha = -Phi u`` and the anharmonic
+part ``F_A = F - F_ha``::
+
+    A(t)    = std(F_A(t)) / std(F(t))     over the atoms and components of one frame
+    sigma_A = std(F_A) / std(F)           over all frames, atoms and components
+
+``std`` is numpy's (mean-subtracted), as FHI-vibes uses; for zero-mean forces it equals the
+paper's sqrt(sum F_A^2 / sum F^2). Per species: the same over that species' atoms only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def minimum_image_displacements(positions, reference_positions, reference_cell) -> np.ndarray:
+    """Displacements ``R - R0`` wrapped into the reference cell (fractional parts in [-0.5, 0.5))."""
+    cell = np.asarray(reference_cell, dtype=float)
+    delta = np.asarray(positions, dtype=float) - np.asarray(reference_positions, dtype=float)
+    frac = delta @ np.linalg.inv(cell)
+    frac -= np.floor(frac + 0.5)
+    return frac @ cell
+
+
+def harmonic_forces(displacements, force_constants) -> np.ndarray:
+    """``F_ha = -Phi u`` for displacements of shape ``(..., N, 3)`` and ``Phi`` of shape ``(3N, 3N)``."""
+    u = np.asarray(displacements, dtype=float)
+    phi = np.asarray(force_constants, dtype=float)
+    n = u.shape[-2]
+    if phi.shape != (3 * n, 3 * n):
+        raise ValueError(f'force constants of shape {phi.shape} do not match {n} atoms (expected {(3 * n, 3 * n)})')
+    flat = u.reshape(*u.shape[:-2], 3 * n)
+    return -(flat @ phi.T).reshape(u.shape)
+
+
+def _ratio(forces, anharmonic, axis=None) -> np.ndarray:
+    return np.std(anharmonic, axis=axis) / np.std(forces, axis=axis)
+
+
+@dataclass
+class HarmonicReference:
+    """A supercell's reference positions, cell, force constants and atomic symbols."""
+
+    positions: np.ndarray
+    cell: np.ndarray
+    force_constants: np.ndarray
+    symbols: tuple[str, ...] | None = None
+
+    def __post_init__(self):
+        self.positions = np.asarray(self.positions, dtype=float)
+        self.cell = np.asarray(self.cell, dtype=float)
+        self.force_constants = np.asarray(self.force_constants, dtype=float)
+        n = len(self.positions)
+        if self.force_constants.shape != (3 * n, 3 * n):
+            raise ValueError(f'force constants of shape {self.force_constants.shape} do not match {n} atoms')
+        if self.symbols is not None and len(self.symbols) != n:
+            raise ValueError(f'{len(self.symbols)} symbols for {n} atoms')
+
+    def anharmonic_forces(self, positions, forces) -> np.ndarray:
+        """``F - F_ha`` for one frame ``(N, 3)`` or a trajectory ``(T, N, 3)``."""
+        positions = np.asarray(positions, dtype=float)
+        if positions.shape[-2:] != self.positions.shape:
+            raise ValueError(f'positions of shape {positions.shape} do not match the reference {self.positions.shape}')
+        u = minimum_image_displacements(positions, self.positions, self.cell)
+        return np.asarray(forces, dtype=float) - harmonic_forces(u, self.force_constants)
+
+    def _mask(self, species):
+        if species is None:
+            return slice(None)
+        if self.symbols is None:
+            raise ValueError('per-species anharmonicity needs the reference symbols')
+        mask = np.array([s == species for s in self.symbols])
+        if not mask.any():
+            raise ValueError(f'no atom of species {species!r} in the reference')
+        return mask
+
+    def a_per_frame(self, positions, forces, species: str | None = None) -> np.ndarray:
+        """A(t) for each frame of a trajectory ``(T, N, 3)`` (optionally of one species)."""
+        forces = np.asarray(forces, dtype=float)
+        anharmonic = self.anharmonic_forces(positions, forces)
+        mask = self._mask(species)
+        return _ratio(forces[:, mask], anharmonic[:, mask], axis=(1, 2))
+
+    def sigma(self, positions, forces, species: str | None = None) -> float:
+        """sigma_A over all frames (optionally of one species)."""
+        forces = np.asarray(forces, dtype=float)
+        anharmonic = self.anharmonic_forces(positions, forces)
+        mask = self._mask(species)
+        return float(_ratio(forces[..., mask, :], anharmonic[..., mask, :]))
+
+    def sigma_per_species(self, positions, forces) -> dict[str, float]:
+        return {s: self.sigma(positions, forces, s) for s in dict.fromkeys(self.symbols or ())}
