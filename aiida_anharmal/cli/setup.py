@@ -36,7 +36,7 @@ def ensure_profile(name: str, echo=print) -> None:
     from aiida import load_profile
     from aiida.manage.configuration import get_config
 
-    if name not in get_config().profile_names:
+    if name not in get_config(create=True).profile_names:
         echo(f'creating profile `{name}` with verdi presto (SQLite storage, built-in ZeroMQ broker)')
         verdi = Path(sys.executable).parent / 'verdi'
         subprocess.run(
