@@ -9,6 +9,20 @@ from aiida_anharmal.workflows.label import LabelBaseWorkChain, LabelWorkChain
 from .conftest import cu_structures, cui_cell
 
 
+def submit_budget_limited(submit_and_await, label_code, options, **extra):
+    """Three EMT structures with a time budget so small that each job labels one, then stops."""
+    return submit_and_await(
+        LabelWorkChain,
+        timeout=300,
+        structures=TrainingSet.from_ase(cu_structures(3)),
+        engine=orm.Str('emt'),
+        settings=orm.Dict({'max_seconds': 1e-6}),
+        code=label_code,
+        options=options,
+        **extra,
+    )
+
+
 def test_emt_batch_labelling_through_daemon(submit_and_await, label_code, options):
     structures = TrainingSet.from_ase(cu_structures(12), origins=[{'kind': 'initial', 'frame': k} for k in range(12)])
     builder = LabelWorkChain.get_builder_from_protocol(label_code, structures, engine='emt', protocol='fast',
@@ -45,15 +59,7 @@ def test_scf_failure_recovered_by_handler(submit_and_await, label_code, options)
 
 
 def test_interrupted_job_resubmits_the_rest(submit_and_await, label_code, options):
-    node = submit_and_await(
-        LabelWorkChain,
-        timeout=300,
-        structures=TrainingSet.from_ase(cu_structures(3)),
-        engine=orm.Str('emt'),
-        settings=orm.Dict({'max_seconds': 1e-6}),  # each job labels one structure, then stops
-        code=label_code,
-        options=options,
-    )
+    node = submit_budget_limited(submit_and_await, label_code, options)
     assert node.is_finished_ok, node.exit_message
     assert len(node.outputs.labelled) == 3
     base = node.called[0] if node.called[0].process_class is LabelBaseWorkChain else node.called[-1]
@@ -61,16 +67,7 @@ def test_interrupted_job_resubmits_the_rest(submit_and_await, label_code, option
 
 
 def test_structure_that_cannot_be_finished_is_excluded_others_kept(submit_and_await, label_code, options):
-    node = submit_and_await(
-        LabelWorkChain,
-        timeout=300,
-        structures=TrainingSet.from_ase(cu_structures(3)),
-        engine=orm.Str('emt'),
-        settings=orm.Dict({'max_seconds': 1e-6}),
-        max_restarts=orm.Int(2),
-        code=label_code,
-        options=options,
-    )
+    node = submit_budget_limited(submit_and_await, label_code, options, max_restarts=orm.Int(2))
     assert node.is_finished_ok, node.exit_message
     labelled, excluded = node.outputs.labelled, node.outputs.excluded.get_dict()
     assert [o['source_index'] for o in labelled.origins] == [0, 1]
