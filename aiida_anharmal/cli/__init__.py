@@ -76,7 +76,7 @@ def reference_model():
     return MLIPModel.from_legacy_nequip(cui_reference_model_path(), role='reference', source=source).store()
 
 
-#: GPAW settings of the demo: small but real PBE plane-wave DFT (about 3 s per 2-atom cell here).
+#: GPAW settings of the demo: small but real PBE plane-wave DFT (4-5 s per 2-atom cell on one core here).
 DEMO_GPAW = {'mode': {'name': 'pw', 'ecut': 300}, 'kpts': {'size': [2, 2, 2], 'gamma': True}}
 
 
@@ -106,13 +106,14 @@ def demo_label(profile, engine, number, batch_size, protocol, timeout):
     if not get_daemon_client(profile.name).is_daemon_running:
         raise click.ClickException('the daemon is not running: run `anharmal setup` first')
 
-    atoms = demo_structures(number)
     if engine == 'emt':  # EMT knows Cu but not I: use fcc Cu
         from ase.build import bulk
 
         atoms = [bulk('Cu', 'fcc', a=3.6, cubic=True) for _ in range(number)]
         for k, a in enumerate(atoms):
             a.rattle(0.05, seed=k)
+    else:
+        atoms = demo_structures(number)
     structures = TrainingSet.from_ase(atoms, origins=[{'kind': 'demo', 'seed': 0, 'frame': k} for k in range(number)])
     builder = LabelWorkChain.get_builder_from_protocol(
         orm.load_code('anharmal-label@localhost'),

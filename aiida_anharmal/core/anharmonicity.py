@@ -80,19 +80,20 @@ class HarmonicReference:
             raise ValueError(f'no atom of species {species!r} in the reference')
         return mask
 
-    def a_per_frame(self, positions, forces, species: str | None = None) -> np.ndarray:
-        """A(t) for each frame of a trajectory ``(T, N, 3)`` (optionally of one species)."""
+    def _masked_forces(self, positions, forces, species):
+        """Total and anharmonic forces of the atoms of ``species`` (all atoms if ``None``)."""
         forces = np.asarray(forces, dtype=float)
         anharmonic = self.anharmonic_forces(positions, forces)
         mask = self._mask(species)
-        return _ratio(forces[:, mask], anharmonic[:, mask], axis=(1, 2))
+        return forces[..., mask, :], anharmonic[..., mask, :]
+
+    def a_per_frame(self, positions, forces, species: str | None = None) -> np.ndarray:
+        """A(t) for each frame of a trajectory ``(T, N, 3)`` (optionally of one species)."""
+        return _ratio(*self._masked_forces(positions, forces, species), axis=(1, 2))
 
     def sigma(self, positions, forces, species: str | None = None) -> float:
         """sigma_A over all frames (optionally of one species)."""
-        forces = np.asarray(forces, dtype=float)
-        anharmonic = self.anharmonic_forces(positions, forces)
-        mask = self._mask(species)
-        return float(_ratio(forces[..., mask, :], anharmonic[..., mask, :]))
+        return float(_ratio(*self._masked_forces(positions, forces, species)))
 
     def sigma_per_species(self, positions, forces) -> dict[str, float]:
         return {s: self.sigma(positions, forces, s) for s in dict.fromkeys(self.symbols or ())}

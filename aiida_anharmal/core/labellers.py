@@ -96,10 +96,11 @@ class GPAWLabeller(Labeller):
     default_maxiter = 333
 
     def check_parameters(self, parameters: dict) -> None:
-        mode = parameters.get('mode', 'fd')
-        name = mode.get('name') if isinstance(mode, dict) else mode
-        if name not in ('pw', 'lcao', 'fd'):
-            raise EngineError(f"engine `gpaw`: mode must be 'pw', 'lcao' or 'fd' (or a dict with `name`), not {mode!r}")
+        if self.mode_name(parameters) not in ('pw', 'lcao', 'fd'):
+            raise EngineError(
+                "engine `gpaw`: mode must be 'pw', 'lcao' or 'fd' (or a dict with `name`), "
+                f"not {parameters.get('mode')!r}"
+            )
         if 'txt' in parameters or 'directory' in parameters:
             raise EngineError('engine `gpaw`: `txt` and `directory` are set by aiida-anharmal, do not pass them')
         maxiter = parameters.get('maxiter', self.default_maxiter)

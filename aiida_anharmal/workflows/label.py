@@ -8,7 +8,8 @@ from aiida import orm
 from aiida.common import AttributeDict
 from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, WorkChain, process_handler, while_
 
-from ..calculations.label import LabelCalculation, check_label_request
+from ..calculations.label import LabelCalculation
+from ..calculations.label import validate_inputs as validate_label_inputs
 from ..core.labellers import get_labeller
 from ..data.mlip_model import MLIPModel
 from ..data.training_set import TrainingSet
@@ -134,13 +135,7 @@ def validate_label_workchain_inputs(value, ctx=None):
     """Refuse bad input before any job starts: engine, species, geometry, batch size, resources."""
     if 'structures' not in value or 'engine' not in value:
         return None
-    message = check_label_request(
-        value['structures'],
-        value['engine'].value,
-        value['parameters'].get_dict() if 'parameters' in value else {},
-        value['settings'].get_dict() if 'settings' in value else {},
-        value.get('model'),
-    )
+    message = validate_label_inputs(value)
     if message:
         return message
     if 'batch_size' in value and value['batch_size'].value < 1:
