@@ -20,24 +20,51 @@ def aiida_profile(aiida_config, aiida_profile_factory):
         yield profile
 
 
-@pytest.fixture
-def label_code(aiida_localhost):
-    """The `anharmal-label` program of this package as an InstalledCode on localhost."""
+def installed_code(computer, program):
+    """The console script ``program`` of this package as an InstalledCode on ``computer``."""
     from aiida import orm
     from aiida.common.exceptions import NotExistent
 
-    from aiida_anharmal.cli.setup import PREPEND_TEXT, program_path
+    from aiida_anharmal.cli.setup import PREPEND_TEXT, PROGRAMS, program_path
 
     try:
-        return orm.load_code(f'anharmal-label@{aiida_localhost.label}')
+        return orm.load_code(f'{program}@{computer.label}')
     except NotExistent:
         return orm.InstalledCode(
-            label='anharmal-label',
-            computer=aiida_localhost,
-            filepath_executable=str(program_path('anharmal-label')),
-            default_calc_job_plugin='anharmal.label',
+            label=program,
+            computer=computer,
+            filepath_executable=str(program_path(program)),
+            default_calc_job_plugin=PROGRAMS[program],
             prepend_text=PREPEND_TEXT,
         ).store()
+
+
+@pytest.fixture
+def label_code(aiida_localhost):
+    """The `anharmal-label` program of this package as an InstalledCode on localhost."""
+    return installed_code(aiida_localhost, 'anharmal-label')
+
+
+@pytest.fixture
+def train_code(aiida_localhost):
+    """The `anharmal-train` program of this package as an InstalledCode on localhost."""
+    return installed_code(aiida_localhost, 'anharmal-train')
+
+
+def emt_cu_frames(n, seed=0, repeat=(2, 2, 1)):
+    """``n`` rattled fcc Cu supercells (16 atoms by default) with EMT energy, forces and stress."""
+    from ase.calculators.emt import EMT
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    frames = []
+    for k in range(n):
+        atoms = bulk('Cu', 'fcc', a=3.6, cubic=True).repeat(repeat)
+        atoms.rattle(0.05 + 0.05 * (k % 2), seed=seed + k)
+        atoms.calc = EMT()
+        results = {'energy': atoms.get_potential_energy(), 'forces': atoms.get_forces(), 'stress': atoms.get_stress()}
+        atoms.calc = SinglePointCalculator(atoms, **results)
+        frames.append(atoms)
+    return frames
 
 
 def cu_structures(n, seed=0):

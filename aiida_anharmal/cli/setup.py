@@ -11,6 +11,7 @@ from pathlib import Path
 #: The programs of this package that calculation jobs run: code label -> calculation plugin.
 PROGRAMS = {
     'anharmal-label': 'anharmal.label',
+    'anharmal-train': 'anharmal.train',
 }
 
 #: Prepended to every job script: one thread per process (threaded BLAS slowed GPAW 2-10x on 2 cores).

@@ -1,0 +1,260 @@
+"""``anharmal-train``: train one NequIP ensemble member with nequip 0.19 and package it.
+
+The program that :class:`aiida_anharmal.calculations.TrainCalculation` runs. It reads
+
+* ``aiida.json``: ``species``, ``hyperparameters`` (see :mod:`aiida_anharmal.core.nequip_config`),
+  ``seed``, ``train_indices``, ``validation_indices``, optional ``parent_file`` (a packaged
+  model to fine-tune from) and ``compile`` (also run ``nequip-compile --mode aotinductor``);
+* ``structures.npz``: the training set (:class:`aiida_anharmal.core.frames.Frames` format),
+
+and runs, each step only if the one before succeeded:
+
+1. ``train.extxyz`` / ``validation.extxyz`` (energy, forces, and stress if it is in the loss)
+   and ``config.yaml``;
+2. ``nequip-train`` into ``run/`` (``best.ckpt``, ``last.ckpt``, ``csvlog/metrics.csv``);
+3. ``nequip-package build run/best.ckpt model.nequip.zip`` (self-contained: no checkpoint or
+   parent file is needed to load it);
+4. optionally ``nequip-compile`` to ``model.nequip.pt2``.
+
+It writes ``metrics.json`` (final errors of the best model on the training and validation
+frames, epochs run, seconds), ``learning_curve.csv`` (per-epoch validation errors) and
+``status.json`` ``{"state": "finished" | "setup_failed" | "training_failed" |
+"packaging_failed" | "compile_failed", "message"}``. A job without ``status.json`` was killed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..core.frames import Frames
+from ..core.nequip_config import check_hyperparameters, training_config
+
+LOGGER = logging.getLogger('anharmal-train')
+
+INPUT_FILE = 'aiida.json'
+STRUCTURES_FILE = 'structures.npz'
+STATUS_FILE = 'status.json'
+METRICS_FILE = 'metrics.json'
+CURVE_FILE = 'learning_curve.csv'
+MODEL_FILE = 'model.nequip.zip'
+COMPILED_FILE = 'model.nequip.pt2'
+RUN_DIR = 'run'
+LOG_FILE = 'train.log'
+
+#: Metric names reported by nequip's EnergyForce(Stress)Metrics, in the order we report them.
+METRIC_NAMES = (
+    'per_atom_energy_mae',
+    'per_atom_energy_rmse',
+    'total_energy_mae',
+    'total_energy_rmse',
+    'forces_mae',
+    'forces_rmse',
+    'stress_mae',
+    'stress_rmse',
+)
+
+
+class StageFailed(RuntimeError):
+    def __init__(self, state: str, message: str):
+        super().__init__(message)
+        self.state = state
+
+
+def write_training_file(frames: Frames, indices, path: Path, with_stress: bool) -> None:
+    """Write the frames at ``indices`` with energy and forces (and stress) only, as nequip reads them."""
+    from ase import Atoms
+    from ase.calculators.singlepoint import SinglePointCalculator
+    from ase.io import write
+
+    subset = frames.subset(indices)
+    atoms_list = []
+    for k in range(len(subset)):
+        sl = subset.atom_slice(k)
+        atoms = Atoms(
+            numbers=subset.numbers[sl], positions=subset.positions[sl], cell=subset.cells[k], pbc=subset.pbc[k]
+        )
+        results = {'energy': float(subset.energy[k]), 'forces': subset.forces[sl].copy()}
+        if with_stress:
+            results['stress'] = subset.stress[k].copy()
+        atoms.calc = SinglePointCalculator(atoms, **results)
+        atoms_list.append(atoms)
+    write(str(path), atoms_list, format='extxyz')
+
+
+def check_request(config: dict, frames: Frames) -> dict:
+    """Validate what the job was asked to do; return the checked hyperparameters."""
+    hp = check_hyperparameters(config.get('hyperparameters', {}))
+    train, validation = list(config['train_indices']), list(config['validation_indices'])
+    if not train or not validation:
+        raise ValueError('a member needs at least one training and one validation frame')
+    if set(train) & set(validation):
+        raise ValueError(f'frames {sorted(set(train) & set(validation))[:5]} are both training and validation frames')
+    if max(train + validation) >= len(frames) or min(train + validation) < 0:
+        raise ValueError(f'frame indices out of range for a set of {len(frames)} frames')
+    used = train + validation
+    labelled = frames.has_energy & frames.has_forces
+    if not labelled[used].all():
+        missing = [i for i in used if not labelled[i]]
+        raise ValueError(f'frames {missing[:5]} have no energy or forces')
+    if hp['stress_weight'] > 0 and not frames.has_stress[used].all():
+        raise ValueError('stress is in the loss but some frames have no stress label')
+    species = set(frames.subset(used).species)
+    unknown = sorted(species - set(config['species']))
+    if unknown:
+        raise ValueError(f'elements {unknown} of the training frames are not among the model species {config["species"]}')
+    return hp
+
+
+def nequip_program(name: str) -> str:
+    """Path of a nequip console script: next to this Python first (the venv need not be on PATH)."""
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name)
+    if found is None:
+        raise StageFailed('setup_failed', f'`{name}` not found next to {sys.executable} nor on PATH: is nequip installed?')
+    return found
+
+
+def _run(command: list[str], directory: Path, log, state: str) -> None:
+    command = [nequip_program(command[0]), *command[1:]]
+    LOGGER.info('running %s', ' '.join(command))
+    log.write(f'\n$ {" ".join(command)}\n')
+    log.flush()
+    try:
+        result = subprocess.run(command, cwd=directory, stdout=log, stderr=subprocess.STDOUT, check=False)
+    except OSError as exc:
+        raise StageFailed(state, f'{command[0]} could not be started: {exc}') from exc
+    if result.returncode != 0:
+        tail = (directory / LOG_FILE).read_text(errors='replace').strip().splitlines()[-5:]
+        raise StageFailed(state, f'{command[0]} exited with {result.returncode}: ' + ' | '.join(tail))
+
+
+def read_learning_curve(metrics_csv: Path) -> list[dict]:
+    """Per-epoch validation metrics from Lightning's CSV log (``val0_epoch/...`` columns)."""
+    if not metrics_csv.exists():
+        return []
+    by_epoch: dict[int, dict] = {}
+    with metrics_csv.open() as handle:
+        for row in csv.DictReader(handle):
+            if not row.get('epoch'):
+                continue
+            epoch = int(float(row['epoch']))
+            for key, value in row.items():
+                if key.startswith('val0_epoch/') and value not in ('', None):
+                    name = key.split('/', 1)[1]
+                    by_epoch.setdefault(epoch, {'epoch': epoch})[name] = float(value)
+    return [by_epoch[e] for e in sorted(by_epoch) if len(by_epoch[e]) > 1]
+
+
+def read_test_metrics(metrics_csv: Path) -> dict:
+    """Final metrics of the best model: ``test0`` = training frames, ``test1`` = validation frames."""
+    final = {'train': {}, 'validation': {}}
+    if not metrics_csv.exists():
+        return final
+    with metrics_csv.open() as handle:
+        for row in csv.DictReader(handle):
+            for key, value in row.items():
+                if value in ('', None) or not key.startswith('test'):
+                    continue
+                prefix, _, name = key.partition('/')
+                target = {'test0_epoch': 'train', 'test1_epoch': 'validation'}.get(prefix)
+                if target and name in METRIC_NAMES:
+                    final[target][name] = float(value)
+    return final
+
+
+def train_member(directory: str | Path = '.') -> dict:
+    """Train, package (and compile) the member described by ``aiida.json`` in ``directory``."""
+    directory = Path(directory).resolve()
+    start = time.monotonic()
+    status: dict = {'state': 'finished'}
+    with (directory / LOG_FILE).open('a') as log:
+        try:
+            try:
+                config = json.loads((directory / INPUT_FILE).read_text())
+                frames = Frames.from_npz(directory / STRUCTURES_FILE)
+                hp = check_request(config, frames)
+                with_stress = hp['stress_weight'] > 0
+                write_training_file(frames, config['train_indices'], directory / 'train.extxyz', with_stress)
+                write_training_file(frames, config['validation_indices'], directory / 'validation.extxyz', with_stress)
+                parent = config.get('parent_file')
+                nequip_config = training_config(
+                    hp,
+                    config['species'],
+                    str(directory / 'train.extxyz'),
+                    str(directory / 'validation.extxyz'),
+                    int(config['seed']),
+                    parent_package=str(directory / parent) if parent else None,
+                )
+                import yaml
+
+                (directory / 'config.yaml').write_text(yaml.safe_dump(nequip_config, sort_keys=False))
+            except Exception as exc:  # noqa: BLE001 - any setup failure is reported the same way
+                raise StageFailed('setup_failed', f'{type(exc).__name__}: {exc}') from exc
+
+            run_dir = directory / RUN_DIR
+            _run(
+                ['nequip-train', '-cp', str(directory), '-cn', 'config', f'hydra.run.dir={run_dir}'],
+                directory,
+                log,
+                'training_failed',
+            )
+            best = run_dir / 'best.ckpt'
+            if not best.exists():
+                raise StageFailed('training_failed', 'nequip-train finished without writing best.ckpt')
+            _run(['nequip-package', 'build', str(best), str(directory / MODEL_FILE)], directory, log, 'packaging_failed')
+            if config.get('compile'):
+                _run(
+                    ['nequip-compile', str(directory / MODEL_FILE), str(directory / COMPILED_FILE),
+                     '--mode', 'aotinductor', '--device', 'cpu', '--target', 'ase'],
+                    directory,
+                    log,
+                    'compile_failed',
+                )
+        except StageFailed as failure:
+            LOGGER.error('%s: %s', failure.state, failure)
+            status = {'state': failure.state, 'message': str(failure)}
+
+        metrics_csv = directory / RUN_DIR / 'csvlog' / 'metrics.csv'
+        curve = read_learning_curve(metrics_csv)
+        metrics = read_test_metrics(metrics_csv)
+        metrics['epochs'] = len(curve)
+        metrics['seconds'] = round(time.monotonic() - start, 2)
+        if curve:
+            metrics['best_validation'] = min(curve, key=lambda row: row.get('weighted_sum', np.inf))
+        (directory / METRICS_FILE).write_text(json.dumps(metrics, indent=1))
+        if curve:
+            columns = sorted({key for row in curve for key in row} - {'epoch'})
+            with (directory / CURVE_FILE).open('w', newline='') as handle:
+                writer = csv.DictWriter(handle, fieldnames=['epoch', *columns])
+                writer.writeheader()
+                writer.writerows(curve)
+    (directory / STATUS_FILE).write_text(json.dumps(status, indent=1))
+    return status
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog='anharmal-train', description=__doc__.split('\n\n')[0])
+    parser.add_argument('directory', nargs='?', default='.', help='folder with aiida.json and structures.npz')
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
+    os.environ.setdefault('OMP_NUM_THREADS', '1')
+    status = train_member(args.directory)
+    print(json.dumps(status))
+    return 0 if status['state'] == 'finished' else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""Parser of ``anharmal.train``: the packaged model with its metadata, the metrics and the learning curve."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+from aiida import orm
+from aiida.parsers import Parser
+
+from ..data.mlip_model import MLIPModel
+from ..engines import train as program
+
+#: Final metrics copied onto the model node (train / validation), eV/atom and eV/A.
+MODEL_METRICS = ('per_atom_energy_mae', 'per_atom_energy_rmse', 'forces_mae', 'forces_rmse', 'stress_mae', 'stress_rmse')
+
+
+class TrainParser(Parser):
+    """Turn the training folder into ``model`` (MLIPModel), ``metrics`` (Dict) and ``learning_curve``."""
+
+    def parse(self, retrieved_temporary_folder=None, **kwargs):
+        retrieved = self.retrieved
+        names = retrieved.base.repository.list_object_names()
+        if program.STATUS_FILE not in names:
+            return self.exit_codes.ERROR_NO_OUTPUT
+        status = json.loads(retrieved.base.repository.get_object_content(program.STATUS_FILE))
+
+        metrics = {}
+        if program.METRICS_FILE in names:
+            metrics = json.loads(retrieved.base.repository.get_object_content(program.METRICS_FILE))
+            self.out('metrics', orm.Dict(metrics))
+        if program.CURVE_FILE in names:
+            self.out('learning_curve', self._learning_curve(retrieved.base.repository.get_object_content(program.CURVE_FILE)))
+
+        temporary = Path(retrieved_temporary_folder) if retrieved_temporary_folder else None
+        package = temporary / program.MODEL_FILE if temporary else None
+        if package is not None and package.exists():
+            self.out('model', self._model(package, 'nequip-package', metrics))
+            compiled = temporary / program.COMPILED_FILE
+            if compiled.exists():
+                self.out('compiled_model', self._model(compiled, 'nequip-aotinductor', metrics))
+
+        state = status.get('state')
+        message = status.get('message', '')
+        if state == 'setup_failed':
+            return self.exit_codes.ERROR_SETUP_FAILED.format(message=message)
+        if state == 'training_failed':
+            return self.exit_codes.ERROR_TRAINING_FAILED.format(message=message)
+        if state == 'packaging_failed':
+            return self.exit_codes.ERROR_PACKAGING_FAILED.format(message=message)
+        if state == 'compile_failed':
+            return self.exit_codes.ERROR_COMPILE_FAILED.format(message=message)
+        if 'model' not in self.outputs:
+            return self.exit_codes.ERROR_NO_OUTPUT
+        return None
+
+    @staticmethod
+    def _learning_curve(text: str) -> orm.ArrayData:
+        rows = list(csv.DictReader(io.StringIO(text)))
+        curve = orm.ArrayData()
+        for column in rows[0] if rows else []:
+            curve.set_array(column, np.array([float(row[column]) if row[column] else np.nan for row in rows]))
+        return curve
+
+    def _model(self, path: Path, model_format: str, metrics: dict) -> MLIPModel:
+        inputs = self.node.inputs
+        subsample = inputs.subsample.get_dict()
+        hyperparameters = inputs.hyperparameters.get_dict() if 'hyperparameters' in inputs else {}
+        from ..core.nequip_config import check_hyperparameters
+
+        hp = check_hyperparameters(hyperparameters)
+        parent = inputs.parent_model if 'parent_model' in inputs else None
+        species = (
+            inputs.species.get_list()
+            if 'species' in inputs
+            else sorted(set(inputs.training_set.frames.subset(subsample['train'] + subsample['validation']).species))
+        )
+        final = {
+            f'{part}_{name}': metrics[part][name]
+            for part in ('train', 'validation')
+            for name in MODEL_METRICS
+            if name in metrics.get(part, {})
+        }
+        with path.open('rb') as handle:
+            return MLIPModel(
+                handle,
+                filename=path.name,
+                architecture='NequIP',
+                model_format=model_format,
+                species=species,
+                r_max=parent.r_max if parent is not None else hp['r_max'],
+                seed=inputs.seed.value,
+                hyperparameters={k: v for k, v in hp.items() if v is not None},
+                training_set_uuid=inputs.training_set.uuid,
+                train_indices=subsample['train'],
+                validation_indices=subsample['validation'],
+                metrics={**final, 'epochs': metrics.get('epochs'), 'seconds': metrics.get('seconds')},
+                role='member',
+                source=f'fine-tuned from {parent.uuid}' if parent is not None else 'trained from scratch',
+            )
