@@ -51,6 +51,12 @@ def train_code(aiida_localhost):
     return installed_code(aiida_localhost, 'anharmal-train')
 
 
+@pytest.fixture
+def evaluate_code(aiida_localhost):
+    """The `anharmal-evaluate` program of this package as an InstalledCode on localhost."""
+    return installed_code(aiida_localhost, 'anharmal-evaluate')
+
+
 def emt_cu_frames(n, seed=0, repeat=(2, 2, 1)):
     """``n`` rattled fcc Cu supercells (16 atoms by default) with EMT energy, forces and stress."""
     from ase.calculators.emt import EMT

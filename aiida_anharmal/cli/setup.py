@@ -12,6 +12,7 @@ from pathlib import Path
 PROGRAMS = {
     'anharmal-label': 'anharmal.label',
     'anharmal-train': 'anharmal.train',
+    'anharmal-evaluate': 'anharmal.evaluate',
 }
 
 #: Prepended to every job script: one thread per process (threaded BLAS slowed GPAW 2-10x on 2 cores).

@@ -1,0 +1,121 @@
+"""``anharmal.evaluate``: an ensemble on a TrainingSet -> per-frame uncertainties and test-set statistics."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+from aiida import orm
+from aiida.common import datastructures
+from aiida.engine import CalcJob
+
+from ..data.ensemble import Ensemble
+from ..data.training_set import TrainingSet
+from ..engines import evaluate as program
+
+SETTINGS_KEYS = {'member_forces', 'workers'}
+HARMONIC_ARRAYS = ('positions', 'cell', 'force_constants', 'numbers')
+
+
+def check_harmonic(harmonic: orm.ArrayData, structures: TrainingSet) -> str | None:
+    """Error message if the harmonic reference does not fit every frame (atom count, species order)."""
+    names = set(harmonic.get_arraynames())
+    missing = [n for n in HARMONIC_ARRAYS if n not in names]
+    if missing:
+        return f'the harmonic reference lacks array(s) {missing}; it needs {list(HARMONIC_ARRAYS)}'
+    numbers = harmonic.get_array('numbers')
+    n = len(numbers)
+    if harmonic.get_array('force_constants').shape != (3 * n, 3 * n):
+        return f'harmonic force constants of shape {harmonic.get_array("force_constants").shape} for {n} atoms'
+    frames = structures.frames
+    for k in range(len(frames)):
+        if frames.n_atoms[k] != n or not np.array_equal(frames.numbers[frames.atom_slice(k)], numbers):
+            return (f'frame {k} ({frames.n_atoms[k]} atoms) does not match the harmonic reference supercell '
+                    f'({n} atoms, same species order required)')
+    return None
+
+
+def validate_inputs(value, ctx=None):
+    if 'ensemble' not in value or 'structures' not in value:
+        return None
+    ensemble, structures = value['ensemble'], value['structures']
+    if len(structures) == 0:
+        return 'the `structures` set is empty'
+    unknown = sorted(set(structures.frames.species) - set(ensemble.species))
+    if unknown:
+        return f'elements {unknown} of the structures are not among the ensemble species {ensemble.species}'
+    settings = value['settings'].get_dict() if 'settings' in value else {}
+    extra = set(settings) - SETTINGS_KEYS
+    if extra:
+        return f'unknown `settings` key(s) {sorted(extra)}; allowed: {sorted(SETTINGS_KEYS)}'
+    if 'harmonic' in value:
+        return check_harmonic(value['harmonic'], structures)
+    return None
+
+
+class EvaluateCalculation(CalcJob):
+    """Run every member of an ensemble on a set of frames (one neighbour list per frame for all members).
+
+    Outputs ``evaluation`` (ArrayData: per-frame ``energy`` (ensemble mean U), ``uce_energy``,
+    ``uce_force_max``, ``member_energies``, errors against labels where present, per-atom
+    ``forces`` and ``uce_forces``; ``anharmonicity`` and ``uce_anharmonicity`` with a harmonic
+    reference) and ``statistics`` (Dict: mean and std of UCE_U, UCE_F^max, UCE_A and U over the
+    frames, the reference of the acquisition, plus errors against labels).
+    """
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.input('ensemble', valid_type=Ensemble, help='The ensemble to evaluate.')
+        spec.input('structures', valid_type=TrainingSet, help='Frames, e.g. the fixed test set.')
+        spec.input(
+            'harmonic',
+            valid_type=orm.ArrayData,
+            required=False,
+            help='Harmonic reference (arrays positions, cell, force_constants, numbers) for A and UCE_A.',
+        )
+        spec.input('settings', valid_type=orm.Dict, required=False,
+                   help='`member_forces` (keep every member\'s forces; default False), `workers` (threads).')
+        spec.inputs.validator = validate_inputs
+        spec.inputs['metadata']['options']['parser_name'].default = 'anharmal.evaluate'
+        spec.inputs['metadata']['options']['input_filename'].default = program.INPUT_FILE
+        spec.inputs['metadata']['options']['output_filename'].default = 'aiida.out'
+        spec.output('evaluation', valid_type=orm.ArrayData, required=False, help='Per-frame and per-atom arrays.')
+        spec.output('statistics', valid_type=orm.Dict, required=False, help='Test-set statistics and errors.')
+        spec.exit_code(300, 'ERROR_NO_OUTPUT', message='The program wrote no status: it was killed or did not start.')
+        spec.exit_code(301, 'ERROR_SETUP_FAILED', message='The ensemble could not be loaded: {message}')
+        spec.exit_code(310, 'ERROR_EVALUATION_FAILED', message='The evaluation failed: {message}')
+
+    def prepare_for_submission(self, folder):
+        members = self.inputs.ensemble.members
+        settings = self.inputs.settings.get_dict() if 'settings' in self.inputs else {}
+        local_copy_list = []
+        member_files = []
+        folder.get_subfolder('members', create=True)
+        for label, member in members.items():
+            target = f'members/{label}.nequip.zip'
+            local_copy_list.append((member.uuid, member.filename, target))
+            member_files.append(target)
+        config = {'member_files': member_files, 'member_forces': bool(settings.get('member_forces', False)),
+                  'workers': settings.get('workers'), 'harmonic_file': None}
+        if 'harmonic' in self.inputs:
+            harmonic = self.inputs.harmonic
+            buffer = io.BytesIO()
+            np.savez(buffer, **{name: harmonic.get_array(name) for name in HARMONIC_ARRAYS})
+            folder.create_file_from_filelike(io.BytesIO(buffer.getvalue()), 'harmonic.npz', mode='wb')
+            config['harmonic_file'] = 'harmonic.npz'
+        with folder.open(program.INPUT_FILE, 'w', encoding='utf-8') as handle:
+            json.dump(config, handle, indent=1)
+        folder.create_file_from_filelike(io.BytesIO(self.inputs.structures.frames.to_npz_bytes()),
+                                         program.STRUCTURES_FILE, mode='wb')
+        codeinfo = datastructures.CodeInfo()
+        codeinfo.code_uuid = self.inputs.code.uuid
+        codeinfo.cmdline_params = ['.']
+        codeinfo.stdout_name = self.inputs.metadata.options.output_filename
+        calcinfo = datastructures.CalcInfo()
+        calcinfo.codes_info = [codeinfo]
+        calcinfo.local_copy_list = local_copy_list
+        calcinfo.retrieve_list = [program.STATUS_FILE, program.STATISTICS_FILE, self.inputs.metadata.options.output_filename]
+        calcinfo.retrieve_temporary_list = [program.EVALUATION_FILE]
+        return calcinfo
