@@ -84,17 +84,17 @@ def test_ensemble_2x2_then_finetune(submit_and_await, train_code, evaluate_code,
     assert stats['errors']['forces_mae'] == pytest.approx(np.mean(errors), abs=1e-9)
     assert stats['n_frames'] == 8 and stats['errors']['n_labelled_forces'] == 8
 
-    # fine-tune every member on the enlarged set from its parent member (fast protocol: retrain=finetune)
+    # fine-tune two members on the enlarged set from their parent members (fast protocol: retrain=finetune)
     enlarged = TrainingSet.from_ase(frames[:36])
     builder = EnsembleWorkChain.get_builder_from_protocol(
         train_code, enlarged, protocol='fast', parent_ensemble=ensemble,
-        overrides={'n_sub': 2, 'seeds': [0, 1], 'hyperparameters': {'max_epochs': 4}},
+        overrides={'n_sub': 2, 'seeds': [0], 'hyperparameters': {'max_epochs': 4}},
     )
     assert builder.retrain.value == 'finetune'
     child = submit_and_await(builder, timeout=600)
     assert child.is_finished_ok, child.exit_message
     calcs = [c for c in child.called if c.process_class is TrainCalculation]
-    assert len(calcs) == 4
+    assert len(calcs) == 2
     for calc_node in calcs:
         label = calc_node.base.links.get_incoming(link_type=LinkType.CALL_CALC).one().link_label
         assert calc_node.inputs.parent_model.uuid == members[label].uuid
