@@ -36,9 +36,19 @@ def available_cores() -> int:
 
 
 def load_member(path: str | Path, device: str = 'cpu', compile_mode: str = 'eager'):
-    """Load a packaged (``.nequip.zip``) or checkpointed (``.ckpt``) nequip model in eval mode."""
-    from nequip.model.saved_models.load_utils import load_saved_model
+    """Load a nequip model in eval mode: packaged (``.nequip.zip``), checkpoint (``.ckpt``) or
+    AOT-inductor compiled for ASE (``.nequip.pt2`` from ``nequip-compile --target ase``)."""
     from nequip.utils.global_state import set_global_state
+
+    if str(path).endswith('.nequip.pt2'):
+        from nequip.integrations.ase import NequIPCalculator
+        from nequip.model.inference_models.compiled import load_compiled_model
+
+        target = NequIPCalculator._get_aoti_compile_target()
+        model, metadata = load_compiled_model(str(path), device, list(target['input']), list(target['output']))
+        model.metadata = metadata
+        return model
+    from nequip.model.saved_models.load_utils import load_saved_model
 
     set_global_state()
     model = load_saved_model(str(path), compile_mode=compile_mode)
@@ -47,10 +57,12 @@ def load_member(path: str | Path, device: str = 'cpu', compile_mode: str = 'eage
 
 
 def model_species_and_cutoff(model) -> tuple[list[str], float]:
-    """Type names (in the model's type order) and r_max (A) from a nequip GraphModel's metadata."""
+    """Type names (in the model's type order) and r_max (A) from a nequip model's metadata."""
     from nequip.nn import graph_model
 
-    return model.metadata[graph_model.TYPE_NAMES_KEY].split(' '), float(model.metadata[graph_model.R_MAX_KEY])
+    names = model.metadata[graph_model.TYPE_NAMES_KEY]
+    names = names.split(' ') if isinstance(names, str) else list(names)
+    return names, float(model.metadata[graph_model.R_MAX_KEY])
 
 
 class EnsembleCalculator(Calculator):
