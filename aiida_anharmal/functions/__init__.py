@@ -2,5 +2,6 @@
 
 from .datasets import collect_labels, subsample
 from .ensembles import assemble_ensemble
+from .harmonic import build_force_constants, make_displacements
 
-__all__ = ('assemble_ensemble', 'collect_labels', 'subsample')
+__all__ = ('assemble_ensemble', 'build_force_constants', 'collect_labels', 'make_displacements', 'subsample')

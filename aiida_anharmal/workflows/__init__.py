@@ -1,5 +1,6 @@
 """WorkChains."""
 
+from .harmonic import HarmonicWorkChain
 from .label import LabelBaseWorkChain, LabelWorkChain
 
-__all__ = ('LabelBaseWorkChain', 'LabelWorkChain')
+__all__ = ('HarmonicWorkChain', 'LabelBaseWorkChain', 'LabelWorkChain')
