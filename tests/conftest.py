@@ -57,6 +57,12 @@ def evaluate_code(aiida_localhost):
     return installed_code(aiida_localhost, 'anharmal-evaluate')
 
 
+@pytest.fixture
+def md_code(aiida_localhost):
+    """The `anharmal-md` program of this package as an InstalledCode on localhost."""
+    return installed_code(aiida_localhost, 'anharmal-md')
+
+
 def emt_cu_frames(n, seed=0, repeat=(2, 2, 1)):
     """``n`` rattled fcc Cu supercells (16 atoms by default) with EMT energy, forces and stress."""
     from ase.calculators.emt import EMT

@@ -17,7 +17,7 @@ def test_codes_created_once_per_program(aiida_localhost):
     first = ensure_codes(aiida_localhost, echo=lambda *_: None)
     again = ensure_codes(aiida_localhost, echo=lambda *_: None)
     assert {k: c.pk for k, c in first.items()} == {k: c.pk for k, c in again.items()}
-    assert sorted(first) == ['anharmal-evaluate', 'anharmal-label', 'anharmal-train']
+    assert sorted(first) == ['anharmal-evaluate', 'anharmal-label', 'anharmal-md', 'anharmal-train']
     for code in first.values():
         assert Path(code.filepath_executable).exists() and 'OMP_NUM_THREADS=1' in code.prepend_text
 
@@ -44,10 +44,10 @@ def test_dataset_export_and_import(tmp_path, aiida_profile):
 def test_plugins_listed_by_verdi():
     verdi = str(Path(sys.executable).parent / 'verdi')
     for group, names in {
-        'aiida.calculations': ['anharmal.label', 'anharmal.train', 'anharmal.evaluate'],
-        'aiida.parsers': ['anharmal.label', 'anharmal.train', 'anharmal.evaluate'],
-        'aiida.data': ['anharmal.training_set', 'anharmal.mlip_model', 'anharmal.ensemble'],
-        'aiida.workflows': ['anharmal.label', 'anharmal.label.base', 'anharmal.ensemble'],
+        'aiida.calculations': ['anharmal.label', 'anharmal.train', 'anharmal.evaluate', 'anharmal.md'],
+        'aiida.parsers': ['anharmal.label', 'anharmal.train', 'anharmal.evaluate', 'anharmal.md'],
+        'aiida.data': ['anharmal.training_set', 'anharmal.mlip_model', 'anharmal.ensemble', 'anharmal.force_constants'],
+        'aiida.workflows': ['anharmal.label', 'anharmal.label.base', 'anharmal.ensemble', 'anharmal.harmonic'],
     }.items():
         out = subprocess.run([verdi, 'plugin', 'list', group], capture_output=True, text=True, check=True).stdout
         for name in names:

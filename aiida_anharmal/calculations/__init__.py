@@ -2,6 +2,7 @@
 
 from .evaluate import EvaluateCalculation
 from .label import LabelCalculation
+from .md import MDCalculation
 from .train import TrainCalculation
 
-__all__ = ('EvaluateCalculation', 'LabelCalculation', 'TrainCalculation')
+__all__ = ('EvaluateCalculation', 'LabelCalculation', 'MDCalculation', 'TrainCalculation')

@@ -13,6 +13,7 @@ PROGRAMS = {
     'anharmal-label': 'anharmal.label',
     'anharmal-train': 'anharmal.train',
     'anharmal-evaluate': 'anharmal.evaluate',
+    'anharmal-md': 'anharmal.md',
 }
 
 #: Prepended to every job script: one thread per process (threaded BLAS slowed GPAW 2-10x on 2 cores).

@@ -2,6 +2,7 @@
 
 from .evaluate import EvaluateParser
 from .label import LabelParser
+from .md import MDParser
 from .train import TrainParser
 
-__all__ = ('EvaluateParser', 'LabelParser', 'TrainParser')
+__all__ = ('EvaluateParser', 'LabelParser', 'MDParser', 'TrainParser')

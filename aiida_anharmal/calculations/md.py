@@ -1,0 +1,190 @@
+"""``anharmal.md``: MD on an ensemble's mean forces with per-frame uncertainty, anharmonicity and guards."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+from aiida import orm
+from aiida.common import datastructures
+from aiida.engine import CalcJob
+
+from ..core.md import MDSettings
+from ..data.ensemble import Ensemble
+from ..engines import md as program
+from .evaluate import HARMONIC_ARRAYS
+
+SETTINGS_KEYS = {'max_seconds', 'workers'}
+
+
+def start_atoms(value):
+    """The start structure as ASE Atoms (with velocities when starting from a trajectory frame)."""
+    if 'structure' in value:
+        return value['structure'].get_ase()
+    trajectory = value['parent_trajectory']
+    frame = value['start_frame'].value if 'start_frame' in value else -1
+    atoms = trajectory.get_step_structure(range(trajectory.numsteps)[frame]).get_ase()
+    if 'velocities' in trajectory.get_arraynames():
+        from ase import units
+
+        atoms.set_velocities(trajectory.get_array('velocities')[frame] / units.fs)
+    return atoms
+
+
+def validate_inputs(value, ctx=None):
+    if 'ensemble' not in value:
+        return None
+    sources = [k for k in ('structure', 'parent_trajectory', 'parent_folder') if k in value]
+    if len(sources) != 1 and sources != ['structure', 'parent_folder'] and sources != ['parent_trajectory', 'parent_folder']:
+        return 'give the start as `structure` or `parent_trajectory` (+ `start_frame`), and optionally `parent_folder`'
+    if not ({'structure', 'parent_trajectory'} & set(sources)):
+        return '`parent_folder` continues a run: also give its `structure` or `parent_trajectory` (for the species)'
+    try:
+        MDSettings(**(value['parameters'].get_dict() if 'parameters' in value else {})).check()
+    except (TypeError, ValueError) as exc:
+        return f'bad MD `parameters`: {exc}'
+    if 'parent_trajectory' in value:
+        n = value['parent_trajectory'].numsteps
+        frame = value['start_frame'].value if 'start_frame' in value else -1
+        if not -n <= frame < n:
+            return f'`start_frame` {frame} is out of range for a trajectory of {n} frames'
+    atoms = start_atoms(value)
+    unknown = sorted(set(atoms.get_chemical_symbols()) - set(value['ensemble'].species))
+    if unknown:
+        return f'elements {unknown} of the structure are not among the ensemble species {value["ensemble"].species}'
+    guards = value['guards'].get_dict() if 'guards' in value else {}
+    extra = set(guards) - set(program.GUARD_KEYS)
+    if extra:
+        return f'unknown guard(s) {sorted(extra)}; known: {list(program.GUARD_KEYS)}'
+    for key, threshold in guards.items():
+        if threshold is not None and not float(threshold) > 0:
+            return f'guard `{key}` must be positive or null (off), not {threshold}'
+    settings = value['settings'].get_dict() if 'settings' in value else {}
+    extra = set(settings) - SETTINGS_KEYS
+    if extra:
+        return f'unknown `settings` key(s) {sorted(extra)}; allowed: {sorted(SETTINGS_KEYS)}'
+    if 'harmonic' in value:
+        from ..core.anharmonicity import HarmonicReference
+        from ..core.harmonic import check_supercell_matches
+
+        harmonic = value['harmonic']
+        missing = [n for n in HARMONIC_ARRAYS if n not in harmonic.get_arraynames()]
+        if missing:
+            return f'the harmonic reference lacks array(s) {missing}'
+        from ase.data import chemical_symbols
+
+        reference = HarmonicReference(harmonic.get_array('positions'), harmonic.get_array('cell'),
+                                      harmonic.get_array('force_constants'),
+                                      tuple(chemical_symbols[z] for z in harmonic.get_array('numbers')))
+        try:
+            check_supercell_matches(reference, atoms, max_displacement=np.inf)
+        except ValueError as exc:
+            return f'the structure does not match the harmonic reference: {exc}'
+    return None
+
+
+class MDCalculation(CalcJob):
+    """Langevin NVT or NVE dynamics on the mean forces of an ensemble (program ``anharmal-md``).
+
+    Every saved frame keeps positions, velocities, mean forces, U, UCE_U, UCE_F^max, per-atom UCE_F,
+    temperature, and with a ``harmonic`` reference A and UCE_A. Guards stop the run with a dedicated
+    exit code and every frame so far in the outputs. ``parent_folder`` (the remote folder of an
+    earlier run) continues that run's trajectory from its checkpoint; ``parent_trajectory`` +
+    ``start_frame`` starts a new run from a frame (positions and velocities) of an earlier one.
+    """
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.input('ensemble', valid_type=Ensemble, help='The ensemble whose mean forces drive the MD.')
+        spec.input('structure', valid_type=orm.StructureData, required=False, help='Start structure.')
+        spec.input('parent_trajectory', valid_type=orm.TrajectoryData, required=False,
+                   help='Start from a frame of this trajectory (positions and velocities).')
+        spec.input('start_frame', valid_type=orm.Int, required=False, help='Frame of `parent_trajectory` (default -1).')
+        spec.input('parent_folder', valid_type=orm.RemoteData, required=False,
+                   help='Remote folder of an interrupted run: continue its trajectory from the checkpoint.')
+        spec.input('parameters', valid_type=orm.Dict, required=False,
+                   help='MD settings: temperature (K), timestep (fs), steps, save_stride, friction (1/fs), '
+                   'dynamics (langevin | nve), seed, per_atom_uncertainty.')
+        spec.input('guards', valid_type=orm.Dict, required=False,
+                   help='min_distance (A, 0.5), max_force (eV/A, 20), max_uncertainty (UCE_F^max, eV/A, 2), '
+                   'temperature_factor (3); null switches one off.')
+        spec.input('harmonic', valid_type=orm.ArrayData, required=False, help='Harmonic reference for A and UCE_A.')
+        spec.input('settings', valid_type=orm.Dict, required=False,
+                   help='max_seconds (time budget, default 80% of the walltime), workers (threads).')
+        spec.inputs.validator = validate_inputs
+        spec.inputs['metadata']['options']['parser_name'].default = 'anharmal.md'
+        spec.inputs['metadata']['options']['input_filename'].default = program.INPUT_FILE
+        spec.inputs['metadata']['options']['output_filename'].default = 'aiida.out'
+        spec.output('trajectory', valid_type=orm.TrajectoryData, required=False,
+                    help='Saved frames: positions, cells, symbols, steps, times; arrays velocities (A/fs), forces.')
+        spec.output('frames', valid_type=orm.ArrayData, required=False,
+                    help='Per saved frame: energy (U), uce_energy, uce_force_max, anharmonicity, '
+                    'uce_anharmonicity, temperature, kinetic_energy, step, time; uce_forces (frames x atoms).')
+        spec.exit_code(300, 'ERROR_NO_OUTPUT', message='The program wrote no frame: it was killed or did not start.')
+        spec.exit_code(301, 'ERROR_SETUP_FAILED', message='The MD could not start: {message}')
+        spec.exit_code(302, 'ERROR_MD_FAILED', message='The MD failed: {message}; the frames so far are in the outputs.')
+        spec.exit_code(320, 'ERROR_ATOMS_TOO_CLOSE', message='Stopped by the distance guard: {message}.')
+        spec.exit_code(321, 'ERROR_FORCE_TOO_LARGE', message='Stopped by the force guard: {message}.')
+        spec.exit_code(322, 'ERROR_UNCERTAINTY_TOO_LARGE', message='Stopped by the uncertainty guard: {message}.')
+        spec.exit_code(323, 'ERROR_TEMPERATURE_RUNAWAY', message='Stopped by the temperature guard: {message}.')
+        spec.exit_code(324, 'ERROR_NOT_FINITE', message='Stopped: {message}.')
+        spec.exit_code(330, 'ERROR_INTERRUPTED', message='The run stopped before its last step ({message}); '
+                       'the frames so far are in the outputs; continue it with `parent_folder`.')
+
+    def prepare_for_submission(self, folder):
+        inputs = self.inputs
+        atoms = start_atoms(inputs)
+        settings = inputs.settings.get_dict() if 'settings' in inputs else {}
+        max_seconds = settings.get('max_seconds')
+        walltime = inputs.metadata.options.get('max_wallclock_seconds')
+        if max_seconds is None and walltime:
+            max_seconds = 0.8 * walltime
+        member_files, local_copy_list = [], []
+        folder.get_subfolder('members', create=True)
+        for label, member in inputs.ensemble.members.items():
+            target = f'members/{label}.nequip.zip'
+            local_copy_list.append((member.uuid, member.filename, target))
+            member_files.append(target)
+        config = {
+            'md': inputs.parameters.get_dict() if 'parameters' in inputs else {},
+            'guards': inputs.guards.get_dict() if 'guards' in inputs else {},
+            'member_files': member_files,
+            'workers': settings.get('workers'),
+            'max_seconds': max_seconds,
+            'harmonic_file': None,
+        }
+        if 'harmonic' in inputs:
+            buffer = io.BytesIO()
+            np.savez(buffer, **{name: inputs.harmonic.get_array(name) for name in HARMONIC_ARRAYS})
+            folder.create_file_from_filelike(io.BytesIO(buffer.getvalue()), 'harmonic.npz', mode='wb')
+            config['harmonic_file'] = 'harmonic.npz'
+        with folder.open(program.INPUT_FILE, 'w', encoding='utf-8') as handle:
+            json.dump(config, handle, indent=1)
+        start = {'numbers': atoms.numbers, 'positions': atoms.positions, 'cell': atoms.cell[:], 'pbc': atoms.pbc}
+        if atoms.get_momenta().any():
+            from ase import units
+
+            start['velocities'] = atoms.get_velocities() * units.fs
+        buffer = io.BytesIO()
+        np.savez(buffer, **start)
+        folder.create_file_from_filelike(io.BytesIO(buffer.getvalue()), program.START_FILE, mode='wb')
+
+        remote_copy_list = []
+        if 'parent_folder' in inputs:
+            parent = inputs.parent_folder
+            for name in (program.CHECKPOINT_FILE, program.FRAMES_FILE):
+                remote_copy_list.append((parent.computer.uuid, f'{parent.get_remote_path()}/{name}', name))
+
+        codeinfo = datastructures.CodeInfo()
+        codeinfo.code_uuid = inputs.code.uuid
+        codeinfo.cmdline_params = ['.']
+        codeinfo.stdout_name = inputs.metadata.options.output_filename
+        calcinfo = datastructures.CalcInfo()
+        calcinfo.codes_info = [codeinfo]
+        calcinfo.local_copy_list = local_copy_list
+        calcinfo.remote_copy_list = remote_copy_list
+        calcinfo.retrieve_list = [program.STATUS_FILE, program.LAYOUT_FILE, inputs.metadata.options.output_filename]
+        calcinfo.retrieve_temporary_list = [program.FRAMES_FILE]
+        return calcinfo

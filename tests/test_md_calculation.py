@@ -1,0 +1,124 @@
+"""``anharmal.md`` through the daemon on a small EMT-trained ensemble: arrays, guards, continuation, bad input."""
+
+import numpy as np
+import pytest
+from aiida import orm
+from aiida.engine import run_get_node
+from ase.build import bulk
+from ase.calculators.emt import EMT
+
+from aiida_anharmal.calculations.md import MDCalculation
+from aiida_anharmal.core import harmonic as core_harmonic
+from aiida_anharmal.data import TrainingSet
+from aiida_anharmal.workflows.ensemble import EnsembleWorkChain
+
+from .conftest import emt_cu_frames
+
+_CACHE = {}
+OPTIONS = {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}, 'max_wallclock_seconds': 600}
+MD = {'temperature': 300.0, 'timestep': 2.0, 'steps': 60, 'save_stride': 5, 'friction': 0.02, 'seed': 11}
+
+
+def ensemble_and_reference(train_code):
+    """A 2-member tiny ensemble on 24 EMT frames, and the EMT harmonic reference of the same 16-atom cell."""
+    if 'ensemble' not in _CACHE:
+        builder = EnsembleWorkChain.get_builder_from_protocol(
+            train_code, TrainingSet.from_ase(emt_cu_frames(24)), protocol='fast',
+            overrides={'n_sub': 2, 'seeds': [0], 'hyperparameters': {'max_epochs': 10}},
+        )
+        _, node = run_get_node(builder)
+        assert node.is_finished_ok, node.exit_message
+        displacements = core_harmonic.make_displacements(bulk('Cu', 'fcc', a=3.6, cubic=True), [2, 2, 1])
+        forces = []
+        for atoms in displacements.displaced_supercells():
+            atoms.calc = EMT()
+            forces.append(atoms.get_forces())
+        fc = core_harmonic.force_constants_from_forces(displacements, forces)
+        reference = core_harmonic.harmonic_reference(displacements, fc)
+        harmonic = orm.ArrayData()
+        harmonic.set_array('positions', reference.positions)
+        harmonic.set_array('cell', reference.cell)
+        harmonic.set_array('force_constants', reference.force_constants)
+        harmonic.set_array('numbers', displacements.supercell.numbers)
+        _CACHE.update(ensemble=node.outputs.ensemble.uuid, harmonic=harmonic.store().uuid,
+                      supercell=displacements.supercell)
+    return orm.load_node(_CACHE['ensemble']), orm.load_node(_CACHE['harmonic']), _CACHE['supercell'].copy()
+
+
+def md_inputs(md_code, ensemble, atoms, **extra):
+    return {'ensemble': ensemble, 'structure': orm.StructureData(ase=atoms), 'code': md_code,
+            'parameters': orm.Dict(MD), 'metadata': {'options': OPTIONS}, **extra}
+
+
+@pytest.mark.slow
+def test_md_records_every_array_and_continues_after_interruption(submit_and_await, train_code, md_code):
+    ensemble, harmonic, supercell = ensemble_and_reference(train_code)
+    full = submit_and_await(MDCalculation, timeout=300, **md_inputs(md_code, ensemble, supercell, harmonic=harmonic))
+    assert full.is_finished_ok, full.exit_message
+    frames, trajectory = full.outputs.frames, full.outputs.trajectory
+    assert trajectory.numsteps == 13 and trajectory.get_positions().shape == (13, 16, 3)
+    assert list(frames.get_array('step')) == list(range(0, 61, 5))
+    for name in ('energy', 'uce_energy', 'uce_force_max', 'anharmonicity', 'uce_anharmonicity', 'temperature'):
+        values = frames.get_array(name)
+        assert values.shape == (13,) and np.isfinite(values).all(), name
+    assert frames.get_array('uce_forces').shape == (13, 16)
+    assert (frames.get_array('uce_force_max')[1:] > 0).all()
+    assert 0 < np.mean(frames.get_array('anharmonicity')[1:]) < 1
+    assert 150 < np.mean(frames.get_array('temperature')) < 450
+    # the structure is the EMT harmonic supercell: A measures how far the ensemble is from EMT's harmonic forces
+    assert trajectory.get_array('velocities').shape == (13, 16, 3)
+
+    # a time budget stops the run early: exit 330 with the frames so far; parent_folder continues it
+    cut = submit_and_await(MDCalculation, timeout=300, **md_inputs(
+        md_code, ensemble, supercell, harmonic=harmonic, settings=orm.Dict({'max_seconds': 1e-9})))
+    assert cut.exit_status == 330, cut.exit_message
+    assert cut.outputs.trajectory.numsteps >= 1
+    rest = submit_and_await(MDCalculation, timeout=300, **md_inputs(
+        md_code, ensemble, supercell, harmonic=harmonic, parent_folder=cut.outputs.remote_folder))
+    assert rest.is_finished_ok, rest.exit_message
+    np.testing.assert_array_equal(rest.outputs.trajectory.get_positions(), trajectory.get_positions())
+    np.testing.assert_array_equal(rest.outputs.frames.get_array('step'), frames.get_array('step'))
+
+    # a new run from frame 6 of the first trajectory starts from its positions and velocities
+    branch = submit_and_await(MDCalculation, timeout=300, ensemble=ensemble, parent_trajectory=trajectory,
+                              start_frame=orm.Int(6), code=md_code, parameters=orm.Dict({**MD, 'steps': 10}),
+                              metadata={'options': OPTIONS})
+    assert branch.is_finished_ok, branch.exit_message
+    np.testing.assert_allclose(branch.outputs.trajectory.get_positions()[0], trajectory.get_positions()[6])
+    np.testing.assert_allclose(branch.outputs.trajectory.get_array('velocities')[0],
+                               trajectory.get_array('velocities')[6], atol=1e-12)
+
+    # a guard stops the run with its own exit code and keeps the frames
+    guarded = submit_and_await(MDCalculation, timeout=300, **md_inputs(
+        md_code, ensemble, supercell, guards=orm.Dict({'max_uncertainty': 1e-6})))
+    assert guarded.exit_status == 322, guarded.exit_message
+    assert 'UCE_F^max' in guarded.exit_message and guarded.outputs.trajectory.numsteps >= 1
+
+
+def test_bad_md_inputs_are_refused(md_code):
+    import io
+
+    from aiida_anharmal.data import Ensemble, MLIPModel
+
+    members = {f'sub0_seed{s}': MLIPModel(io.BytesIO(b'x'), filename='m.nequip.zip', architecture='NequIP',
+                                          model_format='nequip-package', species=['Cu'], r_max=4.0, seed=s).store()
+               for s in (0, 1)}
+    ensemble = Ensemble(members=members).store()
+    cu = bulk('Cu', 'fcc', a=3.6, cubic=True)
+    wrong = orm.ArrayData()
+    wrong.set_array('positions', cu.repeat(2).positions)
+    wrong.set_array('cell', cu.repeat(2).cell[:])
+    wrong.set_array('force_constants', np.eye(96))
+    wrong.set_array('numbers', cu.repeat(2).numbers)
+    cases = [
+        ({'parameters': orm.Dict({**MD, 'temperature': -5})}, 'temperature must be positive'),
+        ({'parameters': orm.Dict({**MD, 'timestep': 0})}, 'timestep must lie in'),
+        ({'parameters': orm.Dict({**MD, 'save_stride': 100})}, 'save_stride must be an integer in'),
+        ({'parameters': orm.Dict({**MD, 'thermostat': 'x'})}, 'bad MD `parameters`'),
+        ({'structure': orm.StructureData(ase=bulk('Ag', 'fcc', a=4.1))}, r"elements \['Ag'\]"),
+        ({'harmonic': wrong}, 'does not match the harmonic reference'),
+        ({'guards': orm.Dict({'max_force': -1})}, 'must be positive or null'),
+    ]
+    for extra, match in cases:
+        with pytest.raises(ValueError, match=match):
+            run_get_node(MDCalculation, **md_inputs(md_code, ensemble, cu, **extra))
