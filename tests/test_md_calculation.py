@@ -95,6 +95,31 @@ def test_md_records_every_array_and_continues_after_interruption(submit_and_awai
     assert 'UCE_F^max' in guarded.exit_message and guarded.outputs.trajectory.numsteps >= 1
 
 
+@pytest.mark.slow
+def test_exploration_runs_in_parallel_and_continues_interrupted_runs(submit_and_await, train_code, md_code):
+    from aiida_anharmal.workflows.md import ExplorationWorkChain, MDBaseWorkChain
+
+    ensemble, harmonic, supercell = ensemble_and_reference(train_code)
+    builder = ExplorationWorkChain.get_builder_from_protocol(
+        md_code, ensemble, supercell, protocol='fast', harmonic=harmonic,
+        overrides={'temperatures': [300, 600], 'seeds': [4], 'parameters': {'steps': 20, 'save_stride': 10}},
+    )
+    builder.settings = orm.Dict({'max_seconds': 1e-9})  # every job stops after one stride: the base workchain continues
+    node = submit_and_await(builder, timeout=600)
+    assert node.is_finished_ok, node.exit_message
+    assert sorted(node.outputs.trajectories) == ['T300_seed4', 'T600_seed4']
+    for label in ('T300_seed4', 'T600_seed4'):
+        assert list(node.outputs.frames[label].get_array('step')) == [0, 10, 20]
+        assert node.outputs.trajectories[label].numsteps == 3
+    runs = [c for c in node.called if c.process_class is MDBaseWorkChain]
+    for run in runs:
+        calcs = sorted((c for c in run.called if c.process_class is MDCalculation), key=lambda c: c.ctime)
+        assert [c.exit_status for c in calcs] == [330, 0]
+        assert calcs[1].inputs.parent_folder.uuid == calcs[0].outputs.remote_folder.uuid
+    temperatures = {r.inputs.md.parameters['temperature'] for r in runs}
+    assert temperatures == {300.0, 600.0}
+
+
 def test_bad_md_inputs_are_refused(md_code):
     import io
 

@@ -371,7 +371,9 @@ def run_md(
         if checkpoint is None:
             observe(0)
         while step < settings.steps:
-            if max_seconds is not None and time.monotonic() - begin > max_seconds and step % settings.save_stride == 0:
+            # the budget is checked at saved frames after the first stride, so every run makes progress
+            if (max_seconds is not None and step > start_step and step % settings.save_stride == 0
+                    and time.monotonic() - begin > max_seconds):
                 state, message = 'time_budget_spent', f'stopped at step {step} after {max_seconds} s'
                 break
             t0 = time.perf_counter()

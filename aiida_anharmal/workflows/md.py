@@ -1,0 +1,190 @@
+"""MD workchains: a restart wrapper around one run, and an exploration of several runs in parallel."""
+
+from __future__ import annotations
+
+import itertools
+
+from aiida import orm
+from aiida.common import AttributeDict
+from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, WorkChain, process_handler, while_
+
+from ..calculations.md import MDCalculation
+from ..calculations.md import validate_inputs as validate_md_inputs
+from ..data.ensemble import Ensemble
+from ..protocols import ProtocolMixin
+
+#: Exit codes of a run stopped by a guard: an expected end of an exploration, not a failure.
+GUARD_EXITS = [
+    MDCalculation.exit_codes.ERROR_ATOMS_TOO_CLOSE,
+    MDCalculation.exit_codes.ERROR_FORCE_TOO_LARGE,
+    MDCalculation.exit_codes.ERROR_UNCERTAINTY_TOO_LARGE,
+    MDCalculation.exit_codes.ERROR_TEMPERATURE_RUNAWAY,
+    MDCalculation.exit_codes.ERROR_NOT_FINITE,
+]
+
+
+class MDBaseWorkChain(BaseRestartWorkChain):
+    """One MD run under :class:`MDCalculation`, continued after interruptions.
+
+    ``handle_interrupted``: a run stopped by the walltime, a kill or its time budget is continued
+    from its checkpoint (``parent_folder``), so the output trajectory is the whole run.
+    ``handle_guard_stop``: a run stopped by a guard ends here with every frame so far as outputs
+    (the reason is the exit status of the last MDCalculation); it is not retried (the same dynamics would meet the same wall).
+    """
+
+    _process_class = MDCalculation
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.expose_inputs(MDCalculation, namespace='md')
+        spec.expose_outputs(MDCalculation)
+        spec.outline(cls.setup, while_(cls.should_run_process)(cls.run_process, cls.inspect_process), cls.results)
+        spec.exit_code(410, 'ERROR_NO_FRAMES', message='The last MD calculation produced no frame.')
+
+    def setup(self):
+        super().setup()
+        self.ctx.inputs = AttributeDict(self.exposed_inputs(MDCalculation, 'md'))
+
+    @process_handler(priority=500, exit_codes=[MDCalculation.exit_codes.ERROR_INTERRUPTED])
+    def handle_interrupted(self, node):
+        """Continue the trajectory from the checkpoint of the interrupted run."""
+        self.ctx.inputs.parent_folder = node.outputs.remote_folder
+        steps = node.outputs.frames.get_array('step')
+        self.report(f'{node.process_label}<{node.pk}> stopped at step {int(steps[-1])}: continuing from its checkpoint')
+        return ProcessHandlerReport(do_break=True)
+
+    @process_handler(priority=400, exit_codes=GUARD_EXITS)
+    def handle_guard_stop(self, node):
+        """A guard ended the run: keep its frames as the result."""
+        self.report(f'{node.process_label}<{node.pk}> stopped by a guard: {node.exit_message}')
+        self.ctx.is_finished = True
+        return ProcessHandlerReport(do_break=True)
+
+    def results(self):
+        node = self.ctx.children[self.ctx.iteration - 1]
+        if 'frames' not in node.outputs:
+            return self.exit_codes.ERROR_NO_FRAMES
+        return super().results()
+
+
+def validate_exploration_inputs(value, ctx=None):
+    if 'ensemble' not in value or 'structure' not in value:
+        return None
+    temperatures = value['temperatures'].get_list() if 'temperatures' in value else []
+    seeds = value['seeds'].get_list() if 'seeds' in value else []
+    if not temperatures or not seeds:
+        return '`temperatures` and `seeds` must each hold at least one value'
+    if any(not isinstance(t, (int, float)) or t <= 0 for t in temperatures):
+        return f'temperatures must be positive (K), not {temperatures}'
+    if len(set(seeds)) != len(seeds):
+        return f'duplicate seeds {seeds}: those runs would be identical'
+    parameters = value['parameters'].get_dict() if 'parameters' in value else {}
+    md = {'ensemble': value['ensemble'], 'structure': value['structure'], 'code': value.get('code'),
+          'parameters': orm.Dict({**parameters, 'temperature': float(temperatures[0]), 'seed': int(seeds[0])})}
+    for key in ('guards', 'harmonic', 'settings'):
+        if key in value:
+            md[key] = value[key]
+    message = validate_md_inputs(md)
+    if message:
+        return message
+    options = value.get('options') or {}
+    if not options.get('resources'):
+        return "input `options.resources` is required, e.g. {'num_machines': 1, 'num_mpiprocs_per_machine': 1}"
+    return None
+
+
+class ExplorationWorkChain(ProtocolMixin, WorkChain):
+    """Explore with several independent MD runs in parallel: every temperature x every seed.
+
+    Each run is an :class:`MDBaseWorkChain` named ``T{temperature}_seed{seed}``; its trajectory
+    and per-frame arrays are outputs under that name. A run stopped by a guard still counts: its
+    frames up to the stop are the most informative ones.
+    """
+
+    _protocol_file = 'explore.yaml'
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.input('ensemble', valid_type=Ensemble, help='Ensemble whose mean forces drive the MD.')
+        spec.input('structure', valid_type=orm.StructureData, help='Start structure of every run.')
+        spec.input('temperatures', valid_type=orm.List, help='Temperatures (K).')
+        spec.input('seeds', valid_type=orm.List, default=lambda: orm.List([0]), help='Random seeds.')
+        spec.input('parameters', valid_type=orm.Dict, required=False, help='MD settings shared by the runs.')
+        spec.input('guards', valid_type=orm.Dict, required=False, help='See `MDCalculation.guards`.')
+        spec.input('harmonic', valid_type=orm.ArrayData, required=False, help='Harmonic reference for A, UCE_A.')
+        spec.input('settings', valid_type=orm.Dict, required=False, help='See `MDCalculation.settings`.')
+        spec.input('code', valid_type=orm.AbstractCode, help='Code of the `anharmal-md` program.')
+        spec.input('max_restarts', valid_type=orm.Int, default=lambda: orm.Int(3), help='Calculations per run.')
+        spec.input('options', valid_type=dict, non_db=True,
+                   default=lambda: {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}},
+                   help='`metadata.options` of every MDCalculation.')
+        spec.inputs.validator = validate_exploration_inputs
+        spec.outline(cls.run_md, cls.collect)
+        spec.output_namespace('trajectories', valid_type=orm.TrajectoryData, dynamic=True)
+        spec.output_namespace('frames', valid_type=orm.ArrayData, dynamic=True)
+        spec.exit_code(410, 'ERROR_ALL_RUNS_FAILED', message='No MD run produced frames: {runs}')
+
+    @classmethod
+    def get_builder_from_protocol(cls, code, ensemble, structure, protocol=None, overrides=None, harmonic=None,
+                                  options=None):
+        """A builder from a protocol (``fast``, ``moderate``, ``precise``); ``structure`` may be ASE Atoms."""
+        inputs = cls.get_protocol_inputs(protocol, overrides)
+        builder = cls.get_builder()
+        builder.ensemble = ensemble
+        builder.structure = structure if isinstance(structure, orm.StructureData) else orm.StructureData(ase=structure)
+        builder.temperatures = orm.List(list(inputs['temperatures']))
+        builder.seeds = orm.List(list(inputs['seeds']))
+        builder.parameters = orm.Dict(inputs['parameters'])
+        builder.guards = orm.Dict(inputs['guards'])
+        builder.code = code
+        builder.max_restarts = orm.Int(inputs['max_restarts'])
+        builder.options = {**inputs['options'], **(options or {})}
+        if harmonic is not None:
+            builder.harmonic = harmonic
+        return builder
+
+    @staticmethod
+    def run_label(temperature, seed) -> str:
+        return f'T{float(temperature):g}_seed{seed}'.replace('.', 'p')
+
+    def run_md(self):
+        parameters = self.inputs.parameters.get_dict() if 'parameters' in self.inputs else {}
+        self.ctx.runs = []
+        for temperature, seed in itertools.product(self.inputs.temperatures.get_list(), self.inputs.seeds.get_list()):
+            label = self.run_label(temperature, seed)
+            md = {
+                'ensemble': self.inputs.ensemble,
+                'structure': self.inputs.structure,
+                'code': self.inputs.code,
+                'parameters': orm.Dict({**parameters, 'temperature': float(temperature), 'seed': int(seed)}),
+                'metadata': {'options': dict(self.inputs.options)},
+            }
+            for key in ('guards', 'harmonic', 'settings'):
+                if key in self.inputs:
+                    md[key] = self.inputs[key]
+            node = self.submit(MDBaseWorkChain, md=md, max_iterations=self.inputs.max_restarts,
+                               metadata={'call_link_label': label})
+            self.to_context(**{label: node})
+            self.ctx.runs.append(label)
+        self.report(f'{len(self.ctx.runs)} MD run(s): {", ".join(self.ctx.runs)}')
+
+    def collect(self):
+        failed = []
+        for label in self.ctx.runs:
+            node = self.ctx[label]
+            if 'trajectory' not in node.outputs:
+                failed.append(f'{label} <{node.pk}> ({node.exit_status})')
+                continue
+            self.out(f'trajectories.{label}', node.outputs.trajectory)
+            self.out(f'frames.{label}', node.outputs.frames)
+            calcs = sorted((c for c in node.called if c.process_class is MDCalculation), key=lambda c: c.ctime)
+            last = calcs[-1] if calcs else None
+            why = 'finished' if last is None or last.is_finished_ok else f'stopped: {last.exit_message}'
+            self.report(f'{label}: {node.outputs.trajectory.numsteps} frame(s), {why}')
+        if len(failed) == len(self.ctx.runs):
+            return self.exit_codes.ERROR_ALL_RUNS_FAILED.format(runs=', '.join(failed))
+        for run in failed:
+            self.report(f'run {run} produced no frames')
+        return None
