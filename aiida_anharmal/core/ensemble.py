@@ -17,6 +17,7 @@ Besides the ASE properties of the ensemble mean (``energy``, ``free_energy``, ``
 from __future__ import annotations
 
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -112,6 +113,8 @@ class EnsembleCalculator(Calculator):
         )
         self.workers = max(1, min(len(models), workers or available_cores()))
         self._pool = ThreadPoolExecutor(self.workers) if self.workers > 1 else None
+        #: seconds spent building graphs (type mapping + neighbour list) and running members
+        self.timing = {'graph': 0.0, 'members': 0.0, 'calls': 0}
 
     @classmethod
     def from_files(cls, paths, **kwargs) -> 'EnsembleCalculator':
@@ -156,11 +159,16 @@ class EnsembleCalculator(Calculator):
 
     def predict(self, atoms) -> EnsemblePrediction:
         """Evaluate every member on ``atoms`` (one neighbour list for all)."""
+        t0 = time.perf_counter()
         data = self.graph(atoms)
+        t1 = time.perf_counter()
         if self._pool is None:
             outputs = [self._run_member(model, data) for model in self.models]
         else:
             outputs = list(self._pool.map(lambda model: self._run_member(model, data), self.models))
+        self.timing['graph'] += t1 - t0
+        self.timing['members'] += time.perf_counter() - t1
+        self.timing['calls'] += 1
         stresses = [o[2] for o in outputs]
         return EnsemblePrediction(
             member_energies=np.array([o[0] for o in outputs]),

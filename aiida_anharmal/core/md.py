@@ -6,15 +6,17 @@ separate pieces. Units: eV, A, fs, K. The Langevin ``friction`` is given in 1/fs
 use 0.03, the reference code passes it to ASE, whose time unit is ~10.18 fs, so theirs is
 0.03 per ASE time unit = 0.0029/fs; here the unit is explicit and converted).
 
-A run can stop and continue: after every saved frame a checkpoint (positions, velocities, step,
-state of the random generator) is written atomically, so :func:`run_md` started from it
-continues the *same* trajectory, bit for bit.
+A run can stop and continue: a checkpoint (positions, momenta, step, state of the random
+generator) is written atomically at the end of a run and every few seconds at a saved frame, so
+:func:`run_md` started from it continues the *same* trajectory, bit for bit (frames written
+after the checkpoint by a killed run are dropped and computed again).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -168,16 +170,19 @@ class FrameRecorder:
     UCE_F (N) if ``per_atom``. ``frames.json`` says the layout; :func:`read_frames` reads it back.
     """
 
-    def __init__(self, directory: str | Path, n_atoms: int, per_atom: bool = True, append: bool = False):
+    def __init__(self, directory: str | Path, n_atoms: int, per_atom: bool = True, append_after_step: int | None = None,
+                 sync_seconds: float = 10.0):
         self.directory = Path(directory)
         self.n_atoms = n_atoms
         self.per_atom = per_atom
+        self.sync_seconds = sync_seconds
         layout = {'n_atoms': n_atoms, 'scalars': list(SCALARS), 'per_atom_uncertainty': per_atom}
         (self.directory / 'frames.json').write_text(json.dumps(layout))
         path = self.directory / 'frames.bin'
-        if append:
-            truncate_partial_record(path, record_length(n_atoms, per_atom))
-        self._handle = path.open('ab' if append else 'wb')
+        if append_after_step is not None:
+            keep_frames_until(path, record_length(n_atoms, per_atom), append_after_step)
+        self._handle = path.open('wb' if append_after_step is None else 'ab')
+        self._last_sync = time.monotonic()
 
     def write(self, scalars: dict, positions, velocities, forces, uce_forces) -> None:
         parts = [np.array([scalars[name] for name in SCALARS], dtype=float), np.ravel(positions),
@@ -185,10 +190,16 @@ class FrameRecorder:
         if self.per_atom:
             parts.append(np.ravel(uce_forces))
         self._handle.write(np.concatenate(parts).astype('<f8').tobytes())
+        # flushed to the OS at once (a killed process loses nothing); synced to disk every
+        # `sync_seconds` (what a crash of the machine could lose), as fsync costs milliseconds
         self._handle.flush()
-        os.fsync(self._handle.fileno())
+        if time.monotonic() - self._last_sync > self.sync_seconds:
+            os.fsync(self._handle.fileno())
+            self._last_sync = time.monotonic()
 
     def close(self) -> None:
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
         self._handle.close()
 
 
@@ -196,14 +207,18 @@ def record_length(n_atoms: int, per_atom: bool) -> int:
     return len(SCALARS) + 9 * n_atoms + (n_atoms if per_atom else 0)
 
 
-def truncate_partial_record(path: Path, length: int) -> None:
-    """Cut a record that a kill left half-written."""
-    if path.exists():
-        size = path.stat().st_size
-        whole = size - size % (8 * length)
-        if whole != size:
-            with path.open('r+b') as handle:
-                handle.truncate(whole)
+def keep_frames_until(path: Path, length: int, step: int) -> None:
+    """Before continuing from a checkpoint at ``step``: cut a record a kill left half-written, and
+    any frame written after the checkpoint (it will be computed again, identically)."""
+    if not path.exists():
+        return
+    raw = np.fromfile(path, dtype='<f8')
+    n_whole = len(raw) // length
+    steps = raw[: n_whole * length].reshape(n_whole, length)[:, 0] if n_whole else np.zeros(0)
+    keep = int(np.searchsorted(steps, step, side='right'))
+    if keep * length * 8 != path.stat().st_size:
+        with path.open('r+b') as handle:
+            handle.truncate(keep * length * 8)
 
 
 def read_frames(directory: str | Path) -> dict[str, np.ndarray]:
@@ -275,6 +290,7 @@ def run_md(
     harmonic: HarmonicReference | None = None,
     checkpoint: dict | None = None,
     max_seconds: float | None = None,
+    checkpoint_seconds: float = 5.0,
 ) -> MDResult:
     """Integrate ``settings.steps`` steps on ``calculator`` (an ensemble: ``predict(atoms)``), saving
     frames, per-frame uncertainty and A/UCE_A (with ``harmonic``) into ``directory``.
@@ -282,9 +298,11 @@ def run_md(
     Without ``checkpoint`` the velocities are drawn from Maxwell-Boltzmann at the target
     temperature (unless ``atoms`` has momenta) with the run's seed. With ``checkpoint`` (from
     :func:`read_checkpoint`) the run continues from its step, positions, momenta and random
-    state, appending to the frames already in ``directory``.
+    state, appending to the frames already in ``directory``. A checkpoint is written at the end
+    and, during the run, at a saved frame every ``checkpoint_seconds``: after a hard kill the
+    continuation recomputes (identically) what came after the last one.
     """
-    import time
+
 
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 
@@ -302,10 +320,12 @@ def run_md(
         MaxwellBoltzmannDistribution(atoms, temperature_K=settings.temperature, rng=rng)
 
     n = len(atoms)
-    recorder = FrameRecorder(directory, n, settings.per_atom_uncertainty, append=checkpoint is not None)
+    recorder = FrameRecorder(directory, n, settings.per_atom_uncertainty,
+                             append_after_step=start_step if checkpoint is not None else None)
     timing = {'predict': 0.0, 'guards': 0.0, 'record': 0.0, 'integrate': 0.0}
     frames_written = 0
     begin = time.monotonic()
+    last_checkpoint = [begin]
 
     last = {}
 
@@ -361,31 +381,43 @@ def run_md(
         recorder.write(scalars, atoms.positions, atoms.get_velocities() * units.fs, prediction.forces,
                        prediction.uce_forces)
         frames_written += 1
-        write_checkpoint(directory / 'checkpoint.json', atoms, step, rng, settings)
+        if time.monotonic() - last_checkpoint[0] > checkpoint_seconds:
+            write_checkpoint(directory / 'checkpoint.json', atoms, step, rng, settings)
+            last_checkpoint[0] = time.monotonic()
         timing['record'] += time.perf_counter() - t0
 
+    class BudgetSpent(Exception):
+        pass
+
+    def observer():
+        step = dynamics.nsteps
+        observe(step)
+        # the budget is checked at saved frames after the first stride, so every run makes progress
+        if (max_seconds is not None and step > start_step and step % settings.save_stride == 0
+                and time.monotonic() - begin > max_seconds):
+            raise BudgetSpent(f'stopped at step {step} after {max_seconds} s')
+
     state, message = 'finished', ''
-    step = start_step
+    dynamics.nsteps = start_step
+    dynamics.attach(observer, interval=1)
     try:
-        atoms.get_forces()
-        if checkpoint is None:
-            observe(0)
-        while step < settings.steps:
-            # the budget is checked at saved frames after the first stride, so every run makes progress
-            if (max_seconds is not None and step > start_step and step % settings.save_stride == 0
-                    and time.monotonic() - begin > max_seconds):
-                state, message = 'time_budget_spent', f'stopped at step {step} after {max_seconds} s'
-                break
-            t0 = time.perf_counter()
-            dynamics.run(1)
+        t0 = time.perf_counter()
+        try:
+            # ASE calls the observer after every step, and before the first one of a new run
+            dynamics.run(settings.steps - start_step)
+        finally:
             timing['integrate'] += time.perf_counter() - t0
-            step += 1
-            observe(step)
+    except BudgetSpent as spent:
+        state, message = 'time_budget_spent', str(spent)
     except GuardTripped as tripped:
         state, message = tripped.reason, str(tripped)
     finally:
         recorder.close()
+    t0 = time.perf_counter()
+    step = dynamics.nsteps
+    write_checkpoint(directory / 'checkpoint.json', atoms, step, rng, settings)
+    timing['record'] += time.perf_counter() - t0
     seconds = time.monotonic() - begin
-    # integrate includes the force calls made inside the integrator: report the rest on its own
-    timing['integrate_only'] = max(0.0, timing['integrate'] - timing['predict'])
+    # `integrate` includes the force calls, guards and records made inside the integrator's run
+    timing['integrate_only'] = max(0.0, timing['integrate'] - timing['predict'] - timing['guards'] - timing['record'])
     return MDResult(state, message, step, frames_written, round(seconds, 3), {k: round(v, 4) for k, v in timing.items()})

@@ -97,6 +97,21 @@ def test_restart_from_checkpoint_continues_the_same_trajectory(tmp_path):
     np.testing.assert_array_equal(two['velocities'], one['velocities'])
 
 
+def test_frames_after_the_checkpoint_are_dropped_on_resume(tmp_path):
+    """A kill between writing a frame and its checkpoint leaves a frame the continuation computes again."""
+    atoms, reference = cu_reference()
+    full = MDSettings(temperature=300, timestep=2.0, steps=40, save_stride=5, friction=0.01, seed=7)
+    (tmp_path / 'one').mkdir()
+    (tmp_path / 'two').mkdir()
+    run_md(atoms.copy(), ModelPotential(reference), full, tmp_path / 'one')
+    run_md(atoms.copy(), ModelPotential(reference), MDSettings(**{**full.__dict__, 'steps': 20}), tmp_path / 'two')
+    checkpoint = read_checkpoint(tmp_path / 'two' / 'checkpoint.json')
+    # continue in the folder of the full run, as if it had been killed right after the checkpoint at step 20
+    run_md(atoms.copy(), ModelPotential(reference), full, tmp_path / 'one', checkpoint=checkpoint)
+    frames = read_frames(tmp_path / 'one')
+    assert list(frames['step']) == list(range(0, 41, 5))
+
+
 def test_a_half_written_frame_is_dropped(tmp_path):
     atoms, reference = cu_reference()
     run_md(atoms.copy(), ModelPotential(reference), MDSettings(steps=10, save_stride=5), tmp_path)
