@@ -321,6 +321,9 @@ def run_config(label: str, model_info: dict, models: list, repeat: int, args, n_
 
     type_names, r_max = model_species_and_cutoff(models[0])
     atoms = make_structure(repeat, args.seed)
+    missing = sorted(set(atoms.get_chemical_symbols()) - set(type_names))
+    if missing:
+        sys.exit(f'the benchmark structure is CuI, the models know only {type_names} (missing {missing})')
 
     def nequip_calc(model):
         transforms = basic_transforms(model.metadata, r_max, type_names, {s: s for s in type_names})
@@ -423,8 +426,8 @@ def table(results: list[dict]) -> list[str]:
 def goal_lines(results: list[dict]) -> list[str]:
     lines = [
         '| model | atoms | loop/single (goal ≥ 6) | ensemble W=1 / single | ensemble best W / single (goal ≤ 3.5) '
-        '| other processes (cores busy) |',
-        '|---|---:|---:|---:|---:|---:|',
+        '| ensemble best W / single on all cores | other processes (cores busy) |',
+        '|---|---:|---:|---:|---:|---:|---:|',
     ]
     for res in results:
         rows = {r['name']: r for r in res['variants']}
@@ -437,6 +440,7 @@ def goal_lines(results: list[dict]) -> list[str]:
         lines.append(
             f'| {res["model"]} | {res["n_atoms"]} | {rows["loop"]["ratio_to_single"]:.2f} | {w1_text} | '
             f'{best["ratio_to_single"]:.2f} (W={best["workers"]}, {verdict}) | '
+            f'{best["median_ms"] / rows["single_all"]["median_ms"]:.2f} | '
             f'{other if other is not None else "n/a"} |'
         )
     return lines
@@ -445,6 +449,13 @@ def goal_lines(results: list[dict]) -> list[str]:
 def write_markdown(path: Path, report: dict) -> None:
     m = report['machine']
     a = report['settings']
+    measured = sum(r['machine_during']['wall_s'] for r in report['results'])
+    busy_blocks = [
+        f'{r["model"]}/{r["n_atoms"]} atoms ({r["machine_during"]["other_cores_busy"]:.2f} cores)'
+        for r in report['results']
+        if a['max_other_load'] is not None
+        and r['machine_during'].get('other_cores_busy', 0.0) > a['max_other_load']
+    ]
     lines = [
         f'# Ensemble evaluation benchmark ({report["tag"]})',
         '',
@@ -456,7 +467,8 @@ def write_markdown(path: Path, report: dict) -> None:
         f'numpy {m["numpy"]}  ',
         'Threads: ' + ', '.join(f'{k}={v}' for k, v in m['env'].items()) + '; torch.set_num_threads as in the table '
         '(ensemble W>1: each member thread runs torch on 1 thread)  ',
-        f'Load: before `{m["uptime_before"]}`; after `{m["uptime_after"]}`  ',
+        f'Load (`uptime`, counts this benchmark too): at start `{m["uptime_before"]}`; '
+        f'at end `{m["uptime_after"]}`  ',
         f'Shared machine: {report["shared_note"]}',
         '',
         'Per-call time of energy + forces (`calc.reset()` before every call, so the neighbour list and all '
@@ -489,17 +501,23 @@ def write_markdown(path: Path, report: dict) -> None:
         f'≥ {a["min_calls"]} calls '
         f'and ≥ {a["min_time"]} s, or ≥ 2 calls and ≥ {a["max_time"]} s (slow variants).',
         '- "other processes (cores busy)": CPU time used by all other processes during the block '
-        '(/proc/stat minus this process), divided by the wall time.',
+        '(/proc/stat busy time, steal included, minus this process), divided by the wall time.',
         (
             f'- Blocks during which other processes kept more than {a["max_other_load"]} cores busy were discarded '
             f'and measured again (up to {a["retries"]} times); discarded: '
             f'{sum(len(r["discarded_attempts"]) for r in report["results"])}.'
+            + (
+                ' Still busy on the last attempt, kept as measured: ' + ', '.join(busy_blocks) + '.'
+                if busy_blocks
+                else ''
+            )
             if a['max_other_load'] is not None
             else '- Blocks were not re-measured when the machine was busy (no --max-other-load).'
         ),
         '- Members of the ensemble were checked against the separate calculators: largest differences '
         f'{report["max_energy_diff"]:.2e} eV (energy), {report["max_force_diff"]:.2e} eV/Å (forces).',
-        f'- Total run time: {report["total_wall_s"]:.0f} s.',
+        f'- Run time: {measured:.0f} s for the blocks kept; {report["total_wall_s"]:.0f} s in all, including '
+        'waits for an idle machine and discarded blocks.',
         '',
     ]
     path.write_text('\n'.join(lines))

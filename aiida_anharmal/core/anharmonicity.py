@@ -39,8 +39,14 @@ def harmonic_forces(displacements, force_constants) -> np.ndarray:
     return -(flat @ phi.T).reshape(u.shape)
 
 
+#: Below this force spread (eV/A) A is undefined (0/0, e.g. a frame at the ideal lattice) and NaN.
+MIN_FORCE_STD = 1e-8
+
+
 def _ratio(forces, anharmonic, axis=None) -> np.ndarray:
-    return np.std(anharmonic, axis=axis) / np.std(forces, axis=axis)
+    spread = np.std(forces, axis=axis)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        return np.where(spread > MIN_FORCE_STD, np.std(anharmonic, axis=axis) / spread, np.nan)
 
 
 @dataclass
