@@ -1,0 +1,127 @@
+"""Soft acquisition of exploration frames (Kang et al., Eqs. 3-4); pure numpy, no AiiDA import.
+
+For each frame ``k`` with uncertainty ``UCE_k`` (of the chosen kind) and predicted potential
+energy ``U_k``, against the test-set statistics ``mu``/``sigma`` of that uncertainty and of U::
+
+    P(UCE_k) = 1/2 [1 + erf((UCE_k - mu_UCE - s sigma_UCE) / (g sigma_UCE sqrt(0.2)))]
+    P(U_k)   = 1                                                    if U_k <= mu_U + sigma_U
+             = exp((ln 0.2 / 0.8) (U_k - mu_U - sigma_U) / sigma_U)  otherwise
+    P_k      = P(UCE_k) P(U_k);  frame k is accepted if rng.random() < P_k
+
+P(UCE) is 1/2 where the uncertainty is s standard deviations above the test-set mean: frames the
+ensemble does not know are drawn. P(U) is 0.2 at mu_U + 1.8 sigma_U: frames of unphysically high
+energy are rejected. Unlike the reference code (SCIENCE.md section 2), the chosen kind of
+uncertainty is the one used, and the energy reference is mu_U + sigma_U (not mu_U - 2 sigma_U,
+which would invert the intent). Accepted frames are sorted by uncertainty (largest first),
+thinned so that no two frames of the same run are closer than ``min_spacing`` frames, and cut
+to ``n_max``. Same inputs and seed, same selection.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import erf
+
+#: Uncertainty kinds and the per-frame array each one reads.
+KINDS = {'force_max': 'uce_force_max', 'energy': 'uce_energy', 'anharmonicity': 'uce_anharmonicity'}
+
+
+@dataclass(frozen=True)
+class UncertaintyProbability:
+    """P(UCE) of one uncertainty kind against the test-set mean ``mu`` and std ``sigma``."""
+
+    mu: float
+    sigma: float
+    s: float = 2.0
+    g: float = 1.0
+
+    def __post_init__(self):
+        if not (math.isfinite(self.mu) and math.isfinite(self.sigma)) or self.sigma <= 0:
+            raise ValueError(f'the test-set std of the uncertainty must be positive and finite, not {self.sigma}')
+        if self.g <= 0:
+            raise ValueError(f'g must be positive, not {self.g}')
+
+    def __call__(self, uncertainty) -> np.ndarray:
+        x = (np.asarray(uncertainty, dtype=float) - self.mu - self.s * self.sigma) / (self.g * self.sigma * math.sqrt(0.2))
+        return 0.5 * (1.0 + erf(x))
+
+
+@dataclass(frozen=True)
+class EnergyProbability:
+    """P(U): 1 up to mu_U + sigma_U, then an exponential decay that reaches 0.2 at mu_U + 1.8 sigma_U."""
+
+    mu: float
+    sigma: float
+
+    def __post_init__(self):
+        if not (math.isfinite(self.mu) and math.isfinite(self.sigma)) or self.sigma <= 0:
+            raise ValueError(f'the test-set std of the energy must be positive and finite, not {self.sigma}')
+
+    def __call__(self, energy) -> np.ndarray:
+        excess = (np.asarray(energy, dtype=float) - self.mu - self.sigma) / self.sigma
+        return np.where(excess <= 0, 1.0, np.exp(math.log(0.2) / 0.8 * np.maximum(excess, 0.0)))
+
+
+@dataclass
+class Selection:
+    """Result of :func:`select`: accepted frame indices (best first) and the per-frame probabilities."""
+
+    indices: np.ndarray  # into the pooled frames, sorted by uncertainty, descending
+    probability: np.ndarray
+    p_uncertainty: np.ndarray
+    p_energy: np.ndarray
+    drawn: np.ndarray  # the uniform numbers compared with P
+    accepted_before_thinning: int
+
+
+def thin(order, runs, frame_numbers, min_spacing: int, n_max: int) -> list[int]:
+    """Walk ``order`` (best first) and keep a frame unless a kept frame of the same run is closer than
+    ``min_spacing`` frames; stop at ``n_max``. ``min_spacing`` 1 keeps every frame (the paper)."""
+    kept: list[int] = []
+    for k in order:
+        if len(kept) >= n_max:
+            break
+        if min_spacing > 1 and any(runs[j] == runs[k] and abs(frame_numbers[j] - frame_numbers[k]) < min_spacing
+                                   for j in kept):
+            continue
+        kept.append(int(k))
+    return kept
+
+
+def select(
+    uncertainty,
+    energy,
+    p_uncertainty: UncertaintyProbability,
+    p_energy: EnergyProbability,
+    seed: int,
+    n_max: int = 30,
+    min_spacing: int = 1,
+    runs=None,
+    frame_numbers=None,
+) -> Selection:
+    """Draw frames with probability P(UCE) P(U); sort by uncertainty, thin and cut to ``n_max``.
+
+    :param runs: run label (any hashable) of each frame, for the spacing rule (default: one run).
+    :param frame_numbers: position of each frame within its run (default: 0, 1, 2, ...).
+    NaN uncertainties or energies give P = 0 (such frames are never drawn).
+    """
+    uncertainty = np.asarray(uncertainty, dtype=float)
+    energy = np.asarray(energy, dtype=float)
+    if uncertainty.shape != energy.shape or uncertainty.ndim != 1:
+        raise ValueError(f'uncertainty {uncertainty.shape} and energy {energy.shape} must be 1-d of the same length')
+    if n_max < 1 or min_spacing < 1:
+        raise ValueError(f'n_max and min_spacing must be at least 1, not {n_max} and {min_spacing}')
+    n = len(uncertainty)
+    runs = np.zeros(n, dtype=int) if runs is None else np.asarray(runs)
+    frame_numbers = np.arange(n) if frame_numbers is None else np.asarray(frame_numbers, dtype=int)
+    pu = np.nan_to_num(p_uncertainty(uncertainty), nan=0.0)
+    pe = np.nan_to_num(p_energy(energy), nan=0.0)
+    probability = pu * pe
+    drawn = np.random.default_rng(int(seed)).random(n)
+    accepted = np.flatnonzero(drawn < probability)
+    order = accepted[np.argsort(-uncertainty[accepted], kind='stable')]
+    kept = thin(order, runs, frame_numbers, min_spacing, n_max)
+    return Selection(np.array(kept, dtype=int), probability, pu, pe, drawn, int(len(accepted)))
