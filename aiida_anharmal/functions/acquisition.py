@@ -1,0 +1,97 @@
+"""The acquisition as calcfunctions: which exploration frames to label, and the structures to label."""
+
+from __future__ import annotations
+
+import numpy as np
+from aiida import orm
+from aiida.engine import calcfunction
+
+from ..core.acquisition import KINDS, EnergyProbability, UncertaintyProbability, select
+from ..data.training_set import TrainingSet
+
+DEFAULTS = {'kind': 'force_max', 's': 2.0, 'g': 1.0, 'n_max': 30, 'min_spacing': 1}
+
+
+def check_acquisition_parameters(parameters: dict) -> dict:
+    unknown = sorted(set(parameters) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f'unknown acquisition parameter(s) {unknown}; known: {sorted(DEFAULTS)}')
+    p = {**DEFAULTS, **parameters}
+    if p['kind'] not in KINDS:
+        raise ValueError(f'`kind` must be one of {sorted(KINDS)}, not {p["kind"]!r}')
+    return p
+
+
+@calcfunction
+def acquire(statistics: orm.Dict, parameters: orm.Dict, seed: orm.Int, **frames):
+    """Draw exploration frames with P(UCE) P(U) (Kang et al.) against the test-set ``statistics``.
+
+    ``frames``: the per-frame ArrayData of each MD run (``frames.<run>`` of an exploration), with
+    ``energy`` and the uncertainty of ``parameters['kind']``. Outputs ``selection`` (Dict:
+    ``frames`` = ``[[run, frame], ...]`` best first, and the parameters) and ``probabilities``
+    (ArrayData: per pooled frame ``run_index``, ``frame``, ``uncertainty``, ``energy``, ``p``,
+    ``p_uncertainty``, ``p_energy``, ``drawn``; attribute ``runs``). Same inputs, same selection.
+    """
+    p = check_acquisition_parameters(parameters.get_dict())
+    stats = statistics.get_dict()
+    name = KINDS[p['kind']]
+    if name not in stats or stats[name].get('std') is None:
+        raise ValueError(f'the test-set statistics have no `{name}` (kind `{p["kind"]}`)')
+    runs = sorted(frames)
+    if not runs:
+        raise ValueError('no exploration frames given')
+    run_index, frame, uncertainty, energy = [], [], [], []
+    for r, run in enumerate(runs):
+        arrays = frames[run]
+        if name not in arrays.get_arraynames():
+            raise ValueError(f'the frames of run `{run}` have no `{name}`')
+        u = arrays.get_array(name)
+        run_index.append(np.full(len(u), r))
+        frame.append(np.arange(len(u)))
+        uncertainty.append(u)
+        energy.append(arrays.get_array('energy'))
+    run_index, frame = np.concatenate(run_index), np.concatenate(frame)
+    uncertainty, energy = np.concatenate(uncertainty), np.concatenate(energy)
+    result = select(
+        uncertainty, energy,
+        UncertaintyProbability(stats[name]['mean'], stats[name]['std'], p['s'], p['g']),
+        EnergyProbability(stats['energy']['mean'], stats['energy']['std']),
+        seed=seed.value, n_max=p['n_max'], min_spacing=p['min_spacing'], runs=run_index, frame_numbers=frame,
+    )
+    probabilities = orm.ArrayData()
+    for key, values in {'run_index': run_index, 'frame': frame, 'uncertainty': uncertainty, 'energy': energy,
+                        'p': result.probability, 'p_uncertainty': result.p_uncertainty,
+                        'p_energy': result.p_energy, 'drawn': result.drawn}.items():
+        probabilities.set_array(key, np.asarray(values))
+    probabilities.base.attributes.set('runs', runs)
+    chosen = [[runs[run_index[k]], int(frame[k])] for k in result.indices]
+    return {
+        'selection': orm.Dict({'frames': chosen, 'accepted_before_thinning': result.accepted_before_thinning,
+                               'n_candidates': int(len(uncertainty)), 'seed': seed.value, **p}),
+        'probabilities': probabilities,
+    }
+
+
+@calcfunction
+def selected_structures(selection: orm.Dict, **trajectories):
+    """The structures of the selected frames as an (unlabelled) TrainingSet, best first.
+
+    ``trajectories``: the TrajectoryData of each run, named as in the selection. Every frame's
+    origin records the run, the frame, the MD step and the trajectory's uuid, so "why is this
+    structure in my training set" leads back to the selection and the exploration.
+    """
+    from ase import Atoms
+
+    atoms_list, origins = [], []
+    for run, k in selection['frames']:
+        trajectory = trajectories[run]
+        positions = trajectory.get_positions()[k]
+        cell = trajectory.get_cells()[k]
+        atoms_list.append(Atoms(symbols=list(trajectory.symbols), positions=positions, cell=cell,
+                                pbc=trajectory.pbc if trajectory.pbc is not None else True))
+        origins.append({'kind': 'exploration', 'run': run, 'frame': int(k),
+                        'step': int(trajectory.get_stepids()[k]), 'trajectory_uuid': trajectory.uuid,
+                        'selection_uuid': selection.uuid})
+    if not atoms_list:
+        raise ValueError('the selection is empty')
+    return TrainingSet.from_ase(atoms_list, origins=origins)

@@ -1,0 +1,64 @@
+"""The acquire and selected_structures calcfunctions on stored exploration-like outputs."""
+
+import numpy as np
+import pytest
+from aiida import orm
+from ase.build import bulk
+
+from aiida_anharmal.core.acquisition import EnergyProbability, UncertaintyProbability, select
+from aiida_anharmal.functions import acquire, selected_structures
+
+STATS = {'uce_force_max': {'mean': 0.05, 'std': 0.01, 'n': 10}, 'uce_energy': {'mean': 0.01, 'std': 0.002, 'n': 10},
+         'energy': {'mean': -3.0, 'std': 0.1, 'n': 10}}
+
+
+def run_outputs(n, seed):
+    rng = np.random.default_rng(seed)
+    frames = orm.ArrayData()
+    frames.set_array('uce_force_max', rng.gamma(3.0, 0.025, n))
+    frames.set_array('uce_energy', rng.gamma(3.0, 0.005, n))
+    frames.set_array('energy', rng.normal(-3.0, 0.15, n))
+    atoms = bulk('Cu', 'fcc', a=3.6, cubic=True)
+    positions = atoms.positions[None] + rng.normal(0, 0.05, (n, 4, 3))
+    trajectory = orm.TrajectoryData()
+    trajectory.set_trajectory(symbols=atoms.get_chemical_symbols(), positions=positions,
+                              stepids=np.arange(n) * 10, cells=np.repeat(atoms.cell[:][None], n, axis=0),
+                              pbc=[True, True, True])
+    return frames.store(), trajectory.store()
+
+
+def test_acquire_then_build_the_structures_to_label():
+    (f1, t1), (f2, t2) = run_outputs(40, 1), run_outputs(40, 2)
+    parameters = orm.Dict({'kind': 'force_max', 'n_max': 10, 'min_spacing': 2})
+    result = acquire(orm.Dict(STATS), parameters, orm.Int(3), T300_seed0=f1, T600_seed0=f2)
+    chosen = result['selection']['frames']
+    assert 0 < len(chosen) <= 10
+    # same numbers as the pure core on the pooled frames
+    u = np.concatenate([f1.get_array('uce_force_max'), f2.get_array('uce_force_max')])
+    e = np.concatenate([f1.get_array('energy'), f2.get_array('energy')])
+    runs = np.repeat([0, 1], 40)
+    core = select(u, e, UncertaintyProbability(0.05, 0.01), EnergyProbability(-3.0, 0.1), seed=3, n_max=10,
+                  min_spacing=2, runs=runs, frame_numbers=np.tile(np.arange(40), 2))
+    names = ['T300_seed0', 'T600_seed0']
+    assert chosen == [[names[runs[k]], int(k % 40)] for k in core.indices]
+    np.testing.assert_allclose(result['probabilities'].get_array('p'), core.probability)
+    # again with the same inputs: the same selection
+    again = acquire(orm.Dict(STATS), parameters, orm.Int(3), T300_seed0=f1, T600_seed0=f2)
+    assert again['selection']['frames'] == chosen
+
+    structures = selected_structures(result['selection'], T300_seed0=t1, T600_seed0=t2)
+    assert len(structures) == len(chosen)
+    first_run, first_frame = chosen[0]
+    trajectory = {'T300_seed0': t1, 'T600_seed0': t2}[first_run]
+    np.testing.assert_allclose(structures.frames.get_atoms(0).positions, trajectory.get_positions()[first_frame])
+    origin = structures.origins[0]
+    assert origin['run'] == first_run and origin['step'] == 10 * first_frame
+    assert origin['trajectory_uuid'] == trajectory.uuid and origin['selection_uuid'] == result['selection'].uuid
+
+
+def test_bad_acquisition_input():
+    f1, _ = run_outputs(5, 1)
+    with pytest.raises(ValueError, match='`kind` must be one of'):
+        acquire(orm.Dict(STATS), orm.Dict({'kind': 'force'}), orm.Int(0), run=f1)
+    with pytest.raises(ValueError, match='no `uce_anharmonicity`'):
+        acquire(orm.Dict(STATS), orm.Dict({'kind': 'anharmonicity'}), orm.Int(0), run=f1)
