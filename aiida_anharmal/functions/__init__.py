@@ -2,7 +2,7 @@
 
 from .acquisition import acquire, selected_structures
 from .anharmonicity import anharmonicity
-from .datasets import collect_labels, subsample
+from .datasets import collect_labels, merge_training_sets, subsample
 from .ensembles import assemble_ensemble
 from .harmonic import build_force_constants, make_displacements
 
@@ -13,6 +13,7 @@ __all__ = (
     'build_force_constants',
     'collect_labels',
     'make_displacements',
+    'merge_training_sets',
     'selected_structures',
     'subsample',
 )

@@ -77,3 +77,28 @@ def subsample(training_set: TrainingSet, parameters: orm.Dict):
         f'subsample_{k:02d}': orm.Dict({'index': k, 'train': train, 'validation': validation, **p})
         for k, (train, validation) in enumerate(splits)
     }
+
+
+@calcfunction
+def merge_training_sets(**parts):
+    """Join labelled TrainingSets (in the order of their input names) into one; origins are kept.
+
+    Every frame needs energy and forces, and all parts that name their labelling engine must name
+    the same one (mixing, say, DFT with a stand-in model would silently change the ground truth).
+    """
+    names = sorted(parts)
+    if not names:
+        raise ValueError('nothing to merge')
+    engines = {parts[n].base.attributes.get('label_engine', None) for n in names} - {None}
+    if len(engines) > 1:
+        raise ValueError(f'the parts were labelled by different engines {sorted(map(str, engines))}: refusing to mix')
+    for name in names:
+        frames = parts[name].frames
+        if not (frames.has_energy & frames.has_forces).all():
+            raise ValueError(f'part `{name}` has frames without energy or forces')
+    merged = TrainingSet(frames=Frames.concatenate([parts[n].frames for n in names]))
+    labelled = [parts[n].base.attributes for n in names if parts[n].base.attributes.get('label_engine', None)]
+    if labelled:
+        merged.set_label_provenance(labelled[0].get('label_engine'), labelled[0].get('ground_truth'),
+                                    labelled[0].get('label_description', ''))
+    return merged

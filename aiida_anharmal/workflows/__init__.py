@@ -1,11 +1,13 @@
 """WorkChains."""
 
+from .active_learning import ActiveLearningWorkChain
 from .ensemble import EnsembleWorkChain
 from .harmonic import HarmonicWorkChain
 from .label import LabelBaseWorkChain, LabelWorkChain
 from .md import ExplorationWorkChain, MDBaseWorkChain
 
 __all__ = (
+    'ActiveLearningWorkChain',
     'EnsembleWorkChain',
     'ExplorationWorkChain',
     'HarmonicWorkChain',
