@@ -7,27 +7,26 @@ import json
 
 import numpy as np
 from aiida import orm
-from aiida.common import datastructures
-from aiida.engine import CalcJob
 
 from ..data.ensemble import Ensemble
+from ..data.force_constants import harmonic_arrays
 from ..data.training_set import TrainingSet
 from ..engines import evaluate as program
+from .base import AnharmalCalcJob
 
 SETTINGS_KEYS = {'member_forces', 'workers'}
-HARMONIC_ARRAYS = ('positions', 'cell', 'force_constants', 'numbers')
 
 
 def check_harmonic(harmonic: orm.ArrayData, structures: TrainingSet) -> str | None:
     """Error message if the harmonic reference does not fit every frame (atom count, species order)."""
-    names = set(harmonic.get_arraynames())
-    missing = [n for n in HARMONIC_ARRAYS if n not in names]
-    if missing:
-        return f'the harmonic reference lacks array(s) {missing}; it needs {list(HARMONIC_ARRAYS)}'
-    numbers = harmonic.get_array('numbers')
+    try:
+        arrays = harmonic_arrays(harmonic)
+    except ValueError as exc:
+        return str(exc)
+    numbers = arrays['numbers']
     n = len(numbers)
-    if harmonic.get_array('force_constants').shape != (3 * n, 3 * n):
-        return f'harmonic force constants of shape {harmonic.get_array("force_constants").shape} for {n} atoms'
+    if arrays['force_constants'].shape != (3 * n, 3 * n):
+        return f'harmonic force constants of shape {arrays["force_constants"].shape} for {n} atoms'
     frames = structures.frames
     for k in range(len(frames)):
         if frames.n_atoms[k] != n or not np.array_equal(frames.numbers[frames.atom_slice(k)], numbers):
@@ -54,7 +53,7 @@ def validate_inputs(value, ctx=None):
     return None
 
 
-class EvaluateCalculation(CalcJob):
+class EvaluateCalculation(AnharmalCalcJob):
     """Run every member of an ensemble on a set of frames (one neighbour list per frame for all members).
 
     Outputs ``evaluation`` (ArrayData: per-frame ``energy`` (ensemble mean U), ``uce_energy``,
@@ -63,6 +62,8 @@ class EvaluateCalculation(CalcJob):
     reference) and ``statistics`` (Dict: mean and std of UCE_U, UCE_F^max, UCE_A and U over the
     frames, the reference of the acquisition, plus errors against labels).
     """
+
+    _parser = 'anharmal.evaluate'
 
     @classmethod
     def define(cls, spec):
@@ -78,9 +79,6 @@ class EvaluateCalculation(CalcJob):
         spec.input('settings', valid_type=orm.Dict, required=False,
                    help='`member_forces` (keep every member\'s forces; default False), `workers` (threads).')
         spec.inputs.validator = validate_inputs
-        spec.inputs['metadata']['options']['parser_name'].default = 'anharmal.evaluate'
-        spec.inputs['metadata']['options']['input_filename'].default = program.INPUT_FILE
-        spec.inputs['metadata']['options']['output_filename'].default = 'aiida.out'
         spec.output('evaluation', valid_type=orm.ArrayData, required=False, help='Per-frame and per-atom arrays.')
         spec.output('statistics', valid_type=orm.Dict, required=False, help='Test-set statistics and errors.')
         spec.exit_code(300, 'ERROR_NO_OUTPUT', message='The program wrote no status: it was killed or did not start.')
@@ -88,34 +86,17 @@ class EvaluateCalculation(CalcJob):
         spec.exit_code(310, 'ERROR_EVALUATION_FAILED', message='The evaluation failed: {message}')
 
     def prepare_for_submission(self, folder):
-        members = self.inputs.ensemble.members
         settings = self.inputs.settings.get_dict() if 'settings' in self.inputs else {}
-        local_copy_list = []
-        member_files = []
         folder.get_subfolder('members', create=True)
-        for label, member in members.items():
-            target = f'members/{label}.nequip.zip'
-            local_copy_list.append((member.uuid, member.filename, target))
-            member_files.append(target)
+        member_files, local_copy_list = self.member_files(self.inputs.ensemble)
         config = {'member_files': member_files, 'member_forces': bool(settings.get('member_forces', False)),
                   'workers': settings.get('workers'), 'harmonic_file': None}
         if 'harmonic' in self.inputs:
-            harmonic = self.inputs.harmonic
-            buffer = io.BytesIO()
-            np.savez(buffer, **{name: harmonic.get_array(name) for name in HARMONIC_ARRAYS})
-            folder.create_file_from_filelike(io.BytesIO(buffer.getvalue()), 'harmonic.npz', mode='wb')
+            self.write_arrays(folder, 'harmonic.npz', harmonic_arrays(self.inputs.harmonic))
             config['harmonic_file'] = 'harmonic.npz'
         with folder.open(program.INPUT_FILE, 'w', encoding='utf-8') as handle:
             json.dump(config, handle, indent=1)
         folder.create_file_from_filelike(io.BytesIO(self.inputs.structures.frames.to_npz_bytes()),
                                          program.STRUCTURES_FILE, mode='wb')
-        codeinfo = datastructures.CodeInfo()
-        codeinfo.code_uuid = self.inputs.code.uuid
-        codeinfo.cmdline_params = ['.']
-        codeinfo.stdout_name = self.inputs.metadata.options.output_filename
-        calcinfo = datastructures.CalcInfo()
-        calcinfo.codes_info = [codeinfo]
-        calcinfo.local_copy_list = local_copy_list
-        calcinfo.retrieve_list = [program.STATUS_FILE, program.STATISTICS_FILE, self.inputs.metadata.options.output_filename]
-        calcinfo.retrieve_temporary_list = [program.EVALUATION_FILE]
-        return calcinfo
+        return self.calcinfo(local_copy_list, retrieve_list=[program.STATUS_FILE, program.STATISTICS_FILE],
+                             retrieve_temporary_list=[program.EVALUATION_FILE])

@@ -7,14 +7,13 @@ import json
 from pathlib import PurePath
 
 from aiida import orm
-from aiida.common import datastructures
-from aiida.engine import CalcJob
 
 from ..core.checks import DEFAULT_MIN_DISTANCE, StructureError, check_frames, check_species
 from ..core.labellers import EngineError, check_request
 from ..data.mlip_model import MLIPModel
 from ..data.training_set import TrainingSet
 from ..engines import label as program
+from .base import AnharmalCalcJob
 
 #: Keys accepted in the ``settings`` input.
 SETTINGS_KEYS = {'properties', 'max_seconds', 'min_distance'}
@@ -75,7 +74,7 @@ def validate_inputs(value, ctx=None):
     )
 
 
-class LabelCalculation(CalcJob):
+class LabelCalculation(AnharmalCalcJob):
     """Compute energy, forces (and stress) of structures with GPAW, EMT or a reference NequIP model.
 
     Runs the ``anharmal-label`` program of this package. Every finished label is written to disk
@@ -83,6 +82,8 @@ class LabelCalculation(CalcJob):
     structure that succeeded, ``failures`` says why the others did not, and the exit code names
     the failure that a restart can fix (SCF not converged, interrupted).
     """
+
+    _parser = 'anharmal.label'
 
     @classmethod
     def define(cls, spec):
@@ -110,9 +111,6 @@ class LabelCalculation(CalcJob):
         )
         spec.input('model', valid_type=MLIPModel, required=False, help='Model file for `nequip-reference`.')
         spec.inputs.validator = validate_inputs
-        spec.inputs['metadata']['options']['parser_name'].default = 'anharmal.label'
-        spec.inputs['metadata']['options']['input_filename'].default = program.INPUT_FILE
-        spec.inputs['metadata']['options']['output_filename'].default = 'aiida.out'
 
         spec.output('labelled', valid_type=TrainingSet, required=False, help='The structures that were labelled.')
         spec.output(
@@ -141,10 +139,7 @@ class LabelCalculation(CalcJob):
         engine = self.inputs.engine.value
         _, properties = check_request(engine, parameters, settings.get('properties'))
 
-        max_seconds = settings.get('max_seconds')
-        walltime = self.inputs.metadata.options.get('max_wallclock_seconds')
-        if max_seconds is None and walltime:
-            max_seconds = 0.8 * walltime
+        max_seconds = self.time_budget(settings.get('max_seconds'))
 
         config = {
             'engine': engine,
@@ -167,19 +162,7 @@ class LabelCalculation(CalcJob):
         data = structures.frames.subset(indices).to_npz_bytes()
         folder.create_file_from_filelike(io.BytesIO(data), program.STRUCTURES_FILE, mode='wb')
 
-        codeinfo = datastructures.CodeInfo()
-        codeinfo.code_uuid = self.inputs.code.uuid
-        codeinfo.cmdline_params = ['.']
-        codeinfo.stdout_name = self.inputs.metadata.options.output_filename
-
-        calcinfo = datastructures.CalcInfo()
-        calcinfo.codes_info = [codeinfo]
-        calcinfo.local_copy_list = local_copy_list
-        calcinfo.retrieve_list = [
-            program.LABELS_FILE,
-            program.STATUS_FILE,
-            program.LOG_FILE,
-            'gpaw.txt',
-            self.inputs.metadata.options.output_filename,
-        ]
-        return calcinfo
+        return self.calcinfo(
+            local_copy_list,
+            retrieve_list=[program.LABELS_FILE, program.STATUS_FILE, program.LOG_FILE, 'gpaw.txt'],
+        )

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import io
 import json
 
 import numpy as np
 from aiida import orm
-from aiida.common import datastructures
-from aiida.engine import CalcJob
 
 from ..core.md import MDSettings
 from ..data.ensemble import Ensemble
+from ..data.force_constants import harmonic_arrays, harmonic_reference
 from ..engines import md as program
-from .evaluate import HARMONIC_ARRAYS
+from .base import AnharmalCalcJob
 
 SETTINGS_KEYS = {'max_seconds', 'workers'}
 
@@ -65,26 +63,16 @@ def validate_inputs(value, ctx=None):
     if extra:
         return f'unknown `settings` key(s) {sorted(extra)}; allowed: {sorted(SETTINGS_KEYS)}'
     if 'harmonic' in value:
-        from ..core.anharmonicity import HarmonicReference
         from ..core.harmonic import check_supercell_matches
 
-        harmonic = value['harmonic']
-        missing = [n for n in HARMONIC_ARRAYS if n not in harmonic.get_arraynames()]
-        if missing:
-            return f'the harmonic reference lacks array(s) {missing}'
-        from ase.data import chemical_symbols
-
-        reference = HarmonicReference(harmonic.get_array('positions'), harmonic.get_array('cell'),
-                                      harmonic.get_array('force_constants'),
-                                      tuple(chemical_symbols[z] for z in harmonic.get_array('numbers')))
         try:
-            check_supercell_matches(reference, atoms, max_displacement=np.inf)
+            check_supercell_matches(harmonic_reference(value['harmonic']), atoms, max_displacement=np.inf)
         except ValueError as exc:
             return f'the structure does not match the harmonic reference: {exc}'
     return None
 
 
-class MDCalculation(CalcJob):
+class MDCalculation(AnharmalCalcJob):
     """Langevin NVT or NVE dynamics on the mean forces of an ensemble (program ``anharmal-md``).
 
     Every saved frame keeps positions, velocities, mean forces, U, UCE_U, UCE_F^max, per-atom UCE_F,
@@ -93,6 +81,8 @@ class MDCalculation(CalcJob):
     earlier run) continues that run's trajectory from its checkpoint; ``parent_trajectory`` +
     ``start_frame`` starts a new run from a frame (positions and velocities) of an earlier one.
     """
+
+    _parser = 'anharmal.md'
 
     @classmethod
     def define(cls, spec):
@@ -114,9 +104,6 @@ class MDCalculation(CalcJob):
         spec.input('settings', valid_type=orm.Dict, required=False,
                    help='max_seconds (time budget, default 80% of the walltime), workers (threads).')
         spec.inputs.validator = validate_inputs
-        spec.inputs['metadata']['options']['parser_name'].default = 'anharmal.md'
-        spec.inputs['metadata']['options']['input_filename'].default = program.INPUT_FILE
-        spec.inputs['metadata']['options']['output_filename'].default = 'aiida.out'
         spec.output('trajectory', valid_type=orm.TrajectoryData, required=False,
                     help='Saved frames: positions, cells, symbols, steps, times; arrays velocities (A/fs), forces.')
         spec.output('frames', valid_type=orm.ArrayData, required=False,
@@ -137,28 +124,18 @@ class MDCalculation(CalcJob):
         inputs = self.inputs
         atoms = start_atoms(inputs)
         settings = inputs.settings.get_dict() if 'settings' in inputs else {}
-        max_seconds = settings.get('max_seconds')
-        walltime = inputs.metadata.options.get('max_wallclock_seconds')
-        if max_seconds is None and walltime:
-            max_seconds = 0.8 * walltime
-        member_files, local_copy_list = [], []
         folder.get_subfolder('members', create=True)
-        for label, member in inputs.ensemble.members.items():
-            target = f'members/{label}.nequip.zip'
-            local_copy_list.append((member.uuid, member.filename, target))
-            member_files.append(target)
+        member_files, local_copy_list = self.member_files(inputs.ensemble)
         config = {
             'md': inputs.parameters.get_dict() if 'parameters' in inputs else {},
             'guards': inputs.guards.get_dict() if 'guards' in inputs else {},
             'member_files': member_files,
             'workers': settings.get('workers'),
-            'max_seconds': max_seconds,
+            'max_seconds': self.time_budget(settings.get('max_seconds')),
             'harmonic_file': None,
         }
         if 'harmonic' in inputs:
-            buffer = io.BytesIO()
-            np.savez(buffer, **{name: inputs.harmonic.get_array(name) for name in HARMONIC_ARRAYS})
-            folder.create_file_from_filelike(io.BytesIO(buffer.getvalue()), 'harmonic.npz', mode='wb')
+            self.write_arrays(folder, 'harmonic.npz', harmonic_arrays(inputs.harmonic))
             config['harmonic_file'] = 'harmonic.npz'
         with folder.open(program.INPUT_FILE, 'w', encoding='utf-8') as handle:
             json.dump(config, handle, indent=1)
@@ -167,24 +144,12 @@ class MDCalculation(CalcJob):
             from ase import units
 
             start['velocities'] = atoms.get_velocities() * units.fs
-        buffer = io.BytesIO()
-        np.savez(buffer, **start)
-        folder.create_file_from_filelike(io.BytesIO(buffer.getvalue()), program.START_FILE, mode='wb')
+        self.write_arrays(folder, program.START_FILE, start)
 
         remote_copy_list = []
         if 'parent_folder' in inputs:
             parent = inputs.parent_folder
             for name in (program.CHECKPOINT_FILE, program.FRAMES_FILE):
                 remote_copy_list.append((parent.computer.uuid, f'{parent.get_remote_path()}/{name}', name))
-
-        codeinfo = datastructures.CodeInfo()
-        codeinfo.code_uuid = inputs.code.uuid
-        codeinfo.cmdline_params = ['.']
-        codeinfo.stdout_name = inputs.metadata.options.output_filename
-        calcinfo = datastructures.CalcInfo()
-        calcinfo.codes_info = [codeinfo]
-        calcinfo.local_copy_list = local_copy_list
-        calcinfo.remote_copy_list = remote_copy_list
-        calcinfo.retrieve_list = [program.STATUS_FILE, program.LAYOUT_FILE, inputs.metadata.options.output_filename]
-        calcinfo.retrieve_temporary_list = [program.FRAMES_FILE]
-        return calcinfo
+        return self.calcinfo(local_copy_list, retrieve_list=[program.STATUS_FILE, program.LAYOUT_FILE],
+                             retrieve_temporary_list=[program.FRAMES_FILE], remote_copy_list=remote_copy_list)

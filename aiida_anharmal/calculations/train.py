@@ -6,13 +6,12 @@ import io
 import json
 
 from aiida import orm
-from aiida.common import datastructures
-from aiida.engine import CalcJob
 
 from ..core.nequip_config import check_hyperparameters
 from ..data.mlip_model import MLIPModel
 from ..data.training_set import TrainingSet
 from ..engines import train as program
+from .base import AnharmalCalcJob
 
 #: Keys accepted in the ``settings`` input.
 SETTINGS_KEYS = {'compile', 'max_seconds'}
@@ -87,7 +86,7 @@ def validate_inputs(value, ctx=None):
     )
 
 
-class TrainCalculation(CalcJob):
+class TrainCalculation(AnharmalCalcJob):
     """Train one NequIP model with ``nequip-train`` and package it with ``nequip-package``.
 
     The member's data are the ``train`` and ``validation`` frames named in the ``subsample``
@@ -96,6 +95,8 @@ class TrainCalculation(CalcJob):
     With ``parent_model`` the member is fine-tuned from that packaged model. The output model is
     a self-contained package: it loads without any checkpoint or parent file.
     """
+
+    _parser = 'anharmal.train'
 
     @classmethod
     def define(cls, spec):
@@ -128,9 +129,6 @@ class TrainCalculation(CalcJob):
             'default 80% of the walltime).',
         )
         spec.inputs.validator = validate_inputs
-        spec.inputs['metadata']['options']['parser_name'].default = 'anharmal.train'
-        spec.inputs['metadata']['options']['input_filename'].default = program.INPUT_FILE
-        spec.inputs['metadata']['options']['output_filename'].default = 'aiida.out'
 
         spec.output('model', valid_type=MLIPModel, required=False, help='The packaged model (`.nequip.zip`).')
         spec.output('compiled_model', valid_type=MLIPModel, required=False, help='AOT-inductor compiled model.')
@@ -157,10 +155,7 @@ class TrainCalculation(CalcJob):
         )
         settings = self.inputs.settings.get_dict() if 'settings' in self.inputs else {}
         hyperparameters = self.inputs.hyperparameters.get_dict() if 'hyperparameters' in self.inputs else {}
-        max_seconds = settings.get('max_seconds')
-        walltime = self.inputs.metadata.options.get('max_wallclock_seconds')
-        if max_seconds is None and walltime:
-            max_seconds = 0.8 * walltime
+        max_seconds = self.time_budget(settings.get('max_seconds'))
         if max_seconds is not None:
             hyperparameters = {**hyperparameters, 'max_seconds': max_seconds}
 
@@ -185,23 +180,16 @@ class TrainCalculation(CalcJob):
         data = frames.subset(train + validation).to_npz_bytes()
         folder.create_file_from_filelike(io.BytesIO(data), program.STRUCTURES_FILE, mode='wb')
 
-        codeinfo = datastructures.CodeInfo()
-        codeinfo.code_uuid = self.inputs.code.uuid
-        codeinfo.cmdline_params = ['.']
-        codeinfo.stdout_name = self.inputs.metadata.options.output_filename
-
-        calcinfo = datastructures.CalcInfo()
-        calcinfo.codes_info = [codeinfo]
-        calcinfo.local_copy_list = local_copy_list
-        calcinfo.retrieve_list = [
-            program.STATUS_FILE,
-            program.METRICS_FILE,
-            program.CURVE_FILE,
-            program.LOG_FILE,
-            'config.yaml',
-            (f'{program.RUN_DIR}/train.log', '.', 2),  # nequip's own log, kept as run/train.log
-            self.inputs.metadata.options.output_filename,
-        ]
-        # the model files are stored once, in the MLIPModel outputs
-        calcinfo.retrieve_temporary_list = [program.MODEL_FILE, program.COMPILED_FILE]
-        return calcinfo
+        return self.calcinfo(
+            local_copy_list,
+            retrieve_list=[
+                program.STATUS_FILE,
+                program.METRICS_FILE,
+                program.CURVE_FILE,
+                program.LOG_FILE,
+                'config.yaml',
+                (f'{program.RUN_DIR}/train.log', '.', 2),  # nequip's own log, kept as run/train.log
+            ],
+            # the model files are stored once, in the MLIPModel outputs
+            retrieve_temporary_list=[program.MODEL_FILE, program.COMPILED_FILE],
+        )

@@ -393,7 +393,7 @@ def run_md(
         step = dynamics.nsteps
         observe(step)
         # the budget is checked at saved frames after the first stride, so every run makes progress
-        if (max_seconds is not None and step > start_step and step % settings.save_stride == 0
+        if (max_seconds is not None and start_step < step < settings.steps and step % settings.save_stride == 0
                 and time.monotonic() - begin > max_seconds):
             raise BudgetSpent(f'stopped at step {step} after {max_seconds} s')
 

@@ -158,16 +158,7 @@ class ForceConstants(orm.ArrayData):
 
     def get_harmonic_reference(self):
         """The supercell and force constants as a :class:`~aiida_anharmal.core.anharmonicity.HarmonicReference`."""
-        from ase.data import chemical_symbols
-
-        from ..core.anharmonicity import HarmonicReference
-
-        return HarmonicReference(
-            positions=self.get_array('positions'),
-            cell=self.get_array('cell'),
-            force_constants=self.get_array('force_constants'),
-            symbols=tuple(chemical_symbols[z] for z in self.get_array('numbers')),
-        )
+        return harmonic_reference(self)
 
     def get_supercell(self):
         """The perfect supercell as periodic :class:`ase.Atoms`, atoms in phonopy's order, with its masses."""
@@ -193,3 +184,26 @@ def _with_full_force_constants(phonon, fc: np.ndarray):
     phonon = copy.deepcopy(phonon)
     phonon.force_constants = fc
     return phonon
+
+
+#: Arrays any harmonic reference node (ForceConstants or a plain ArrayData) must hold.
+HARMONIC_ARRAYS = ('positions', 'cell', 'force_constants', 'numbers')
+
+
+def harmonic_arrays(node: orm.ArrayData) -> dict:
+    """The arrays of a harmonic reference node; ``ValueError`` naming what is missing."""
+    missing = [n for n in HARMONIC_ARRAYS if n not in node.get_arraynames()]
+    if missing:
+        raise ValueError(f'the harmonic reference lacks array(s) {missing}; it needs {list(HARMONIC_ARRAYS)}')
+    return {name: node.get_array(name) for name in HARMONIC_ARRAYS}
+
+
+def harmonic_reference(node: orm.ArrayData):
+    """The :class:`~aiida_anharmal.core.anharmonicity.HarmonicReference` of a harmonic reference node."""
+    from ase.data import chemical_symbols
+
+    from ..core.anharmonicity import HarmonicReference
+
+    arrays = harmonic_arrays(node)
+    return HarmonicReference(arrays['positions'], arrays['cell'], arrays['force_constants'],
+                             tuple(chemical_symbols[z] for z in arrays['numbers']))

@@ -7,20 +7,8 @@ from aiida import orm
 from aiida.engine import calcfunction
 from ase.data import chemical_symbols
 
-from ..core.anharmonicity import HarmonicReference
+from ..data.force_constants import harmonic_reference
 from ..data.training_set import TrainingSet
-
-HARMONIC_ARRAYS = ('positions', 'cell', 'force_constants', 'numbers')
-
-
-def harmonic_reference_of(node: orm.ArrayData) -> HarmonicReference:
-    """The :class:`HarmonicReference` of an ArrayData/ForceConstants with positions, cell, force_constants, numbers."""
-    missing = [n for n in HARMONIC_ARRAYS if n not in node.get_arraynames()]
-    if missing:
-        raise ValueError(f'the harmonic reference lacks array(s) {missing}; it needs {list(HARMONIC_ARRAYS)}')
-    return HarmonicReference(node.get_array('positions'), node.get_array('cell'), node.get_array('force_constants'),
-                             tuple(chemical_symbols[z] for z in node.get_array('numbers')))
-
 
 def trajectory_arrays(trajectory) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Positions (T, N, 3), forces (T, N, 3) and symbols of a TrainingSet or a TrajectoryData with `forces`."""
@@ -49,7 +37,7 @@ def anharmonicity(trajectory: orm.Data, harmonic: orm.ArrayData):
     (ArrayData ``anharmonicity``: A(t)). The frames must be the reference supercell (same atom
     count and species order); displacements are minimum-image, so wrapped positions are fine.
     """
-    reference = harmonic_reference_of(harmonic)
+    reference = harmonic_reference(harmonic)
     positions, forces, symbols = trajectory_arrays(trajectory)
     if tuple(symbols) != tuple(reference.symbols):
         raise ValueError(

@@ -112,6 +112,17 @@ def test_frames_after_the_checkpoint_are_dropped_on_resume(tmp_path):
     assert list(frames['step']) == list(range(0, 41, 5))
 
 
+def test_a_run_that_reaches_its_last_step_is_finished_even_with_the_budget_spent(tmp_path):
+    atoms, reference = cu_reference()
+    settings = MDSettings(steps=20, save_stride=10)
+    first = run_md(atoms.copy(), ModelPotential(reference), settings, tmp_path, max_seconds=1e-9)
+    assert (first.state, first.last_step) == ('time_budget_spent', 10)
+    rest = run_md(atoms.copy(), ModelPotential(reference), settings, tmp_path, max_seconds=1e-9,
+                  checkpoint=read_checkpoint(tmp_path / 'checkpoint.json'))
+    assert (rest.state, rest.last_step) == ('finished', 20)
+    assert list(read_frames(tmp_path)['step']) == [0, 10, 20]
+
+
 def test_a_half_written_frame_is_dropped(tmp_path):
     atoms, reference = cu_reference()
     run_md(atoms.copy(), ModelPotential(reference), MDSettings(steps=10, save_stride=5), tmp_path)
