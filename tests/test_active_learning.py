@@ -56,6 +56,21 @@ def test_two_iterations_grow_the_training_set_with_traceable_frames(
     assert statistics.creator.process_label == 'EvaluateCalculation'
     assert orm.load_node(origin['trajectory_uuid']).creator.process_label == 'MDCalculation'
     assert final.base.attributes.get('label_engine') == 'emt'
+    # the same from the command line
+    from click.testing import CliRunner
+
+    from aiida_anharmal.cli import cli
+
+    from aiida import get_profile
+
+    runner = CliRunner()
+    status = runner.invoke(cli, ['al', 'status', '-p', get_profile().name, str(node.pk)])
+    assert status.exit_code == 0, status.output
+    assert 'finished, exit 0' in status.output and len(status.output.strip().splitlines()) == 4
+    index = final.origins.index(origin)
+    why = runner.invoke(cli, ['al', 'why', '-p', get_profile().name, str(final.pk), str(index)])
+    assert why.exit_code == 0, why.output
+    assert 'selected by acquire' in why.output and 'EvaluateCalculation' in why.output and 'MDCalculation' in why.output
     # the second ensemble was fine-tuned from the first (fast protocol)
     second = iterations['iter_02']['ensemble'].members['sub0_seed0']
     first = iterations['iter_01']['ensemble'].members['sub0_seed0']

@@ -208,3 +208,8 @@ def dataset_import(profile, path, label):
     _load(profile)
     node = TrainingSet.from_extxyz(path, label=label).store()
     click.echo(f'stored TrainingSet<{node.pk}>: {node.get_description()}')
+
+
+from .al import al  # noqa: E402
+
+cli.add_command(al)
