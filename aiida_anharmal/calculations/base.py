@@ -9,6 +9,14 @@ from aiida.common import datastructures
 from aiida.engine import CalcJob
 
 
+def unknown_keys(given, allowed, what: str = '`settings`') -> str | None:
+    """An error message naming the keys of ``given`` not in ``allowed``, else ``None``."""
+    extra = sorted(set(given) - set(allowed))
+    if extra:
+        return f'unknown {what} key(s) {extra}; allowed: {sorted(allowed)}'
+    return None
+
+
 class AnharmalCalcJob(CalcJob):
     """Base of the calculations: sets the parser and file names, and builds the ``CalcInfo``.
 

@@ -12,7 +12,7 @@ from ..data.ensemble import Ensemble
 from ..data.force_constants import harmonic_arrays
 from ..data.training_set import TrainingSet
 from ..engines import evaluate as program
-from .base import AnharmalCalcJob
+from .base import AnharmalCalcJob, unknown_keys
 
 SETTINGS_KEYS = {'member_forces', 'workers'}
 
@@ -45,9 +45,9 @@ def validate_inputs(value, ctx=None):
     if unknown:
         return f'elements {unknown} of the structures are not among the ensemble species {ensemble.species}'
     settings = value['settings'].get_dict() if 'settings' in value else {}
-    extra = set(settings) - SETTINGS_KEYS
-    if extra:
-        return f'unknown `settings` key(s) {sorted(extra)}; allowed: {sorted(SETTINGS_KEYS)}'
+    message = unknown_keys(settings, SETTINGS_KEYS)
+    if message:
+        return message
     if 'harmonic' in value:
         return check_harmonic(value['harmonic'], structures)
     return None

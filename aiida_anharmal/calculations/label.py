@@ -13,7 +13,7 @@ from ..core.labellers import EngineError, check_request
 from ..data.mlip_model import MLIPModel
 from ..data.training_set import TrainingSet
 from ..engines import label as program
-from .base import AnharmalCalcJob
+from .base import AnharmalCalcJob, unknown_keys
 
 #: Keys accepted in the ``settings`` input.
 SETTINGS_KEYS = {'properties', 'max_seconds', 'min_distance'}
@@ -34,9 +34,9 @@ def check_label_request(
     """
     parameters = parameters or {}
     settings = settings or {}
-    unknown = set(settings) - SETTINGS_KEYS
-    if unknown:
-        return f'unknown `settings` key(s) {sorted(unknown)}; allowed: {sorted(SETTINGS_KEYS)}'
+    message = unknown_keys(settings, SETTINGS_KEYS)
+    if message:
+        return message
     try:
         labeller, _ = check_request(engine, parameters, settings.get('properties'))
     except EngineError as exc:

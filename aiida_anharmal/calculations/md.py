@@ -11,7 +11,7 @@ from ..core.md import MDSettings
 from ..data.ensemble import Ensemble
 from ..data.force_constants import harmonic_arrays, harmonic_reference
 from ..engines import md as program
-from .base import AnharmalCalcJob
+from .base import AnharmalCalcJob, unknown_keys
 
 SETTINGS_KEYS = {'max_seconds', 'workers'}
 
@@ -52,16 +52,16 @@ def validate_inputs(value, ctx=None):
     if unknown:
         return f'elements {unknown} of the structure are not among the ensemble species {value["ensemble"].species}'
     guards = value['guards'].get_dict() if 'guards' in value else {}
-    extra = set(guards) - set(program.GUARD_KEYS)
-    if extra:
-        return f'unknown guard(s) {sorted(extra)}; known: {list(program.GUARD_KEYS)}'
+    message = unknown_keys(guards, program.GUARD_KEYS, '`guards`')
+    if message:
+        return message
     for key, threshold in guards.items():
         if threshold is not None and not float(threshold) > 0:
             return f'guard `{key}` must be positive or null (off), not {threshold}'
     settings = value['settings'].get_dict() if 'settings' in value else {}
-    extra = set(settings) - SETTINGS_KEYS
-    if extra:
-        return f'unknown `settings` key(s) {sorted(extra)}; allowed: {sorted(SETTINGS_KEYS)}'
+    message = unknown_keys(settings, SETTINGS_KEYS)
+    if message:
+        return message
     if 'harmonic' in value:
         from ..core.harmonic import check_supercell_matches
 

@@ -11,7 +11,7 @@ from ..core.nequip_config import check_hyperparameters
 from ..data.mlip_model import MLIPModel
 from ..data.training_set import TrainingSet
 from ..engines import train as program
-from .base import AnharmalCalcJob
+from .base import AnharmalCalcJob, unknown_keys
 
 #: Keys accepted in the ``settings`` input.
 SETTINGS_KEYS = {'compile', 'max_seconds'}
@@ -28,9 +28,9 @@ def check_train_request(
 ) -> str | None:
     """Return an error message if this member cannot be trained, else ``None`` (shared with the workchain)."""
     settings = settings or {}
-    unknown = set(settings) - SETTINGS_KEYS
-    if unknown:
-        return f'unknown `settings` key(s) {sorted(unknown)}; allowed: {sorted(SETTINGS_KEYS)}'
+    message = unknown_keys(settings, SETTINGS_KEYS)
+    if message:
+        return message
     try:
         hp = check_hyperparameters(hyperparameters)
     except ValueError as exc:

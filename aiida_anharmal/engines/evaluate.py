@@ -26,6 +26,8 @@ import numpy as np
 
 from ..core.frames import Frames
 
+from . import setup_failed
+
 LOGGER = logging.getLogger('anharmal-evaluate')
 
 INPUT_FILE = 'aiida.json'
@@ -64,9 +66,7 @@ def evaluate(directory: str | Path = '.') -> dict:
         harmonic = read_harmonic(directory / config['harmonic_file']) if config.get('harmonic_file') else None
     except Exception as exc:  # noqa: BLE001 - every setup failure is reported the same way
         LOGGER.exception('setup failed')
-        status = {'state': 'setup_failed', 'message': f'{type(exc).__name__}: {exc}'}
-        (directory / STATUS_FILE).write_text(json.dumps(status))
-        return status
+        return setup_failed(directory, exc)
     try:
         LOGGER.info('%d members on %d frames (%d workers)', calculator.n_members, len(frames), calculator.workers)
         arrays = evaluate_frames(calculator, frames, harmonic, member_forces=bool(config.get('member_forces')))

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import setup_failed
+
 LOGGER = logging.getLogger('anharmal-md')
 
 INPUT_FILE = 'aiida.json'
@@ -67,9 +69,7 @@ def run(directory: str | Path = '.') -> dict:
         harmonic = read_harmonic(directory / config['harmonic_file']) if config.get('harmonic_file') else None
     except Exception as exc:  # noqa: BLE001 - every setup failure is reported the same way
         LOGGER.exception('setup failed')
-        status = {'state': 'setup_failed', 'message': f'{type(exc).__name__}: {exc}'}
-        (directory / STATUS_FILE).write_text(json.dumps(status))
-        return status
+        return setup_failed(directory, exc)
     try:
         where = f'continuing from step {checkpoint["step"]}' if checkpoint else 'from the start structure'
         LOGGER.info('%s MD, %d atoms, %d members, %s', settings.dynamics, len(atoms), calculator.n_members, where)
