@@ -4,11 +4,31 @@ import pytest
 from aiida import orm
 
 from aiida_anharmal.data import TrainingSet
-from aiida_anharmal.workflows import ActiveLearningWorkChain, EnsembleWorkChain, ExplorationWorkChain
+from aiida_anharmal.workflows import ActiveLearningWorkChain
 
 from .conftest import emt_cu_frames
 
-OPTIONS = {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}, 'max_wallclock_seconds': 600}
+
+def test_builder_from_protocol(train_code, evaluate_code, md_code, label_code):
+    frames = emt_cu_frames(12)
+    codes = {'train': train_code, 'evaluate': evaluate_code, 'md': md_code, 'label': label_code}
+    builder = ActiveLearningWorkChain.get_builder_from_protocol(
+        codes, TrainingSet.from_ase(frames[:8]), TrainingSet.from_ase(frames[8:]), frames[0], engine='emt',
+        protocol='fast', overrides={'acquisition': {'n_max': 3}, 'ensemble': {'n_sub': 2, 'seeds': [0]},
+                                    'explore': {'temperatures': [500.0]}},
+        options={'max_wallclock_seconds': 120},
+    )
+    assert builder.max_iterations.value == 2
+    assert builder.acquisition.get_dict()['n_max'] == 3 and builder.acquisition.get_dict()['kind'] == 'force_max'
+    assert builder.ensemble.n_sub.value == 2 and builder.ensemble.hyperparameters['l_max'] == 1
+    assert builder.ensemble.retrain.value == 'finetune'
+    assert builder.explore.temperatures.get_list() == [500.0] and builder.explore.parameters['steps'] == 200
+    assert builder.label.engine.value == 'emt' and builder.label.code.pk == label_code.pk
+    assert builder.explore.options['max_wallclock_seconds'] == 120
+    assert builder.explore.options['resources'] == {'num_machines': 1, 'num_mpiprocs_per_machine': 1}
+    with pytest.raises(ValueError, match='codes missing'):
+        ActiveLearningWorkChain.get_builder_from_protocol({'train': train_code}, TrainingSet.from_ase(frames[:8]),
+                                                          TrainingSet.from_ase(frames[8:]), frames[0])
 
 
 @pytest.mark.slow
@@ -19,26 +39,16 @@ def test_two_iterations_grow_the_training_set_with_traceable_frames(
     training_set = TrainingSet.from_ase(frames[:16], origins=[{'kind': 'initial', 'frame': k} for k in range(16)])
     training_set.set_label_provenance('emt', 'toy', 'ASE EMT')
     test_set = TrainingSet.from_ase(frames[16:])
-    ensemble = EnsembleWorkChain.get_protocol_inputs(
-        'fast', {'n_sub': 2, 'seeds': [0], 'hyperparameters': {'max_epochs': 6}})
-    explore = ExplorationWorkChain.get_protocol_inputs(
-        'fast', {'temperatures': [900.0], 'parameters': {'steps': 60, 'save_stride': 5}})
-    builder = ActiveLearningWorkChain.get_builder()
-    builder.training_set = training_set
-    builder.test_set = test_set
-    builder.structure = orm.StructureData(ase=frames[0])
-    builder.max_iterations = orm.Int(2)
-    builder.acquisition = orm.Dict({'kind': 'force_max', 'n_max': 4, 's': 0.0})
-    builder.evaluate_code = evaluate_code
-    builder.ensemble = {
-        'code': train_code, 'n_sub': orm.Int(2), 'seeds': orm.List([0]), 'retrain': orm.Str(ensemble['retrain']),
-        'hyperparameters': orm.Dict(ensemble['hyperparameters']), 'options': OPTIONS,
-    }
-    builder.explore = {
-        'code': md_code, 'temperatures': orm.List(explore['temperatures']), 'seeds': orm.List([0]),
-        'parameters': orm.Dict(explore['parameters']), 'guards': orm.Dict(explore['guards']), 'options': OPTIONS,
-    }
-    builder.label = {'code': label_code, 'engine': orm.Str('emt'), 'options': OPTIONS}
+    codes = {'train': train_code, 'evaluate': evaluate_code, 'md': md_code, 'label': label_code}
+    builder = ActiveLearningWorkChain.get_builder_from_protocol(
+        codes, training_set, test_set, frames[0], engine='emt', protocol='fast',
+        overrides={
+            'acquisition': {'n_max': 4, 's': 0.0},
+            'ensemble': {'n_sub': 2, 'seeds': [0], 'hyperparameters': {'max_epochs': 6}},
+            'explore': {'temperatures': [900.0], 'parameters': {'steps': 60, 'save_stride': 5}},
+        },
+        options={'max_wallclock_seconds': 600},
+    )
     node = submit_and_await(builder, timeout=900)
     assert node.is_finished_ok, node.exit_message
     iterations = node.outputs.iterations

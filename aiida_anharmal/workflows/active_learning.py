@@ -28,6 +28,7 @@ from ..data.mlip_model import MLIPModel
 from ..data.training_set import TrainingSet
 from ..functions.acquisition import acquire, check_acquisition_parameters, selected_structures
 from ..functions.datasets import merge_training_sets
+from ..protocols import ProtocolMixin, recursive_merge
 from .ensemble import EnsembleWorkChain
 from .label import LabelWorkChain
 from .md import ExplorationWorkChain
@@ -52,8 +53,10 @@ def validate_active_learning_inputs(value, ctx=None):
     return None
 
 
-class ActiveLearningWorkChain(WorkChain):
+class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
     """Ensemble active learning with a soft acquisition (Kang et al.), every decision a node."""
+
+    _protocol_file = 'active_learning.yaml'
 
     @classmethod
     def define(cls, spec):
@@ -89,6 +92,83 @@ class ActiveLearningWorkChain(WorkChain):
         spec.exit_code(420, 'ERROR_EVALUATION_FAILED', message='Test-set evaluation failed in iteration {iteration}.')
         spec.exit_code(430, 'ERROR_EXPLORATION_FAILED', message='Exploration failed in iteration {iteration}.')
         spec.exit_code(440, 'ERROR_LABELLING_FAILED', message='Labelling failed in iteration {iteration}.')
+
+    @classmethod
+    def get_builder_from_protocol(
+        cls,
+        codes: dict,
+        training_set: TrainingSet,
+        test_set: TrainingSet,
+        structure,
+        engine: str = 'gpaw',
+        protocol: str | None = None,
+        overrides: dict | None = None,
+        model: MLIPModel | None = None,
+        harmonic: orm.ArrayData | None = None,
+        options: dict | None = None,
+    ):
+        """A builder from one protocol name for the loop and its three sub-workchains.
+
+        :param codes: ``{'train', 'evaluate', 'md', 'label'}`` -> codes of the four programs.
+        :param structure: start of the exploration, StructureData or ASE Atoms.
+        :param overrides: nested dict; ``ensemble``, ``explore`` and ``label`` override those
+            workchains' protocol inputs, every other key this workchain's.
+        :param model: the reference model of the ``nequip-reference`` engine.
+        :param options: scheduler options for every job.
+        """
+        overrides = dict(overrides or {})
+        sub = {name: overrides.pop(name, {}) for name in ('ensemble', 'explore', 'label')}
+        inputs = cls.get_protocol_inputs(protocol, overrides)
+        missing = sorted({'train', 'evaluate', 'md', 'label'} - set(codes))
+        if missing:
+            raise ValueError(f'codes missing for {missing}')
+        ensemble = EnsembleWorkChain.get_protocol_inputs(protocol, sub['ensemble'])
+        explore = ExplorationWorkChain.get_protocol_inputs(protocol, sub['explore'])
+        label = LabelWorkChain.get_protocol_inputs(protocol, sub['label'])
+        if engine not in label['engines']:
+            raise ValueError(f'no protocol parameters for engine {engine!r}; known: {", ".join(label["engines"])}')
+        builder = cls.get_builder()
+        builder.training_set = training_set
+        builder.test_set = test_set
+        builder.structure = structure if isinstance(structure, orm.StructureData) else orm.StructureData(ase=structure)
+        builder.max_iterations = orm.Int(inputs['max_iterations'])
+        builder.seed = orm.Int(inputs['seed'])
+        builder.acquisition = orm.Dict(inputs['acquisition'])
+        builder.evaluate_code = codes['evaluate']
+        if harmonic is not None:
+            builder.harmonic = harmonic
+        builder.ensemble = {
+            'code': codes['train'],
+            'n_sub': orm.Int(ensemble['n_sub']),
+            'seeds': orm.List(list(ensemble['seeds'])),
+            'validation_ratio': orm.Float(ensemble['validation_ratio']),
+            'fraction': orm.Float(ensemble['fraction']),
+            'subsample_seed': orm.Int(ensemble['subsample_seed']),
+            'hyperparameters': orm.Dict(ensemble['hyperparameters']),
+            'retrain': orm.Str(ensemble['retrain']),
+            'options': recursive_merge(ensemble['options'], options or {}),
+        }
+        builder.explore = {
+            'code': codes['md'],
+            'temperatures': orm.List(list(explore['temperatures'])),
+            'seeds': orm.List(list(explore['seeds'])),
+            'parameters': orm.Dict(explore['parameters']),
+            'guards': orm.Dict(explore['guards']),
+            'max_restarts': orm.Int(explore['max_restarts']),
+            'options': recursive_merge(explore['options'], options or {}),
+        }
+        builder.label = {
+            'code': codes['label'],
+            'engine': orm.Str(engine),
+            'parameters': orm.Dict(label['engines'][engine]),
+            'settings': orm.Dict(label.get('settings', {})),
+            'batch_size': orm.Int(label['batch_size']),
+            'max_restarts': orm.Int(label['max_restarts']),
+            'options': recursive_merge(label['options'], options or {}),
+        }
+        if model is not None:
+            builder.label.model = model
+        return builder
 
     def setup(self):
         self.ctx.iteration = 0
