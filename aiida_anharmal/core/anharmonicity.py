@@ -97,6 +97,15 @@ class HarmonicReference:
         """A(t) for each frame of a trajectory ``(T, N, 3)`` (optionally of one species)."""
         return _ratio(*self._masked_forces(positions, forces, species), axis=(1, 2))
 
+    def a_with_uncertainty(self, positions, mean_forces, member_forces) -> tuple[float, float]:
+        """A of one frame with the ensemble-mean forces, and UCE_A: the population std over members
+        of A computed with each member's forces ``(N, n_atoms, 3)``."""
+        positions = np.asarray(positions, dtype=float)
+        a = float(self.a_per_frame(positions[None], np.asarray(mean_forces)[None])[0])
+        members = np.asarray(member_forces, dtype=float)
+        per_member = self.a_per_frame(np.repeat(positions[None], len(members), axis=0), members)
+        return a, float(np.std(per_member))
+
     def sigma(self, positions, forces, species: str | None = None) -> float:
         """sigma_A over all frames (optionally of one species)."""
         return float(_ratio(*self._masked_forces(positions, forces, species)))

@@ -61,11 +61,9 @@ def evaluate_frames(ensemble, frames: Frames, harmonic: HarmonicReference | None
         out['forces_mae'].append(np.mean(np.abs(delta)))
         out['forces_rmse'].append(np.sqrt(np.mean(delta**2)))
         if harmonic is not None:
-            positions = atoms.get_positions()
-            out['anharmonicity'].append(float(harmonic.a_per_frame(positions[None], prediction.forces[None])[0]))
-            per_member = harmonic.a_per_frame(np.repeat(positions[None], prediction.n_members, axis=0),
-                                              prediction.member_forces)
-            out['uce_anharmonicity'].append(float(np.std(per_member)))
+            a, uce_a = harmonic.a_with_uncertainty(atoms.positions, prediction.forces, prediction.member_forces)
+            out['anharmonicity'].append(a)
+            out['uce_anharmonicity'].append(uce_a)
         if members is not None:
             members.append(prediction.member_forces)
     arrays = {

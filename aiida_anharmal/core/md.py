@@ -367,11 +367,7 @@ def run_md(
         t0 = time.perf_counter()
         a = ua = np.nan
         if harmonic is not None:
-            positions = atoms.positions
-            a = float(harmonic.a_per_frame(positions[None], prediction.forces[None])[0])
-            members = harmonic.a_per_frame(np.repeat(positions[None], prediction.n_members, axis=0),
-                                           prediction.member_forces)
-            ua = float(np.std(members))
+            a, ua = harmonic.a_with_uncertainty(atoms.positions, prediction.forces, prediction.member_forces)
         scalars = {
             'step': step, 'time': step * settings.timestep, 'energy': prediction.energy,
             'uce_energy': prediction.uce_energy, 'uce_force_max': prediction.uce_force_max,
