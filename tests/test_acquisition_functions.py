@@ -62,3 +62,20 @@ def test_bad_acquisition_input():
         acquire(orm.Dict(STATS), orm.Dict({'kind': 'force'}), orm.Int(0), run=f1)
     with pytest.raises(ValueError, match='no `uce_anharmonicity`'):
         acquire(orm.Dict(STATS), orm.Dict({'kind': 'anharmonicity'}), orm.Int(0), run=f1)
+    for bad, message in (({'s': 0}, '`s` must be a positive'), ({'g': -1.0}, '`g` must be a positive'),
+                         ({'n_max': 0}, '`n_max` must be an integer'), ({'min_spacing': 1.5}, '`min_spacing`'),
+                         ({'typo': 1}, 'unknown acquisition parameter')):
+        with pytest.raises(ValueError, match=message):
+            acquire(orm.Dict(STATS), orm.Dict(bad), orm.Int(0), run=f1)
+
+
+def test_random_baseline_through_the_same_calcfunction():
+    (f1, t1) = run_outputs(60, 1)
+    result = acquire(orm.Dict(STATS), orm.Dict({'kind': 'random', 'n_max': 8}), orm.Int(5), run=f1)
+    chosen = result['selection']['frames']
+    assert len(chosen) == 8 and result['selection']['kind'] == 'random'
+    np.testing.assert_allclose(result['probabilities'].get_array('p'), 1.0)
+    assert acquire(orm.Dict(STATS), orm.Dict({'kind': 'random', 'n_max': 8}), orm.Int(5), run=f1)[
+        'selection']['frames'] == chosen
+    structures = selected_structures(result['selection'], iteration=orm.Int(3), run=t1)
+    assert all(o['iteration'] == 3 and o['selection_uuid'] == result['selection'].uuid for o in structures.origins)

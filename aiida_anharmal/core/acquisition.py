@@ -25,8 +25,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import erf
 
-#: Uncertainty kinds and the per-frame array each one reads.
-KINDS = {'force_max': 'uce_force_max', 'energy': 'uce_energy', 'anharmonicity': 'uce_anharmonicity'}
+#: Uncertainty kinds and the per-frame array each one reads. ``random`` (the baseline of Kang et al.)
+#: draws every frame with the same probability and keeps a random ``n_max`` of them; it records
+#: UCE_F^max but does not use it.
+KINDS = {'force_max': 'uce_force_max', 'energy': 'uce_energy', 'anharmonicity': 'uce_anharmonicity',
+         'random': 'uce_force_max'}
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,21 @@ class EnergyProbability:
         return np.where(excess <= 0, 1.0, np.exp(math.log(0.2) / 0.8 * np.maximum(excess, 0.0)))
 
 
+@dataclass(frozen=True)
+class UniformProbability:
+    """The random baseline: the same probability ``p`` for every frame with a finite uncertainty."""
+
+    p: float = 1.0
+
+    def __post_init__(self):
+        if not 0 < self.p <= 1:
+            raise ValueError(f'the uniform probability must lie in (0, 1], not {self.p}')
+
+    def __call__(self, values) -> np.ndarray:
+        values = np.asarray(values, dtype=float)
+        return np.where(np.isfinite(values), self.p, np.nan)
+
+
 @dataclass
 class Selection:
     """Result of :func:`select`: accepted frame indices (best first) and the per-frame probabilities."""
@@ -101,8 +119,12 @@ def select(
     min_spacing: int = 1,
     runs=None,
     frame_numbers=None,
+    order: str = 'uncertainty',
 ) -> Selection:
     """Draw frames with probability P(UCE) P(U); sort by uncertainty, thin and cut to ``n_max``.
+
+    :param order: ``uncertainty`` (largest first, the acquisition) or ``random`` (the order of a
+        second seeded permutation: the random baseline keeps a uniform sample of ``n_max``).
 
     :param runs: run label (any hashable) of each frame, for the spacing rule (default: one run).
     :param frame_numbers: position of each frame within its run (default: 0, 1, 2, ...).
@@ -122,6 +144,11 @@ def select(
     probability = pu * pe
     drawn = np.random.default_rng(int(seed)).random(n)
     accepted = np.flatnonzero(drawn < probability)
-    order = accepted[np.argsort(-uncertainty[accepted], kind='stable')]
-    kept = thin(order, runs, frame_numbers, min_spacing, n_max)
+    if order == 'uncertainty':
+        ranked = accepted[np.argsort(-uncertainty[accepted], kind='stable')]
+    elif order == 'random':
+        ranked = np.random.default_rng([int(seed), 1]).permutation(accepted)
+    else:
+        raise ValueError(f'order must be `uncertainty` or `random`, not {order!r}')
+    kept = thin(ranked, runs, frame_numbers, min_spacing, n_max)
     return Selection(np.array(kept, dtype=int), probability, pu, pe, drawn, int(len(accepted)))

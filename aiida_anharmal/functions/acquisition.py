@@ -6,7 +6,7 @@ import numpy as np
 from aiida import orm
 from aiida.engine import calcfunction
 
-from ..core.acquisition import KINDS, EnergyProbability, UncertaintyProbability, select
+from ..core.acquisition import KINDS, EnergyProbability, UncertaintyProbability, UniformProbability, select
 from ..data.training_set import TrainingSet
 
 DEFAULTS = {'kind': 'force_max', 's': 2.0, 'g': 1.0, 'n_max': 30, 'min_spacing': 1}
@@ -19,6 +19,12 @@ def check_acquisition_parameters(parameters: dict) -> dict:
     p = {**DEFAULTS, **parameters}
     if p['kind'] not in KINDS:
         raise ValueError(f'`kind` must be one of {sorted(KINDS)}, not {p["kind"]!r}')
+    for key in ('s', 'g'):
+        if not isinstance(p[key], (int, float)) or isinstance(p[key], bool) or not p[key] > 0:
+            raise ValueError(f'`{key}` must be a positive number, not {p[key]!r}')
+    for key in ('n_max', 'min_spacing'):
+        if not isinstance(p[key], int) or isinstance(p[key], bool) or p[key] < 1:
+            raise ValueError(f'`{key}` must be an integer of at least 1, not {p[key]!r}')
     return p
 
 
@@ -52,12 +58,13 @@ def acquire(statistics: orm.Dict, parameters: orm.Dict, seed: orm.Int, **frames)
         energy.append(arrays.get_array('energy'))
     run_index, frame = np.concatenate(run_index), np.concatenate(frame)
     uncertainty, energy = np.concatenate(uncertainty), np.concatenate(energy)
-    result = select(
-        uncertainty, energy,
-        UncertaintyProbability(stats[name]['mean'], stats[name]['std'], p['s'], p['g']),
-        EnergyProbability(stats['energy']['mean'], stats['energy']['std']),
-        seed=seed.value, n_max=p['n_max'], min_spacing=p['min_spacing'], runs=run_index, frame_numbers=frame,
-    )
+    if p['kind'] == 'random':  # the baseline: every frame alike, a random n_max of them
+        strategies = {'p_uncertainty': UniformProbability(), 'p_energy': UniformProbability(), 'order': 'random'}
+    else:
+        strategies = {'p_uncertainty': UncertaintyProbability(stats[name]['mean'], stats[name]['std'], p['s'], p['g']),
+                      'p_energy': EnergyProbability(stats['energy']['mean'], stats['energy']['std'])}
+    result = select(uncertainty, energy, seed=seed.value, n_max=p['n_max'], min_spacing=p['min_spacing'],
+                    runs=run_index, frame_numbers=frame, **strategies)
     probabilities = orm.ArrayData()
     for key, values in {'run_index': run_index, 'frame': frame, 'uncertainty': uncertainty, 'energy': energy,
                         'p': result.probability, 'p_uncertainty': result.p_uncertainty,
@@ -73,12 +80,13 @@ def acquire(statistics: orm.Dict, parameters: orm.Dict, seed: orm.Int, **frames)
 
 
 @calcfunction
-def selected_structures(selection: orm.Dict, **trajectories):
+def selected_structures(selection: orm.Dict, iteration: orm.Int | None = None, **trajectories):
     """The structures of the selected frames as an (unlabelled) TrainingSet, best first.
 
     ``trajectories``: the TrajectoryData of each run, named as in the selection. Every frame's
-    origin records the run, the frame, the MD step and the trajectory's uuid, so "why is this
-    structure in my training set" leads back to the selection and the exploration.
+    origin records the run, the frame, the MD step, the trajectory's uuid, the selection's uuid
+    and (given ``iteration``) the AL iteration, so "why is this structure in my training set"
+    leads back to the selection and the exploration.
     """
     from ase import Atoms
 
@@ -91,7 +99,8 @@ def selected_structures(selection: orm.Dict, **trajectories):
                                 pbc=trajectory.pbc if trajectory.pbc is not None else True))
         origins.append({'kind': 'exploration', 'run': run, 'frame': int(k),
                         'step': int(trajectory.get_stepids()[k]), 'trajectory_uuid': trajectory.uuid,
-                        'selection_uuid': selection.uuid})
+                        'selection_uuid': selection.uuid,
+                        **({'iteration': iteration.value} if iteration is not None else {})})
     if not atoms_list:
         raise ValueError('the selection is empty')
     return TrainingSet.from_ase(atoms_list, origins=origins)

@@ -80,3 +80,22 @@ def test_nan_frames_are_never_drawn():
     e = np.array([0.0, np.nan])
     sel = select(u, e, UncertaintyProbability(0.0, 0.01), EnergyProbability(0.0, 1.0), seed=0)
     assert len(sel.indices) == 0
+
+
+def test_random_baseline_ignores_uncertainty():
+    from aiida_anharmal.core.acquisition import UniformProbability
+
+    uncertainty = np.linspace(0.0, 1.0, 200)
+    energy = np.zeros(200)
+    flat = UniformProbability(1.0)
+    result = select(uncertainty, energy, flat, EnergyProbability(0.0, 1.0), seed=4, n_max=20, order='random')
+    assert len(result.indices) == 20 and len(set(result.indices.tolist())) == 20
+    assert np.allclose(result.p_uncertainty, 1.0)
+    # a uniform sample, not the 20 most uncertain frames
+    assert sorted(result.indices.tolist()) != list(range(180, 200))
+    again = select(uncertainty, energy, flat, EnergyProbability(0.0, 1.0), seed=4, n_max=20, order='random')
+    assert result.indices.tolist() == again.indices.tolist()
+    nan = select(np.array([np.nan, 0.1]), np.zeros(2), flat, EnergyProbability(0.0, 1.0), seed=0, order='random')
+    assert nan.indices.tolist() == [1]
+    with pytest.raises(ValueError, match='order'):
+        select(uncertainty, energy, flat, EnergyProbability(0.0, 1.0), seed=4, order='energy')
