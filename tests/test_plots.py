@@ -1,0 +1,144 @@
+"""The plotting functions of ``aiida_anharmal.cli.plots`` on synthetic data (no AiiDA needed)."""
+
+import numpy as np
+import pytest
+
+from aiida_anharmal.cli.plots import plot_acquisition, plot_exploration, plot_learning_curve
+
+PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+
+
+def check_png(path):
+    """``path`` is a readable, non-uniform PNG larger than 100 x 100 pixels; returns the image array."""
+    from matplotlib.image import imread
+
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    image = imread(path)
+    assert image.shape[0] > 100 and image.shape[1] > 100
+    assert float(np.std(image)) > 0
+    return image
+
+
+def learning_rows():
+    """Four AL iterations; the last one not trained yet (no training_frames), one without statistics."""
+    return [
+        {'iteration': 0, 'training_frames': 10, 'test_forces_mae': 0.120, 'uce_force_max': (0.300, 0.080)},
+        {'iteration': 1, 'training_frames': 25, 'test_forces_mae': 0.080, 'uce_force_max': [0.200, 0.050]},
+        {'iteration': 2, 'training_frames': 40, 'test_forces_mae': None, 'uce_force_max': None},
+        {'iteration': 3, 'training_frames': 60, 'test_forces_mae': 0.050, 'uce_force_max': (0.120, 0.030)},
+        {'iteration': 4, 'test_forces_mae': 0.045, 'uce_force_max': (0.100, 0.020)},
+    ]
+
+
+def exploration_runs(anharmonicity=True):
+    """Two synthetic MD runs of different lengths, with selected frames."""
+    rng = np.random.default_rng(0)
+    runs = {}
+    for name, n in (('300 K', 200), ('600 K', 150)):
+        time = np.arange(n) * 10.0  # fs
+        run = {
+            'time': time,
+            'uce_energy': 0.01 + 0.005 * rng.random(n),
+            'uce_force_max': 0.2 + 0.1 * rng.random(n),
+            'selected': [5, 50, n - 1],
+        }
+        if anharmonicity:
+            a = 0.2 + 0.1 * rng.random(n)
+            a[::7] = np.nan
+            run['anharmonicity'] = a
+        runs[name] = run
+    return runs
+
+
+def acquisition_data(n=300):
+    rng = np.random.default_rng(1)
+    uncertainty = 0.1 + 0.3 * rng.random(n)
+    p_uncertainty = 0.5 * (1 + np.tanh((uncertainty - 0.25) / 0.03))
+    p_energy = np.clip(1.2 - rng.random(n), 0.2, 1.0)
+    p = p_uncertainty * p_energy
+    selected = rng.random(n) < p
+    return uncertainty, p_uncertainty, p_energy, p, selected
+
+
+def test_learning_curve(tmp_path):
+    path = plot_learning_curve(learning_rows(), tmp_path / 'learning.png')
+    assert path == tmp_path / 'learning.png'
+    check_png(path)
+
+
+def test_learning_curve_without_uncertainty(tmp_path):
+    rows = [{'iteration': 0, 'training_frames': 10, 'test_forces_mae': 0.1}]
+    check_png(plot_learning_curve(rows, str(tmp_path / 'sub' / 'learning.png')))
+
+
+@pytest.mark.parametrize('rows, match', [
+    ([], 'no rows'),
+    ([{'iteration': 0, 'training_frames': 10, 'test_forces_mae': None},
+      {'iteration': 1, 'test_forces_mae': 0.1}], 'both training_frames and test_forces_mae'),
+    ([{'iteration': 0, 'training_frames': 10, 'test_forces_mae': 0.1, 'uce_force_max': (0.1, 0.02, 3)}],
+     r'\(mean, std\) pair'),
+])
+def test_learning_curve_invalid(tmp_path, rows, match):
+    with pytest.raises(ValueError, match=match):
+        plot_learning_curve(rows, tmp_path / 'learning.png')
+    assert not (tmp_path / 'learning.png').exists()
+
+
+def test_exploration(tmp_path):
+    thresholds = {'uce_energy': 0.013, 'uce_force_max': 0.27}
+    path = plot_exploration(exploration_runs(), tmp_path / 'exploration.png', thresholds=thresholds)
+    assert path == tmp_path / 'exploration.png'
+    with_a = check_png(path)
+
+    without_a = check_png(plot_exploration(exploration_runs(anharmonicity=False), tmp_path / 'no_a.png'))
+    assert without_a.shape[0] < with_a.shape[0]  # the A panel is left out
+
+
+@pytest.mark.parametrize('change, match', [
+    ('empty', 'no runs'),
+    ('length', 'uce_force_max has 199 values but time has 200'),
+    ('missing', "has no 'uce_energy'"),
+    ('selected', 'out of range'),
+    ('threshold', 'unknown thresholds'),
+])
+def test_exploration_invalid(tmp_path, change, match):
+    runs = exploration_runs()
+    thresholds = None
+    if change == 'empty':
+        runs = {}
+    elif change == 'length':
+        runs['300 K']['uce_force_max'] = runs['300 K']['uce_force_max'][:-1]
+    elif change == 'missing':
+        del runs['600 K']['uce_energy']
+    elif change == 'selected':
+        runs['600 K']['selected'] = [3, 150]
+    elif change == 'threshold':
+        thresholds = {'uce_forces': 0.1}
+    with pytest.raises(ValueError, match=match):
+        plot_exploration(runs, tmp_path / 'exploration.png', thresholds=thresholds)
+
+
+def test_acquisition(tmp_path):
+    path = plot_acquisition(*acquisition_data(), tmp_path / 'acquisition.png')
+    assert path == tmp_path / 'acquisition.png'
+    check_png(path)
+
+
+def test_acquisition_nothing_selected(tmp_path):
+    uncertainty, p_uncertainty, p_energy, p, _ = acquisition_data(50)
+    path = plot_acquisition(uncertainty, p_uncertainty, p_energy, p, np.zeros(50, dtype=bool),
+                            tmp_path / 'acquisition.png', label='UCE_U (meV)')
+    check_png(path)
+
+
+def test_acquisition_invalid(tmp_path):
+    uncertainty, p_uncertainty, p_energy, p, selected = acquisition_data()
+    with pytest.raises(ValueError, match='same length'):
+        plot_acquisition(uncertainty, p_uncertainty[:-1], p_energy, p, selected, tmp_path / 'a.png')
+    with pytest.raises(ValueError, match='same length'):
+        plot_acquisition(uncertainty, p_uncertainty, p_energy, p, selected[:10], tmp_path / 'a.png')
+    with pytest.raises(ValueError, match='boolean'):
+        plot_acquisition(uncertainty, p_uncertainty, p_energy, p, np.flatnonzero(selected), tmp_path / 'a.png')
+    with pytest.raises(ValueError, match='no candidate frames'):
+        plot_acquisition([], [], [], [], np.zeros(0, dtype=bool), tmp_path / 'a.png')
+    assert not (tmp_path / 'a.png').exists()
