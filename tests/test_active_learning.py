@@ -1,51 +1,151 @@
-"""ActiveLearningWorkChain through the daemon on EMT Cu (EMT as labelling engine): two iterations."""
+"""ActiveLearningWorkChain: protocol builder, refusal of bad input, and two iterations through the daemon.
 
+The end-to-end run makes its initial data itself (random displacements of EMT Cu, labelled by
+EMT), runs two iterations, and is then read back from the graph only: the stopping decision, the
+summary, a QueryBuilder query for every frame's iteration and selection, the CLI (status,
+provenance, export, plot) and an archive imported into a fresh profile.
+"""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
 import pytest
-from aiida import orm
+from aiida import get_profile, orm
+from aiida.engine import run_get_node
+from click.testing import CliRunner
 
+from aiida_anharmal.cli import cli
 from aiida_anharmal.data import TrainingSet
 from aiida_anharmal.workflows import ActiveLearningWorkChain
+from aiida_anharmal.workflows.initial import InitialDataWorkChain
 
 from .conftest import emt_cu_frames
 
 
+def codes_of(train_code, evaluate_code, md_code, label_code):
+    return {'train': train_code, 'evaluate': evaluate_code, 'md': md_code, 'label': label_code}
+
+
 def test_builder_from_protocol(train_code, evaluate_code, md_code, label_code):
     frames = emt_cu_frames(12)
-    codes = {'train': train_code, 'evaluate': evaluate_code, 'md': md_code, 'label': label_code}
+    codes = codes_of(train_code, evaluate_code, md_code, label_code)
     builder = ActiveLearningWorkChain.get_builder_from_protocol(
-        codes, TrainingSet.from_ase(frames[:8]), TrainingSet.from_ase(frames[8:]), frames[0], engine='emt',
-        protocol='fast', overrides={'acquisition': {'n_max': 3}, 'ensemble': {'n_sub': 2, 'seeds': [0]},
-                                    'explore': {'temperatures': [500.0]}},
+        codes, frames[0], engine='emt', protocol='fast',
+        training_set=TrainingSet.from_ase(frames[:8]), test_set=TrainingSet.from_ase(frames[8:]),
+        overrides={'acquisition': {'n_max': 3}, 'ensemble': {'n_sub': 2, 'seeds': [0]},
+                   'explore': {'temperatures': [500.0]}},
         options={'max_wallclock_seconds': 120},
     )
     assert builder.max_iterations.value == 2
     assert builder.acquisition.get_dict()['n_max'] == 3 and builder.acquisition.get_dict()['kind'] == 'force_max'
+    assert builder.convergence.get_dict() == {'tolerance': 0.002, 'patience': 1}
     assert builder.ensemble.n_sub.value == 2 and builder.ensemble.hyperparameters['l_max'] == 1
     assert builder.ensemble.retrain.value == 'finetune'
     assert builder.explore.temperatures.get_list() == [500.0] and builder.explore.parameters['steps'] == 200
     assert builder.label.engine.value == 'emt' and builder.label.code.pk == label_code.pk
     assert builder.explore.options['max_wallclock_seconds'] == 120
     assert builder.explore.options['resources'] == {'num_machines': 1, 'num_mpiprocs_per_machine': 1}
+    assert 'mode' not in builder.initial
+    # without a training set the protocol's initial data are made: random displacements here
+    made = ActiveLearningWorkChain.get_builder_from_protocol(codes, frames[0], engine='emt', protocol='fast')
+    assert made.initial.mode.value == 'random' and made.initial.parameters['n_train'] == 20
     with pytest.raises(ValueError, match='codes missing'):
-        ActiveLearningWorkChain.get_builder_from_protocol({'train': train_code}, TrainingSet.from_ase(frames[:8]),
-                                                          TrainingSet.from_ase(frames[8:]), frames[0])
+        ActiveLearningWorkChain.get_builder_from_protocol({'train': train_code}, frames[0])
+    with pytest.raises(ValueError, match='both `training_set` and `test_set`'):
+        ActiveLearningWorkChain.get_builder_from_protocol(codes, frames[0], training_set=TrainingSet.from_ase(frames))
+
+
+def labelled(frames, engine='emt'):
+    node = TrainingSet.from_ase(frames)
+    node.set_label_provenance(engine, 'toy', 'ASE EMT')
+    return node
+
+
+def test_bad_input_is_refused_before_any_job(train_code, evaluate_code, md_code, label_code):
+    frames = emt_cu_frames(12)
+    codes = codes_of(train_code, evaluate_code, md_code, label_code)
+
+    def builder(overrides=None, **kwargs):
+        kwargs.setdefault('training_set', labelled(frames[:8]))
+        kwargs.setdefault('test_set', labelled(frames[8:]))
+        return ActiveLearningWorkChain.get_builder_from_protocol(codes, kwargs.pop('structure', frames[0]), engine='emt',
+                                                                 protocol='fast', overrides=overrides, **kwargs)
+
+    silicon = frames[0].copy()
+    silicon.symbols[0] = 'Si'
+    cases = [
+        (builder({'acquisition': {'n_max': 0}}), '`n_max` must be an integer of at least 1'),
+        (builder({'acquisition': {'s': 0.0}}), '`s` must be a positive number'),
+        (builder({'acquisition': {'g': -1.0}}), '`g` must be a positive number'),
+        (builder({'acquisition': {'kind': 'forces'}}), '`kind` must be one of'),
+        (builder({'acquisition': {'kind': 'anharmonicity'}}), 'needs the `harmonic` input'),
+        (builder({'convergence': {'tolerance': 0}}), '`tolerance`'),
+        (builder(test_set=labelled(frames[6:])), '2 frame\\(s\\) of the test set are also in the training set'),
+        (builder(structure=silicon), 'engine `emt` does not support the element\\(s\\) Si'),
+        (builder({'initial': {'mode': 'harmonic'}}, training_set=None, test_set=None),
+         'initialisation mode `harmonic` needs the input `harmonic`'),
+        (builder({'initial': {'mode': 'random', 'parameters': {'random': {'n_test': 1}}}}, training_set=None,
+                 test_set=None), '`n_test` must be at least 2'),
+    ]
+    both = builder()
+    both.initial = {'mode': orm.Str('random')}
+    cases.append((both, 'give either `training_set` and `test_set`, or `initial.mode`'))
+    for case, match in cases:
+        with pytest.raises(ValueError, match=match):
+            run_get_node(case)
+
+
+def test_initial_data_from_a_labelled_trajectory(label_code):
+    """Mode `trajectory`: labelled frames are split (spread training frames, disjoint test frames), not relabelled."""
+    trajectory = labelled(emt_cu_frames(20))
+    builder = InitialDataWorkChain.get_builder()
+    builder.mode = orm.Str('trajectory')
+    builder.frames = trajectory
+    builder.parameters = orm.Dict({'n_train': 6, 'n_test': 4, 'skip': 2, 'seed': 1})
+    builder.label = {'code': label_code, 'engine': orm.Str('emt')}
+    result, node = run_get_node(builder)
+    assert node.is_finished_ok
+    train = [o['initial_index'] for o in result['training_set'].origins]
+    test = [o['initial_index'] for o in result['test_set'].origins]
+    assert train == [2, 5, 9, 12, 16, 19] and len(test) == 4 and not set(train) & set(test) and min(test) >= 2
+    assert not [c for c in node.called if c.process_label == 'LabelWorkChain']
+    np.testing.assert_allclose(result['test_set'].get_array('energy'), trajectory.get_array('energy')[test])
+
+
+def archive_status_in_fresh_profile(node, tmp_path) -> list[str]:
+    """Export the run, import it into a new profile in another process, and run `anharmal al status` there."""
+    from aiida.tools.archive import create_archive
+
+    archive = tmp_path / 'al_run.aiida'
+    create_archive([node], filename=archive)
+    env = {**os.environ, 'AIIDA_PATH': str(tmp_path / 'fresh_config')}
+    bin_dir = os.path.dirname(sys.executable)
+    subprocess.run([f'{bin_dir}/verdi', 'profile', 'setup', 'core.sqlite_dos', '-n', '--profile-name', 'fresh',
+                    '--email', 'test@example.org', '--filepath', str(tmp_path / 'fresh_storage')],
+                   env=env, check=True, capture_output=True)
+    subprocess.run([f'{bin_dir}/verdi', '-p', 'fresh', 'archive', 'import', str(archive)], env=env, check=True,
+                   capture_output=True)
+    out = subprocess.run([f'{bin_dir}/anharmal', 'al', 'status', '-p', 'fresh', node.uuid], env=env, check=True,
+                         capture_output=True, text=True)
+    return out.stdout.strip().splitlines()
 
 
 @pytest.mark.slow
-def test_two_iterations_grow_the_training_set_with_traceable_frames(
-    submit_and_await, train_code, evaluate_code, md_code, label_code
+def test_two_iterations_from_random_initial_data(
+    submit_and_await, train_code, evaluate_code, md_code, label_code, tmp_path
 ):
-    frames = emt_cu_frames(24)
-    training_set = TrainingSet.from_ase(frames[:16], origins=[{'kind': 'initial', 'frame': k} for k in range(16)])
-    training_set.set_label_provenance('emt', 'toy', 'ASE EMT')
-    test_set = TrainingSet.from_ase(frames[16:])
-    codes = {'train': train_code, 'evaluate': evaluate_code, 'md': md_code, 'label': label_code}
+    start = emt_cu_frames(1)[0]
+    start.calc = None
+    codes = codes_of(train_code, evaluate_code, md_code, label_code)
     builder = ActiveLearningWorkChain.get_builder_from_protocol(
-        codes, training_set, test_set, frames[0], engine='emt', protocol='fast',
+        codes, start, engine='emt', protocol='fast',
         overrides={
-            'acquisition': {'n_max': 4, 's': 0.0},
+            'initial': {'parameters': {'random': {'n_train': 16, 'n_test': 6, 'amplitude': 0.08}}},
+            'acquisition': {'n_max': 4, 's': 0.01, 'g': 20.0},  # P(UCE) ~ 1/2 for every frame
             'ensemble': {'n_sub': 2, 'seeds': [0], 'hyperparameters': {'max_epochs': 6}},
-            'explore': {'temperatures': [900.0], 'parameters': {'steps': 60, 'save_stride': 5}},
+            'explore': {'temperatures': [900.0], 'parameters': {'steps': 80, 'save_stride': 4}},
         },
         options={'max_wallclock_seconds': 600},
     )
@@ -53,35 +153,76 @@ def test_two_iterations_grow_the_training_set_with_traceable_frames(
     assert node.is_finished_ok, node.exit_message
     iterations = node.outputs.iterations
     assert sorted(iterations) == ['iter_01', 'iter_02']
+    test_set = node.outputs.test_set  # made and labelled by InitialDataWorkChain, never trained on
+    assert test_set.creator.process_label == 'collect_labels' and len(test_set) == 6
+    test_indices = {o['initial_index'] for o in test_set.origins}
     final = node.outputs.training_set
     added = [o for o in final.origins if o.get('kind') == 'exploration']
     n_selected = sum(len(iterations[i]['selection']['frames']) for i in iterations if 'training_set' in iterations[i])
     assert len(final) == 16 + n_selected and len(added) == n_selected > 0
-    # "why is this frame in my training set?": its origin leads to the acquisition and its inputs
-    origin = added[0]
-    selection = orm.load_node(origin['selection_uuid'])
-    assert selection.creator.process_label == 'acquire'
-    assert [origin['run'], origin['frame']] in selection['frames']
-    statistics = selection.creator.inputs.statistics
-    assert statistics.creator.process_label == 'EvaluateCalculation'
-    assert orm.load_node(origin['trajectory_uuid']).creator.process_label == 'MDCalculation'
-    assert final.base.attributes.get('label_engine') == 'emt'
-    # the same from the command line
-    from click.testing import CliRunner
+    assert len(iterations['iter_01']['selection']['frames']) > 0  # so that iteration 2 trains again
+    initial_frames = [o for o in final.origins if o.get('kind') != 'exploration']
+    assert all(o['kind'] == 'random' for o in initial_frames)
+    assert not test_indices & {o['initial_index'] for o in initial_frames}
 
-    from aiida_anharmal.cli import cli
+    # why it stopped, and the summary table, are calcfunction outputs
+    decision = node.outputs.convergence
+    assert decision.creator.process_label == 'check_convergence'
+    assert decision['stop'] and decision['reason'] in ('converged', 'iteration_cap') and decision['iteration'] == 2
+    rows = node.outputs.summary['rows']
+    assert [r['iteration'] for r in rows] == [1, 2] and rows[0]['training_frames'] == 16
+    for name in iterations:
+        if 'labelled' in iterations[name]:
+            calibration = iterations[name]['calibration']
+            assert calibration.creator.process_label == 'calibrate'
+            assert len(calibration['force_max_error']) == len(iterations[name]['labelled'])
+            assert all(e >= 0 for e in calibration['force_max_error'])
 
-    from aiida import get_profile
+    # for every training frame, its iteration and selection node by a QueryBuilder query
+    qb = orm.QueryBuilder()
+    qb.append(ActiveLearningWorkChain, filters={'id': node.pk}, tag='al')
+    qb.append(orm.Dict, with_incoming='al', edge_filters={'label': {'like': 'iterations__iter_%__selection'}},
+              edge_project='label', project=['uuid'])
+    selections = {uuid: int(label.split('__')[1].split('_')[1]) for uuid, label in qb.all()}
+    assert len(selections) == 2
+    for origin in final.origins:
+        if origin['kind'] == 'exploration':
+            assert selections[origin['selection_uuid']] == origin['iteration']
+            assert orm.load_node(origin['label_calc']).process_label == 'LabelCalculation'
 
+    # the command line
     runner = CliRunner()
-    status = runner.invoke(cli, ['al', 'status', '-p', get_profile().name, str(node.pk)])
+    profile = get_profile().name
+    status = runner.invoke(cli, ['al', 'status', '-p', profile, str(node.pk)])
     assert status.exit_code == 0, status.output
-    assert 'finished, exit 0' in status.output and len(status.output.strip().splitlines()) == 4
-    index = final.origins.index(origin)
-    why = runner.invoke(cli, ['al', 'why', '-p', get_profile().name, str(final.pk), str(index)])
+    lines = status.output.strip().splitlines()
+    assert 'finished, exit 0' in lines[0] and len(lines) == 5 and lines[-1].startswith('stopped: ')
+    index = final.origins.index(added[0])
+    why = runner.invoke(cli, ['al', 'provenance', '-p', profile, str(node.pk), str(index)])
     assert why.exit_code == 0, why.output
-    assert 'selected by acquire' in why.output and 'EvaluateCalculation' in why.output and 'MDCalculation' in why.output
+    assert f'iteration {added[0]["iteration"]}, selected by acquire' in why.output
+    assert 'EvaluateCalculation' in why.output and 'MDCalculation' in why.output and 'LabelCalculation' in why.output
+    exported = tmp_path / 'training.extxyz'
+    result = runner.invoke(cli, ['al', 'export', '-p', profile, str(node.pk), str(exported)])
+    assert result.exit_code == 0, result.output
+    back = TrainingSet.from_extxyz(exported)
+    assert len(back) == len(final) and back.origins[index]['selection_uuid'] == added[0]['selection_uuid']
+    result = runner.invoke(cli, ['al', 'plot', '-p', profile, str(node.pk), '-o', str(tmp_path / 'plots')])
+    assert result.exit_code == 0, result.output
+    from matplotlib.image import imread
+
+    pngs = sorted(p.name for p in (tmp_path / 'plots').iterdir())
+    assert pngs == ['acquisition_iter_01.png', 'acquisition_iter_02.png', 'exploration_iter_01.png',
+                    'exploration_iter_02.png', 'learning_curve.png']
+    for name in pngs:
+        image = imread(tmp_path / 'plots' / name)
+        assert image.shape[0] > 100 and image.std() > 0
+
     # the second ensemble was fine-tuned from the first (fast protocol)
     second = iterations['iter_02']['ensemble'].members['sub0_seed0']
     first = iterations['iter_01']['ensemble'].members['sub0_seed0']
     assert second.creator.inputs.parent_model.uuid == first.uuid
+
+    # an archive of the run, imported into a fresh profile, gives the same table
+    fresh = archive_status_in_fresh_profile(node, tmp_path)
+    assert fresh[1:] == lines[1:] and node.uuid in fresh[0]
