@@ -213,3 +213,7 @@ def dataset_import(profile, path, label):
 from .al import al  # noqa: E402
 
 cli.add_command(al)
+
+from .demo_al import demo_al  # noqa: E402
+
+demo.add_command(demo_al)

@@ -427,9 +427,12 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         self._out('calibration', calibration)
         self._record('calibration', calibration)
         frames = calibration['frames']
+
+        def fmt(value):
+            return 'n/a' if value is None else f'{value:.2f}'
+
         self.report(f'calibration on {frames["n"]} labelled frames: Spearman(UCE_F^max, error) '
-                    f'{frames["spearman"] if frames["spearman"] is not None else "n/a"}, mean error / UCE '
-                    f'{frames["error_over_uncertainty"] if frames["error_over_uncertainty"] is not None else "n/a"}')
+                    f'{fmt(frames["spearman"])}, mean error / mean UCE_F^max {fmt(frames["error_over_uncertainty"])}')
         self.ctx.training_set = merge_training_sets(a=self.ctx.training_set, b=labelled)
         self._out('training_set', self.ctx.training_set)
         return None

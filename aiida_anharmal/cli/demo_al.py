@@ -1,0 +1,147 @@
+"""``anharmal demo al``: the main job: active learning of CuI with the reference model standing in for DFT.
+
+1. ``HarmonicWorkChain``: phonopy force constants of the 64-atom zincblende supercell, labels by
+   the labelling engine (the reference model of Kang et al. by default);
+2. ``ActiveLearningWorkChain`` (protocol ``fast`` by default): initial data by harmonic sampling
+   at the temperature, then train -> test-set statistics -> explore at the temperature ->
+   acquire -> label -> merge, until converged or the iteration cap;
+3. the iterations table and the plots.
+
+Everything runs through the daemon; the command only submits, waits and prints.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+#: Lattice constant (A) at the minimum of the reference model's energy (scan 5.95-6.20 A, parabola fit).
+CUI_LATTICE_CONSTANT = 6.06
+
+#: Settings of the demo on top of the `fast` protocols (sized to finish in < 15 min on 2 CPU cores).
+DEMO_OVERRIDES = {
+    'fast': {
+        'max_iterations': 3,
+        'acquisition': {'n_max': 8},
+        'explore': {'parameters': {'steps': 400, 'save_stride': 10, 'timestep': 2.0}},
+        'label': {'batch_size': 8},
+    },
+}
+
+
+def report_lines(node) -> list[str]:
+    """The report of ``node`` and its descendants as ``[minute:second] Process<pk>: message`` lines."""
+    import re
+
+    from aiida.cmdline.utils.common import get_workchain_report
+
+    pattern = re.compile(r'^\S+ (\d\d:\d\d:\d\d) \[\d+\s*\|\s*REPORT\]:\s*\[(\d+)\|([^|]+)\|[^\]]*\]: (.*)$')
+    lines = []
+    for line in get_workchain_report(node, 'REPORT').splitlines():
+        match = pattern.match(line.strip())
+        if match:
+            clock, pk, label, message = match.groups()
+            if message.startswith('remote folders will not be cleaned'):
+                continue
+            lines.append(f'{clock} {label}<{pk}>: {message}')
+    return lines
+
+
+def wait(node, what: str, timeout: float, echo=click.echo):
+    """Wait for ``node``, printing each new report line; ClickException if it fails or times out."""
+    start, shown = time.monotonic(), 0
+    while True:
+        done = node.is_terminated
+        lines = report_lines(node)
+        for line in lines[shown:]:
+            echo(f'  {line}')
+        shown = len(lines)
+        if done:
+            break
+        if time.monotonic() - start > timeout:
+            raise click.ClickException(f'{what} not finished after {timeout:.0f} s; follow it with '
+                                       f'`verdi process report {node.pk}`')
+        time.sleep(3)
+    if not node.is_finished_ok:
+        raise click.ClickException(f'{what} {node.process_label}<{node.pk}> failed: exit {node.exit_status} '
+                                   f'{node.exit_message}\nsee `verdi process report {node.pk}`')
+    return time.monotonic() - start
+
+
+@click.command('al')
+@click.option('-p', '--profile', default=None, help='AiiDA profile (default: the one `anharmal setup` made).')
+@click.option('--engine', type=click.Choice(['nequip-reference', 'gpaw']), default='nequip-reference',
+              show_default=True, help='Labelling engine: the CuI reference model (stand-in for DFT) or GPAW.')
+@click.option('--protocol', default='fast', show_default=True, help='Protocol of every workchain.')
+@click.option('--temperature', default=300.0, show_default=True, help='Temperature (K) of sampling and MD.')
+@click.option('--iterations', default=None, type=int, help='Iteration cap (default: the demo setting).')
+@click.option('-o', '--output', default='anharmal-demo', show_default=True, type=click.Path(file_okay=False),
+              help='Folder of the plots and the exported training set.')
+@click.option('--timeout', default=3600, show_default=True, help='Seconds to wait for each workchain.')
+def demo_al(profile, engine, protocol, temperature, iterations, output, timeout):
+    """Active learning of CuI at 300 K (Kang et al.), the reference model standing in for DFT."""
+    from aiida import load_profile, orm
+    from aiida.engine import submit
+    from aiida.engine.daemon.client import get_daemon_client
+    from ase.build import bulk
+
+    from ..protocols import recursive_merge
+    from ..workflows.active_learning import ActiveLearningWorkChain
+    from ..workflows.harmonic import HarmonicWorkChain
+    from . import reference_model
+    from .al import status_lines, write_plots
+    from .setup import DEFAULT_PROFILE
+
+    loaded = load_profile(profile or DEFAULT_PROFILE, allow_switch=True)
+    if not get_daemon_client(loaded.name).is_daemon_running:
+        raise click.ClickException('the daemon is not running: run `anharmal setup` first')
+    codes = {name: orm.load_code(f'anharmal-{name}@localhost') for name in ('train', 'evaluate', 'md', 'label')}
+    model = reference_model() if engine == 'nequip-reference' else None
+    unit_cell = bulk('CuI', 'zincblende', a=CUI_LATTICE_CONSTANT, cubic=True)
+    label_overrides = {}  # the labelling protocol's parameters (GPAW: LCAO dzp in `fast`, PW 400 eV in `moderate`)
+    started = time.monotonic()
+
+    click.echo(f'[1/2] force constants of the 2x2x2 CuI supercell (64 atoms), labels by `{engine}`')
+    harmonic_builder = HarmonicWorkChain.get_builder_from_protocol(
+        codes['label'], unit_cell, engine=engine, protocol=protocol, model=model,
+        overrides={'supercell_matrix': [2, 2, 2], 'label': label_overrides},
+    )
+    harmonic = submit(harmonic_builder)
+    click.echo(f'  submitted HarmonicWorkChain<{harmonic.pk}>')
+    wait(harmonic, 'the harmonic reference', timeout)
+    force_constants = harmonic.outputs.force_constants
+
+    overrides = recursive_merge(DEMO_OVERRIDES.get(protocol, {}), {
+        'initial': {'parameters': {'harmonic': {'temperature': temperature}}},
+        'explore': {'temperatures': [temperature]},
+        'label': label_overrides,
+    })
+    if iterations is not None:
+        overrides['max_iterations'] = iterations
+    builder = ActiveLearningWorkChain.get_builder_from_protocol(
+        codes, orm.StructureData(ase=force_constants.get_supercell()), engine=engine, protocol=protocol,
+        overrides=overrides, harmonic=force_constants, model=model,
+    )
+    click.echo(f'[2/2] active learning at {temperature:.0f} K, protocol `{protocol}`: initial data by harmonic '
+               f'sampling, then up to {builder.max_iterations.value} iteration(s)')
+    node = submit(builder)
+    click.echo(f'  submitted ActiveLearningWorkChain<{node.pk}>')
+    wait(node, 'active learning', timeout)
+    elapsed = time.monotonic() - started
+
+    click.echo(f'\nfinished in {elapsed / 60:.1f} min\n')
+    for line in status_lines(node):
+        click.echo(line)
+    output = Path(output)
+    for path in write_plots(node, output):
+        click.echo(f'wrote {path}')
+    training_set = node.outputs.training_set
+    training_set.write_extxyz(output / 'training_set.extxyz')
+    click.echo(f'wrote {output / "training_set.extxyz"} ({len(training_set)} frames with origin columns)')
+    click.echo('\nInspect it:')
+    click.echo(f'  anharmal al status {node.pk}')
+    click.echo(f'  anharmal al provenance {node.pk} {len(training_set) - 1}')
+    click.echo(f'  verdi process report {node.pk}')
+    click.echo(f'  verdi archive create --nodes {node.pk} -- cui_al.aiida')
