@@ -89,6 +89,8 @@ def test_bad_input_is_refused_before_any_job(train_code, evaluate_code, md_code,
         (builder({'initial': {'mode': 'random', 'parameters': {'random': {'n_test': 1}}}}, training_set=None,
                  test_set=None), '`n_test` must be at least 2'),
     ]
+    other = labelled(frames[:8], engine='nequip-reference')
+    cases.append((builder(training_set=other), 'labelled by `nequip-reference` but the loop labels with `emt`'))
     both = builder()
     both.initial = {'mode': orm.Str('random')}
     cases.append((both, 'give either `training_set` and `test_set`, or `initial.mode`'))

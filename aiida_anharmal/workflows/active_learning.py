@@ -98,6 +98,12 @@ def validate_active_learning_inputs(value, ctx=None):
         if len(test_set) < 2:
             return 'the test set needs at least two frames (its statistics need a standard deviation)'
         species |= set(training_set.species)
+        engine = value.get('label', {}).get('engine')
+        for name, node in (('training set', training_set), ('test set', test_set)):
+            made_by = node.base.attributes.get('label_engine', None)
+            if engine is not None and made_by is not None and made_by != engine.value:
+                return (f'the {name} was labelled by `{made_by}` but the loop labels with `{engine.value}`: new frames '
+                        'could not be merged with it (relabel it first, or start from initial data)')
         shared = frame_keys(training_set) & frame_keys(test_set)
         if shared:
             return (f'{len(shared)} frame(s) of the test set are also in the training set: the test set must be '
