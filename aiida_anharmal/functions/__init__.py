@@ -2,18 +2,25 @@
 
 from .acquisition import acquire, selected_structures
 from .anharmonicity import anharmonicity
+from .convergence import calibrate, check_convergence
 from .datasets import collect_labels, merge_training_sets, subsample
 from .ensembles import assemble_ensemble
 from .harmonic import build_force_constants, make_displacements
+from .initial import harmonic_sampling, random_sampling, split_initial
 
 __all__ = (
     'acquire',
     'anharmonicity',
     'assemble_ensemble',
     'build_force_constants',
+    'calibrate',
+    'check_convergence',
     'collect_labels',
+    'harmonic_sampling',
     'make_displacements',
     'merge_training_sets',
+    'random_sampling',
     'selected_structures',
+    'split_initial',
     'subsample',
 )

@@ -3,6 +3,7 @@
 from .active_learning import ActiveLearningWorkChain
 from .ensemble import EnsembleWorkChain
 from .harmonic import HarmonicWorkChain
+from .initial import InitialDataWorkChain
 from .label import LabelBaseWorkChain, LabelWorkChain
 from .md import ExplorationWorkChain, MDBaseWorkChain
 
@@ -11,6 +12,7 @@ __all__ = (
     'EnsembleWorkChain',
     'ExplorationWorkChain',
     'HarmonicWorkChain',
+    'InitialDataWorkChain',
     'LabelBaseWorkChain',
     'LabelWorkChain',
     'MDBaseWorkChain',
