@@ -20,12 +20,14 @@ import click
 #: Lattice constant (A) at the minimum of the reference model's energy (scan 5.95-6.20 A, parabola fit).
 CUI_LATTICE_CONSTANT = 6.06
 
-#: Settings of the demo on top of the `fast` protocols (sized to finish in < 15 min on 2 CPU cores).
+#: Settings of the demo on top of the `fast` protocols, sized to finish in < 15 min on 2 CPU cores
+#: (measured: 30 epochs and 400 MD steps took 13.7-17.1 min, training ~60 % of it).
 DEMO_OVERRIDES = {
     'fast': {
         'max_iterations': 3,
         'acquisition': {'n_max': 8},
-        'explore': {'parameters': {'steps': 400, 'save_stride': 10, 'timestep': 2.0}},
+        'ensemble': {'hyperparameters': {'max_epochs': 20}},
+        'explore': {'parameters': {'steps': 300, 'save_stride': 10, 'timestep': 2.0}},
         'label': {'batch_size': 8},
     },
 }
