@@ -225,6 +225,20 @@ def test_two_iterations_from_random_initial_data(
     first = iterations['iter_01']['ensemble'].members['sub0_seed0']
     assert second.creator.inputs.parent_model.uuid == first.uuid
 
+    # initialisation mode (d): a pretrained ensemble is used by the first iteration instead of training one
+    again = ActiveLearningWorkChain.get_builder_from_protocol(
+        codes, start, engine='emt', protocol='fast', training_set=final, test_set=test_set,
+        initial_ensemble=node.outputs.ensemble,
+        overrides={'max_iterations': 1, 'acquisition': {'n_max': 2, 's': 0.01, 'g': 20.0},
+                   'explore': {'temperatures': [900.0], 'parameters': {'steps': 40, 'save_stride': 4}}},
+        options={'max_wallclock_seconds': 600},
+    )
+    pretrained = submit_and_await(again, timeout=600)
+    assert pretrained.is_finished_ok, pretrained.exit_message
+    assert not [c for c in pretrained.called if c.process_label == 'EnsembleWorkChain']
+    assert pretrained.outputs.iterations['iter_01']['ensemble'].uuid == node.outputs.ensemble.uuid
+    assert pretrained.outputs.convergence['reason'] in ('iteration_cap', 'converged')
+
     # an archive of the run, imported into a fresh profile, gives the same table
     fresh = archive_status_in_fresh_profile(node, tmp_path)
     assert fresh[1:] == lines[1:] and node.uuid in fresh[0]
