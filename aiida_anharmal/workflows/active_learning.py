@@ -30,8 +30,7 @@ from aiida import orm
 from aiida.engine import ToContext, WorkChain, if_, while_
 
 from ..calculations.evaluate import EvaluateCalculation
-from ..core.checks import StructureError, check_species
-from ..core.labellers import EngineError, check_request
+from ..calculations.label import check_label_request
 from ..data.ensemble import Ensemble
 from ..data.mlip_model import MLIPModel
 from ..data.training_set import TrainingSet
@@ -56,19 +55,15 @@ def frame_keys(training_set: TrainingSet, decimals: int = 6) -> set[bytes]:
     return keys
 
 
-def _labeller_message(value, species: set) -> str | None:
+def _labeller_message(value, to_label) -> str | None:
+    """The labelling request refused for the structures the loop will label, in the label jobs' own words."""
     label = value.get('label', {})
     if 'engine' not in label:
         return None
-    try:
-        labeller, _ = check_request(label['engine'].value, label['parameters'].get_dict() if 'parameters' in label else {})
-        model = label.get('model')
-        what = f'labelling engine `{label["engine"].value}`' + (f' (model <{model.pk}>)' if model is not None else '')
-        check_species(species, labeller.supported_elements(
-            label['parameters'].get_dict() if 'parameters' in label else {}, model.species if model else None), what)
-    except (EngineError, StructureError) as exc:
-        return str(exc)
-    return None
+    return check_label_request(
+        to_label, label['engine'].value, label['parameters'].get_dict() if 'parameters' in label else {},
+        label['settings'].get_dict() if 'settings' in label else {}, label.get('model'),
+    )
 
 
 def validate_active_learning_inputs(value, ctx=None):
@@ -120,7 +115,10 @@ def validate_active_learning_inputs(value, ctx=None):
             return message.replace('input `force_constants`', 'input `harmonic`')
         if mode == 'trajectory':
             species |= set(initial['frames'].species)
-    message = _labeller_message(value, species)
+    # the loop labels frames of the start structure (and, for mode `trajectory`, the given frames)
+    message = _labeller_message(value, TrainingSet.from_ase([value['structure'].get_ase()]))
+    if not message and not given and initial['mode'].value == 'trajectory':
+        message = _labeller_message(value, initial['frames'])
     if message:
         return message
     if 'initial_ensemble' in value and set(value['initial_ensemble'].species) != species:
