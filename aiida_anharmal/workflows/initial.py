@@ -32,7 +32,7 @@ def check_initial_inputs(value: dict) -> str | None:
     """An error message for an initialisation request that cannot run, else ``None``."""
     mode = value['mode'].value
     try:
-        check_initial_parameters(mode, value['parameters'].get_dict() if 'parameters' in value else {})
+        p = check_initial_parameters(mode, value['parameters'].get_dict() if 'parameters' in value else {})
     except ValueError as exc:
         return str(exc)
     if NEEDS[mode] not in value:
@@ -41,7 +41,6 @@ def check_initial_inputs(value: dict) -> str | None:
     if extra:
         return f'initialisation mode `{mode}` does not use {extra}'
     if mode == 'trajectory':
-        p = check_initial_parameters(mode, value['parameters'].get_dict() if 'parameters' in value else {})
         usable = len(value['frames']) - p['skip']
         if p['n_train'] + p['n_test'] > usable:
             return (f'the trajectory has {usable} usable frame(s), fewer than the {p["n_train"]} training + '
