@@ -20,14 +20,15 @@ import click
 #: Lattice constant (A) at the minimum of the reference model's energy (scan 5.95-6.20 A, parabola fit).
 CUI_LATTICE_CONSTANT = 6.06
 
-#: Settings of the demo on top of the `fast` protocols, sized to finish in < 15 min on 2 CPU cores
-#: (measured: 30 epochs and 400 MD steps took 13.7-17.1 min, training ~60 % of it).
+#: Settings of the demo on top of the `fast` protocols (2 iterations of 3 x 2 members, 30 epochs), sized
+#: to finish in < 15 min on 2 CPU cores. Measured: 3 iterations took 13.7-17.1 min with 30 epochs and
+#: 400 MD steps, 15 min with 20 epochs and 300 steps (training, ~60 % of the time, is mostly start-up
+#: and fine-tuning cost, not epochs); 2 iterations: see the tutorial.
 DEMO_OVERRIDES = {
     'fast': {
-        'max_iterations': 3,
+        'max_iterations': 2,
         'acquisition': {'n_max': 8},
-        'ensemble': {'hyperparameters': {'max_epochs': 20}},
-        'explore': {'parameters': {'steps': 300, 'save_stride': 10, 'timestep': 2.0}},
+        'explore': {'parameters': {'steps': 400, 'save_stride': 10, 'timestep': 2.0}},
         'label': {'batch_size': 8},
     },
 }
@@ -65,7 +66,7 @@ def wait(node, what: str, timeout: float, echo=click.echo):
         if time.monotonic() - start > timeout:
             raise click.ClickException(f'{what} not finished after {timeout:.0f} s; follow it with '
                                        f'`verdi process report {node.pk}`')
-        time.sleep(3)
+        time.sleep(5)
     if not node.is_finished_ok:
         raise click.ClickException(f'{what} {node.process_label}<{node.pk}> failed: exit {node.exit_status} '
                                    f'{node.exit_message}\nsee `verdi process report {node.pk}`')
