@@ -34,20 +34,20 @@ import os
 os.environ.setdefault('OMP_NUM_THREADS', '1')
 os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
 
-import argparse  # noqa: E402
-import datetime  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import socket  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-import warnings  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import datetime
+import json
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 RESULTS_DIR = Path(__file__).resolve().parent / 'results'
 TYPE_NAMES = ['Cu', 'I']
@@ -453,8 +453,7 @@ def write_markdown(path: Path, report: dict) -> None:
     busy_blocks = [
         f'{r["model"]}/{r["n_atoms"]} atoms ({r["machine_during"]["other_cores_busy"]:.2f} cores)'
         for r in report['results']
-        if a['max_other_load'] is not None
-        and r['machine_during'].get('other_cores_busy', 0.0) > a['max_other_load']
+        if a['max_other_load'] is not None and r['machine_during'].get('other_cores_busy', 0.0) > a['max_other_load']
     ]
     lines = [
         f'# Ensemble evaluation benchmark ({report["tag"]})',
@@ -467,8 +466,7 @@ def write_markdown(path: Path, report: dict) -> None:
         f'numpy {m["numpy"]}  ',
         'Threads: ' + ', '.join(f'{k}={v}' for k, v in m['env'].items()) + '; torch.set_num_threads as in the table '
         '(ensemble W>1: each member thread runs torch on 1 thread)  ',
-        f'Load (`uptime`, counts this benchmark too): at start `{m["uptime_before"]}`; '
-        f'at end `{m["uptime_after"]}`  ',
+        f'Load (`uptime`, counts this benchmark too): at start `{m["uptime_before"]}`; at end `{m["uptime_after"]}`  ',
         f'Shared machine: {report["shared_note"]}',
         '',
         'Per-call time of energy + forces (`calc.reset()` before every call, so the neighbour list and all '
@@ -547,9 +545,7 @@ def parse_args(argv=None):
     p.add_argument('--slow-call', type=float, default=2.0, help='end warm-up after a call slower than this (s)')
     p.add_argument('--min-time', type=float, help='timed seconds per variant (default 3)')
     p.add_argument('--min-calls', type=int, help='timed calls per variant (default 5)')
-    p.add_argument(
-        '--max-time', type=float, help='stop a slow variant after this many seconds, ≥ 2 calls (default 30)'
-    )
+    p.add_argument('--max-time', type=float, help='stop a slow variant after this many seconds, ≥ 2 calls (default 30)')
     p.add_argument('--slice-time', type=float, default=0.5, help='round-robin time slice (s)')
     p.add_argument(
         '--max-other-load',
@@ -584,13 +580,12 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    import torch
-
-    from aiida_anharmal.core.ensemble import available_cores
-
     import ase
     import nequip
+    import torch
     from nequip.utils.global_state import set_global_state
+
+    from aiida_anharmal.core.ensemble import available_cores
 
     set_global_state()
     torch.set_num_threads(1)
@@ -660,9 +655,7 @@ def main(argv=None) -> int:
         'tag': tag,
         'date': datetime.datetime.now().astimezone().isoformat(timespec='seconds'),
         'command': ' '.join(['python', *sys.argv]),
-        'settings': {
-            k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in ('out_dir',)
-        },
+        'settings': {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in ('out_dir',)},
         'machine': machine,
         'models': model_info,
         'shared_note': shared_note,

@@ -19,13 +19,12 @@ import os
 import platform
 import sys
 import tempfile
-import time
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ensemble_eval import MODEL_CONFIGS, build_models, cpu_model, make_structure  # noqa: E402
+from ensemble_eval import MODEL_CONFIGS, build_models, cpu_model, make_structure
 
 RESULTS = Path(__file__).parent / 'results'
 
@@ -53,8 +52,14 @@ def run_one(models, repeat: int, steps: int, stride: int, workers: int | None) -
     }
     parts['other'] = max(0.0, total - sum(parts.values()))
     return {
-        'atoms': len(atoms), 'members': len(models), 'workers': calc.workers, 'steps': steps, 'save_stride': stride,
-        'seconds': total, 'steps_per_second': steps / total, 'ms_per_step': 1000 * total / steps,
+        'atoms': len(atoms),
+        'members': len(models),
+        'workers': calc.workers,
+        'steps': steps,
+        'save_stride': stride,
+        'seconds': total,
+        'steps_per_second': steps / total,
+        'ms_per_step': 1000 * total / steps,
         'share': {k: v / total for k, v in parts.items()},
         'bookkeeping_share': (parts['guards'] + parts['record'] + parts['other']) / total,
     }
@@ -84,38 +89,61 @@ def main(argv=None) -> int:
                     row.update(model=size, variant=label)
                     rows.append(row)
                     share = ', '.join(f'{k} {100 * v:.1f}%' for k, v in row['share'].items())
-                    print(f'{size:5s} {row["atoms"]:4d} atoms {label:9s} stride {stride:2d}: '
-                          f'{row["steps_per_second"]:7.2f} steps/s ({row["ms_per_step"]:8.1f} ms/step); {share}',
-                          flush=True)
+                    print(
+                        f'{size:5s} {row["atoms"]:4d} atoms {label:9s} stride {stride:2d}: '
+                        f'{row["steps_per_second"]:7.2f} steps/s ({row["ms_per_step"]:8.1f} ms/step); {share}',
+                        flush=True,
+                    )
     ratios = []
     for size in args.sizes:
         for atoms in (64, 216):
-            one = [r for r in rows if r['model'] == size and r['atoms'] == atoms and r['variant'] == 'one model'
-                   and r['save_stride'] == 1]
-            six = [r for r in rows if r['model'] == size and r['atoms'] == atoms and r['variant'] == '6 members'
-                   and r['save_stride'] == 1]
+            one = [
+                r
+                for r in rows
+                if r['model'] == size and r['atoms'] == atoms and r['variant'] == 'one model' and r['save_stride'] == 1
+            ]
+            six = [
+                r
+                for r in rows
+                if r['model'] == size and r['atoms'] == atoms and r['variant'] == '6 members' and r['save_stride'] == 1
+            ]
             if one and six:
-                ratios.append({'model': size, 'atoms': atoms,
-                               'time_ratio_6_vs_1': six[0]['ms_per_step'] / one[0]['ms_per_step']})
+                ratios.append(
+                    {'model': size, 'atoms': atoms, 'time_ratio_6_vs_1': six[0]['ms_per_step'] / one[0]['ms_per_step']}
+                )
     machine = {
-        'cpu': cpu_model(), 'cores': len(os.sched_getaffinity(0)), 'python': platform.python_version(),
-        'torch': torch.__version__, 'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS'),
-        'date': datetime.now(timezone.utc).isoformat(timespec='seconds'), 'loadavg_end': os.getloadavg(),
+        'cpu': cpu_model(),
+        'cores': len(os.sched_getaffinity(0)),
+        'python': platform.python_version(),
+        'torch': torch.__version__,
+        'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS'),
+        'date': datetime.now(timezone.utc).isoformat(timespec='seconds'),
+        'loadavg_end': os.getloadavg(),
     }
     tag = args.tag or f'cpu-{machine["cores"]}core'
     RESULTS.mkdir(exist_ok=True)
     report = {'machine': machine, 'rows': rows, 'ratios': ratios}
     (RESULTS / f'md_throughput_{tag}.json').write_text(json.dumps(report, indent=1))
-    lines = [f'# MD throughput ({machine["date"]})', '', f'Machine: {machine["cpu"]}, {machine["cores"]} cores, '
-             f'torch {machine["torch"]}, OMP_NUM_THREADS={machine["OMP_NUM_THREADS"]}; members run in '
-             f'{rows[0]["workers"] if rows else "?"}-thread pools (one per core).', '',
-             '| model | atoms | variant | save stride | steps/s | ms/step | graph | members | guards | record | integrator | other |',
-             '|---|---|---|---|---|---|---|---|---|---|---|---|']
+    lines = [
+        f'# MD throughput ({machine["date"]})',
+        '',
+        (
+            f'Machine: {machine["cpu"]}, {machine["cores"]} cores, '
+            f'torch {machine["torch"]}, OMP_NUM_THREADS={machine["OMP_NUM_THREADS"]}; members run in '
+            f'{rows[0]["workers"] if rows else "?"}-thread pools (one per core).'
+        ),
+        '',
+        '| model | atoms | variant | save stride | steps/s | ms/step | graph | members | guards | record | integrator | other |',
+        '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ]
     for r in rows:
         s = r['share']
-        lines.append(f'| {r["model"]} | {r["atoms"]} | {r["variant"]} | {r["save_stride"]} | {r["steps_per_second"]:.2f} | '
-                     f'{r["ms_per_step"]:.1f} | ' + ' | '.join(f'{100 * s[k]:.1f}%' for k in
-                                                              ('graph', 'members', 'guards', 'record', 'integrator', 'other')) + ' |')
+        lines.append(
+            f'| {r["model"]} | {r["atoms"]} | {r["variant"]} | {r["save_stride"]} | {r["steps_per_second"]:.2f} | '
+            f'{r["ms_per_step"]:.1f} | '
+            + ' | '.join(f'{100 * s[k]:.1f}%' for k in ('graph', 'members', 'guards', 'record', 'integrator', 'other'))
+            + ' |'
+        )
     lines += ['', '| model | atoms | time per step, 6 members / 1 model |', '|---|---|---|']
     lines += [f'| {r["model"]} | {r["atoms"]} | {r["time_ratio_6_vs_1"]:.2f} |' for r in ratios]
     (RESULTS / f'md_throughput_{tag}.md').write_text('\n'.join(lines) + '\n')

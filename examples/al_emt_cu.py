@@ -25,7 +25,10 @@ codes = {name: orm.load_code(f'anharmal-{name}@localhost') for name in ('train',
 start = bulk('Cu', 'fcc', a=3.6, cubic=True).repeat((2, 2, 1))
 
 builder = ActiveLearningWorkChain.get_builder_from_protocol(
-    codes, start, engine='emt', protocol='fast',
+    codes,
+    start,
+    engine='emt',
+    protocol='fast',
     overrides={
         'initial': {'mode': 'random', 'parameters': {'random': {'n_train': 16, 'n_test': 6, 'amplitude': 0.08}}},
         'acquisition': {'n_max': 4},

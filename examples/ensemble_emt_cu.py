@@ -46,7 +46,9 @@ def wait(node):
 training_set = TrainingSet.from_ase(emt_frames(32, seed=0))
 training_set.set_label_provenance('emt', 'toy', 'ASE EMT (example)')
 builder = EnsembleWorkChain.get_builder_from_protocol(
-    orm.load_code('anharmal-train@localhost'), training_set, protocol='fast',
+    orm.load_code('anharmal-train@localhost'),
+    training_set,
+    protocol='fast',
     overrides={'n_sub': 2, 'seeds': [0, 1]},
 )
 node = wait(submit(builder))
@@ -54,17 +56,25 @@ ensemble = node.outputs.ensemble
 print(f'EnsembleWorkChain<{node.pk}> -> Ensemble<{ensemble.pk}>: {ensemble.get_description()}')
 for label, member in ensemble.members.items():
     metrics = member.base.attributes.get('metrics')
-    print(f'  {label}: seed {member.base.attributes.get("seed")}, '
-          f'{len(member.base.attributes.get("train_indices"))} training frames, '
-          f'validation force MAE {1000 * metrics["validation_forces_mae"]:.1f} meV/A')
+    print(
+        f'  {label}: seed {member.base.attributes.get("seed")}, '
+        f'{len(member.base.attributes.get("train_indices"))} training frames, '
+        f'validation force MAE {1000 * metrics["validation_forces_mae"]:.1f} meV/A'
+    )
 
 holdout = TrainingSet.from_ase(emt_frames(8, seed=100))
-evaluation = wait(submit(
-    EvaluateCalculation, ensemble=ensemble, structures=holdout,
-    code=orm.load_code('anharmal-evaluate@localhost'),
-    metadata={'options': {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}}},
-))
+evaluation = wait(
+    submit(
+        EvaluateCalculation,
+        ensemble=ensemble,
+        structures=holdout,
+        code=orm.load_code('anharmal-evaluate@localhost'),
+        metadata={'options': {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}}},
+    )
+)
 stats = evaluation.outputs.statistics.get_dict()
-print(f'held-out: force MAE of the mean {1000 * stats["errors"]["forces_mae"]:.1f} meV/A; '
-      f'UCE_F^max {1000 * stats["uce_force_max"]["mean"]:.1f} +- {1000 * stats["uce_force_max"]["std"]:.1f} meV/A; '
-      f'UCE_U {1000 * stats["uce_energy"]["mean"]:.2f} +- {1000 * stats["uce_energy"]["std"]:.2f} meV')
+print(
+    f'held-out: force MAE of the mean {1000 * stats["errors"]["forces_mae"]:.1f} meV/A; '
+    f'UCE_F^max {1000 * stats["uce_force_max"]["mean"]:.1f} +- {1000 * stats["uce_force_max"]["std"]:.1f} meV/A; '
+    f'UCE_U {1000 * stats["uce_energy"]["mean"]:.2f} +- {1000 * stats["uce_energy"]["std"]:.2f} meV'
+)

@@ -37,22 +37,37 @@ else:
     ensemble = orm.QueryBuilder().append(Ensemble).order_by({Ensemble: {'ctime': 'desc'}}).first()[0]
 print(f'ensemble <{ensemble.pk}>: {ensemble.get_description()}')
 
-harmonic = wait(submit(HarmonicWorkChain.get_builder_from_protocol(
-    orm.load_code('anharmal-label@localhost'), bulk('Cu', 'fcc', a=3.6, cubic=True), engine='emt',
-    protocol='fast', overrides={'supercell_matrix': [2, 2, 1]},
-)))
+harmonic = wait(
+    submit(
+        HarmonicWorkChain.get_builder_from_protocol(
+            orm.load_code('anharmal-label@localhost'),
+            bulk('Cu', 'fcc', a=3.6, cubic=True),
+            engine='emt',
+            protocol='fast',
+            overrides={'supercell_matrix': [2, 2, 1]},
+        )
+    )
+)
 force_constants = harmonic.outputs.force_constants
 print('Gamma frequencies (THz):', [round(f, 3) for f in harmonic.outputs.gamma_frequencies.get_list()][:6], '...')
 
 builder = ExplorationWorkChain.get_builder_from_protocol(
-    orm.load_code('anharmal-md@localhost'), ensemble, force_constants.get_supercell(), protocol='fast',
-    harmonic=force_constants, overrides={'temperatures': [300, 800], 'seeds': [0]},
+    orm.load_code('anharmal-md@localhost'),
+    ensemble,
+    force_constants.get_supercell(),
+    protocol='fast',
+    harmonic=force_constants,
+    overrides={'temperatures': [300, 800], 'seeds': [0]},
 )
 exploration = wait(submit(builder))
 for label, frames in exploration.outputs.frames.items():
     print(f'\n{label}: step  U (eV)  UCE_F^max (meV/A)  A  UCE_A  T (K)')
-    arrays = {name: frames.get_array(name) for name in
-              ('step', 'energy', 'uce_force_max', 'anharmonicity', 'uce_anharmonicity', 'temperature')}
+    arrays = {
+        name: frames.get_array(name)
+        for name in ('step', 'energy', 'uce_force_max', 'anharmonicity', 'uce_anharmonicity', 'temperature')
+    }
     for k in range(0, len(arrays['step']), 4):
-        print(f'  {arrays["step"][k]:5d} {arrays["energy"][k]:8.3f} {1000 * arrays["uce_force_max"][k]:8.1f} '
-              f'{arrays["anharmonicity"][k]:6.3f} {arrays["uce_anharmonicity"][k]:6.3f} {arrays["temperature"][k]:6.0f}')
+        print(
+            f'  {arrays["step"][k]:5d} {arrays["energy"][k]:8.3f} {1000 * arrays["uce_force_max"][k]:8.1f} '
+            f'{arrays["anharmonicity"][k]:6.3f} {arrays["uce_anharmonicity"][k]:6.3f} {arrays["temperature"][k]:6.0f}'
+        )

@@ -1,6 +1,6 @@
 """Label rattled CuI cells with GPAW through the daemon (run `anharmal setup` first).
 
-    python examples/label_cui_gpaw.py
+python examples/label_cui_gpaw.py
 """
 
 import time
@@ -22,7 +22,10 @@ for seed in range(4):
 
 training_set = TrainingSet.from_ase(structures, origins=[{'kind': 'example', 'seed': s} for s in range(4)])
 builder = LabelWorkChain.get_builder_from_protocol(
-    orm.load_code('anharmal-label@localhost'), training_set, engine='gpaw', protocol='fast',
+    orm.load_code('anharmal-label@localhost'),
+    training_set,
+    engine='gpaw',
+    protocol='fast',
     overrides={'batch_size': 2},
 )
 node = submit(builder)

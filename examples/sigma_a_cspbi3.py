@@ -1,6 +1,6 @@
 """sigma_A of FHI-vibes' CsPbI3 test trajectory (DFT MD, 135 atoms, 9 frames).
 
-    python examples/sigma_a_cspbi3.py      # -> sigma_A 0.659416; Cs 0.826162, Pb 0.674311, I 0.647513
+python examples/sigma_a_cspbi3.py      # -> sigma_A 0.659416; Cs 0.826162, Pb 0.674311, I 0.647513
 """
 
 from pathlib import Path
@@ -12,7 +12,9 @@ from aiida_anharmal.core.anharmonicity import HarmonicReference
 path = Path(__file__).parents[1] / 'tests' / 'data' / 'fhi_vibes_cspbi3_trajectory.nc'
 with h5py.File(path, 'r') as f:
     reference = HarmonicReference(
-        f['positions_reference'][:], f['lattice_reference'][:], f['force_constants_remapped'][:],
+        f['positions_reference'][:],
+        f['lattice_reference'][:],
+        f['force_constants_remapped'][:],
         tuple(str(s) for s in f.attrs['symbols']),
     )
     positions, forces = f['positions'][:], f['forces'][:]

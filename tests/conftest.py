@@ -1,7 +1,5 @@
 """Test fixtures: a real temporary AiiDA profile (SQLite + ZeroMQ broker, so the daemon works)."""
 
-import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +8,9 @@ from ase.build import bulk
 
 pytest_plugins = ['aiida.tools.pytest_fixtures']
 
-REFERENCE_MODEL = Path(__file__).parents[1] / 'aiida_anharmal' / 'resources' / 'cui_reference' / 'deployed-model_0_0.pth'
+REFERENCE_MODEL = (
+    Path(__file__).parents[1] / 'aiida_anharmal' / 'resources' / 'cui_reference' / 'deployed-model_0_0.pth'
+)
 
 
 @pytest.fixture(scope='session', autouse=True)

@@ -8,8 +8,11 @@ from ase.build import bulk
 from aiida_anharmal.core.acquisition import EnergyProbability, UncertaintyProbability, select
 from aiida_anharmal.functions import acquire, selected_structures
 
-STATS = {'uce_force_max': {'mean': 0.05, 'std': 0.01, 'n': 10}, 'uce_energy': {'mean': 0.01, 'std': 0.002, 'n': 10},
-         'energy': {'mean': -3.0, 'std': 0.1, 'n': 10}}
+STATS = {
+    'uce_force_max': {'mean': 0.05, 'std': 0.01, 'n': 10},
+    'uce_energy': {'mean': 0.01, 'std': 0.002, 'n': 10},
+    'energy': {'mean': -3.0, 'std': 0.1, 'n': 10},
+}
 
 
 def run_outputs(n, seed):
@@ -21,9 +24,13 @@ def run_outputs(n, seed):
     atoms = bulk('Cu', 'fcc', a=3.6, cubic=True)
     positions = atoms.positions[None] + rng.normal(0, 0.05, (n, 4, 3))
     trajectory = orm.TrajectoryData()
-    trajectory.set_trajectory(symbols=atoms.get_chemical_symbols(), positions=positions,
-                              stepids=np.arange(n) * 10, cells=np.repeat(atoms.cell[:][None], n, axis=0),
-                              pbc=[True, True, True])
+    trajectory.set_trajectory(
+        symbols=atoms.get_chemical_symbols(),
+        positions=positions,
+        stepids=np.arange(n) * 10,
+        cells=np.repeat(atoms.cell[:][None], n, axis=0),
+        pbc=[True, True, True],
+    )
     return frames.store(), trajectory.store()
 
 
@@ -37,8 +44,17 @@ def test_acquire_then_build_the_structures_to_label():
     u = np.concatenate([f1.get_array('uce_force_max'), f2.get_array('uce_force_max')])
     e = np.concatenate([f1.get_array('energy'), f2.get_array('energy')])
     runs = np.repeat([0, 1], 40)
-    core = select(u, e, UncertaintyProbability(0.05, 0.01), EnergyProbability(-3.0, 0.1), seed=3, n_max=10,
-                  min_spacing=2, runs=runs, frame_numbers=np.tile(np.arange(40), 2))
+    core = select(
+        u,
+        e,
+        UncertaintyProbability(0.05, 0.01),
+        EnergyProbability(-3.0, 0.1),
+        seed=3,
+        n_max=10,
+        min_spacing=2,
+        runs=runs,
+        frame_numbers=np.tile(np.arange(40), 2),
+    )
     names = ['T300_seed0', 'T600_seed0']
     assert chosen == [[names[runs[k]], int(k % 40)] for k in core.indices]
     np.testing.assert_allclose(result['probabilities'].get_array('p'), core.probability)
@@ -62,9 +78,13 @@ def test_bad_acquisition_input():
         acquire(orm.Dict(STATS), orm.Dict({'kind': 'force'}), orm.Int(0), run=f1)
     with pytest.raises(ValueError, match='no `uce_anharmonicity`'):
         acquire(orm.Dict(STATS), orm.Dict({'kind': 'anharmonicity'}), orm.Int(0), run=f1)
-    for bad, message in (({'s': 0}, '`s` must be a positive'), ({'g': -1.0}, '`g` must be a positive'),
-                         ({'n_max': 0}, '`n_max` must be an integer'), ({'min_spacing': 1.5}, '`min_spacing`'),
-                         ({'typo': 1}, 'unknown acquisition parameter')):
+    for bad, message in (
+        ({'s': 0}, '`s` must be a positive'),
+        ({'g': -1.0}, '`g` must be a positive'),
+        ({'n_max': 0}, '`n_max` must be an integer'),
+        ({'min_spacing': 1.5}, '`min_spacing`'),
+        ({'typo': 1}, 'unknown acquisition parameter'),
+    ):
         with pytest.raises(ValueError, match=message):
             acquire(orm.Dict(STATS), orm.Dict(bad), orm.Int(0), run=f1)
 
@@ -75,7 +95,9 @@ def test_random_baseline_through_the_same_calcfunction():
     chosen = result['selection']['frames']
     assert len(chosen) == 8 and result['selection']['kind'] == 'random'
     np.testing.assert_allclose(result['probabilities'].get_array('p'), 1.0)
-    assert acquire(orm.Dict(STATS), orm.Dict({'kind': 'random', 'n_max': 8}), orm.Int(5), run=f1)[
-        'selection']['frames'] == chosen
+    assert (
+        acquire(orm.Dict(STATS), orm.Dict({'kind': 'random', 'n_max': 8}), orm.Int(5), run=f1)['selection']['frames']
+        == chosen
+    )
     structures = selected_structures(result['selection'], iteration=orm.Int(3), run=t1)
     assert all(o['iteration'] == 3 and o['selection_uuid'] == result['selection'].uuid for o in structures.origins)

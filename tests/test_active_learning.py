@@ -32,10 +32,17 @@ def test_builder_from_protocol(train_code, evaluate_code, md_code, label_code):
     frames = emt_cu_frames(12)
     codes = codes_of(train_code, evaluate_code, md_code, label_code)
     builder = ActiveLearningWorkChain.get_builder_from_protocol(
-        codes, frames[0], engine='emt', protocol='fast',
-        training_set=TrainingSet.from_ase(frames[:8]), test_set=TrainingSet.from_ase(frames[8:]),
-        overrides={'acquisition': {'n_max': 3}, 'ensemble': {'n_sub': 2, 'seeds': [0]},
-                   'explore': {'temperatures': [500.0]}},
+        codes,
+        frames[0],
+        engine='emt',
+        protocol='fast',
+        training_set=TrainingSet.from_ase(frames[:8]),
+        test_set=TrainingSet.from_ase(frames[8:]),
+        overrides={
+            'acquisition': {'n_max': 3},
+            'ensemble': {'n_sub': 2, 'seeds': [0]},
+            'explore': {'temperatures': [500.0]},
+        },
         options={'max_wallclock_seconds': 120},
     )
     assert builder.max_iterations.value == 2
@@ -70,8 +77,9 @@ def test_bad_input_is_refused_before_any_job(train_code, evaluate_code, md_code,
     def builder(overrides=None, **kwargs):
         kwargs.setdefault('training_set', labelled(frames[:8]))
         kwargs.setdefault('test_set', labelled(frames[8:]))
-        return ActiveLearningWorkChain.get_builder_from_protocol(codes, kwargs.pop('structure', frames[0]), engine='emt',
-                                                                 protocol='fast', overrides=overrides, **kwargs)
+        return ActiveLearningWorkChain.get_builder_from_protocol(
+            codes, kwargs.pop('structure', frames[0]), engine='emt', protocol='fast', overrides=overrides, **kwargs
+        )
 
     silicon = frames[0].copy()
     silicon.symbols[0] = 'Si'
@@ -84,10 +92,18 @@ def test_bad_input_is_refused_before_any_job(train_code, evaluate_code, md_code,
         (builder({'convergence': {'tolerance': 0}}), '`tolerance`'),
         (builder(test_set=labelled(frames[6:])), '2 frame\\(s\\) of the test set are also in the training set'),
         (builder(structure=silicon), 'engine `emt` does not support the element\\(s\\) Si'),
-        (builder({'initial': {'mode': 'harmonic'}}, training_set=None, test_set=None),
-         'initialisation mode `harmonic` needs the input `harmonic`'),
-        (builder({'initial': {'mode': 'random', 'parameters': {'random': {'n_test': 1}}}}, training_set=None,
-                 test_set=None), '`n_test` must be at least 2'),
+        (
+            builder({'initial': {'mode': 'harmonic'}}, training_set=None, test_set=None),
+            'initialisation mode `harmonic` needs the input `harmonic`',
+        ),
+        (
+            builder(
+                {'initial': {'mode': 'random', 'parameters': {'random': {'n_test': 1}}}},
+                training_set=None,
+                test_set=None,
+            ),
+            '`n_test` must be at least 2',
+        ),
     ]
     other = labelled(frames[:8], engine='nequip-reference')
     cases.append((builder(training_set=other), 'labelled by `nequip-reference` but the loop labels with `emt`'))
@@ -124,13 +140,34 @@ def archive_status_in_fresh_profile(node, tmp_path) -> list[str]:
     create_archive([node], filename=archive)
     env = {**os.environ, 'AIIDA_PATH': str(tmp_path / 'fresh_config')}
     bin_dir = os.path.dirname(sys.executable)
-    subprocess.run([f'{bin_dir}/verdi', 'profile', 'setup', 'core.sqlite_dos', '-n', '--profile-name', 'fresh',
-                    '--email', 'test@example.org', '--filepath', str(tmp_path / 'fresh_storage')],
-                   env=env, check=True, capture_output=True)
-    subprocess.run([f'{bin_dir}/verdi', '-p', 'fresh', 'archive', 'import', str(archive)], env=env, check=True,
-                   capture_output=True)
-    out = subprocess.run([f'{bin_dir}/anharmal', 'al', 'status', '-p', 'fresh', node.uuid], env=env, check=True,
-                         capture_output=True, text=True)
+    subprocess.run(
+        [
+            f'{bin_dir}/verdi',
+            'profile',
+            'setup',
+            'core.sqlite_dos',
+            '-n',
+            '--profile-name',
+            'fresh',
+            '--email',
+            'test@example.org',
+            '--filepath',
+            str(tmp_path / 'fresh_storage'),
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [f'{bin_dir}/verdi', '-p', 'fresh', 'archive', 'import', str(archive)], env=env, check=True, capture_output=True
+    )
+    out = subprocess.run(
+        [f'{bin_dir}/anharmal', 'al', 'status', '-p', 'fresh', node.uuid],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return out.stdout.strip().splitlines()
 
 
@@ -142,7 +179,10 @@ def test_two_iterations_from_random_initial_data(
     start.calc = None
     codes = codes_of(train_code, evaluate_code, md_code, label_code)
     builder = ActiveLearningWorkChain.get_builder_from_protocol(
-        codes, start, engine='emt', protocol='fast',
+        codes,
+        start,
+        engine='emt',
+        protocol='fast',
         overrides={
             'initial': {'parameters': {'random': {'n_train': 16, 'n_test': 6, 'amplitude': 0.08}}},
             'acquisition': {'n_max': 4, 's': 0.01, 'g': 20.0},  # P(UCE) ~ 1/2 for every frame
@@ -183,8 +223,13 @@ def test_two_iterations_from_random_initial_data(
     # for every training frame, its iteration and selection node by a QueryBuilder query
     qb = orm.QueryBuilder()
     qb.append(ActiveLearningWorkChain, filters={'id': node.pk}, tag='al')
-    qb.append(orm.Dict, with_incoming='al', edge_filters={'label': {'like': 'iterations__iter_%__selection'}},
-              edge_project='label', project=['uuid'])
+    qb.append(
+        orm.Dict,
+        with_incoming='al',
+        edge_filters={'label': {'like': 'iterations__iter_%__selection'}},
+        edge_project='label',
+        project=['uuid'],
+    )
     selections = {uuid: int(label.split('__')[1].split('_')[1]) for uuid, label in qb.all()}
     assert len(selections) == 2
     for origin in final.origins:
@@ -214,8 +259,13 @@ def test_two_iterations_from_random_initial_data(
     from matplotlib.image import imread
 
     pngs = sorted(p.name for p in (tmp_path / 'plots').iterdir())
-    assert pngs == ['acquisition_iter_01.png', 'acquisition_iter_02.png', 'exploration_iter_01.png',
-                    'exploration_iter_02.png', 'learning_curve.png']
+    assert pngs == [
+        'acquisition_iter_01.png',
+        'acquisition_iter_02.png',
+        'exploration_iter_01.png',
+        'exploration_iter_02.png',
+        'learning_curve.png',
+    ]
     for name in pngs:
         image = imread(tmp_path / 'plots' / name)
         assert image.shape[0] > 100 and image.std() > 0
@@ -227,10 +277,18 @@ def test_two_iterations_from_random_initial_data(
 
     # initialisation mode (d): a pretrained ensemble is used by the first iteration instead of training one
     again = ActiveLearningWorkChain.get_builder_from_protocol(
-        codes, start, engine='emt', protocol='fast', training_set=final, test_set=test_set,
+        codes,
+        start,
+        engine='emt',
+        protocol='fast',
+        training_set=final,
+        test_set=test_set,
         initial_ensemble=node.outputs.ensemble,
-        overrides={'max_iterations': 1, 'acquisition': {'n_max': 2, 's': 0.01, 'g': 20.0},
-                   'explore': {'temperatures': [900.0], 'parameters': {'steps': 40, 'save_stride': 4}}},
+        overrides={
+            'max_iterations': 1,
+            'acquisition': {'n_max': 2, 's': 0.01, 'g': 20.0},
+            'explore': {'temperatures': [900.0], 'parameters': {'steps': 40, 'save_stride': 4}},
+        },
         options={'max_wallclock_seconds': 600},
     )
     pretrained = submit_and_await(again, timeout=600)

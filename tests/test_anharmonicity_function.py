@@ -18,9 +18,19 @@ DATA = Path(__file__).parent / 'data' / 'fhi_vibes_cspbi3_trajectory.nc'
 def vibes():
     h5py = pytest.importorskip('h5py')
     with h5py.File(DATA, 'r') as f:
-        data = {k: f[k][:] for k in ('positions', 'forces', 'positions_reference', 'lattice_reference',
-                                      'force_constants_remapped', 'sigma_per_sample', 'cell')
-                if k in f}
+        data = {
+            k: f[k][:]
+            for k in (
+                'positions',
+                'forces',
+                'positions_reference',
+                'lattice_reference',
+                'force_constants_remapped',
+                'sigma_per_sample',
+                'cell',
+            )
+            if k in f
+        }
         data['symbols'] = [str(s) for s in f.attrs['symbols']]
     return data
 
@@ -49,8 +59,11 @@ def test_sigma_a_of_imported_dft_trajectory(vibes):
     result = anharmonicity(trajectory_set(vibes), harmonic_node(vibes))
     sigma = result['sigma'].get_dict()
     assert sigma['sigma_A'] == pytest.approx(0.659416, abs=1e-6)
-    assert sigma['per_species'] == {'Cs': pytest.approx(0.826162, abs=1e-6), 'Pb': pytest.approx(0.674311, abs=1e-6),
-                                    'I': pytest.approx(0.647513, abs=1e-6)}
+    assert sigma['per_species'] == {
+        'Cs': pytest.approx(0.826162, abs=1e-6),
+        'Pb': pytest.approx(0.674311, abs=1e-6),
+        'I': pytest.approx(0.647513, abs=1e-6),
+    }
     assert sigma['n_frames'] == 9
     assert result['per_frame'].get_array('anharmonicity').shape == (9,)
     assert result['sigma'].creator is not None  # a calcfunction node: the graph records how it was computed

@@ -47,8 +47,15 @@ def test_plugins_listed_by_verdi():
         'aiida.calculations': ['anharmal.label', 'anharmal.train', 'anharmal.evaluate', 'anharmal.md'],
         'aiida.parsers': ['anharmal.label', 'anharmal.train', 'anharmal.evaluate', 'anharmal.md'],
         'aiida.data': ['anharmal.training_set', 'anharmal.mlip_model', 'anharmal.ensemble', 'anharmal.force_constants'],
-        'aiida.workflows': ['anharmal.label', 'anharmal.label.base', 'anharmal.ensemble', 'anharmal.harmonic',
-                             'anharmal.md.base', 'anharmal.explore', 'anharmal.active_learning'],
+        'aiida.workflows': [
+            'anharmal.label',
+            'anharmal.label.base',
+            'anharmal.ensemble',
+            'anharmal.harmonic',
+            'anharmal.md.base',
+            'anharmal.explore',
+            'anharmal.active_learning',
+        ],
     }.items():
         out = subprocess.run([verdi, 'plugin', 'list', group], capture_output=True, text=True, check=True).stdout
         for name in names:

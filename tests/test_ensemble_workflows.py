@@ -1,7 +1,6 @@
 """EnsembleWorkChain through the daemon: a 2 x 2 ensemble, provenance queries, fine-tuning, bad input."""
 
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -48,13 +47,19 @@ def test_ensemble_2x2_then_finetune(submit_and_await, train_code, evaluate_code,
     members = ensemble.members
     assert sorted(members) == ['sub0_seed0', 'sub0_seed1', 'sub1_seed0', 'sub1_seed1']
     # the graph links the ensemble to its members, and each member to its frames and seed
-    assert {n.uuid for n in ensemble.creator.base.links.get_incoming(link_type=LinkType.INPUT_CALC).all_nodes()} == {m.uuid for m in members.values()}
+    assert {n.uuid for n in ensemble.creator.base.links.get_incoming(link_type=LinkType.INPUT_CALC).all_nodes()} == {
+        m.uuid for m in members.values()
+    }
     provenance = member_provenance()
     for label, model in members.items():
         seed, train = provenance[model.uuid]
         k = int(label[3])
         assert seed == int(label.split('seed')[1])
-        assert train == node.outputs.subsamples[f'subsample_{k:02d}']['train'] == model.base.attributes.get('train_indices')
+        assert (
+            train
+            == node.outputs.subsamples[f'subsample_{k:02d}']['train']
+            == model.base.attributes.get('train_indices')
+        )
     assert provenance[members['sub0_seed0'].uuid][1] != provenance[members['sub1_seed0'].uuid][1]
 
     # members differ; the mean is accurate on held-out frames
@@ -65,14 +70,22 @@ def test_ensemble_2x2_then_finetune(submit_and_await, train_code, evaluate_code,
         errors.append(np.abs(prediction.forces - atoms.get_forces()).mean())
         spread.append(prediction.uce_force_max)
         assert len(set(np.round(prediction.member_energies, 9))) == 4
-    print(f'held-out mean force MAE {1000 * np.mean(errors):.1f} meV/A, mean UCE_F^max {1000 * np.mean(spread):.1f} meV/A')
+    print(
+        f'held-out mean force MAE {1000 * np.mean(errors):.1f} meV/A, mean UCE_F^max {1000 * np.mean(spread):.1f} meV/A'
+    )
     assert np.mean(errors) < HOLDOUT_FORCE_MAE
     assert min(spread) > 0
 
     # the evaluate job on the held-out (labelled) frames gives the same numbers as the calculator here
     holdout = TrainingSet.from_ase(frames[32:])
-    evaluation = submit_and_await(EvaluateCalculation, timeout=300, ensemble=ensemble, structures=holdout,
-                                  code=evaluate_code, metadata={'options': OPTIONS})
+    evaluation = submit_and_await(
+        EvaluateCalculation,
+        timeout=300,
+        ensemble=ensemble,
+        structures=holdout,
+        code=evaluate_code,
+        metadata={'options': OPTIONS},
+    )
     assert evaluation.is_finished_ok, evaluation.exit_message
     arrays = evaluation.outputs.evaluation
     stats = evaluation.outputs.statistics.get_dict()
@@ -87,7 +100,10 @@ def test_ensemble_2x2_then_finetune(submit_and_await, train_code, evaluate_code,
     # fine-tune two members on the enlarged set from their parent members (fast protocol: retrain=finetune)
     enlarged = TrainingSet.from_ase(frames[:36])
     builder = EnsembleWorkChain.get_builder_from_protocol(
-        train_code, enlarged, protocol='fast', parent_ensemble=ensemble,
+        train_code,
+        enlarged,
+        protocol='fast',
+        parent_ensemble=ensemble,
         overrides={'n_sub': 2, 'seeds': [0], 'hyperparameters': {'max_epochs': 4}},
     )
     assert builder.retrain.value == 'finetune'

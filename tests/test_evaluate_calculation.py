@@ -17,8 +17,15 @@ def placeholder_ensemble(species=('Cu',)):
     import io
 
     members = {
-        f'sub0_seed{s}': MLIPModel(io.BytesIO(b'not loaded'), filename='m.nequip.zip', architecture='NequIP',
-                                   model_format='nequip-package', species=list(species), r_max=4.0, seed=s).store()
+        f'sub0_seed{s}': MLIPModel(
+            io.BytesIO(b'not loaded'),
+            filename='m.nequip.zip',
+            architecture='NequIP',
+            model_format='nequip-package',
+            species=list(species),
+            r_max=4.0,
+            seed=s,
+        ).store()
         for s in (0, 1)
     }
     return Ensemble(members=members).store()
@@ -37,10 +44,22 @@ def harmonic_for(atoms, n_atoms=None):
 def test_ensemble_needs_two_members_with_the_same_species():
     import io
 
-    a = MLIPModel(io.BytesIO(b'x'), filename='a.nequip.zip', architecture='NequIP', model_format='nequip-package',
-                  species=['Cu'], r_max=4.0)
-    b = MLIPModel(io.BytesIO(b'x'), filename='b.nequip.zip', architecture='NequIP', model_format='nequip-package',
-                  species=['Ag'], r_max=4.0)
+    a = MLIPModel(
+        io.BytesIO(b'x'),
+        filename='a.nequip.zip',
+        architecture='NequIP',
+        model_format='nequip-package',
+        species=['Cu'],
+        r_max=4.0,
+    )
+    b = MLIPModel(
+        io.BytesIO(b'x'),
+        filename='b.nequip.zip',
+        architecture='NequIP',
+        model_format='nequip-package',
+        species=['Ag'],
+        r_max=4.0,
+    )
     with pytest.raises(ValueError, match='at least two members'):
         Ensemble(members={'a': a})
     with pytest.raises(ValueError, match='members must share both'):
@@ -56,7 +75,12 @@ def test_bad_evaluate_inputs(evaluate_code, options):
         ({'settings': orm.Dict({'colour': 1})}, 'unknown `settings`'),
     ]
     for extra, match in cases:
-        inputs = {'ensemble': placeholder_ensemble(), 'structures': structures, 'code': evaluate_code,
-                  'metadata': {'options': options}, **extra}
+        inputs = {
+            'ensemble': placeholder_ensemble(),
+            'structures': structures,
+            'code': evaluate_code,
+            'metadata': {'options': options},
+            **extra,
+        }
         with pytest.raises(ValueError, match=match):
             run_get_node(EvaluateCalculation, **inputs)

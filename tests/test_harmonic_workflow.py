@@ -14,9 +14,11 @@ from aiida_anharmal.core.harmonic import (
     frequencies_at,
     gamma_frequencies,
     load_phonopy_yaml,
-    make_displacements as core_make_displacements,
     phonopy_object,
     save_phonopy_yaml,
+)
+from aiida_anharmal.core.harmonic import (
+    make_displacements as core_make_displacements,
 )
 from aiida_anharmal.data import ForceConstants, TrainingSet
 from aiida_anharmal.functions import build_force_constants, make_displacements
@@ -78,7 +80,7 @@ def test_import_from_phonopy_yaml(direct, tmp_path):
     path = save_phonopy_yaml(phonon, tmp_path / 'phonopy.yaml')
     node = ForceConstants.from_phonopy_yaml(path).store()
     assert node.source == 'imported' and node.base.attributes.get('source_file') == 'phonopy.yaml'
-    assert 'label_engine' not in node.base.attributes.keys()
+    assert 'label_engine' not in node.base.attributes.all
     assert np.abs(node.get_array('force_constants') - force_constants_to_matrix(fc)).max() < 1e-12
     assert np.allclose(node.get_array('positions'), phonon.supercell.positions, atol=1e-12)
     assert np.array_equal(node.get_array('numbers'), phonon.supercell.numbers)
@@ -107,8 +109,13 @@ def test_import_refuses_files_without_force_constants_or_in_other_units(direct, 
     _, _, phonon = direct
     with pytest.raises(ValueError, match='holds no force constants'):
         ForceConstants.from_phonopy_yaml(save_phonopy_yaml(phonon, tmp_path / 'bare.yaml', force_constants=False))
-    qe = Phonopy(ase_to_phonopy(copper()), supercell_matrix=np.eye(3, dtype=int), primitive_matrix='P',
-                 calculator='qe', log_level=0)
+    qe = Phonopy(
+        ase_to_phonopy(copper()),
+        supercell_matrix=np.eye(3, dtype=int),
+        primitive_matrix='P',
+        calculator='qe',
+        log_level=0,
+    )
     qe.force_constants = np.zeros((4, 4, 3, 3))
     with pytest.raises(ValueError, match="'au'.*'Ry/au\\^2'.*only 'angstrom'"):
         ForceConstants.from_phonopy_yaml(save_phonopy_yaml(qe, tmp_path / 'qe.yaml'))
@@ -126,8 +133,9 @@ def test_calcfunctions_give_the_core_force_constants(direct):
     assert len(supercells) == 1 and supercells.origins == [{'kind': 'phonopy_displacement', 'displacement': 0}]
     assert results['displacement_dataset'].get_dict() == displacements.to_dict()
     labelled = TrainingSet.from_ase(emt_labelled(supercells.to_ase()), origins=supercells.origins)
-    outputs = build_force_constants(results['displacement_dataset'], labelled,
-                                    orm.Dict({'dos_mesh': [8, 8, 8], 'band_npoints': 11}))
+    outputs = build_force_constants(
+        results['displacement_dataset'], labelled, orm.Dict({'dos_mesh': [8, 8, 8], 'band_npoints': 11})
+    )
     node = outputs['force_constants']
     assert np.abs(node.get_array('force_constants') - force_constants_to_matrix(fc)).max() < 1e-12
     assert node.base.attributes.get('displacement_distance') == pytest.approx(0.01)
@@ -143,16 +151,19 @@ def test_calcfunctions_give_the_core_force_constants(direct):
     assert [label for _, label in plot['labels']] == ['G', 'X', 'W', 'K', 'G', 'L', 'U', 'W', 'L', 'K|U', 'X']
     x = np.array(plot['x'])  # AiiDA's distances include 2 pi, phonopy's do not
     assert x[90] == x[91]
-    assert np.allclose(x[[0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 101]],
-                       2 * np.pi * np.array(bands.base.attributes.get('label_distances')))
+    assert np.allclose(
+        x[[0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 101]],
+        2 * np.pi * np.array(bands.base.attributes.get('label_distances')),
+    )
     assert np.allclose(bands.get_array('distances'), x / (2 * np.pi))
     x, dos = outputs['dos'].get_x()[1], outputs['dos'].get_y()[0][1]
     assert np.trapezoid(dos, x) == pytest.approx(3.0, abs=0.02)
 
 
 def test_missing_displacement_is_refused(direct):
-    results = make_displacements(orm.StructureData(ase=copper()),
-                                 orm.Dict({'supercell_matrix': [2, 2, 2], 'is_plusminus': True}))
+    results = make_displacements(
+        orm.StructureData(ase=copper()), orm.Dict({'supercell_matrix': [2, 2, 2], 'is_plusminus': True})
+    )
     supercells = results['displacements']
     assert len(supercells) == 2
     only_first = TrainingSet.from_ase(emt_labelled(supercells.to_ase()[:1]), origins=supercells.origins[:1])
@@ -169,8 +180,9 @@ def test_missing_displacement_is_refused(direct):
 def test_emt_copper_through_the_workchain(submit_and_await, label_code, options, direct, tmp_path):
     """Acceptance: EMT Cu, 2x2x2 conventional supercell: acoustic modes vanish at Gamma, finite DOS."""
     displacements, fc, _ = direct
-    builder = HarmonicWorkChain.get_builder_from_protocol(label_code, copper(), engine='emt', protocol='fast',
-                                                          options=options)
+    builder = HarmonicWorkChain.get_builder_from_protocol(
+        label_code, copper(), engine='emt', protocol='fast', options=options
+    )
     assert builder.supercell_matrix.get_list() == [2, 2, 2]  # 7 A across: two conventional cells
     node = submit_and_await(builder, timeout=300)
     assert node.is_finished_ok, node.exit_message
@@ -197,7 +209,11 @@ def test_emt_copper_through_the_workchain(submit_and_await, label_code, options,
 def test_unlabelled_displacement_fails_the_workchain(submit_and_await, label_code, options):
     """Two displacements (+/-), a budget that lets each job label one, one attempt: exit code 411."""
     builder = HarmonicWorkChain.get_builder_from_protocol(
-        label_code, copper(), engine='emt', protocol='fast', options=options,
+        label_code,
+        copper(),
+        engine='emt',
+        protocol='fast',
+        options=options,
         overrides={'phonopy': {'is_plusminus': True}, 'label': {'max_restarts': 1, 'settings': {'max_seconds': 1e-6}}},
     )
     node = submit_and_await(builder, timeout=300)
@@ -210,11 +226,12 @@ def test_bad_inputs_refused(label_code, options):
     from aiida.engine import run
 
     def inputs(**changes):
-        builder = HarmonicWorkChain.get_builder_from_protocol(label_code, copper(), engine='emt', protocol='fast',
-                                                              options=options)
+        builder = HarmonicWorkChain.get_builder_from_protocol(
+            label_code, copper(), engine='emt', protocol='fast', options=options
+        )
         for key, value in changes.items():
             if key.startswith('label_'):
-                builder.label[key[len('label_'):]] = value
+                builder.label[key[len('label_') :]] = value
             else:
                 builder[key] = value
         return builder
@@ -229,7 +246,10 @@ def test_bad_inputs_refused(label_code, options):
         ({'supercell_matrix': orm.List([2, -2, 2])}, 'negative determinant'),
         ({'displacement_distance': orm.Float(0.0)}, 'must be positive and at most 0.1 A, not 0.0'),
         ({'displacement_distance': orm.Float(0.2)}, 'must be positive and at most 0.1 A, not 0.2'),
-        ({'phonopy_parameters': orm.Dict({'dos_mesh': [8, 8, 8], 'mesh': 3})}, r"unknown `phonopy_parameters` key\(s\) \['mesh'\]"),
+        (
+            {'phonopy_parameters': orm.Dict({'dos_mesh': [8, 8, 8], 'mesh': 3})},
+            r"unknown `phonopy_parameters` key\(s\) \['mesh'\]",
+        ),
         ({'phonopy_parameters': orm.Dict({'dos_mesh': [8, 8]})}, 'dos_mesh` must be three positive integers'),
         ({'phonopy_parameters': orm.Dict({'dos_sigma': -0.1})}, 'dos_sigma` must be a positive number'),
         ({'label_engine': orm.Str('vasp')}, 'labelling: .*vasp'),

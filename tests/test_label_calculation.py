@@ -24,8 +24,13 @@ def inputs(label_code, options, structures, engine, **extra):
 def test_gpaw_lcao_matches_direct_ase(label_code, options):
     from gpaw import GPAW
 
-    parameters = {'mode': 'lcao', 'basis': 'dzp', 'xc': 'PBE', 'kpts': {'size': [2, 2, 2]},
-                  'occupations': {'name': 'fermi-dirac', 'width': 0.1}}
+    parameters = {
+        'mode': 'lcao',
+        'basis': 'dzp',
+        'xc': 'PBE',
+        'kpts': {'size': [2, 2, 2]},
+        'occupations': {'name': 'fermi-dirac', 'width': 0.1},
+    }
     atoms = cui_cell(0.1)
     results, node = run_get_node(
         LabelCalculation, **inputs(label_code, options, [atoms], 'gpaw', parameters=orm.Dict(parameters))
@@ -53,8 +58,10 @@ def test_reference_model_matches_direct_evaluation(label_code, options, referenc
     model = torch.jit.load(str(REFERENCE_MODEL))
     i, j, shift = neighbor_list('ijS', atoms, 5.0)
     data = {
-        'pos': torch.tensor(atoms.positions), 'edge_index': torch.tensor(np.stack([i, j])),
-        'edge_cell_shift': torch.tensor(shift, dtype=torch.float64), 'cell': torch.tensor(atoms.cell.array),
+        'pos': torch.tensor(atoms.positions),
+        'edge_index': torch.tensor(np.stack([i, j])),
+        'edge_cell_shift': torch.tensor(shift, dtype=torch.float64),
+        'cell': torch.tensor(atoms.cell.array),
         'pbc': torch.tensor([True, True, True]),
         'atom_types': torch.tensor([[0 if s == 'Cu' else 1] for s in atoms.get_chemical_symbols()]),
     }
@@ -92,7 +99,7 @@ def test_scf_failure_has_its_exit_code(label_code, options):
         ('emt', lambda: [cui_cell()], {}, r'does not support the element\(s\) I'),
         ('nequip-reference', lambda: cu_structures(1), {}, 'needs a `model` input'),
         ('gpaw', lambda: cu_structures(1), {'parameters': {'mode': 'lcao', 'txt': 'x'}}, '`txt`'),
-        ('emt', lambda: [], {}, 'empty'),
+        ('emt', list, {}, 'empty'),
     ],
 )
 def test_bad_input_refused_before_submission(label_code, options, engine, structures, extra, match):
@@ -116,7 +123,9 @@ def test_bad_geometry_and_model_species_refused(label_code, options, reference_m
     with pytest.raises(ValueError, match=r'does not support the element\(s\) Ag'):
         run_get_node(
             LabelCalculation,
-            **inputs(label_code, options, [bulk('AgI', 'zincblende', a=6.5)], 'nequip-reference', model=reference_model),
+            **inputs(
+                label_code, options, [bulk('AgI', 'zincblende', a=6.5)], 'nequip-reference', model=reference_model
+            ),
         )
 
 

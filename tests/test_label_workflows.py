@@ -25,8 +25,9 @@ def submit_budget_limited(submit_and_await, label_code, options, **extra):
 
 def test_emt_batch_labelling_through_daemon(submit_and_await, label_code, options):
     structures = TrainingSet.from_ase(cu_structures(12), origins=[{'kind': 'initial', 'frame': k} for k in range(12)])
-    builder = LabelWorkChain.get_builder_from_protocol(label_code, structures, engine='emt', protocol='fast',
-                                                       overrides={'batch_size': 5})
+    builder = LabelWorkChain.get_builder_from_protocol(
+        label_code, structures, engine='emt', protocol='fast', overrides={'batch_size': 5}
+    )
     node = submit_and_await(builder, timeout=300)
     assert node.is_finished_ok, node.exit_message
     labelled = node.outputs.labelled
@@ -42,13 +43,24 @@ def test_emt_batch_labelling_through_daemon(submit_and_await, label_code, option
 
 
 def test_scf_failure_recovered_by_handler(submit_and_await, label_code, options):
-    parameters = {'mode': 'lcao', 'basis': 'sz(dzp)', 'xc': 'PBE', 'kpts': {'size': [1, 1, 1]}, 'maxiter': 3,
-                  'occupations': {'name': 'fermi-dirac', 'width': 0.1}}
+    parameters = {
+        'mode': 'lcao',
+        'basis': 'sz(dzp)',
+        'xc': 'PBE',
+        'kpts': {'size': [1, 1, 1]},
+        'maxiter': 3,
+        'occupations': {'name': 'fermi-dirac', 'width': 0.1},
+    }
     node = submit_and_await(
         LabelBaseWorkChain,
         timeout=300,
-        label={'structures': TrainingSet.from_ase([cui_cell()]), 'engine': orm.Str('gpaw'),
-               'parameters': orm.Dict(parameters), 'code': label_code, 'metadata': {'options': options}},
+        label={
+            'structures': TrainingSet.from_ase([cui_cell()]),
+            'engine': orm.Str('gpaw'),
+            'parameters': orm.Dict(parameters),
+            'code': label_code,
+            'metadata': {'options': options},
+        },
     )
     assert node.is_finished_ok, node.exit_message
     calcs = sorted(node.called, key=lambda n: n.ctime)
@@ -80,19 +92,28 @@ def test_bad_workchain_input_refused(label_code):
     from aiida.engine import submit
 
     with pytest.raises(ValueError, match='options.resources'):
-        submit(LabelWorkChain, structures=TrainingSet.from_ase(cu_structures(1)), engine=orm.Str('emt'),
-               code=label_code, options={})
+        submit(
+            LabelWorkChain,
+            structures=TrainingSet.from_ase(cu_structures(1)),
+            engine=orm.Str('emt'),
+            code=label_code,
+            options={},
+        )
     with pytest.raises(ValueError, match='batch_size'):
-        submit(LabelWorkChain, structures=TrainingSet.from_ase(cu_structures(1)), engine=orm.Str('emt'),
-               code=label_code, batch_size=orm.Int(0))
+        submit(
+            LabelWorkChain,
+            structures=TrainingSet.from_ase(cu_structures(1)),
+            engine=orm.Str('emt'),
+            code=label_code,
+            batch_size=orm.Int(0),
+        )
 
 
 def test_archive_roundtrip_keeps_arrays(submit_and_await, label_code, tmp_path, aiida_config, aiida_profile_factory):
     from aiida.tools.archive import create_archive, import_archive
 
     structures = TrainingSet.from_ase(cu_structures(4))
-    node = submit_and_await(LabelWorkChain, timeout=300, structures=structures, engine=orm.Str('emt'),
-                            code=label_code)
+    node = submit_and_await(LabelWorkChain, timeout=300, structures=structures, engine=orm.Str('emt'), code=label_code)
     assert node.is_finished_ok
     labelled = node.outputs.labelled
     arrays = {name: labelled.get_array(name) for name in ('positions', 'energy', 'forces', 'stress', 'numbers')}

@@ -23,7 +23,9 @@ def ensemble_and_reference(train_code):
     """A 2-member tiny ensemble on 24 EMT frames, and the EMT harmonic reference of the same 16-atom cell."""
     if 'ensemble' not in _CACHE:
         builder = EnsembleWorkChain.get_builder_from_protocol(
-            train_code, TrainingSet.from_ase(emt_cu_frames(24)), protocol='fast',
+            train_code,
+            TrainingSet.from_ase(emt_cu_frames(24)),
+            protocol='fast',
             overrides={'n_sub': 2, 'seeds': [0], 'hyperparameters': {'max_epochs': 10}},
         )
         _, node = run_get_node(builder)
@@ -40,14 +42,21 @@ def ensemble_and_reference(train_code):
         harmonic.set_array('cell', reference.cell)
         harmonic.set_array('force_constants', reference.force_constants)
         harmonic.set_array('numbers', displacements.supercell.numbers)
-        _CACHE.update(ensemble=node.outputs.ensemble.uuid, harmonic=harmonic.store().uuid,
-                      supercell=displacements.supercell)
+        _CACHE.update(
+            ensemble=node.outputs.ensemble.uuid, harmonic=harmonic.store().uuid, supercell=displacements.supercell
+        )
     return orm.load_node(_CACHE['ensemble']), orm.load_node(_CACHE['harmonic']), _CACHE['supercell'].copy()
 
 
 def md_inputs(md_code, ensemble, atoms, **extra):
-    return {'ensemble': ensemble, 'structure': orm.StructureData(ase=atoms), 'code': md_code,
-            'parameters': orm.Dict(MD), 'metadata': {'options': OPTIONS}, **extra}
+    return {
+        'ensemble': ensemble,
+        'structure': orm.StructureData(ase=atoms),
+        'code': md_code,
+        'parameters': orm.Dict(MD),
+        'metadata': {'options': OPTIONS},
+        **extra,
+    }
 
 
 @pytest.mark.slow
@@ -71,28 +80,45 @@ def test_md_records_every_array_and_continues_after_interruption(submit_and_awai
     assert trajectory.get_array('velocities').shape == (13, 16, 3)
 
     # a time budget stops the run early: exit 330 with the frames so far; parent_folder continues it
-    cut = submit_and_await(MDCalculation, timeout=300, **md_inputs(
-        md_code, ensemble, supercell, harmonic=harmonic, settings=orm.Dict({'max_seconds': 1e-9})))
+    cut = submit_and_await(
+        MDCalculation,
+        timeout=300,
+        **md_inputs(md_code, ensemble, supercell, harmonic=harmonic, settings=orm.Dict({'max_seconds': 1e-9})),
+    )
     assert cut.exit_status == 330, cut.exit_message
     assert cut.outputs.trajectory.numsteps >= 1
-    rest = submit_and_await(MDCalculation, timeout=300, **md_inputs(
-        md_code, ensemble, supercell, harmonic=harmonic, parent_folder=cut.outputs.remote_folder))
+    rest = submit_and_await(
+        MDCalculation,
+        timeout=300,
+        **md_inputs(md_code, ensemble, supercell, harmonic=harmonic, parent_folder=cut.outputs.remote_folder),
+    )
     assert rest.is_finished_ok, rest.exit_message
     np.testing.assert_array_equal(rest.outputs.trajectory.get_positions(), trajectory.get_positions())
     np.testing.assert_array_equal(rest.outputs.frames.get_array('step'), frames.get_array('step'))
 
     # a new run from frame 6 of the first trajectory starts from its positions and velocities
-    branch = submit_and_await(MDCalculation, timeout=300, ensemble=ensemble, parent_trajectory=trajectory,
-                              start_frame=orm.Int(6), code=md_code, parameters=orm.Dict({**MD, 'steps': 10}),
-                              metadata={'options': OPTIONS})
+    branch = submit_and_await(
+        MDCalculation,
+        timeout=300,
+        ensemble=ensemble,
+        parent_trajectory=trajectory,
+        start_frame=orm.Int(6),
+        code=md_code,
+        parameters=orm.Dict({**MD, 'steps': 10}),
+        metadata={'options': OPTIONS},
+    )
     assert branch.is_finished_ok, branch.exit_message
     np.testing.assert_allclose(branch.outputs.trajectory.get_positions()[0], trajectory.get_positions()[6])
-    np.testing.assert_allclose(branch.outputs.trajectory.get_array('velocities')[0],
-                               trajectory.get_array('velocities')[6], atol=1e-12)
+    np.testing.assert_allclose(
+        branch.outputs.trajectory.get_array('velocities')[0], trajectory.get_array('velocities')[6], atol=1e-12
+    )
 
     # a guard stops the run with its own exit code and keeps the frames
-    guarded = submit_and_await(MDCalculation, timeout=300, **md_inputs(
-        md_code, ensemble, supercell, guards=orm.Dict({'max_uncertainty': 1e-6})))
+    guarded = submit_and_await(
+        MDCalculation,
+        timeout=300,
+        **md_inputs(md_code, ensemble, supercell, guards=orm.Dict({'max_uncertainty': 1e-6})),
+    )
     assert guarded.exit_status == 322, guarded.exit_message
     assert 'UCE_F^max' in guarded.exit_message and guarded.outputs.trajectory.numsteps >= 1
 
@@ -103,7 +129,11 @@ def test_exploration_runs_in_parallel_and_continues_interrupted_runs(submit_and_
 
     ensemble, harmonic, supercell = ensemble_and_reference(train_code)
     builder = ExplorationWorkChain.get_builder_from_protocol(
-        md_code, ensemble, supercell, protocol='fast', harmonic=harmonic,
+        md_code,
+        ensemble,
+        supercell,
+        protocol='fast',
+        harmonic=harmonic,
         overrides={'temperatures': [300, 600], 'seeds': [4], 'parameters': {'steps': 20, 'save_stride': 10}},
     )
     builder.settings = orm.Dict({'max_seconds': 1e-9})  # every job stops after one stride: the base workchain continues
@@ -127,9 +157,18 @@ def test_bad_md_inputs_are_refused(md_code):
 
     from aiida_anharmal.data import Ensemble, MLIPModel
 
-    members = {f'sub0_seed{s}': MLIPModel(io.BytesIO(b'x'), filename='m.nequip.zip', architecture='NequIP',
-                                          model_format='nequip-package', species=['Cu'], r_max=4.0, seed=s).store()
-               for s in (0, 1)}
+    members = {
+        f'sub0_seed{s}': MLIPModel(
+            io.BytesIO(b'x'),
+            filename='m.nequip.zip',
+            architecture='NequIP',
+            model_format='nequip-package',
+            species=['Cu'],
+            r_max=4.0,
+            seed=s,
+        ).store()
+        for s in (0, 1)
+    }
     ensemble = Ensemble(members=members).store()
     cu = bulk('Cu', 'fcc', a=3.6, cubic=True)
     wrong = orm.ArrayData()

@@ -71,13 +71,23 @@ def test_learning_curve_without_uncertainty(tmp_path):
     check_png(plot_learning_curve(rows, str(tmp_path / 'sub' / 'learning.png')))
 
 
-@pytest.mark.parametrize('rows, match', [
-    ([], 'no rows'),
-    ([{'iteration': 0, 'training_frames': 10, 'test_forces_mae': None},
-      {'iteration': 1, 'test_forces_mae': 0.1}], 'both training_frames and test_forces_mae'),
-    ([{'iteration': 0, 'training_frames': 10, 'test_forces_mae': 0.1, 'uce_force_max': (0.1, 0.02, 3)}],
-     r'\(mean, std\) pair'),
-])
+@pytest.mark.parametrize(
+    'rows, match',
+    [
+        ([], 'no rows'),
+        (
+            [
+                {'iteration': 0, 'training_frames': 10, 'test_forces_mae': None},
+                {'iteration': 1, 'test_forces_mae': 0.1},
+            ],
+            'both training_frames and test_forces_mae',
+        ),
+        (
+            [{'iteration': 0, 'training_frames': 10, 'test_forces_mae': 0.1, 'uce_force_max': (0.1, 0.02, 3)}],
+            r'\(mean, std\) pair',
+        ),
+    ],
+)
 def test_learning_curve_invalid(tmp_path, rows, match):
     with pytest.raises(ValueError, match=match):
         plot_learning_curve(rows, tmp_path / 'learning.png')
@@ -94,13 +104,16 @@ def test_exploration(tmp_path):
     assert without_a.shape[0] < with_a.shape[0]  # the A panel is left out
 
 
-@pytest.mark.parametrize('change, match', [
-    ('empty', 'no runs'),
-    ('length', 'uce_force_max has 199 values but time has 200'),
-    ('missing', "has no 'uce_energy'"),
-    ('selected', 'out of range'),
-    ('threshold', 'unknown thresholds'),
-])
+@pytest.mark.parametrize(
+    'change, match',
+    [
+        ('empty', 'no runs'),
+        ('length', 'uce_force_max has 199 values but time has 200'),
+        ('missing', "has no 'uce_energy'"),
+        ('selected', 'out of range'),
+        ('threshold', 'unknown thresholds'),
+    ],
+)
 def test_exploration_invalid(tmp_path, change, match):
     runs = exploration_runs()
     thresholds = None
@@ -126,8 +139,15 @@ def test_acquisition(tmp_path):
 
 def test_acquisition_nothing_selected(tmp_path):
     uncertainty, p_uncertainty, p_energy, p, _ = acquisition_data(50)
-    path = plot_acquisition(uncertainty, p_uncertainty, p_energy, p, np.zeros(50, dtype=bool),
-                            tmp_path / 'acquisition.png', label='UCE_U (meV)')
+    path = plot_acquisition(
+        uncertainty,
+        p_uncertainty,
+        p_energy,
+        p,
+        np.zeros(50, dtype=bool),
+        tmp_path / 'acquisition.png',
+        label='UCE_U (meV)',
+    )
     check_png(path)
 
 

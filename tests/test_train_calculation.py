@@ -13,8 +13,15 @@ from aiida_anharmal.data import TrainingSet
 
 from .conftest import emt_cu_frames
 
-TINY = {'r_max': 4.0, 'l_max': 1, 'num_layers': 2, 'num_features': 8, 'radial_mlp_depth': 1,
-        'radial_mlp_width': 8, 'max_epochs': 3}
+TINY = {
+    'r_max': 4.0,
+    'l_max': 1,
+    'num_layers': 2,
+    'num_features': 8,
+    'radial_mlp_depth': 1,
+    'radial_mlp_width': 8,
+    'max_epochs': 3,
+}
 
 
 def test_config_uses_recorded_split_and_member_seed():
@@ -27,19 +34,24 @@ def test_config_uses_recorded_split_and_member_seed():
     callbacks = config['trainer']['callbacks']
     assert callbacks[0]['_target_'].endswith('ModelCheckpoint') and callbacks[0]['filename'] == 'best'
     finetune = training_config(TINY, ['Cu'], 'a', 'b', seed=7, parent_package='/p/parent.nequip.zip')
-    assert finetune['training_module']['model'] == {'_target_': 'nequip.model.ModelFromPackage',
-                                                     'package_path': '/p/parent.nequip.zip'}
+    assert finetune['training_module']['model'] == {
+        '_target_': 'nequip.model.ModelFromPackage',
+        'package_path': '/p/parent.nequip.zip',
+    }
     assert finetune['training_module']['optimizer']['lr'] == check_hyperparameters({})['finetune_learning_rate']
 
 
-@pytest.mark.parametrize('bad, match', [
-    ({'r_max': 0}, 'r_max must be a positive number'),
-    ({'r_max': -1.0}, 'r_max must be a positive number'),
-    ({'num_layers': 0}, 'num_layers must be a positive integer'),
-    ({'l_max': 1.5}, 'l_max must be a non-negative integer'),
-    ({'model_dtype': 'float16'}, 'model_dtype'),
-    ({'colour': 'red'}, 'unknown hyperparameter'),
-])
+@pytest.mark.parametrize(
+    'bad, match',
+    [
+        ({'r_max': 0}, 'r_max must be a positive number'),
+        ({'r_max': -1.0}, 'r_max must be a positive number'),
+        ({'num_layers': 0}, 'num_layers must be a positive integer'),
+        ({'l_max': 1.5}, 'l_max must be a non-negative integer'),
+        ({'model_dtype': 'float16'}, 'model_dtype'),
+        ({'colour': 'red'}, 'unknown hyperparameter'),
+    ],
+)
 def test_bad_hyperparameters(bad, match):
     with pytest.raises(ValueError, match=match):
         check_hyperparameters(bad)
@@ -60,14 +72,21 @@ def cu_set(n=12):
     return TrainingSet.from_ase(emt_cu_frames(n))
 
 
-@pytest.mark.parametrize('subsample, extra, match', [
-    ({'train': [], 'validation': [1]}, {}, 'at least one `train`'),
-    ({'train': [0, 1], 'validation': [1]}, {}, 'both in `train` and `validation`'),
-    ({'train': [0, 99], 'validation': [1]}, {}, 'out of range'),
-    ({'train': [0], 'validation': [1]}, {'species': ['Ag']}, r"elements \['Cu'\] of the training frames are missing"),
-    ({'train': [0], 'validation': [1]}, {'hyperparameters': {'r_max': 0.0}}, 'r_max must be a positive'),
-    ({'train': [0], 'validation': [1]}, {'seed': -1}, 'non-negative integer'),
-])
+@pytest.mark.parametrize(
+    'subsample, extra, match',
+    [
+        ({'train': [], 'validation': [1]}, {}, 'at least one `train`'),
+        ({'train': [0, 1], 'validation': [1]}, {}, 'both in `train` and `validation`'),
+        ({'train': [0, 99], 'validation': [1]}, {}, 'out of range'),
+        (
+            {'train': [0], 'validation': [1]},
+            {'species': ['Ag']},
+            r"elements \['Cu'\] of the training frames are missing",
+        ),
+        ({'train': [0], 'validation': [1]}, {'hyperparameters': {'r_max': 0.0}}, 'r_max must be a positive'),
+        ({'train': [0], 'validation': [1]}, {'seed': -1}, 'non-negative integer'),
+    ],
+)
 def test_bad_requests_are_refused(subsample, extra, match):
     args = {'hyperparameters': {}, 'seed': 0, **extra}
     message = check_train_request(cu_set(3), subsample, args['hyperparameters'], args['seed'], args.get('species'))
@@ -78,15 +97,27 @@ def test_unlabelled_frames_refused_at_submission(train_code, options):
     frames = emt_cu_frames(3)
     frames[2].calc = None
     with pytest.raises(ValueError, match=r'frames \[2\] of the training set have no energy or forces'):
-        run_get_node(TrainCalculation, training_set=TrainingSet.from_ase(frames), code=train_code,
-                     subsample=orm.Dict({'train': [0, 2], 'validation': [1]}), metadata={'options': options})
+        run_get_node(
+            TrainCalculation,
+            training_set=TrainingSet.from_ase(frames),
+            code=train_code,
+            subsample=orm.Dict({'train': [0, 2], 'validation': [1]}),
+            metadata={'options': options},
+        )
 
 
 def test_train_one_member(train_code, options):
     training_set = cu_set(12)
     subsample = orm.Dict({'train': list(range(9)), 'validation': [9, 10, 11]})
-    _, node = run_get_node(TrainCalculation, training_set=training_set, subsample=subsample, seed=orm.Int(5),
-                           hyperparameters=orm.Dict(TINY), code=train_code, metadata={'options': options})
+    _, node = run_get_node(
+        TrainCalculation,
+        training_set=training_set,
+        subsample=subsample,
+        seed=orm.Int(5),
+        hyperparameters=orm.Dict(TINY),
+        code=train_code,
+        metadata={'options': options},
+    )
     assert node.is_finished_ok, failure_report(node)
     model = node.outputs.model
     attrs = model.base.attributes

@@ -68,4 +68,3 @@ class AnharmalCalcJob(CalcJob):
         calcinfo.retrieve_list = [*retrieve_list, self.inputs.metadata.options.output_filename]
         calcinfo.retrieve_temporary_list = list(retrieve_temporary_list)
         return calcinfo
-

@@ -30,8 +30,10 @@ def check_harmonic(harmonic: orm.ArrayData, structures: TrainingSet) -> str | No
     frames = structures.frames
     for k in range(len(frames)):
         if frames.n_atoms[k] != n or not np.array_equal(frames.numbers[frames.atom_slice(k)], numbers):
-            return (f'frame {k} ({frames.n_atoms[k]} atoms) does not match the harmonic reference supercell '
-                    f'({n} atoms, same species order required)')
+            return (
+                f'frame {k} ({frames.n_atoms[k]} atoms) does not match the harmonic reference supercell '
+                f'({n} atoms, same species order required)'
+            )
     return None
 
 
@@ -76,8 +78,12 @@ class EvaluateCalculation(AnharmalCalcJob):
             required=False,
             help='Harmonic reference (arrays positions, cell, force_constants, numbers) for A and UCE_A.',
         )
-        spec.input('settings', valid_type=orm.Dict, required=False,
-                   help='`member_forces` (keep every member\'s forces; default False), `workers` (threads).')
+        spec.input(
+            'settings',
+            valid_type=orm.Dict,
+            required=False,
+            help="`member_forces` (keep every member's forces; default False), `workers` (threads).",
+        )
         spec.inputs.validator = validate_inputs
         spec.output('evaluation', valid_type=orm.ArrayData, required=False, help='Per-frame and per-atom arrays.')
         spec.output('statistics', valid_type=orm.Dict, required=False, help='Test-set statistics and errors.')
@@ -89,14 +95,22 @@ class EvaluateCalculation(AnharmalCalcJob):
         settings = self.inputs.settings.get_dict() if 'settings' in self.inputs else {}
         folder.get_subfolder('members', create=True)
         member_files, local_copy_list = self.member_files(self.inputs.ensemble)
-        config = {'member_files': member_files, 'member_forces': bool(settings.get('member_forces', False)),
-                  'workers': settings.get('workers'), 'harmonic_file': None}
+        config = {
+            'member_files': member_files,
+            'member_forces': bool(settings.get('member_forces', False)),
+            'workers': settings.get('workers'),
+            'harmonic_file': None,
+        }
         if 'harmonic' in self.inputs:
             self.write_arrays(folder, 'harmonic.npz', harmonic_arrays(self.inputs.harmonic))
             config['harmonic_file'] = 'harmonic.npz'
         with folder.open(program.INPUT_FILE, 'w', encoding='utf-8') as handle:
             json.dump(config, handle, indent=1)
-        folder.create_file_from_filelike(io.BytesIO(self.inputs.structures.frames.to_npz_bytes()),
-                                         program.STRUCTURES_FILE, mode='wb')
-        return self.calcinfo(local_copy_list, retrieve_list=[program.STATUS_FILE, program.STATISTICS_FILE],
-                             retrieve_temporary_list=[program.EVALUATION_FILE])
+        folder.create_file_from_filelike(
+            io.BytesIO(self.inputs.structures.frames.to_npz_bytes()), program.STRUCTURES_FILE, mode='wb'
+        )
+        return self.calcinfo(
+            local_copy_list,
+            retrieve_list=[program.STATUS_FILE, program.STATISTICS_FILE],
+            retrieve_temporary_list=[program.EVALUATION_FILE],
+        )

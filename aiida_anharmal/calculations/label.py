@@ -120,16 +120,31 @@ class LabelCalculation(AnharmalCalcJob):
             help='Structures not labelled: source index -> {reason, message}.',
         )
 
-        spec.exit_code(300, 'ERROR_NO_OUTPUT', message='The engine wrote no output: it did not run (see the scheduler '
-                       'output files in the retrieved folder).')
+        spec.exit_code(
+            300,
+            'ERROR_NO_OUTPUT',
+            message='The engine wrote no output: it did not run (see the scheduler '
+            'output files in the retrieved folder).',
+        )
         spec.exit_code(301, 'ERROR_SETUP_FAILED', message='The engine could not start: {message}')
         spec.exit_code(302, 'ERROR_OUTPUT_CORRUPT', message='The labels file could not be read: {message}')
-        spec.exit_code(310, 'ERROR_SCF_NOT_CONVERGED', message='The SCF did not converge for {n} structure(s); '
-                       'the others are in the `labelled` output.')
-        spec.exit_code(320, 'ERROR_INTERRUPTED', message='The engine stopped before labelling {n} structure(s) '
-                       '({reason}); every finished label is in the `labelled` output.')
-        spec.exit_code(330, 'ERROR_STRUCTURES_FAILED', message='The engine failed on {n} structure(s) with an error '
-                       'a restart cannot fix; see the `failures` output.')
+        spec.exit_code(
+            310,
+            'ERROR_SCF_NOT_CONVERGED',
+            message='The SCF did not converge for {n} structure(s); the others are in the `labelled` output.',
+        )
+        spec.exit_code(
+            320,
+            'ERROR_INTERRUPTED',
+            message='The engine stopped before labelling {n} structure(s) '
+            '({reason}); every finished label is in the `labelled` output.',
+        )
+        spec.exit_code(
+            330,
+            'ERROR_STRUCTURES_FAILED',
+            message='The engine failed on {n} structure(s) with an error '
+            'a restart cannot fix; see the `failures` output.',
+        )
 
     def prepare_for_submission(self, folder):
         structures = self.inputs.structures

@@ -34,7 +34,11 @@ def validate_inputs(value, ctx=None):
     if 'ensemble' not in value:
         return None
     sources = [k for k in ('structure', 'parent_trajectory', 'parent_folder') if k in value]
-    if len(sources) != 1 and sources != ['structure', 'parent_folder'] and sources != ['parent_trajectory', 'parent_folder']:
+    if (
+        len(sources) != 1
+        and sources != ['structure', 'parent_folder']
+        and sources != ['parent_trajectory', 'parent_folder']
+    ):
         return 'give the start as `structure` or `parent_trajectory` (+ `start_frame`), and optionally `parent_folder`'
     if not ({'structure', 'parent_trajectory'} & set(sources)):
         return '`parent_folder` continues a run: also give its `structure` or `parent_trajectory` (for the species)'
@@ -89,36 +93,70 @@ class MDCalculation(AnharmalCalcJob):
         super().define(spec)
         spec.input('ensemble', valid_type=Ensemble, help='The ensemble whose mean forces drive the MD.')
         spec.input('structure', valid_type=orm.StructureData, required=False, help='Start structure.')
-        spec.input('parent_trajectory', valid_type=orm.TrajectoryData, required=False,
-                   help='Start from a frame of this trajectory (positions and velocities).')
+        spec.input(
+            'parent_trajectory',
+            valid_type=orm.TrajectoryData,
+            required=False,
+            help='Start from a frame of this trajectory (positions and velocities).',
+        )
         spec.input('start_frame', valid_type=orm.Int, required=False, help='Frame of `parent_trajectory` (default -1).')
-        spec.input('parent_folder', valid_type=orm.RemoteData, required=False,
-                   help='Remote folder of an interrupted run: continue its trajectory from the checkpoint.')
-        spec.input('parameters', valid_type=orm.Dict, required=False,
-                   help='MD settings: temperature (K), timestep (fs), steps, save_stride, friction (1/fs), '
-                   'dynamics (langevin | nve), seed, per_atom_uncertainty.')
-        spec.input('guards', valid_type=orm.Dict, required=False,
-                   help='min_distance (A, 0.5), max_force (eV/A, 20), max_uncertainty (UCE_F^max, eV/A, 2), '
-                   'temperature_factor (3); null switches one off.')
+        spec.input(
+            'parent_folder',
+            valid_type=orm.RemoteData,
+            required=False,
+            help='Remote folder of an interrupted run: continue its trajectory from the checkpoint.',
+        )
+        spec.input(
+            'parameters',
+            valid_type=orm.Dict,
+            required=False,
+            help='MD settings: temperature (K), timestep (fs), steps, save_stride, friction (1/fs), '
+            'dynamics (langevin | nve), seed, per_atom_uncertainty.',
+        )
+        spec.input(
+            'guards',
+            valid_type=orm.Dict,
+            required=False,
+            help='min_distance (A, 0.5), max_force (eV/A, 20), max_uncertainty (UCE_F^max, eV/A, 2), '
+            'temperature_factor (3); null switches one off.',
+        )
         spec.input('harmonic', valid_type=orm.ArrayData, required=False, help='Harmonic reference for A and UCE_A.')
-        spec.input('settings', valid_type=orm.Dict, required=False,
-                   help='max_seconds (time budget, default 80% of the walltime), workers (threads).')
+        spec.input(
+            'settings',
+            valid_type=orm.Dict,
+            required=False,
+            help='max_seconds (time budget, default 80% of the walltime), workers (threads).',
+        )
         spec.inputs.validator = validate_inputs
-        spec.output('trajectory', valid_type=orm.TrajectoryData, required=False,
-                    help='Saved frames: positions, cells, symbols, steps, times; arrays velocities (A/fs), forces.')
-        spec.output('frames', valid_type=orm.ArrayData, required=False,
-                    help='Per saved frame: energy (U), uce_energy, uce_force_max, anharmonicity, '
-                    'uce_anharmonicity, temperature, kinetic_energy, step, time; uce_forces (frames x atoms).')
+        spec.output(
+            'trajectory',
+            valid_type=orm.TrajectoryData,
+            required=False,
+            help='Saved frames: positions, cells, symbols, steps, times; arrays velocities (A/fs), forces.',
+        )
+        spec.output(
+            'frames',
+            valid_type=orm.ArrayData,
+            required=False,
+            help='Per saved frame: energy (U), uce_energy, uce_force_max, anharmonicity, '
+            'uce_anharmonicity, temperature, kinetic_energy, step, time; uce_forces (frames x atoms).',
+        )
         spec.exit_code(300, 'ERROR_NO_OUTPUT', message='The program wrote no frame: it was killed or did not start.')
         spec.exit_code(301, 'ERROR_SETUP_FAILED', message='The MD could not start: {message}')
-        spec.exit_code(302, 'ERROR_MD_FAILED', message='The MD failed: {message}; the frames so far are in the outputs.')
+        spec.exit_code(
+            302, 'ERROR_MD_FAILED', message='The MD failed: {message}; the frames so far are in the outputs.'
+        )
         spec.exit_code(320, 'ERROR_ATOMS_TOO_CLOSE', message='Stopped by the distance guard: {message}.')
         spec.exit_code(321, 'ERROR_FORCE_TOO_LARGE', message='Stopped by the force guard: {message}.')
         spec.exit_code(322, 'ERROR_UNCERTAINTY_TOO_LARGE', message='Stopped by the uncertainty guard: {message}.')
         spec.exit_code(323, 'ERROR_TEMPERATURE_RUNAWAY', message='Stopped by the temperature guard: {message}.')
         spec.exit_code(324, 'ERROR_NOT_FINITE', message='Stopped: {message}.')
-        spec.exit_code(330, 'ERROR_INTERRUPTED', message='The run stopped before its last step ({message}); '
-                       'the frames so far are in the outputs; continue it with `parent_folder`.')
+        spec.exit_code(
+            330,
+            'ERROR_INTERRUPTED',
+            message='The run stopped before its last step ({message}); '
+            'the frames so far are in the outputs; continue it with `parent_folder`.',
+        )
 
     def prepare_for_submission(self, folder):
         inputs = self.inputs
@@ -151,5 +189,9 @@ class MDCalculation(AnharmalCalcJob):
             parent = inputs.parent_folder
             for name in (program.CHECKPOINT_FILE, program.FRAMES_FILE):
                 remote_copy_list.append((parent.computer.uuid, f'{parent.get_remote_path()}/{name}', name))
-        return self.calcinfo(local_copy_list, retrieve_list=[program.STATUS_FILE, program.LAYOUT_FILE],
-                             retrieve_temporary_list=[program.FRAMES_FILE], remote_copy_list=remote_copy_list)
+        return self.calcinfo(
+            local_copy_list,
+            retrieve_list=[program.STATUS_FILE, program.LAYOUT_FILE],
+            retrieve_temporary_list=[program.FRAMES_FILE],
+            remote_copy_list=remote_copy_list,
+        )

@@ -135,13 +135,19 @@ class TrainCalculation(AnharmalCalcJob):
         spec.output('metrics', valid_type=orm.Dict, required=False, help='Final errors on train and validation frames.')
         spec.output('learning_curve', valid_type=orm.ArrayData, required=False, help='Per-epoch validation errors.')
 
-        spec.exit_code(300, 'ERROR_NO_OUTPUT', message='The program wrote no status: it was killed or did not start '
-                       '(see the retrieved scheduler output).')
+        spec.exit_code(
+            300,
+            'ERROR_NO_OUTPUT',
+            message='The program wrote no status: it was killed or did not start (see the retrieved scheduler output).',
+        )
         spec.exit_code(301, 'ERROR_SETUP_FAILED', message='The training could not start: {message}')
         spec.exit_code(310, 'ERROR_TRAINING_FAILED', message='nequip-train failed: {message}')
         spec.exit_code(320, 'ERROR_PACKAGING_FAILED', message='nequip-package failed: {message}')
-        spec.exit_code(330, 'ERROR_COMPILE_FAILED', message='nequip-compile failed (the packaged model is in the '
-                       '`model` output): {message}')
+        spec.exit_code(
+            330,
+            'ERROR_COMPILE_FAILED',
+            message='nequip-compile failed (the packaged model is in the `model` output): {message}',
+        )
 
     def prepare_for_submission(self, folder):
         subsample = self.inputs.subsample.get_dict()

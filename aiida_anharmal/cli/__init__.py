@@ -145,8 +145,9 @@ def demo_label(profile, engine, number, batch_size, protocol, timeout):
         )
     labelled = node.outputs.labelled
     click.echo(f'\nfinished in {elapsed:.0f} s: TrainingSet<{labelled.pk}> {labelled.get_description()}')
-    click.echo(f'  label engine: {labelled.base.attributes.get("label_engine")} '
-               f'(ground truth: {labelled.ground_truth})')
+    click.echo(
+        f'  label engine: {labelled.base.attributes.get("label_engine")} (ground truth: {labelled.ground_truth})'
+    )
     energies = labelled.get_array('energy')
     click.echo(f'  energies (eV): {", ".join(f"{e:.4f}" for e in energies)}')
     excluded = node.outputs.excluded.get_dict()
@@ -210,10 +211,10 @@ def dataset_import(profile, path, label):
     click.echo(f'stored TrainingSet<{node.pk}>: {node.get_description()}')
 
 
-from .al import al  # noqa: E402
+from .al import al
 
 cli.add_command(al)
 
-from .demo_al import demo_al  # noqa: E402
+from .demo_al import demo_al
 
 demo.add_command(demo_al)

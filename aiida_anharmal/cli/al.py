@@ -59,8 +59,9 @@ def _fmt(value, spec, scale=None):
 
 
 def format_rows(rows: list[dict]) -> list[str]:
-    lines = ['iter  labels  members  test F MAE  test UCE_F^max (meV/A)  candidates  selected  labelled  '
-             'Spearman  decision']
+    lines = [
+        'iter  labels  members  test F MAE  test UCE_F^max (meV/A)  candidates  selected  labelled  Spearman  decision'
+    ]
     for r in rows:
         uce = r.get('uce_force_max')
         lines.append(
@@ -76,8 +77,10 @@ def format_rows(rows: list[dict]) -> list[str]:
 def status_lines(node) -> list[str]:
     """The header, the iterations table and why the loop stopped."""
     state = node.process_state.value if node.process_state else '?'
-    lines = [f'{node.process_label}<{node.pk}> {node.uuid}: {state}'
-             + (f', exit {node.exit_status} {node.exit_message or ""}'.rstrip() if node.is_finished else '')]
+    lines = [
+        f'{node.process_label}<{node.pk}> {node.uuid}: {state}'
+        + (f', exit {node.exit_status} {node.exit_message or ""}'.rstrip() if node.is_finished else '')
+    ]
     lines += format_rows(iteration_rows(node))
     if 'convergence' in node.outputs:
         c = node.outputs.convergence
@@ -98,23 +101,32 @@ def why(training_set, index: int) -> list[str]:
     acquisition = selection.creator
     p = selection.get_dict()
     iteration = f'iteration {origin["iteration"]}, ' if 'iteration' in origin else ''
-    lines.append(f'  {iteration}selected by {acquisition.process_label}<{acquisition.pk}> (kind {p["kind"]}, s {p["s"]}, '
-                 f'g {p["g"]}, seed {p["seed"]}): rank {p["frames"].index([origin["run"], origin["frame"]]) + 1} of '
-                 f'{len(p["frames"])}')
+    lines.append(
+        f'  {iteration}selected by {acquisition.process_label}<{acquisition.pk}> (kind {p["kind"]}, s {p["s"]}, '
+        f'g {p["g"]}, seed {p["seed"]}): rank {p["frames"].index([origin["run"], origin["frame"]]) + 1} of '
+        f'{len(p["frames"])}'
+    )
     probabilities = acquisition.outputs.probabilities
     runs = probabilities.base.attributes.get('runs')
     mask = (probabilities.get_array('run_index') == runs.index(origin['run'])) & (
-        probabilities.get_array('frame') == origin['frame'])
+        probabilities.get_array('frame') == origin['frame']
+    )
     k = int(mask.nonzero()[0][0])
-    lines.append(f'  uncertainty {probabilities.get_array("uncertainty")[k]:.4f}, energy '
-                 f'{probabilities.get_array("energy")[k]:.4f} eV -> P(UCE) {probabilities.get_array("p_uncertainty")[k]:.3f}, '
-                 f'P(U) {probabilities.get_array("p_energy")[k]:.3f}, draw {probabilities.get_array("drawn")[k]:.3f}')
+    lines.append(
+        f'  uncertainty {probabilities.get_array("uncertainty")[k]:.4f}, energy '
+        f'{probabilities.get_array("energy")[k]:.4f} eV -> P(UCE) {probabilities.get_array("p_uncertainty")[k]:.3f}, '
+        f'P(U) {probabilities.get_array("p_energy")[k]:.3f}, draw {probabilities.get_array("drawn")[k]:.3f}'
+    )
     statistics = acquisition.inputs.statistics
-    lines.append(f'  against test-set statistics Dict<{statistics.pk}> from {statistics.creator.process_label}'
-                 f'<{statistics.creator.pk}>')
+    lines.append(
+        f'  against test-set statistics Dict<{statistics.pk}> from {statistics.creator.process_label}'
+        f'<{statistics.creator.pk}>'
+    )
     trajectory = orm.load_node(origin['trajectory_uuid'])
-    lines.append(f'  from step {origin["step"]} of run {origin["run"]}: TrajectoryData<{trajectory.pk}> made by '
-                 f'{trajectory.creator.process_label}<{trajectory.creator.pk}>')
+    lines.append(
+        f'  from step {origin["step"]} of run {origin["run"]}: TrajectoryData<{trajectory.pk}> made by '
+        f'{trajectory.creator.process_label}<{trajectory.creator.pk}>'
+    )
     if 'label_calc' in origin:
         label = orm.load_node(origin['label_calc'])
         lines.append(f'  labelled by {label.process_label}<{label.pk}> (engine {label.inputs.engine.value})')
@@ -148,14 +160,20 @@ def exploration_data(selection) -> tuple[dict, dict]:
     for link in acquisition.base.links.get_incoming(node_class=orm.ArrayData, link_type=LinkType.INPUT_CALC).all():
         arrays = link.node
         names = arrays.get_arraynames()
-        run = {key: arrays.get_array(key) for key in ('time', 'uce_energy', 'uce_force_max', 'anharmonicity')
-               if key in names}
+        run = {
+            key: arrays.get_array(key)
+            for key in ('time', 'uce_energy', 'uce_force_max', 'anharmonicity')
+            if key in names
+        }
         run['selected'] = [frame for name, frame in selection['frames'] if name == link.link_label]
         runs[link.link_label] = run
     stats = acquisition.inputs.statistics.get_dict()
     p = selection.get_dict()
-    thresholds = {key: stats[key]['mean'] + p['s'] * stats[key]['std'] for key in ('uce_energy', 'uce_force_max')
-                  if key in stats and p['kind'] != 'random'}
+    thresholds = {
+        key: stats[key]['mean'] + p['s'] * stats[key]['std']
+        for key in ('uce_energy', 'uce_force_max')
+        if key in stats and p['kind'] != 'random'
+    }
     return runs, thresholds
 
 
@@ -183,12 +201,20 @@ def write_plots(node, directory) -> list[Path]:
         chosen = {(run, f) for run, f in selection['frames']}
         mask = np.array([(run_names[r], int(f)) in chosen for r, f in zip(run_index, frame)], dtype=bool)
         label = {'force_max': 'UCE_F^max (meV/Å)', 'energy': 'UCE_U (meV)', 'random': 'UCE_F^max (meV/Å)'}.get(
-            selection['kind'], 'UCE_A')
-        written.append(plot_acquisition(
-            probabilities.get_array('uncertainty'), probabilities.get_array('p_uncertainty'),
-            probabilities.get_array('p_energy'), probabilities.get_array('p'), mask,
-            directory / f'acquisition_{name}.png', label=label, scale=1.0 if selection['kind'] == 'anharmonicity' else 1000.0,
-        ))
+            selection['kind'], 'UCE_A'
+        )
+        written.append(
+            plot_acquisition(
+                probabilities.get_array('uncertainty'),
+                probabilities.get_array('p_uncertainty'),
+                probabilities.get_array('p_energy'),
+                probabilities.get_array('p'),
+                mask,
+                directory / f'acquisition_{name}.png',
+                label=label,
+                scale=1.0 if selection['kind'] == 'anharmonicity' else 1000.0,
+            )
+        )
     return written
 
 
@@ -227,7 +253,9 @@ def al_provenance(profile, identifier, index):
     """
     training_set = final_training_set(_load(profile, identifier))
     if not 0 <= index < len(training_set):
-        raise click.ClickException(f'frame {index} is not in TrainingSet<{training_set.pk}> ({len(training_set)} frames)')
+        raise click.ClickException(
+            f'frame {index} is not in TrainingSet<{training_set.pk}> ({len(training_set)} frames)'
+        )
     for line in why(training_set, index):
         click.echo(line)
 
@@ -249,8 +277,9 @@ def al_export(profile, identifier, path):
 @al.command('plot')
 @PROFILE
 @click.argument('identifier')
-@click.option('-o', '--output', default='.', show_default=True, type=click.Path(file_okay=False),
-              help='Folder of the PNG files.')
+@click.option(
+    '-o', '--output', default='.', show_default=True, type=click.Path(file_okay=False), help='Folder of the PNG files.'
+)
 def al_plot(profile, identifier, output):
     """PNG plots: learning curve (MAE vs labels), UCE along each exploration, P values of each acquisition."""
     for path in write_plots(_load(profile, identifier), output):

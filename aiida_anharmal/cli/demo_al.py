@@ -64,24 +64,38 @@ def wait(node, what: str, timeout: float, echo=click.echo):
         if done:
             break
         if time.monotonic() - start > timeout:
-            raise click.ClickException(f'{what} not finished after {timeout:.0f} s; follow it with '
-                                       f'`verdi process report {node.pk}`')
+            raise click.ClickException(
+                f'{what} not finished after {timeout:.0f} s; follow it with `verdi process report {node.pk}`'
+            )
         time.sleep(5)
     if not node.is_finished_ok:
-        raise click.ClickException(f'{what} {node.process_label}<{node.pk}> failed: exit {node.exit_status} '
-                                   f'{node.exit_message}\nsee `verdi process report {node.pk}`')
+        raise click.ClickException(
+            f'{what} {node.process_label}<{node.pk}> failed: exit {node.exit_status} '
+            f'{node.exit_message}\nsee `verdi process report {node.pk}`'
+        )
     return time.monotonic() - start
 
 
 @click.command('al')
 @click.option('-p', '--profile', default=None, help='AiiDA profile (default: the one `anharmal setup` made).')
-@click.option('--engine', type=click.Choice(['nequip-reference', 'gpaw']), default='nequip-reference',
-              show_default=True, help='Labelling engine: the CuI reference model (stand-in for DFT) or GPAW.')
+@click.option(
+    '--engine',
+    type=click.Choice(['nequip-reference', 'gpaw']),
+    default='nequip-reference',
+    show_default=True,
+    help='Labelling engine: the CuI reference model (stand-in for DFT) or GPAW.',
+)
 @click.option('--protocol', default='fast', show_default=True, help='Protocol of every workchain.')
 @click.option('--temperature', default=300.0, show_default=True, help='Temperature (K) of sampling and MD.')
 @click.option('--iterations', default=None, type=int, help='Iteration cap (default: the demo setting).')
-@click.option('-o', '--output', default='anharmal-demo', show_default=True, type=click.Path(file_okay=False),
-              help='Folder of the plots and the exported training set.')
+@click.option(
+    '-o',
+    '--output',
+    default='anharmal-demo',
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help='Folder of the plots and the exported training set.',
+)
 @click.option('--timeout', default=3600, show_default=True, help='Seconds to wait for each workchain.')
 def demo_al(profile, engine, protocol, temperature, iterations, output, timeout):
     """Active learning of CuI at 300 K (Kang et al.), the reference model standing in for DFT."""
@@ -108,7 +122,11 @@ def demo_al(profile, engine, protocol, temperature, iterations, output, timeout)
 
     click.echo(f'[1/2] force constants of the 2x2x2 CuI supercell (64 atoms), labels by `{engine}`')
     harmonic_builder = HarmonicWorkChain.get_builder_from_protocol(
-        codes['label'], unit_cell, engine=engine, protocol=protocol, model=model,
+        codes['label'],
+        unit_cell,
+        engine=engine,
+        protocol=protocol,
+        model=model,
         overrides={'supercell_matrix': [2, 2, 2], 'label': label_overrides},
     )
     harmonic = submit(harmonic_builder)
@@ -116,19 +134,29 @@ def demo_al(profile, engine, protocol, temperature, iterations, output, timeout)
     wait(harmonic, 'the harmonic reference', timeout)
     force_constants = harmonic.outputs.force_constants
 
-    overrides = recursive_merge(DEMO_OVERRIDES.get(protocol, {}), {
-        'initial': {'parameters': {'harmonic': {'temperature': temperature}}},
-        'explore': {'temperatures': [temperature]},
-        'label': label_overrides,
-    })
+    overrides = recursive_merge(
+        DEMO_OVERRIDES.get(protocol, {}),
+        {
+            'initial': {'parameters': {'harmonic': {'temperature': temperature}}},
+            'explore': {'temperatures': [temperature]},
+            'label': label_overrides,
+        },
+    )
     if iterations is not None:
         overrides['max_iterations'] = iterations
     builder = ActiveLearningWorkChain.get_builder_from_protocol(
-        codes, orm.StructureData(ase=force_constants.get_supercell()), engine=engine, protocol=protocol,
-        overrides=overrides, harmonic=force_constants, model=model,
+        codes,
+        orm.StructureData(ase=force_constants.get_supercell()),
+        engine=engine,
+        protocol=protocol,
+        overrides=overrides,
+        harmonic=force_constants,
+        model=model,
     )
-    click.echo(f'[2/2] active learning at {temperature:.0f} K, protocol `{protocol}`: initial data by harmonic '
-               f'sampling, then up to {builder.max_iterations.value} iteration(s)')
+    click.echo(
+        f'[2/2] active learning at {temperature:.0f} K, protocol `{protocol}`: initial data by harmonic '
+        f'sampling, then up to {builder.max_iterations.value} iteration(s)'
+    )
     node = submit(builder)
     click.echo(f'  submitted ActiveLearningWorkChain<{node.pk}>')
     wait(node, 'active learning', timeout)

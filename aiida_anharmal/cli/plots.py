@@ -38,8 +38,17 @@ __all__ = ['plot_acquisition', 'plot_exploration', 'plot_learning_curve']
 DPI = 120
 SELECTED_COLOR = 'tab:red'
 # The tab10 colours without red, which marks the selected frames.
-RUN_COLORS = ('tab:blue', 'tab:orange', 'tab:green', 'tab:purple', 'tab:brown', 'tab:pink', 'tab:gray', 'tab:olive',
-              'tab:cyan')
+RUN_COLORS = (
+    'tab:blue',
+    'tab:orange',
+    'tab:green',
+    'tab:purple',
+    'tab:brown',
+    'tab:pink',
+    'tab:gray',
+    'tab:olive',
+    'tab:cyan',
+)
 THRESHOLD_LABEL = r'$\mu + s\,\sigma$ (test set)'
 THRESHOLD_KEYS = ('uce_energy', 'uce_force_max')
 
@@ -135,8 +144,9 @@ def plot_learning_curve(rows: list[dict], path: str | PathLike) -> Path:
     handles = ax.plot(x, y, 'o-', color='tab:blue', label='test-set force MAE')
     for frames, mae, iteration in mae_points:
         if iteration is not None:
-            ax.annotate(str(iteration), (frames, mae), textcoords='offset points', xytext=(5, 5), fontsize=8,
-                        color='tab:blue')
+            ax.annotate(
+                str(iteration), (frames, mae), textcoords='offset points', xytext=(5, 5), fontsize=8, color='tab:blue'
+            )
     ax.set_xlabel('labelled training frames')
     ax.set_ylabel('test-set force MAE (meV/Å)', color='tab:blue')
     ax.tick_params(axis='y', labelcolor='tab:blue')
@@ -144,9 +154,15 @@ def plot_learning_curve(rows: list[dict], path: str | PathLike) -> Path:
 
     if uce_points:
         twin = ax.twinx()
-        container = twin.errorbar([p[0] for p in uce_points], [p[1] for p in uce_points],
-                                  yerr=[p[2] for p in uce_points], fmt='s--', color='tab:orange', capsize=3,
-                                  label=r'test-set mean UCE$_F^{\max}$ $\pm$ std')
+        container = twin.errorbar(
+            [p[0] for p in uce_points],
+            [p[1] for p in uce_points],
+            yerr=[p[2] for p in uce_points],
+            fmt='s--',
+            color='tab:orange',
+            capsize=3,
+            label=r'test-set mean UCE$_F^{\max}$ $\pm$ std',
+        )
         handles.append(container)
         twin.set_ylabel(r'test-set UCE$_F^{\max}$ (meV/Å)', color='tab:orange')
         twin.tick_params(axis='y', labelcolor='tab:orange')
@@ -233,14 +249,27 @@ def plot_exploration(runs: dict[str, dict], path: str | PathLike, thresholds: di
         first = row == 0  # the runs and the selected frames are labelled in the legend of the top panel only
         plotted = [(index, arrays) for index, arrays in enumerate(data.values()) if arrays[key] is not None]
         for index, arrays in plotted:
-            ax.plot(arrays['time'], arrays[key], '-', lw=1.0, color=RUN_COLORS[index % len(RUN_COLORS)],
-                    label=list(data)[index] if first else None)
+            ax.plot(
+                arrays['time'],
+                arrays[key],
+                '-',
+                lw=1.0,
+                color=RUN_COLORS[index % len(RUN_COLORS)],
+                label=list(data)[index] if first else None,
+            )
         selected_labelled = not first
         for _, arrays in plotted:
             selected = arrays['selected']
             if selected.size:
-                ax.plot(arrays['time'][selected], arrays[key][selected], 'o', ms=4, color=SELECTED_COLOR, zorder=3,
-                        label=None if selected_labelled else 'selected for labelling')
+                ax.plot(
+                    arrays['time'][selected],
+                    arrays[key][selected],
+                    'o',
+                    ms=4,
+                    color=SELECTED_COLOR,
+                    zorder=3,
+                    label=None if selected_labelled else 'selected for labelling',
+                )
                 selected_labelled = True
         if lines.get(key) is not None:
             ax.axhline(scale * lines[key], ls='--', lw=1.0, color='black', label=THRESHOLD_LABEL)
@@ -258,8 +287,16 @@ def plot_exploration(runs: dict[str, dict], path: str | PathLike, thresholds: di
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def plot_acquisition(uncertainty, p_uncertainty, p_energy, p, selected_mask, path: str | PathLike,
-                     label: str = 'UCE_F^max (meV/Å)', scale: float = 1000.0) -> Path:
+def plot_acquisition(
+    uncertainty,
+    p_uncertainty,
+    p_energy,
+    p,
+    selected_mask,
+    path: str | PathLike,
+    label: str = 'UCE_F^max (meV/Å)',
+    scale: float = 1000.0,
+) -> Path:
     """P(UCE), P(U) and P = P(UCE) P(U) of every candidate frame against its uncertainty; histogram of P.
 
     :param uncertainty: uncertainty of each candidate frame (input units, e.g. eV/Å).
@@ -287,16 +324,28 @@ def plot_acquisition(uncertainty, p_uncertainty, p_energy, p, selected_mask, pat
         raise ValueError('no candidate frames to plot')
 
     x = scale * arrays['uncertainty']
-    series = [('p_uncertainty', 'P(UCE)', 'o', 'tab:blue'), ('p_energy', 'P(U)', 's', 'tab:green'),
-              ('p', 'P = P(UCE) P(U)', '^', 'tab:red')]
+    series = [
+        ('p_uncertainty', 'P(UCE)', 'o', 'tab:blue'),
+        ('p_energy', 'P(U)', 's', 'tab:green'),
+        ('p', 'P = P(UCE) P(U)', '^', 'tab:red'),
+    ]
 
     fig = _figure(figsize=(11.0, 4.5))
     scatter_ax, hist_ax = fig.subplots(1, 2, gridspec_kw={'width_ratios': [3, 2]})
     for key, name, marker, color in series:
         y = arrays[key]
         scatter_ax.scatter(x, y, s=6, marker=marker, color='0.7', alpha=0.6, linewidths=0)
-        scatter_ax.scatter(x[mask], y[mask], s=22, marker=marker, color=color, edgecolors='black', linewidths=0.4,
-                           label=f'{name}, selected', zorder=3)
+        scatter_ax.scatter(
+            x[mask],
+            y[mask],
+            s=22,
+            marker=marker,
+            color=color,
+            edgecolors='black',
+            linewidths=0.4,
+            label=f'{name}, selected',
+            zorder=3,
+        )
     scatter_ax.scatter([], [], s=6, color='0.7', label=f'all {mask.size} candidates')
     scatter_ax.set_xlabel(_mathtext_label(label))
     scatter_ax.set_ylabel('probability')
@@ -310,8 +359,15 @@ def plot_acquisition(uncertainty, p_uncertainty, p_energy, p, selected_mask, pat
     low = min(0.0, float(probability[finite].min())) if finite.any() else 0.0
     high = max(1.0, float(probability[finite].max())) if finite.any() else 1.0
     bins = np.linspace(low, high, 21)
-    hist_ax.hist([probability[finite & ~mask], probability[finite & mask]], bins=bins, histtype='stepfilled',
-                 alpha=0.6, color=['0.6', 'tab:red'], label=['not selected', 'selected'], log=True)
+    hist_ax.hist(
+        [probability[finite & ~mask], probability[finite & mask]],
+        bins=bins,
+        histtype='stepfilled',
+        alpha=0.6,
+        color=['0.6', 'tab:red'],
+        label=['not selected', 'selected'],
+        log=True,
+    )
     hist_ax.set_xlabel('P = P(UCE) P(U)')
     hist_ax.set_ylabel('frames')
     hist_ax.legend(fontsize=8)

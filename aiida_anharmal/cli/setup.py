@@ -43,8 +43,14 @@ def ensure_profile(name: str, echo=print) -> None:
         echo(f'creating profile `{name}` with verdi presto (SQLite storage, built-in ZeroMQ broker)')
         verdi = Path(sys.executable).parent / 'verdi'
         subprocess.run(
-            [str(verdi if verdi.exists() else 'verdi'), 'presto', '--profile-name', name, '--use-zeromq',
-             '--non-interactive'],
+            [
+                str(verdi if verdi.exists() else 'verdi'),
+                'presto',
+                '--profile-name',
+                name,
+                '--use-zeromq',
+                '--non-interactive',
+            ],
             check=True,
         )
         from aiida.manage.configuration import reset_config

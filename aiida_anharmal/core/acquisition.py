@@ -28,8 +28,12 @@ from scipy.special import erf
 #: Uncertainty kinds and the per-frame array each one reads. ``random`` (the baseline of Kang et al.)
 #: draws every frame with the same probability and keeps a random ``n_max`` of them; it records
 #: UCE_F^max but does not use it.
-KINDS = {'force_max': 'uce_force_max', 'energy': 'uce_energy', 'anharmonicity': 'uce_anharmonicity',
-         'random': 'uce_force_max'}
+KINDS = {
+    'force_max': 'uce_force_max',
+    'energy': 'uce_energy',
+    'anharmonicity': 'uce_anharmonicity',
+    'random': 'uce_force_max',
+}
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,9 @@ class UncertaintyProbability:
             raise ValueError(f'g must be positive, not {self.g}')
 
     def __call__(self, uncertainty) -> np.ndarray:
-        x = (np.asarray(uncertainty, dtype=float) - self.mu - self.s * self.sigma) / (self.g * self.sigma * math.sqrt(0.2))
+        x = (np.asarray(uncertainty, dtype=float) - self.mu - self.s * self.sigma) / (
+            self.g * self.sigma * math.sqrt(0.2)
+        )
         return 0.5 * (1.0 + erf(x))
 
 
@@ -102,8 +108,9 @@ def thin(order, runs, frame_numbers, min_spacing: int, n_max: int) -> list[int]:
     for k in order:
         if len(kept) >= n_max:
             break
-        if min_spacing > 1 and any(runs[j] == runs[k] and abs(frame_numbers[j] - frame_numbers[k]) < min_spacing
-                                   for j in kept):
+        if min_spacing > 1 and any(
+            runs[j] == runs[k] and abs(frame_numbers[j] - frame_numbers[k]) < min_spacing for j in kept
+        ):
             continue
         kept.append(int(k))
     return kept
@@ -151,4 +158,4 @@ def select(
     else:
         raise ValueError(f'order must be `uncertainty` or `random`, not {order!r}')
     kept = thin(ranked, runs, frame_numbers, min_spacing, n_max)
-    return Selection(np.array(kept, dtype=int), probability, pu, pe, drawn, int(len(accepted)))
+    return Selection(np.array(kept, dtype=int), probability, pu, pe, drawn, len(accepted))

@@ -31,11 +31,16 @@ def correlation(uncertainty, error) -> dict:
         raise ValueError(f'{u.shape} uncertainties but {e.shape} errors')
     ok = np.isfinite(u) & np.isfinite(e)
     u, e = u[ok], e[ok]
-    out = {'n': int(len(u)), 'spearman': float('nan'), 'pearson': float('nan'),
-           'mean_uncertainty': float(u.mean()) if len(u) else float('nan'),
-           'mean_error': float(e.mean()) if len(e) else float('nan')}
-    out['error_over_uncertainty'] = out['mean_error'] / out['mean_uncertainty'] if len(u) and out['mean_uncertainty'] > 0 \
-        else float('nan')
+    out = {
+        'n': len(u),
+        'spearman': float('nan'),
+        'pearson': float('nan'),
+        'mean_uncertainty': float(u.mean()) if len(u) else float('nan'),
+        'mean_error': float(e.mean()) if len(e) else float('nan'),
+    }
+    out['error_over_uncertainty'] = (
+        out['mean_error'] / out['mean_uncertainty'] if len(u) and out['mean_uncertainty'] > 0 else float('nan')
+    )
     if len(u) >= 3 and np.ptp(u) > 0 and np.ptp(e) > 0:
         out['spearman'] = float(spearmanr(u, e).statistic)
         out['pearson'] = float(pearsonr(u, e).statistic)
@@ -48,8 +53,11 @@ def calibration(predicted_forces, true_forces, uce_force_max, uce_forces=None) -
     uce_force_max = np.asarray(uce_force_max, dtype=float)
     if uce_force_max.shape != (len(errors),):
         raise ValueError(f'{uce_force_max.shape} UCE_F^max values for {len(errors)} frames')
-    out = {'frames': correlation(uce_force_max, errors.max(axis=1)),
-           'force_max_error': errors.max(axis=1).tolist(), 'uce_force_max': uce_force_max.tolist()}
+    out = {
+        'frames': correlation(uce_force_max, errors.max(axis=1)),
+        'force_max_error': errors.max(axis=1).tolist(),
+        'uce_force_max': uce_force_max.tolist(),
+    }
     if uce_forces is not None:
         out['atoms'] = correlation(uce_forces, errors)
     return out

@@ -59,19 +59,33 @@ class MaeAndSelection:
         if not history:
             raise ValueError('no iteration to judge')
         last = history[-1]
-        changes = self.mae_changes(history)[-self.patience:] if self.patience else []
+        changes = self.mae_changes(history)[-self.patience :] if self.patience else []
         settled = len(changes) == self.patience and all(math.isfinite(c) and c < self.tolerance for c in changes)
         if last.n_selected == 0 and settled:
-            detail = (f'; test force MAE changed by {max(changes) * 1000:.2f} meV/A at most over the last '
-                      f'{self.patience} iteration(s), below {self.tolerance * 1000:.2f}') if changes else ''
+            detail = (
+                (
+                    f'; test force MAE changed by {max(changes) * 1000:.2f} meV/A at most over the last '
+                    f'{self.patience} iteration(s), below {self.tolerance * 1000:.2f}'
+                )
+                if changes
+                else ''
+            )
             return Decision(True, True, 'converged', f'iteration {last.iteration}: no frame accepted{detail}')
         if last.iteration >= self.max_iterations:
-            why = (f'{last.n_selected} frame(s) still accepted' if last.n_selected
-                   else 'no frame accepted but the test force MAE has not settled')
-            return Decision(True, False, 'iteration_cap',
-                            f'iteration cap {self.max_iterations} reached, not converged: {why}')
+            why = (
+                f'{last.n_selected} frame(s) still accepted'
+                if last.n_selected
+                else 'no frame accepted but the test force MAE has not settled'
+            )
+            return Decision(
+                True, False, 'iteration_cap', f'iteration cap {self.max_iterations} reached, not converged: {why}'
+            )
         if last.n_selected == 0:
-            return Decision(False, False, 'continue',
-                            'no frame accepted but the test force MAE has not settled over '
-                            f'{self.patience} iteration(s): explore again')
+            return Decision(
+                False,
+                False,
+                'continue',
+                'no frame accepted but the test force MAE has not settled over '
+                f'{self.patience} iteration(s): explore again',
+            )
         return Decision(False, False, 'continue', f'{last.n_selected} frame(s) accepted')

@@ -20,6 +20,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
@@ -76,7 +77,7 @@ class EnsembleCalculator(Calculator):
     :param device: torch device of the models and the graph.
     """
 
-    implemented_properties = [
+    implemented_properties: ClassVar[list[str]] = [
         'energy',
         'free_energy',
         'forces',
@@ -117,7 +118,7 @@ class EnsembleCalculator(Calculator):
         self.timing = {'graph': 0.0, 'members': 0.0, 'calls': 0}
 
     @classmethod
-    def from_files(cls, paths, **kwargs) -> 'EnsembleCalculator':
+    def from_files(cls, paths, **kwargs) -> EnsembleCalculator:
         return cls([Path(p) for p in paths], **kwargs)
 
     @property

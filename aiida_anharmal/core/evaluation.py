@@ -29,8 +29,9 @@ FRAME_ARRAYS = (
 ATOM_ARRAYS = ('forces', 'uce_forces')
 
 
-def evaluate_frames(ensemble, frames: Frames, harmonic: HarmonicReference | None = None,
-                    member_forces: bool = False) -> dict[str, np.ndarray]:
+def evaluate_frames(
+    ensemble, frames: Frames, harmonic: HarmonicReference | None = None, member_forces: bool = False
+) -> dict[str, np.ndarray]:
     """Evaluate ``ensemble`` on every frame.
 
     Returns per-frame arrays (:data:`FRAME_ARRAYS`, plus ``member_energies`` of shape
@@ -81,7 +82,7 @@ def _mean_std(values) -> dict:
     values = values[np.isfinite(values)]
     if not len(values):
         return {'mean': None, 'std': None, 'n': 0}
-    return {'mean': float(values.mean()), 'std': float(values.std(ddof=0)), 'n': int(len(values))}
+    return {'mean': float(values.mean()), 'std': float(values.std(ddof=0)), 'n': len(values)}
 
 
 def set_statistics(arrays: dict) -> dict:
@@ -96,7 +97,7 @@ def set_statistics(arrays: dict) -> dict:
     for name in ('uce_anharmonicity', 'anharmonicity'):
         if name in arrays:
             stats[name] = _mean_std(arrays[name])
-    stats['n_frames'] = int(len(arrays['energy']))
+    stats['n_frames'] = len(arrays['energy'])
     energy_error = np.asarray(arrays['energy_error'], dtype=float)
     labelled = np.isfinite(energy_error)
     errors = {'n_labelled_energy': int(labelled.sum())}

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 from ase import Atoms
@@ -106,7 +107,7 @@ class Frames:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_atoms(cls, atoms_list: Iterable[Atoms], origins: Sequence[dict] | None = None) -> 'Frames':
+    def from_atoms(cls, atoms_list: Iterable[Atoms], origins: Sequence[dict] | None = None) -> Frames:
         """Build from ASE Atoms; labels are taken from results already stored on ``atoms.calc``.
 
         Nothing is computed: an attached calculator contributes only what it already holds in
@@ -146,7 +147,7 @@ class Frames:
         )
 
     @classmethod
-    def empty(cls) -> 'Frames':
+    def empty(cls) -> Frames:
         return cls(
             numbers=np.zeros(0, int),
             positions=np.zeros((0, 3)),
@@ -156,7 +157,7 @@ class Frames:
         )
 
     @classmethod
-    def concatenate(cls, parts: Sequence['Frames']) -> 'Frames':
+    def concatenate(cls, parts: Sequence[Frames]) -> Frames:
         """Join several :class:`Frames` in the given order."""
         parts = list(parts)
         if not parts:
@@ -223,7 +224,7 @@ class Frames:
     def to_atoms(self, with_labels: bool = True) -> list[Atoms]:
         return [self.get_atoms(i, with_labels) for i in range(len(self))]
 
-    def subset(self, indices: Sequence[int]) -> 'Frames':
+    def subset(self, indices: Sequence[int]) -> Frames:
         """Return the frames at ``indices`` (in that order) as a new object."""
         indices = [range(len(self))[int(i)] for i in indices]
         if not indices:
@@ -254,7 +255,7 @@ class Frames:
         return buffer.getvalue()
 
     @classmethod
-    def from_npz(cls, handle) -> 'Frames':
+    def from_npz(cls, handle) -> Frames:
         with np.load(handle, allow_pickle=False) as data:
             arrays = {name: data[name] for name in ARRAY_NAMES}
             origins = json.loads(bytes(data['origins_json']).decode('utf-8'))
@@ -272,7 +273,7 @@ class Frames:
         write(str(path), atoms_list, format='extxyz')
 
     @classmethod
-    def read_extxyz(cls, path: str | Path, index: str = ':') -> 'Frames':
+    def read_extxyz(cls, path: str | Path, index: str = ':') -> Frames:
         """Read frames (and any labels and ``origin_*`` info) from an extended XYZ file."""
         from ase.io import read
 

@@ -26,9 +26,10 @@ from __future__ import annotations
 import copy
 import io
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 from ase import Atoms
@@ -198,7 +199,7 @@ class DisplacementSet:
         )
 
     @classmethod
-    def from_dict(cls, data: dict) -> 'DisplacementSet':
+    def from_dict(cls, data: dict) -> DisplacementSet:
         cell = data['unitcell']
         unitcell = Atoms(
             symbols=cell['symbols'],
@@ -216,7 +217,7 @@ class DisplacementSet:
         )
 
     @classmethod
-    def from_phonopy(cls, phonon: Phonopy, symprec: float = 1e-5) -> 'DisplacementSet':
+    def from_phonopy(cls, phonon: Phonopy, symprec: float = 1e-5) -> DisplacementSet:
         """The displacement set of a :class:`Phonopy` object (its forces, if any, are left out)."""
         if phonon.dataset is None:
             raise ValueError('the phonopy object has no displacement dataset')
@@ -233,7 +234,7 @@ def _displacement_dataset(dataset: dict, n_atoms: int) -> dict:
     """Phonopy's displacement dataset with numpy displacements and without forces or energies."""
     if 'first_atoms' in dataset:
         if int(dataset.get('natom', n_atoms)) != n_atoms:
-            raise ValueError(f"dataset for {dataset['natom']} atoms, but the supercell has {n_atoms}")
+            raise ValueError(f'dataset for {dataset["natom"]} atoms, but the supercell has {n_atoms}')
         first_atoms = []
         for entry in dataset['first_atoms']:
             number = int(entry['number'])

@@ -42,7 +42,7 @@ class Labeller(ABC):
     description: str = ''
     needs_model: bool = False
 
-    def check_parameters(self, parameters: dict) -> None:  # noqa: B027 - optional hook
+    def check_parameters(self, parameters: dict) -> None:
         """Raise :class:`EngineError` for parameters the engine cannot use."""
 
     def supported_elements(self, parameters: dict, model_species=None) -> set[str] | None:
@@ -99,7 +99,7 @@ class GPAWLabeller(Labeller):
         if self.mode_name(parameters) not in ('pw', 'lcao', 'fd'):
             raise EngineError(
                 "engine `gpaw`: mode must be 'pw', 'lcao' or 'fd' (or a dict with `name`), "
-                f"not {parameters.get('mode')!r}"
+                f'not {parameters.get("mode")!r}'
             )
         if 'txt' in parameters or 'directory' in parameters:
             raise EngineError('engine `gpaw`: `txt` and `directory` are set by aiida-anharmal, do not pass them')
@@ -134,7 +134,7 @@ class GPAWLabeller(Labeller):
                 continue
             for file in path.iterdir():
                 # e.g. Cu.PBE.gz (default setup), Ag.11.PBE.gz (setup name '11')
-                name = file.name[:-3] if file.name.endswith('.gz') else file.name
+                name = file.name.removesuffix('.gz')
                 symbol, _, rest = name.partition('.')
                 if rest == wanted:
                     found.add(symbol)

@@ -136,14 +136,18 @@ class FiniteGuard:
     reason = 'not_finite'
 
     def check(self, atoms, prediction) -> str | None:
-        if not (np.isfinite(prediction.energy) and np.isfinite(prediction.forces).all()
-                and np.isfinite(atoms.positions).all()):
+        if not (
+            np.isfinite(prediction.energy)
+            and np.isfinite(prediction.forces).all()
+            and np.isfinite(atoms.positions).all()
+        ):
             return 'energy, forces or positions are not finite'
         return None
 
 
-def default_guards(settings: MDSettings, min_distance=0.5, max_force=20.0, max_uncertainty=2.0,
-                   temperature_factor=3.0) -> list:
+def default_guards(
+    settings: MDSettings, min_distance=0.5, max_force=20.0, max_uncertainty=2.0, temperature_factor=3.0
+) -> list:
     """The guards of a run; a ``None`` threshold leaves that guard out (the finite check always runs)."""
     guards = [FiniteGuard()]
     if min_distance is not None:
@@ -159,8 +163,17 @@ def default_guards(settings: MDSettings, min_distance=0.5, max_force=20.0, max_u
 
 # --------------------------------------------------------------------------------------- recorder
 #: Scalars of every saved frame, in record order.
-SCALARS = ('step', 'time', 'energy', 'uce_energy', 'uce_force_max', 'anharmonicity', 'uce_anharmonicity',
-           'temperature', 'kinetic_energy')
+SCALARS = (
+    'step',
+    'time',
+    'energy',
+    'uce_energy',
+    'uce_force_max',
+    'anharmonicity',
+    'uce_anharmonicity',
+    'temperature',
+    'kinetic_energy',
+)
 
 
 class FrameRecorder:
@@ -170,8 +183,14 @@ class FrameRecorder:
     UCE_F (N) if ``per_atom``. ``frames.json`` says the layout; :func:`read_frames` reads it back.
     """
 
-    def __init__(self, directory: str | Path, n_atoms: int, per_atom: bool = True, append_after_step: int | None = None,
-                 sync_seconds: float = 10.0):
+    def __init__(
+        self,
+        directory: str | Path,
+        n_atoms: int,
+        per_atom: bool = True,
+        append_after_step: int | None = None,
+        sync_seconds: float = 10.0,
+    ):
         self.directory = Path(directory)
         self.n_atoms = n_atoms
         self.per_atom = per_atom
@@ -185,8 +204,12 @@ class FrameRecorder:
         self._last_sync = time.monotonic()
 
     def write(self, scalars: dict, positions, velocities, forces, uce_forces) -> None:
-        parts = [np.array([scalars[name] for name in SCALARS], dtype=float), np.ravel(positions),
-                 np.ravel(velocities), np.ravel(forces)]
+        parts = [
+            np.array([scalars[name] for name in SCALARS], dtype=float),
+            np.ravel(positions),
+            np.ravel(velocities),
+            np.ravel(forces),
+        ]
         if self.per_atom:
             parts.append(np.ravel(uce_forces))
         self._handle.write(np.concatenate(parts).astype('<f8').tobytes())
@@ -234,10 +257,10 @@ def read_frames(directory: str | Path) -> dict[str, np.ndarray]:
     out['step'] = out['step'].astype(int)
     offset = len(layout['scalars'])
     for name in ('positions', 'velocities', 'forces'):
-        out[name] = raw[:, offset: offset + 3 * n].reshape(-1, n, 3)
+        out[name] = raw[:, offset : offset + 3 * n].reshape(-1, n, 3)
         offset += 3 * n
     if per_atom:
-        out['uce_forces'] = raw[:, offset: offset + n]
+        out['uce_forces'] = raw[:, offset : offset + n]
     return out
 
 
@@ -277,8 +300,14 @@ def _make_dynamics(atoms, settings: MDSettings, rng):
         return VelocityVerlet(atoms, timestep=settings.timestep * units.fs)
     from ase.md.langevin import Langevin
 
-    return Langevin(atoms, timestep=settings.timestep * units.fs, temperature_K=settings.temperature,
-                    friction=settings.friction / units.fs, rng=rng, fixcm=False)
+    return Langevin(
+        atoms,
+        timestep=settings.timestep * units.fs,
+        temperature_K=settings.temperature,
+        friction=settings.friction / units.fs,
+        rng=rng,
+        fixcm=False,
+    )
 
 
 def run_md(
@@ -303,7 +332,6 @@ def run_md(
     continuation recomputes (identically) what came after the last one.
     """
 
-
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 
     settings.check()
@@ -320,8 +348,9 @@ def run_md(
         MaxwellBoltzmannDistribution(atoms, temperature_K=settings.temperature, rng=rng)
 
     n = len(atoms)
-    recorder = FrameRecorder(directory, n, settings.per_atom_uncertainty,
-                             append_after_step=start_step if checkpoint is not None else None)
+    recorder = FrameRecorder(
+        directory, n, settings.per_atom_uncertainty, append_after_step=start_step if checkpoint is not None else None
+    )
     timing = {'predict': 0.0, 'guards': 0.0, 'record': 0.0, 'integrate': 0.0}
     frames_written = 0
     begin = time.monotonic()
@@ -342,8 +371,7 @@ def run_md(
             prediction = calculator.predict(self.atoms)
             timing['predict'] += time.perf_counter() - t0
             last['prediction'] = prediction
-            self.results = {'energy': prediction.energy, 'free_energy': prediction.energy,
-                            'forces': prediction.forces}
+            self.results = {'energy': prediction.energy, 'free_energy': prediction.energy, 'forces': prediction.forces}
 
     atoms.calc = MeanForces()
     dynamics = _make_dynamics(atoms, settings, rng)
@@ -369,13 +397,19 @@ def run_md(
         if harmonic is not None:
             a, ua = harmonic.a_with_uncertainty(atoms.positions, prediction.forces, prediction.member_forces)
         scalars = {
-            'step': step, 'time': step * settings.timestep, 'energy': prediction.energy,
-            'uce_energy': prediction.uce_energy, 'uce_force_max': prediction.uce_force_max,
-            'anharmonicity': a, 'uce_anharmonicity': ua, 'temperature': atoms.get_temperature(),
+            'step': step,
+            'time': step * settings.timestep,
+            'energy': prediction.energy,
+            'uce_energy': prediction.uce_energy,
+            'uce_force_max': prediction.uce_force_max,
+            'anharmonicity': a,
+            'uce_anharmonicity': ua,
+            'temperature': atoms.get_temperature(),
             'kinetic_energy': atoms.get_kinetic_energy(),
         }
-        recorder.write(scalars, atoms.positions, atoms.get_velocities() * units.fs, prediction.forces,
-                       prediction.uce_forces)
+        recorder.write(
+            scalars, atoms.positions, atoms.get_velocities() * units.fs, prediction.forces, prediction.uce_forces
+        )
         frames_written += 1
         if time.monotonic() - last_checkpoint[0] > checkpoint_seconds:
             write_checkpoint(directory / 'checkpoint.json', atoms, step, rng, settings)
@@ -389,8 +423,12 @@ def run_md(
         step = dynamics.nsteps
         observe(step)
         # the budget is checked at saved frames after the first stride, so every run makes progress
-        if (max_seconds is not None and start_step < step < settings.steps and step % settings.save_stride == 0
-                and time.monotonic() - begin > max_seconds):
+        if (
+            max_seconds is not None
+            and start_step < step < settings.steps
+            and step % settings.save_stride == 0
+            and time.monotonic() - begin > max_seconds
+        ):
             raise BudgetSpent(f'stopped at step {step} after {max_seconds} s')
 
     state, message = 'finished', ''
@@ -416,4 +454,6 @@ def run_md(
     seconds = time.monotonic() - begin
     # `integrate` includes the force calls, guards and records made inside the integrator's run
     timing['integrate_only'] = max(0.0, timing['integrate'] - timing['predict'] - timing['guards'] - timing['record'])
-    return MDResult(state, message, step, frames_written, round(seconds, 3), {k: round(v, 4) for k, v in timing.items()})
+    return MDResult(
+        state, message, step, frames_written, round(seconds, 3), {k: round(v, 4) for k, v in timing.items()}
+    )

@@ -43,8 +43,17 @@ DEFAULTS = {
     'max_seconds': None,
 }
 
-INTEGER_KEYS = ('l_max', 'num_layers', 'num_features', 'num_bessels', 'radial_mlp_depth', 'radial_mlp_width',
-                'max_epochs', 'batch_size', 'lr_patience')
+INTEGER_KEYS = (
+    'l_max',
+    'num_layers',
+    'num_features',
+    'num_bessels',
+    'radial_mlp_depth',
+    'radial_mlp_width',
+    'max_epochs',
+    'batch_size',
+    'lr_patience',
+)
 POSITIVE_KEYS = ('r_max', 'learning_rate', 'finetune_learning_rate', 'lr_factor')
 
 
@@ -61,7 +70,9 @@ def check_hyperparameters(hyperparameters: dict) -> dict:
     for key in INTEGER_KEYS:
         value = hp[key]
         if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key == 'l_max' else 1):
-            raise ValueError(f'{key} must be a {"non-negative" if key == "l_max" else "positive"} integer, not {value!r}')
+            raise ValueError(
+                f'{key} must be a {"non-negative" if key == "l_max" else "positive"} integer, not {value!r}'
+            )
     if hp['model_dtype'] not in ('float32', 'float64'):
         raise ValueError(f"model_dtype must be 'float32' or 'float64', not {hp['model_dtype']!r}")
     if not 0 <= hp['ema_decay'] < 1:

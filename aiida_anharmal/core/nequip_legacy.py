@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
@@ -38,7 +39,7 @@ def read_metadata(path: str | Path) -> LegacyModelInfo:
     extra = {key: '' for key in _METADATA_KEYS}
     try:
         torch.jit.load(str(path), map_location='cpu', _extra_files=extra)
-    except Exception as exc:  # noqa: BLE001 - torch raises several types for non-TorchScript files
+    except Exception as exc:
         raise ValueError(f'{path} is not a deployed (TorchScript) NequIP model: {exc}') from exc
     meta = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in extra.items()}
     if not meta['nequip_version'] or not meta['r_max'] or not meta['type_names']:
@@ -75,7 +76,7 @@ def build_input(atoms, r_max: float, type_names, dtype):
 class LegacyNequIPCalculator(Calculator):
     """Energy and forces from a deployed NequIP 0.5 TorchScript model."""
 
-    implemented_properties = ['energy', 'free_energy', 'forces', 'energies']
+    implemented_properties: ClassVar[list[str]] = ['energy', 'free_energy', 'forces', 'energies']
 
     def __init__(self, model_path: str | Path, device: str = 'cpu', **kwargs):
         super().__init__(**kwargs)

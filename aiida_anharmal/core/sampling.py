@@ -123,8 +123,10 @@ def initial_split(n_frames: int, n_train: int, n_test: int, seed: int, skip: int
     if n_train < 1 or n_test < 1:
         raise ValueError(f'n_train and n_test must be at least 1, not {n_train} and {n_test}')
     if n_train + n_test > len(usable):
-        raise ValueError(f'{n_train} training + {n_test} test frames requested, but only {len(usable)} usable frames '
-                         f'({n_frames} frames, {skip} skipped)')
+        raise ValueError(
+            f'{n_train} training + {n_test} test frames requested, but only {len(usable)} usable frames '
+            f'({n_frames} frames, {skip} skipped)'
+        )
     rng = np.random.default_rng(int(seed))
     if spread:
         train = usable[np.unique(np.linspace(0, len(usable) - 1, int(n_train)).round().astype(int))]

@@ -32,8 +32,8 @@ def subsample_splits(
         raise ValueError(f'validation_ratio must lie in (0, 1), not {validation_ratio}')
     if not 0 < fraction <= 1:
         raise ValueError(f'fraction must lie in (0, 1], not {fraction}')
-    n_draw = int(round(fraction * len(candidates)))
-    n_val = int(round(validation_ratio * n_draw))
+    n_draw = round(fraction * len(candidates))
+    n_val = round(validation_ratio * n_draw)
     if n_val < 1 or n_draw - n_val < 1:
         raise ValueError(
             f'{len(candidates)} frame(s) are too few for a split with fraction {fraction} and validation ratio '

@@ -52,7 +52,7 @@ class ForceConstants(orm.ArrayData):
         label_engine: str | None = None,
         ground_truth: str | None = None,
         **kwargs,
-    ) -> 'ForceConstants':
+    ) -> ForceConstants:
         """Build from a :class:`phonopy.Phonopy` object holding force constants (full or compact).
 
         :param source: one of :data:`SOURCES`.
@@ -94,7 +94,7 @@ class ForceConstants(orm.ArrayData):
         return node
 
     @classmethod
-    def from_phonopy_yaml(cls, path: str | Path, symprec: float = 1e-5, **kwargs) -> 'ForceConstants':
+    def from_phonopy_yaml(cls, path: str | Path, symprec: float = 1e-5, **kwargs) -> ForceConstants:
         """Import force constants made elsewhere from a ``phonopy.yaml`` that contains them.
 
         The file must hold the unit cell and the force constants (full or compact; phonopy writes
@@ -117,7 +117,9 @@ class ForceConstants(orm.ArrayData):
             from phonopy.physical_units import get_calculator_physical_units
 
             units = get_calculator_physical_units(data.calculator)
-        if units is not None and (units.length_unit != LENGTH_UNIT or units.force_constants_unit != FORCE_CONSTANTS_UNIT):
+        if units is not None and (
+            units.length_unit != LENGTH_UNIT or units.force_constants_unit != FORCE_CONSTANTS_UNIT
+        ):
             raise ValueError(
                 f'{path.name}: length in {units.length_unit!r} and force constants in {units.force_constants_unit!r} '
                 f'(calculator {data.calculator!r}); only {LENGTH_UNIT!r} and {FORCE_CONSTANTS_UNIT!r} can be imported'
@@ -205,5 +207,9 @@ def harmonic_reference(node: orm.ArrayData):
     from ..core.anharmonicity import HarmonicReference
 
     arrays = harmonic_arrays(node)
-    return HarmonicReference(arrays['positions'], arrays['cell'], arrays['force_constants'],
-                             tuple(chemical_symbols[z] for z in arrays['numbers']))
+    return HarmonicReference(
+        arrays['positions'],
+        arrays['cell'],
+        arrays['force_constants'],
+        tuple(chemical_symbols[z] for z in arrays['numbers']),
+    )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 from aiida import orm
@@ -57,12 +57,12 @@ class TrainingSet(orm.Data):
             self.base.attributes.set('label_description', description)
 
     @classmethod
-    def from_ase(cls, atoms_list: Iterable, origins: Sequence[dict] | None = None, **kwargs) -> 'TrainingSet':
+    def from_ase(cls, atoms_list: Iterable, origins: Sequence[dict] | None = None, **kwargs) -> TrainingSet:
         """Build from ASE Atoms; labels are read from results already held by ``atoms.calc``."""
         return cls(frames=Frames.from_atoms(atoms_list, origins=origins), **kwargs)
 
     @classmethod
-    def from_extxyz(cls, path: str | Path, **kwargs) -> 'TrainingSet':
+    def from_extxyz(cls, path: str | Path, **kwargs) -> TrainingSet:
         """Build from an extended-XYZ file (labels and ``origin_*`` info keys are kept)."""
         return cls(frames=Frames.read_extxyz(path), **kwargs)
 

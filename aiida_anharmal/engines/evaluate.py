@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 
 from ..core.frames import Frames
-
 from . import setup_failed
 
 LOGGER = logging.getLogger('anharmal-evaluate')
@@ -61,10 +60,11 @@ def evaluate(directory: str | Path = '.') -> dict:
     try:
         config = json.loads((directory / INPUT_FILE).read_text())
         frames = Frames.from_npz(directory / STRUCTURES_FILE)
-        calculator = EnsembleCalculator.from_files([directory / f for f in config['member_files']],
-                                                   workers=config.get('workers'))
+        calculator = EnsembleCalculator.from_files(
+            [directory / f for f in config['member_files']], workers=config.get('workers')
+        )
         harmonic = read_harmonic(directory / config['harmonic_file']) if config.get('harmonic_file') else None
-    except Exception as exc:  # noqa: BLE001 - every setup failure is reported the same way
+    except Exception as exc:
         LOGGER.exception('setup failed')
         return setup_failed(directory, exc)
     try:

@@ -69,7 +69,7 @@ def label_structures(directory: str | Path = '.') -> dict:
         model_path = directory / model_file if model_file else None
         parameters = config.get('parameters', {})
         calculator = labeller.make_calculator(parameters, model_path=model_path, directory=directory)
-    except Exception as exc:  # noqa: BLE001 - every setup failure is reported the same way
+    except Exception as exc:
         LOGGER.exception('setup failed')
         status = {'state': 'setup_failed', 'message': f'{type(exc).__name__}: {exc}'}
         _write_status(directory, **status)

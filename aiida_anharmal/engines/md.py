@@ -59,24 +59,40 @@ def run(directory: str | Path = '.') -> dict:
         config = json.loads((directory / INPUT_FILE).read_text())
         settings = MDSettings(**config['md'])
         settings.check()
-        guards = default_guards(settings, **{k: config.get('guards', {}).get(k, d) for k, d in
-                                              zip(GUARD_KEYS, (0.5, 20.0, 2.0, 3.0))})
+        guards = default_guards(
+            settings, **{k: config.get('guards', {}).get(k, d) for k, d in zip(GUARD_KEYS, (0.5, 20.0, 2.0, 3.0))}
+        )
         checkpoint = read_checkpoint(directory / CHECKPOINT_FILE) if (directory / CHECKPOINT_FILE).exists() else None
         atoms = read_start(directory / START_FILE)
-        calculator = EnsembleCalculator.from_files([directory / f for f in config['member_files']],
-                                                   workers=config.get('workers'))
+        calculator = EnsembleCalculator.from_files(
+            [directory / f for f in config['member_files']], workers=config.get('workers')
+        )
         calculator.check_atoms(atoms)
         harmonic = read_harmonic(directory / config['harmonic_file']) if config.get('harmonic_file') else None
-    except Exception as exc:  # noqa: BLE001 - every setup failure is reported the same way
+    except Exception as exc:
         LOGGER.exception('setup failed')
         return setup_failed(directory, exc)
     try:
         where = f'continuing from step {checkpoint["step"]}' if checkpoint else 'from the start structure'
         LOGGER.info('%s MD, %d atoms, %d members, %s', settings.dynamics, len(atoms), calculator.n_members, where)
-        result = run_md(atoms, calculator, settings, directory, guards=guards, harmonic=harmonic,
-                        checkpoint=checkpoint, max_seconds=config.get('max_seconds'))
-        status = {'state': result.state, 'message': result.message, 'last_step': result.last_step,
-                  'frames_written': result.frames_written, 'seconds': result.seconds, 'timing': result.timing}
+        result = run_md(
+            atoms,
+            calculator,
+            settings,
+            directory,
+            guards=guards,
+            harmonic=harmonic,
+            checkpoint=checkpoint,
+            max_seconds=config.get('max_seconds'),
+        )
+        status = {
+            'state': result.state,
+            'message': result.message,
+            'last_step': result.last_step,
+            'frames_written': result.frames_written,
+            'seconds': result.seconds,
+            'timing': result.timing,
+        }
     except Exception as exc:  # noqa: BLE001
         LOGGER.error(traceback.format_exc())
         status = {'state': 'failed', 'message': f'{type(exc).__name__}: {exc}'}

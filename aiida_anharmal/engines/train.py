@@ -112,7 +112,9 @@ def check_request(config: dict, frames: Frames) -> dict:
     species = set(frames.subset(used).species)
     unknown = sorted(species - set(config['species']))
     if unknown:
-        raise ValueError(f'elements {unknown} of the training frames are not among the model species {config["species"]}')
+        raise ValueError(
+            f'elements {unknown} of the training frames are not among the model species {config["species"]}'
+        )
     return hp
 
 
@@ -123,7 +125,9 @@ def nequip_program(name: str) -> str:
         return str(beside)
     found = shutil.which(name)
     if found is None:
-        raise StageFailed('setup_failed', f'`{name}` not found next to {sys.executable} nor on PATH: is nequip installed?')
+        raise StageFailed(
+            'setup_failed', f'`{name}` not found next to {sys.executable} nor on PATH: is nequip installed?'
+        )
     return found
 
 
@@ -201,7 +205,7 @@ def train_member(directory: str | Path = '.') -> dict:
                 import yaml
 
                 (directory / 'config.yaml').write_text(yaml.safe_dump(nequip_config, sort_keys=False))
-            except Exception as exc:  # noqa: BLE001 - any setup failure is reported the same way
+            except Exception as exc:
                 raise StageFailed('setup_failed', f'{type(exc).__name__}: {exc}') from exc
 
             run_dir = directory / RUN_DIR
@@ -214,11 +218,22 @@ def train_member(directory: str | Path = '.') -> dict:
             best = run_dir / 'best.ckpt'
             if not best.exists():
                 raise StageFailed('training_failed', 'nequip-train finished without writing best.ckpt')
-            _run(['nequip-package', 'build', str(best), str(directory / MODEL_FILE)], directory, log, 'packaging_failed')
+            _run(
+                ['nequip-package', 'build', str(best), str(directory / MODEL_FILE)], directory, log, 'packaging_failed'
+            )
             if config.get('compile'):
                 _run(
-                    ['nequip-compile', str(directory / MODEL_FILE), str(directory / COMPILED_FILE),
-                     '--mode', 'aotinductor', '--device', 'cpu', '--target', 'ase'],
+                    [
+                        'nequip-compile',
+                        str(directory / MODEL_FILE),
+                        str(directory / COMPILED_FILE),
+                        '--mode',
+                        'aotinductor',
+                        '--device',
+                        'cpu',
+                        '--target',
+                        'ase',
+                    ],
                     directory,
                     log,
                     'compile_failed',

@@ -61,20 +61,44 @@ def acquire(statistics: orm.Dict, parameters: orm.Dict, seed: orm.Int, **frames)
     if p['kind'] == 'random':  # the baseline: every frame alike, a random n_max of them
         strategies = {'p_uncertainty': UniformProbability(), 'p_energy': UniformProbability(), 'order': 'random'}
     else:
-        strategies = {'p_uncertainty': UncertaintyProbability(stats[name]['mean'], stats[name]['std'], p['s'], p['g']),
-                      'p_energy': EnergyProbability(stats['energy']['mean'], stats['energy']['std'])}
-    result = select(uncertainty, energy, seed=seed.value, n_max=p['n_max'], min_spacing=p['min_spacing'],
-                    runs=run_index, frame_numbers=frame, **strategies)
+        strategies = {
+            'p_uncertainty': UncertaintyProbability(stats[name]['mean'], stats[name]['std'], p['s'], p['g']),
+            'p_energy': EnergyProbability(stats['energy']['mean'], stats['energy']['std']),
+        }
+    result = select(
+        uncertainty,
+        energy,
+        seed=seed.value,
+        n_max=p['n_max'],
+        min_spacing=p['min_spacing'],
+        runs=run_index,
+        frame_numbers=frame,
+        **strategies,
+    )
     probabilities = orm.ArrayData()
-    for key, values in {'run_index': run_index, 'frame': frame, 'uncertainty': uncertainty, 'energy': energy,
-                        'p': result.probability, 'p_uncertainty': result.p_uncertainty,
-                        'p_energy': result.p_energy, 'drawn': result.drawn}.items():
+    for key, values in {
+        'run_index': run_index,
+        'frame': frame,
+        'uncertainty': uncertainty,
+        'energy': energy,
+        'p': result.probability,
+        'p_uncertainty': result.p_uncertainty,
+        'p_energy': result.p_energy,
+        'drawn': result.drawn,
+    }.items():
         probabilities.set_array(key, np.asarray(values))
     probabilities.base.attributes.set('runs', runs)
     chosen = [[runs[run_index[k]], int(frame[k])] for k in result.indices]
     return {
-        'selection': orm.Dict({'frames': chosen, 'accepted_before_thinning': result.accepted_before_thinning,
-                               'n_candidates': int(len(uncertainty)), 'seed': seed.value, **p}),
+        'selection': orm.Dict(
+            {
+                'frames': chosen,
+                'accepted_before_thinning': result.accepted_before_thinning,
+                'n_candidates': len(uncertainty),
+                'seed': seed.value,
+                **p,
+            }
+        ),
         'probabilities': probabilities,
     }
 
@@ -95,12 +119,25 @@ def selected_structures(selection: orm.Dict, iteration: orm.Int | None = None, *
         trajectory = trajectories[run]
         positions = trajectory.get_positions()[k]
         cell = trajectory.get_cells()[k]
-        atoms_list.append(Atoms(symbols=list(trajectory.symbols), positions=positions, cell=cell,
-                                pbc=trajectory.pbc if trajectory.pbc is not None else True))
-        origins.append({'kind': 'exploration', 'run': run, 'frame': int(k),
-                        'step': int(trajectory.get_stepids()[k]), 'trajectory_uuid': trajectory.uuid,
-                        'selection_uuid': selection.uuid,
-                        **({'iteration': iteration.value} if iteration is not None else {})})
+        atoms_list.append(
+            Atoms(
+                symbols=list(trajectory.symbols),
+                positions=positions,
+                cell=cell,
+                pbc=trajectory.pbc if trajectory.pbc is not None else True,
+            )
+        )
+        origins.append(
+            {
+                'kind': 'exploration',
+                'run': run,
+                'frame': int(k),
+                'step': int(trajectory.get_stepids()[k]),
+                'trajectory_uuid': trajectory.uuid,
+                'selection_uuid': selection.uuid,
+                **({'iteration': iteration.value} if iteration is not None else {}),
+            }
+        )
     if not atoms_list:
         raise ValueError('the selection is empty')
     return TrainingSet.from_ase(atoms_list, origins=origins)

@@ -10,6 +10,7 @@ from ase.data import chemical_symbols
 from ..data.force_constants import harmonic_reference
 from ..data.training_set import TrainingSet
 
+
 def trajectory_arrays(trajectory) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Positions (T, N, 3), forces (T, N, 3) and symbols of a TrainingSet or a TrajectoryData with `forces`."""
     if isinstance(trajectory, TrainingSet):
@@ -19,10 +20,15 @@ def trajectory_arrays(trajectory) -> tuple[np.ndarray, np.ndarray, list[str]]:
         n = int(frames.n_atoms[0])
         if not frames.has_forces.all():
             raise ValueError(f'frames {np.flatnonzero(~frames.has_forces)[:5].tolist()} have no forces')
-        if not all(np.array_equal(frames.numbers[frames.atom_slice(k)], frames.numbers[:n]) for k in range(len(frames))):
+        if not all(
+            np.array_equal(frames.numbers[frames.atom_slice(k)], frames.numbers[:n]) for k in range(len(frames))
+        ):
             raise ValueError('all frames must have the same species order to compute sigma_A')
-        return (frames.positions.reshape(-1, n, 3), frames.forces.reshape(-1, n, 3),
-                [chemical_symbols[z] for z in frames.numbers[:n]])
+        return (
+            frames.positions.reshape(-1, n, 3),
+            frames.forces.reshape(-1, n, 3),
+            [chemical_symbols[z] for z in frames.numbers[:n]],
+        )
     if 'forces' not in trajectory.get_arraynames():
         raise ValueError('the trajectory has no `forces` array')
     return trajectory.get_positions(), trajectory.get_array('forces'), list(trajectory.symbols)
@@ -47,10 +53,12 @@ def anharmonicity(trajectory: orm.Data, harmonic: orm.ArrayData):
     per_frame = orm.ArrayData()
     per_frame.set_array('anharmonicity', reference.a_per_frame(positions, forces))
     return {
-        'sigma': orm.Dict({
-            'sigma_A': reference.sigma(positions, forces),
-            'per_species': reference.sigma_per_species(positions, forces),
-            'n_frames': int(len(positions)),
-        }),
+        'sigma': orm.Dict(
+            {
+                'sigma_A': reference.sigma(positions, forces),
+                'per_species': reference.sigma_per_species(positions, forces),
+                'n_frames': len(positions),
+            }
+        ),
         'per_frame': per_frame,
     }

@@ -66,8 +66,9 @@ def _finite_or_none(value):
     return value
 
 
-def summary_row(iteration: int, statistics: orm.Dict, selection: orm.Dict, training_frames: int,
-                calibration: orm.Dict | None) -> dict:
+def summary_row(
+    iteration: int, statistics: orm.Dict, selection: orm.Dict, training_frames: int, calibration: orm.Dict | None
+) -> dict:
     """One row of the per-iteration table, from that iteration's nodes."""
     stats = statistics.get_dict()
     row = {
@@ -104,15 +105,31 @@ def check_convergence(parameters: orm.Dict, max_iterations: orm.Int, **iteration
     numbers = sorted({int(key.rsplit('_', 1)[1]) for key in iterations})
     rows = []
     for n in numbers:
-        missing = [f'{name}_{n:02d}' for name in ('statistics', 'selection', 'training_set')
-                   if f'{name}_{n:02d}' not in iterations]
+        missing = [
+            f'{name}_{n:02d}'
+            for name in ('statistics', 'selection', 'training_set')
+            if f'{name}_{n:02d}' not in iterations
+        ]
         if missing:
             raise ValueError(f'iteration {n} lacks {missing}')
-        rows.append(summary_row(n, iterations[f'statistics_{n:02d}'], iterations[f'selection_{n:02d}'],
-                                len(iterations[f'training_set_{n:02d}']), iterations.get(f'calibration_{n:02d}')))
+        rows.append(
+            summary_row(
+                n,
+                iterations[f'statistics_{n:02d}'],
+                iterations[f'selection_{n:02d}'],
+                len(iterations[f'training_set_{n:02d}']),
+                iterations.get(f'calibration_{n:02d}'),
+            )
+        )
     rule = MaeAndSelection(max_iterations=max_iterations.value, tolerance=p['tolerance'], patience=p['patience'])
-    history = [IterationRecord(r['iteration'], r['test_forces_mae'] if r['test_forces_mae'] is not None else math.nan,
-                               r['selected']) for r in rows]
+    history = [
+        IterationRecord(
+            r['iteration'], r['test_forces_mae'] if r['test_forces_mae'] is not None else math.nan, r['selected']
+        )
+        for r in rows
+    ]
     decision = rule(history)
-    return {'decision': orm.Dict({**decision.as_dict(), 'iteration': numbers[-1], **p}),
-            'summary': orm.Dict({'rows': rows})}
+    return {
+        'decision': orm.Dict({**decision.as_dict(), 'iteration': numbers[-1], **p}),
+        'summary': orm.Dict({'rows': rows}),
+    }

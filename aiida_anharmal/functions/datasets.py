@@ -69,10 +69,10 @@ def subsample(training_set: TrainingSet, parameters: orm.Dict):
     frames = training_set.frames
     unlabelled = np.flatnonzero(~(frames.has_energy & frames.has_forces))
     if len(unlabelled):
-        raise ValueError(f'the training set has {len(unlabelled)} unlabelled frame(s) (first: {unlabelled[:5].tolist()})')
-    splits = subsample_splits(
-        range(len(frames)), p['n_sub'], p['validation_ratio'], p['seed'], p.get('fraction', 1.0)
-    )
+        raise ValueError(
+            f'the training set has {len(unlabelled)} unlabelled frame(s) (first: {unlabelled[:5].tolist()})'
+        )
+    splits = subsample_splits(range(len(frames)), p['n_sub'], p['validation_ratio'], p['seed'], p.get('fraction', 1.0))
     return {
         f'subsample_{k:02d}': orm.Dict({'index': k, 'train': train, 'validation': validation, **p})
         for k, (train, validation) in enumerate(splits)
@@ -99,6 +99,7 @@ def merge_training_sets(**parts):
     merged = TrainingSet(frames=Frames.concatenate([parts[n].frames for n in names]))
     labelled = [parts[n].base.attributes for n in names if parts[n].base.attributes.get('label_engine', None)]
     if labelled:
-        merged.set_label_provenance(labelled[0].get('label_engine'), labelled[0].get('ground_truth'),
-                                    labelled[0].get('label_description', ''))
+        merged.set_label_provenance(
+            labelled[0].get('label_engine'), labelled[0].get('ground_truth'), labelled[0].get('label_description', '')
+        )
     return merged

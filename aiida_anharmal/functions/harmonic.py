@@ -19,8 +19,13 @@ DISPLACEMENT_KEYS = {'supercell_matrix', 'distance', 'is_plusminus', 'primitive_
 SPECTRUM_KEYS = {'band_path', 'band_npoints', 'dos_mesh', 'dos_sigma', 'symmetrize'}
 
 #: Defaults of :data:`SPECTRUM_KEYS`.
-SPECTRUM_DEFAULTS = {'band_path': None, 'band_npoints': 51, 'dos_mesh': [16, 16, 16], 'dos_sigma': None,
-                     'symmetrize': True}
+SPECTRUM_DEFAULTS = {
+    'band_path': None,
+    'band_npoints': 51,
+    'dos_mesh': [16, 16, 16],
+    'dos_sigma': None,
+    'symmetrize': True,
+}
 
 #: Largest mismatch (Angstrom) tolerated between a labelled frame and the displaced supercell it stands for.
 POSITION_TOLERANCE = 1e-6
@@ -102,7 +107,9 @@ def ordered_displacement_forces(displacement_set, labelled: TrainingSet) -> np.n
             raise ValueError(f'labelled frame {k} has other atoms than displaced supercell {index}')
         deviation = np.abs(frames.positions[sl] - expected.positions).max()
         if deviation > POSITION_TOLERANCE or np.abs(frames.cells[k] - expected.cell.array).max() > POSITION_TOLERANCE:
-            raise ValueError(f'labelled frame {k} is not displaced supercell {index} (positions off by {deviation:.3g} A)')
+            raise ValueError(
+                f'labelled frame {k} is not displaced supercell {index} (positions off by {deviation:.3g} A)'
+            )
         if not frames.has_forces[k]:
             raise ValueError(f'labelled frame {k} (displacement {index}) has no forces')
         forces.append(frames.forces[sl])

@@ -21,7 +21,9 @@ def check_initial_parameters(mode: str, parameters: dict) -> dict:
         raise ValueError(f'unknown initialisation mode {mode!r}; known: {sorted(MODES)}')
     unknown = sorted(set(parameters) - set(MODES[mode]))
     if unknown:
-        raise ValueError(f'unknown parameter(s) {unknown} of initialisation mode `{mode}`; known: {sorted(MODES[mode])}')
+        raise ValueError(
+            f'unknown parameter(s) {unknown} of initialisation mode `{mode}`; known: {sorted(MODES[mode])}'
+        )
     p = {**MODES[mode], **parameters}
     for key in ('n_train', 'n_test'):
         if not isinstance(p[key], int) or p[key] < 1:
@@ -52,8 +54,13 @@ def harmonic_sampling(force_constants: orm.ArrayData, parameters: orm.Dict):
     p = check_initial_parameters('harmonic', parameters.get_dict())
     arrays = harmonic_arrays(force_constants)
     names = force_constants.get_arraynames()
-    atoms = Atoms(numbers=arrays['numbers'], positions=arrays['positions'], cell=arrays['cell'], pbc=True,
-                  masses=force_constants.get_array('masses') if 'masses' in names else None)
+    atoms = Atoms(
+        numbers=arrays['numbers'],
+        positions=arrays['positions'],
+        cell=arrays['cell'],
+        pbc=True,
+        masses=force_constants.get_array('masses') if 'masses' in names else None,
+    )
     n = p['n_train'] + p['n_test']
     samples = harmonic_samples(atoms, arrays['force_constants'], p['temperature'], n, p['seed'], p['quantum'])
     origins = [{'kind': 'harmonic', 'temperature': p['temperature'], 'seed': p['seed'], 'sample': k} for k in range(n)]
@@ -93,7 +100,8 @@ def split_initial(frames: TrainingSet, parameters: orm.Dict, mode: orm.Str):
         node = TrainingSet(frames=subset)
         attributes = frames.base.attributes
         if attributes.get('label_engine', None):
-            node.set_label_provenance(attributes.get('label_engine'), attributes.get('ground_truth'),
-                                      attributes.get('label_description', ''))
+            node.set_label_provenance(
+                attributes.get('label_engine'), attributes.get('ground_truth'), attributes.get('label_description', '')
+            )
         outputs[name] = node
     return outputs

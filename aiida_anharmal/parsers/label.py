@@ -46,9 +46,7 @@ class LabelParser(Parser):
                 return self.exit_codes.ERROR_OUTPUT_CORRUPT.format(message=str(exc))
 
         structures = self.node.inputs.structures
-        indices = (
-            self.node.inputs.indices.get_list() if 'indices' in self.node.inputs else list(range(len(structures)))
-        )
+        indices = self.node.inputs.indices.get_list() if 'indices' in self.node.inputs else list(range(len(structures)))
         by_index = {int(r['index']): r for r in records}
         ok = [i for i in indices if by_index.get(i, {}).get('status') == 'ok']
         state = status.get('state') if status else None
@@ -94,9 +92,7 @@ class LabelParser(Parser):
             else:
                 frames.forces[offsets[k] : offsets[k + 1]] = np.nan
             frames.stress[k] = np.asarray(record['stress']) if 'stress' in record else np.nan
-            frames.origins[k].update(
-                {'source_uuid': structures.uuid, 'source_index': i, 'label_calc': self.node.uuid}
-            )
+            frames.origins[k].update({'source_uuid': structures.uuid, 'source_index': i, 'label_calc': self.node.uuid})
         labelled = TrainingSet(frames=frames)
         labeller = get_labeller(engine)
         description = labeller.description
@@ -104,4 +100,3 @@ class LabelParser(Parser):
             description += f'; model {self.node.inputs.model.uuid}'
         labelled.set_label_provenance(engine, labeller.ground_truth, description)
         return labelled
-

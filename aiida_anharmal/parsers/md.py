@@ -70,7 +70,9 @@ class MDParser(Parser):
             pbc=[bool(p) for p in atoms.pbc],
         )
         trajectory.set_array('forces', frames['forces'])
-        trajectory.base.attributes.set('units', {'positions': 'A', 'velocities': 'A/fs', 'forces': 'eV/A', 'times': 'fs'})
+        trajectory.base.attributes.set(
+            'units', {'positions': 'A', 'velocities': 'A/fs', 'forces': 'eV/A', 'times': 'fs'}
+        )
         self.out('trajectory', trajectory)
         arrays = orm.ArrayData()
         for name, values in frames.items():

@@ -15,7 +15,14 @@ from ..data.mlip_model import MLIPModel
 from ..engines import train as program
 
 #: Final metrics copied onto the model node (train / validation), eV/atom and eV/A.
-MODEL_METRICS = ('per_atom_energy_mae', 'per_atom_energy_rmse', 'forces_mae', 'forces_rmse', 'stress_mae', 'stress_rmse')
+MODEL_METRICS = (
+    'per_atom_energy_mae',
+    'per_atom_energy_rmse',
+    'forces_mae',
+    'forces_rmse',
+    'stress_mae',
+    'stress_rmse',
+)
 
 
 class TrainParser(Parser):
@@ -33,7 +40,9 @@ class TrainParser(Parser):
             metrics = json.loads(retrieved.base.repository.get_object_content(program.METRICS_FILE))
             self.out('metrics', orm.Dict(metrics))
         if program.CURVE_FILE in names:
-            self.out('learning_curve', self._learning_curve(retrieved.base.repository.get_object_content(program.CURVE_FILE)))
+            self.out(
+                'learning_curve', self._learning_curve(retrieved.base.repository.get_object_content(program.CURVE_FILE))
+            )
 
         temporary = Path(retrieved_temporary_folder) if retrieved_temporary_folder else None
         package = temporary / program.MODEL_FILE if temporary else None

@@ -47,9 +47,7 @@ class ProtocolMixin:
         try:
             inputs = data['protocols'][protocol]
         except KeyError:
-            raise ValueError(
-                f'unknown protocol {protocol!r}; available: {", ".join(data["protocols"])}'
-            ) from None
+            raise ValueError(f'unknown protocol {protocol!r}; available: {", ".join(data["protocols"])}') from None
         inputs = recursive_merge(data.get('default_inputs', {}), inputs)
         inputs.pop('description', None)
         return recursive_merge(inputs, overrides or {})

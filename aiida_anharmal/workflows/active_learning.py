@@ -50,8 +50,11 @@ def frame_keys(training_set: TrainingSet, decimals: int = 6) -> set[bytes]:
     keys = set()
     for k in range(len(frames)):
         sl = frames.atom_slice(k)
-        keys.add(frames.numbers[sl].tobytes() + frames.positions[sl].round(decimals).tobytes()
-                 + frames.cells[k].round(decimals).tobytes())
+        keys.add(
+            frames.numbers[sl].tobytes()
+            + frames.positions[sl].round(decimals).tobytes()
+            + frames.cells[k].round(decimals).tobytes()
+        )
     return keys
 
 
@@ -61,8 +64,11 @@ def _labeller_message(value, to_label) -> str | None:
     if 'engine' not in label:
         return None
     return check_label_request(
-        to_label, label['engine'].value, label['parameters'].get_dict() if 'parameters' in label else {},
-        label['settings'].get_dict() if 'settings' in label else {}, label.get('model'),
+        to_label,
+        label['engine'].value,
+        label['parameters'].get_dict() if 'parameters' in label else {},
+        label['settings'].get_dict() if 'settings' in label else {},
+        label.get('model'),
     )
 
 
@@ -97,12 +103,16 @@ def validate_active_learning_inputs(value, ctx=None):
         for name, node in (('training set', training_set), ('test set', test_set)):
             made_by = node.base.attributes.get('label_engine', None)
             if engine is not None and made_by is not None and made_by != engine.value:
-                return (f'the {name} was labelled by `{made_by}` but the loop labels with `{engine.value}`: new frames '
-                        'could not be merged with it (relabel it first, or start from initial data)')
+                return (
+                    f'the {name} was labelled by `{made_by}` but the loop labels with `{engine.value}`: new frames '
+                    'could not be merged with it (relabel it first, or start from initial data)'
+                )
         shared = frame_keys(training_set) & frame_keys(test_set)
         if shared:
-            return (f'{len(shared)} frame(s) of the test set are also in the training set: the test set must be '
-                    'frames never trained on')
+            return (
+                f'{len(shared)} frame(s) of the test set are also in the training set: the test set must be '
+                'frames never trained on'
+            )
     else:
         mode = initial['mode'].value
         request = {**initial, 'mode': initial['mode']}
@@ -122,8 +132,10 @@ def validate_active_learning_inputs(value, ctx=None):
     if message:
         return message
     if 'initial_ensemble' in value and set(value['initial_ensemble'].species) != species:
-        return (f'the initial ensemble knows {sorted(value["initial_ensemble"].species)} but the structures hold '
-                f'{sorted(species)}')
+        return (
+            f'the initial ensemble knows {sorted(value["initial_ensemble"].species)} but the structures hold '
+            f'{sorted(species)}'
+        )
     return None
 
 
@@ -136,22 +148,49 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
     def define(cls, spec):
         super().define(spec)
         spec.input('training_set', valid_type=TrainingSet, required=False, help='Initial labelled frames.')
-        spec.input('test_set', valid_type=TrainingSet, required=False,
-                   help='Fixed labelled frames never trained on (statistics); with `training_set`.')
-        spec.expose_inputs(InitialDataWorkChain, namespace='initial', exclude=('label', 'force_constants', 'structure'),
-                           namespace_options={'required': False, 'populate_defaults': False,
-                                              'help': 'Make the initial training and test set (instead of giving them).'})
+        spec.input(
+            'test_set',
+            valid_type=TrainingSet,
+            required=False,
+            help='Fixed labelled frames never trained on (statistics); with `training_set`.',
+        )
+        spec.expose_inputs(
+            InitialDataWorkChain,
+            namespace='initial',
+            exclude=('label', 'force_constants', 'structure'),
+            namespace_options={
+                'required': False,
+                'populate_defaults': False,
+                'help': 'Make the initial training and test set (instead of giving them).',
+            },
+        )
         spec.inputs['initial'].validator = None  # checked with the loop's own inputs (structure, harmonic, label)
-        spec.input('initial_ensemble', valid_type=Ensemble, required=False,
-                   help='Pretrained ensemble used by the first iteration instead of training one.')
+        spec.input(
+            'initial_ensemble',
+            valid_type=Ensemble,
+            required=False,
+            help='Pretrained ensemble used by the first iteration instead of training one.',
+        )
         spec.input('structure', valid_type=orm.StructureData, help='Start structure of the exploration.')
-        spec.input('harmonic', valid_type=orm.ArrayData, required=False,
-                   help='Harmonic reference (ForceConstants): A and UCE_A; the sampling of `initial.mode: harmonic`.')
+        spec.input(
+            'harmonic',
+            valid_type=orm.ArrayData,
+            required=False,
+            help='Harmonic reference (ForceConstants): A and UCE_A; the sampling of `initial.mode: harmonic`.',
+        )
         spec.input('max_iterations', valid_type=orm.Int, default=lambda: orm.Int(5))
-        spec.input('acquisition', valid_type=orm.Dict, default=lambda: orm.Dict({}),
-                   help='kind (force_max | energy | anharmonicity | random), s, g, n_max, min_spacing.')
-        spec.input('convergence', valid_type=orm.Dict, default=lambda: orm.Dict({}),
-                   help='tolerance (eV/A) of the test-set force MAE change and patience (iterations).')
+        spec.input(
+            'acquisition',
+            valid_type=orm.Dict,
+            default=lambda: orm.Dict({}),
+            help='kind (force_max | energy | anharmonicity | random), s, g, n_max, min_spacing.',
+        )
+        spec.input(
+            'convergence',
+            valid_type=orm.Dict,
+            default=lambda: orm.Dict({}),
+            help='tolerance (eV/A) of the test-set force MAE change and patience (iterations).',
+        )
         spec.input('seed', valid_type=orm.Int, default=lambda: orm.Int(0), help='Seed of the acquisition draws.')
         spec.expose_inputs(EnsembleWorkChain, namespace='ensemble', exclude=('training_set', 'parent_ensemble'))
         spec.expose_inputs(ExplorationWorkChain, namespace='explore', exclude=('ensemble', 'structure', 'harmonic'))
@@ -305,7 +344,8 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         node = self.ctx.initial_data
         if not node.is_finished_ok:
             return self.exit_codes.ERROR_INITIAL_DATA_FAILED.format(
-                message=f'{node.process_label}<{node.pk}> exit {node.exit_status}: {node.exit_message}')
+                message=f'{node.process_label}<{node.pk}> exit {node.exit_status}: {node.exit_message}'
+            )
         self.ctx.training_set = node.outputs.training_set
         self.ctx.test_set = node.outputs.test_set
         return None
@@ -357,7 +397,10 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
             'ensemble': self.ctx.ensemble,
             'structures': self.ctx.test_set,
             'code': self.inputs.evaluate_code,
-            'metadata': {'options': dict(self.inputs.explore.options), 'call_link_label': f'test_set_{self.ctx.iteration:02d}'},
+            'metadata': {
+                'options': dict(self.inputs.explore.options),
+                'call_link_label': f'test_set_{self.ctx.iteration:02d}',
+            },
         }
         if 'harmonic' in self.inputs:
             inputs['harmonic'] = self.inputs.harmonic
@@ -370,9 +413,11 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         self.ctx.statistics = node.outputs.statistics
         self.ctx.evaluated = self.ctx.ensemble.uuid
         stats = self.ctx.statistics.get_dict()
-        self.report(f'test set: UCE_F^max {1000 * stats["uce_force_max"]["mean"]:.1f} +- '
-                    f'{1000 * stats["uce_force_max"]["std"]:.1f} meV/A, force MAE '
-                    f'{1000 * stats["errors"].get("forces_mae", float("nan")):.1f} meV/A')
+        self.report(
+            f'test set: UCE_F^max {1000 * stats["uce_force_max"]["mean"]:.1f} +- '
+            f'{1000 * stats["uce_force_max"]["std"]:.1f} meV/A, force MAE '
+            f'{1000 * stats["errors"].get("forces_mae", float("nan")):.1f} meV/A'
+        )
         return None
 
     def explore(self):
@@ -435,8 +480,10 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         def fmt(value):
             return 'n/a' if value is None else f'{value:.2f}'
 
-        self.report(f'calibration on {frames["n"]} labelled frames: Spearman(UCE_F^max, error) '
-                    f'{fmt(frames["spearman"])}, mean error / mean UCE_F^max {fmt(frames["error_over_uncertainty"])}')
+        self.report(
+            f'calibration on {frames["n"]} labelled frames: Spearman(UCE_F^max, error) '
+            f'{fmt(frames["spearman"])}, mean error / mean UCE_F^max {fmt(frames["error_over_uncertainty"])}'
+        )
         self.ctx.training_set = merge_training_sets(a=self.ctx.training_set, b=labelled)
         self._out('training_set', self.ctx.training_set)
         return None
@@ -455,5 +502,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         self.out('test_set', self.ctx.test_set)
         self.out('convergence', self.ctx.decision)
         self.out('summary', self.ctx.summary)
-        self.report(f'finished after {self.ctx.iteration} iteration(s): {self.ctx.decision["reason"]}; '
-                    f'{len(self.ctx.training_set)} training frames')
+        self.report(
+            f'finished after {self.ctx.iteration} iteration(s): {self.ctx.decision["reason"]}; '
+            f'{len(self.ctx.training_set)} training frames'
+        )

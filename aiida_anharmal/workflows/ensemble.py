@@ -91,17 +91,29 @@ class EnsembleWorkChain(ProtocolMixin, WorkChain):
         spec.input('code', valid_type=orm.AbstractCode, help='Code of the `anharmal-train` program.')
         spec.input('n_sub', valid_type=orm.Int, default=lambda: orm.Int(3), help='Number of subsampled sets.')
         spec.input('seeds', valid_type=orm.List, default=lambda: orm.List([0, 1]), help='Initialisation seeds.')
-        spec.input('validation_ratio', valid_type=orm.Float, default=lambda: orm.Float(0.2),
-                   help='Fraction of each subsample held out for validation.')
-        spec.input('fraction', valid_type=orm.Float, default=lambda: orm.Float(1.0),
-                   help='Fraction of the frames drawn into each subsample.')
+        spec.input(
+            'validation_ratio',
+            valid_type=orm.Float,
+            default=lambda: orm.Float(0.2),
+            help='Fraction of each subsample held out for validation.',
+        )
+        spec.input(
+            'fraction',
+            valid_type=orm.Float,
+            default=lambda: orm.Float(1.0),
+            help='Fraction of the frames drawn into each subsample.',
+        )
         spec.input('subsample_seed', valid_type=orm.Int, default=lambda: orm.Int(0), help='Seed of the subsampling.')
         spec.input('hyperparameters', valid_type=orm.Dict, required=False, help='See `TrainCalculation`.')
         spec.input('species', valid_type=orm.List, required=False, help='Model species in type order.')
         spec.input('settings', valid_type=orm.Dict, required=False, help='See `TrainCalculation.settings`.')
         spec.input('parent_ensemble', valid_type=Ensemble, required=False, help='Previous ensemble (fine-tuning).')
-        spec.input('retrain', valid_type=orm.Str, default=lambda: orm.Str('scratch'),
-                   help='`scratch`: new models; `finetune`: start each member from its parent member.')
+        spec.input(
+            'retrain',
+            valid_type=orm.Str,
+            default=lambda: orm.Str('scratch'),
+            help='`scratch`: new models; `finetune`: start each member from its parent member.',
+        )
         spec.input(
             'options',
             valid_type=dict,
@@ -191,7 +203,9 @@ class EnsembleWorkChain(ProtocolMixin, WorkChain):
     def assemble(self):
         failed = {label: self.ctx[label] for label in self.ctx.labels if 'model' not in self.ctx[label].outputs}
         if failed:
-            why = '; '.join(f'{label} <{node.pk}> exit {node.exit_status}: {node.exit_message}' for label, node in failed.items())
+            why = '; '.join(
+                f'{label} <{node.pk}> exit {node.exit_status}: {node.exit_message}' for label, node in failed.items()
+            )
             return self.exit_codes.ERROR_MEMBERS_FAILED.format(members=', '.join(failed), why=why)
         members = {label: self.ctx[label].outputs.model for label in self.ctx.labels}
         for label, model in members.items():

@@ -82,8 +82,10 @@ def validate_inputs(value, ctx=None):
     structure = value.get('structure')
     if structure is not None:
         if not all(structure.pbc):
-            return (f'the structure must be periodic in all three directions for phonons, but its pbc is '
-                    f'{list(structure.pbc)}')
+            return (
+                f'the structure must be periodic in all three directions for phonons, but its pbc is '
+                f'{list(structure.pbc)}'
+            )
         if abs(structure.get_cell_volume()) < 1e-6:
             return 'the structure has a cell of zero volume'
     if 'supercell_matrix' in value:
@@ -93,8 +95,7 @@ def validate_inputs(value, ctx=None):
     if 'displacement_distance' in value:
         distance = value['displacement_distance'].value
         if not 0 < distance <= MAX_DISPLACEMENT_DISTANCE:
-            return (f'`displacement_distance` must be positive and at most {MAX_DISPLACEMENT_DISTANCE} A, '
-                    f'not {distance}')
+            return f'`displacement_distance` must be positive and at most {MAX_DISPLACEMENT_DISTANCE} A, not {distance}'
     if 'phonopy_parameters' in value:
         message = check_phonopy_parameters(value['phonopy_parameters'].get_dict())
         if message:
@@ -116,8 +117,9 @@ def validate_inputs(value, ctx=None):
             return f'labelling: {message}'
         options = label.get('options') or {}
         if not options.get('resources'):
-            return ("input `label.options.resources` is required, e.g. "
-                    "{'num_machines': 1, 'num_mpiprocs_per_machine': 1}")
+            return (
+                "input `label.options.resources` is required, e.g. {'num_machines': 1, 'num_mpiprocs_per_machine': 1}"
+            )
     return None
 
 
@@ -137,14 +139,29 @@ class HarmonicWorkChain(ProtocolMixin, WorkChain):
     def define(cls, spec):
         super().define(spec)
         spec.input('structure', valid_type=orm.StructureData, help='Unit cell, periodic in three directions.')
-        spec.input('supercell_matrix', valid_type=orm.List,
-                   help='3 integers (diagonal) or a 3x3 integer matrix: supercell = matrix @ unit cell.')
-        spec.input('displacement_distance', valid_type=orm.Float, default=lambda: orm.Float(0.01),
-                   help='Finite displacement in Angstrom (0 < d <= 0.1).')
-        spec.input('phonopy_parameters', valid_type=orm.Dict, required=False,
-                   help=f'Optional phonopy options: {", ".join(sorted(PHONOPY_KEYS))}.')
-        spec.expose_inputs(LabelWorkChain, namespace='label', exclude=('structures',),
-                           namespace_options={'help': 'Inputs of the LabelWorkChain that computes the forces.'})
+        spec.input(
+            'supercell_matrix',
+            valid_type=orm.List,
+            help='3 integers (diagonal) or a 3x3 integer matrix: supercell = matrix @ unit cell.',
+        )
+        spec.input(
+            'displacement_distance',
+            valid_type=orm.Float,
+            default=lambda: orm.Float(0.01),
+            help='Finite displacement in Angstrom (0 < d <= 0.1).',
+        )
+        spec.input(
+            'phonopy_parameters',
+            valid_type=orm.Dict,
+            required=False,
+            help=f'Optional phonopy options: {", ".join(sorted(PHONOPY_KEYS))}.',
+        )
+        spec.expose_inputs(
+            LabelWorkChain,
+            namespace='label',
+            exclude=('structures',),
+            namespace_options={'help': 'Inputs of the LabelWorkChain that computes the forces.'},
+        )
         spec.inputs.validator = validate_inputs
         spec.outline(cls.make_displacements, cls.run_labelling, cls.inspect_labelling, cls.build)
         spec.output('force_constants', valid_type=ForceConstants, help='Supercell and its force constants.')
@@ -152,11 +169,17 @@ class HarmonicWorkChain(ProtocolMixin, WorkChain):
         spec.output('band_structure', valid_type=orm.BandsData, help='Phonon bands of the primitive cell in THz.')
         spec.output('dos', valid_type=orm.XyData, help='Total phonon DOS: frequency (THz), states/THz.')
         spec.output('displacements', valid_type=TrainingSet, help='The displaced supercells, labelled.')
-        spec.exit_code(410, 'ERROR_LABELLING_FAILED',
-                       message='The labelling workchain <{pk}> failed with exit status {status}: {why}')
-        spec.exit_code(411, 'ERROR_DISPLACEMENTS_NOT_LABELLED',
-                       message='{n} of {total} displaced supercell(s) could not be labelled ({which}); '
-                               'force constants need every one of them')
+        spec.exit_code(
+            410,
+            'ERROR_LABELLING_FAILED',
+            message='The labelling workchain <{pk}> failed with exit status {status}: {why}',
+        )
+        spec.exit_code(
+            411,
+            'ERROR_DISPLACEMENTS_NOT_LABELLED',
+            message='{n} of {total} displaced supercell(s) could not be labelled ({which}); '
+            'force constants need every one of them',
+        )
         spec.exit_code(412, 'ERROR_FORCE_CONSTANTS', message='Force constants could not be built: {why}')
 
     @classmethod
@@ -263,6 +286,8 @@ class HarmonicWorkChain(ProtocolMixin, WorkChain):
             self.out(name, results[name])
         self.out('displacements', labelled)
         frequencies = results['gamma_frequencies'].get_list()
-        self.report(f'force constants of {results["force_constants"].n_atoms} atoms; Gamma frequencies (THz): '
-                    f'{", ".join(f"{f:.3f}" for f in frequencies[:6])}{" ..." if len(frequencies) > 6 else ""}')
+        self.report(
+            f'force constants of {results["force_constants"].n_atoms} atoms; Gamma frequencies (THz): '
+            f'{", ".join(f"{f:.3f}" for f in frequencies[:6])}{" ..." if len(frequencies) > 6 else ""}'
+        )
         return None

@@ -43,8 +43,10 @@ def check_initial_inputs(value: dict) -> str | None:
     if mode == 'trajectory':
         usable = len(value['frames']) - p['skip']
         if p['n_train'] + p['n_test'] > usable:
-            return (f'the trajectory has {usable} usable frame(s), fewer than the {p["n_train"]} training + '
-                    f'{p["n_test"]} test frames requested')
+            return (
+                f'the trajectory has {usable} usable frame(s), fewer than the {p["n_train"]} training + '
+                f'{p["n_test"]} test frames requested'
+            )
     return None
 
 
@@ -61,11 +63,19 @@ class InitialDataWorkChain(WorkChain):
     def define(cls, spec):
         super().define(spec)
         spec.input('mode', valid_type=orm.Str, help=f'One of {sorted(MODES)}.')
-        spec.input('parameters', valid_type=orm.Dict, default=lambda: orm.Dict({}),
-                   help='n_train, n_test, seed; temperature and quantum (harmonic); amplitude (random); '
-                        'skip and spread (trajectory).')
-        spec.input('force_constants', valid_type=orm.ArrayData, required=False,
-                   help='Harmonic reference (ForceConstants) of mode `harmonic`.')
+        spec.input(
+            'parameters',
+            valid_type=orm.Dict,
+            default=lambda: orm.Dict({}),
+            help='n_train, n_test, seed; temperature and quantum (harmonic); amplitude (random); '
+            'skip and spread (trajectory).',
+        )
+        spec.input(
+            'force_constants',
+            valid_type=orm.ArrayData,
+            required=False,
+            help='Harmonic reference (ForceConstants) of mode `harmonic`.',
+        )
         spec.input('structure', valid_type=orm.StructureData, required=False, help='Structure of mode `random`.')
         spec.input('frames', valid_type=TrainingSet, required=False, help='Trajectory frames of mode `trajectory`.')
         spec.expose_inputs(LabelWorkChain, namespace='label', exclude=('structures',))
@@ -74,8 +84,9 @@ class InitialDataWorkChain(WorkChain):
         spec.output('training_set', valid_type=TrainingSet, help='Labelled training frames.')
         spec.output('test_set', valid_type=TrainingSet, help='Labelled test frames, disjoint from the training frames.')
         spec.exit_code(410, 'ERROR_LABELLING_FAILED', message='Labelling of the {which} failed.')
-        spec.exit_code(420, 'ERROR_TOO_FEW_LABELLED',
-                       message='Only {n} {which} frame(s) could be labelled; at least 2 are needed.')
+        spec.exit_code(
+            420, 'ERROR_TOO_FEW_LABELLED', message='Only {n} {which} frame(s) could be labelled; at least 2 are needed.'
+        )
 
     def split(self):
         mode = self.inputs.mode.value

@@ -46,8 +46,11 @@ class LabelBaseWorkChain(BaseRestartWorkChain):
         )
         spec.output('labelled', valid_type=TrainingSet, required=False, help='Every structure that was labelled.')
         spec.output('excluded', valid_type=orm.Dict, help='Structures not labelled: index -> reason, attempts.')
-        spec.exit_code(410, 'ERROR_NOTHING_LABELLED', message='No structure of the batch could be labelled; '
-                       'see the `excluded` output for the reasons.')
+        spec.exit_code(
+            410,
+            'ERROR_NOTHING_LABELLED',
+            message='No structure of the batch could be labelled; see the `excluded` output for the reasons.',
+        )
 
     def setup(self):
         super().setup()
@@ -111,7 +114,9 @@ class LabelBaseWorkChain(BaseRestartWorkChain):
     )
     def handle_interrupted(self, node):
         """Resubmit the structures a killed, timed-out or budget-limited job did not reach."""
-        self.report(f'{node.process_label}<{node.pk}> stopped early: resubmitting {len(self.ctx.remaining)} structure(s)')
+        self.report(
+            f'{node.process_label}<{node.pk}> stopped early: resubmitting {len(self.ctx.remaining)} structure(s)'
+        )
         return ProcessHandlerReport(do_break=True)
 
     def results(self):
@@ -126,8 +131,10 @@ class LabelBaseWorkChain(BaseRestartWorkChain):
         if 'labelled' not in collected:
             return self.exit_codes.ERROR_NOTHING_LABELLED
         self.out('labelled', collected['labelled'])
-        self.report(f'labelled {len(collected["labelled"])} structure(s), excluded {n_excluded}, '
-                    f'in {self.ctx.iteration} calculation(s)')
+        self.report(
+            f'labelled {len(collected["labelled"])} structure(s), excluded {n_excluded}, '
+            f'in {self.ctx.iteration} calculation(s)'
+        )
         return None
 
 

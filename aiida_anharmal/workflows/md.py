@@ -80,8 +80,12 @@ def validate_exploration_inputs(value, ctx=None):
     if len(set(seeds)) != len(seeds):
         return f'duplicate seeds {seeds}: those runs would be identical'
     parameters = value['parameters'].get_dict() if 'parameters' in value else {}
-    md = {'ensemble': value['ensemble'], 'structure': value['structure'], 'code': value.get('code'),
-          'parameters': orm.Dict({**parameters, 'temperature': float(temperatures[0]), 'seed': int(seeds[0])})}
+    md = {
+        'ensemble': value['ensemble'],
+        'structure': value['structure'],
+        'code': value.get('code'),
+        'parameters': orm.Dict({**parameters, 'temperature': float(temperatures[0]), 'seed': int(seeds[0])}),
+    }
     for key in ('guards', 'harmonic', 'settings'):
         if key in value:
             md[key] = value[key]
@@ -117,9 +121,13 @@ class ExplorationWorkChain(ProtocolMixin, WorkChain):
         spec.input('settings', valid_type=orm.Dict, required=False, help='See `MDCalculation.settings`.')
         spec.input('code', valid_type=orm.AbstractCode, help='Code of the `anharmal-md` program.')
         spec.input('max_restarts', valid_type=orm.Int, default=lambda: orm.Int(3), help='Calculations per run.')
-        spec.input('options', valid_type=dict, non_db=True,
-                   default=lambda: {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}},
-                   help='`metadata.options` of every MDCalculation.')
+        spec.input(
+            'options',
+            valid_type=dict,
+            non_db=True,
+            default=lambda: {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}},
+            help='`metadata.options` of every MDCalculation.',
+        )
         spec.inputs.validator = validate_exploration_inputs
         spec.outline(cls.run_md, cls.collect)
         spec.output_namespace('trajectories', valid_type=orm.TrajectoryData, dynamic=True)
@@ -127,8 +135,9 @@ class ExplorationWorkChain(ProtocolMixin, WorkChain):
         spec.exit_code(410, 'ERROR_ALL_RUNS_FAILED', message='No MD run produced frames: {runs}')
 
     @classmethod
-    def get_builder_from_protocol(cls, code, ensemble, structure, protocol=None, overrides=None, harmonic=None,
-                                  options=None):
+    def get_builder_from_protocol(
+        cls, code, ensemble, structure, protocol=None, overrides=None, harmonic=None, options=None
+    ):
         """A builder from a protocol (``fast``, ``moderate``, ``precise``); ``structure`` may be ASE Atoms."""
         inputs = cls.get_protocol_inputs(protocol, overrides)
         builder = cls.get_builder()
@@ -164,8 +173,9 @@ class ExplorationWorkChain(ProtocolMixin, WorkChain):
             for key in ('guards', 'harmonic', 'settings'):
                 if key in self.inputs:
                     md[key] = self.inputs[key]
-            node = self.submit(MDBaseWorkChain, md=md, max_iterations=self.inputs.max_restarts,
-                               metadata={'call_link_label': label})
+            node = self.submit(
+                MDBaseWorkChain, md=md, max_iterations=self.inputs.max_restarts, metadata={'call_link_label': label}
+            )
             self.to_context(**{label: node})
             self.ctx.runs.append(label)
         self.report(f'{len(self.ctx.runs)} MD run(s): {", ".join(self.ctx.runs)}')

@@ -14,12 +14,23 @@ DATA = Path(__file__).parents[1] / 'data' / 'fhi_vibes_cspbi3_trajectory.nc'
 def vibes():
     h5py = pytest.importorskip('h5py')
     with h5py.File(DATA, 'r') as f:
-        data = {k: f[k][:] for k in ('positions', 'forces', 'positions_reference', 'lattice_reference',
-                                      'force_constants_remapped', 'displacements', 'forces_harmonic',
-                                      'sigma_per_sample')}
+        data = {
+            k: f[k][:]
+            for k in (
+                'positions',
+                'forces',
+                'positions_reference',
+                'lattice_reference',
+                'force_constants_remapped',
+                'displacements',
+                'forces_harmonic',
+                'sigma_per_sample',
+            )
+        }
         data['symbols'] = tuple(str(s) for s in f.attrs['symbols'])
-    reference = HarmonicReference(data['positions_reference'], data['lattice_reference'],
-                                  data['force_constants_remapped'], data['symbols'])
+    reference = HarmonicReference(
+        data['positions_reference'], data['lattice_reference'], data['force_constants_remapped'], data['symbols']
+    )
     return reference, data
 
 

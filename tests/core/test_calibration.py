@@ -16,10 +16,10 @@ def test_force_errors_by_hand():
 
 def test_perfect_ranking_and_ratio():
     u = np.array([0.1, 0.2, 0.3, 0.4])
-    c = correlation(u, 2 * u ** 2)  # monotone but not linear
+    c = correlation(u, 2 * u**2)  # monotone but not linear
     assert c['spearman'] == pytest.approx(1.0)
     assert c['pearson'] < 1.0
-    assert c['error_over_uncertainty'] == pytest.approx(np.mean(2 * u ** 2) / np.mean(u))
+    assert c['error_over_uncertainty'] == pytest.approx(np.mean(2 * u**2) / np.mean(u))
     assert correlation(u, -u)['spearman'] == pytest.approx(-1.0)
 
 

@@ -1,6 +1,5 @@
 """Checks that refuse bad structures and engine requests before compute (pure, no AiiDA)."""
 
-import numpy as np
 import pytest
 from ase import Atoms
 from ase.build import bulk

@@ -14,9 +14,19 @@ def tiny_model(seed, species=('Cu',), r_max=4.0):
 
     set_global_state()
     model = NequIPGNNModel(
-        seed=seed, model_dtype='float64', type_names=list(species), r_max=r_max, l_max=1, parity=True,
-        num_layers=2, num_features=8, radial_mlp_depth=1, radial_mlp_width=8, avg_num_neighbors=18.0,
-        per_type_energy_shifts={s: -1.0 for s in species}, per_type_energy_scales={s: 1.0 for s in species},
+        seed=seed,
+        model_dtype='float64',
+        type_names=list(species),
+        r_max=r_max,
+        l_max=1,
+        parity=True,
+        num_layers=2,
+        num_features=8,
+        radial_mlp_depth=1,
+        radial_mlp_width=8,
+        avg_num_neighbors=18.0,
+        per_type_energy_shifts={s: -1.0 for s in species},
+        per_type_energy_scales={s: 1.0 for s in species},
     )
     return model.eval()
 
@@ -39,7 +49,9 @@ def naive(members, atoms):
 
     energies, forces, stresses = [], [], []
     for model in members:
-        calc = NequIPCalculator(model=model, device='cpu', transforms=basic_transforms(model.metadata, 4.0, ['Cu'], {'Cu': 'Cu'}))
+        calc = NequIPCalculator(
+            model=model, device='cpu', transforms=basic_transforms(model.metadata, 4.0, ['Cu'], {'Cu': 'Cu'})
+        )
         a = atoms.copy()
         a.calc = calc
         energies.append(a.get_potential_energy())

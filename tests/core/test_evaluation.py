@@ -36,8 +36,13 @@ def test_set_statistics_by_hand():
     assert stats['energy'] == {'mean': -2.0, 'std': 1.0, 'n': 2}  # population std: 1, not sqrt(2)
     assert stats['uce_energy']['mean'] == pytest.approx(0.2) and stats['uce_energy']['std'] == pytest.approx(0.1)
     assert stats['uce_force_max']['std'] == 0.0
-    assert stats['errors'] == {'n_labelled_energy': 1, 'energy_mae_per_atom': pytest.approx(0.1),
-                               'n_labelled_forces': 1, 'forces_mae': pytest.approx(0.1), 'forces_rmse': pytest.approx(0.2)}
+    assert stats['errors'] == {
+        'n_labelled_energy': 1,
+        'energy_mae_per_atom': pytest.approx(0.1),
+        'n_labelled_forces': 1,
+        'forces_mae': pytest.approx(0.1),
+        'forces_rmse': pytest.approx(0.2),
+    }
 
 
 def test_evaluate_frames_matches_direct_predictions():
@@ -53,7 +58,7 @@ def test_evaluate_frames_matches_direct_predictions():
         assert arrays['energy'][k] == pytest.approx(direct.energy, abs=1e-12)
         assert arrays['uce_energy'][k] == pytest.approx(direct.uce_energy, abs=1e-12)
         assert arrays['uce_force_max'][k] == pytest.approx(direct.uce_force_max, abs=1e-12)
-        np.testing.assert_allclose(arrays['uce_forces'][4 * k: 4 * k + 4], direct.uce_forces, atol=1e-12)
+        np.testing.assert_allclose(arrays['uce_forces'][4 * k : 4 * k + 4], direct.uce_forces, atol=1e-12)
     assert np.isnan(arrays['energy_error']).all()  # no labels given
 
 

@@ -71,8 +71,12 @@ def test_displacement_set_round_trip(copper):
         assert np.allclose(a.positions, b.positions, atol=1e-12) and np.allclose(a.cell, b.cell)
         assert np.allclose(a.get_masses(), b.get_masses())
     # the same displacements as phonopy's type-2 dataset give the same structures
-    type2 = DisplacementSet(displacements.unitcell, displacements.supercell_matrix, displacements.primitive_matrix,
-                            {'displacements': displacements.displacements})
+    type2 = DisplacementSet(
+        displacements.unitcell,
+        displacements.supercell_matrix,
+        displacements.primitive_matrix,
+        {'displacements': displacements.displacements},
+    )
     assert np.allclose(type2.displaced_supercells()[0].positions, displacements.displaced_supercells()[0].positions)
 
 

@@ -6,8 +6,15 @@ from ase.build import bulk
 
 from aiida_anharmal.core.anharmonicity import HarmonicReference, harmonic_forces, minimum_image_displacements
 from aiida_anharmal.core.md import (
-    ForceCapGuard, MDSettings, MinDistanceGuard, TemperatureGuard, UncertaintyCapGuard, default_guards,
-    read_checkpoint, read_frames, run_md,
+    ForceCapGuard,
+    MDSettings,
+    MinDistanceGuard,
+    TemperatureGuard,
+    UncertaintyCapGuard,
+    default_guards,
+    read_checkpoint,
+    read_frames,
+    run_md,
 )
 from aiida_anharmal.core.uncertainty import EnsemblePrediction
 
@@ -23,8 +30,8 @@ def cu_reference():
     for a, b, v in zip(i, j, vectors):
         e = v / np.linalg.norm(v)
         block = 2.0 * np.outer(e, e)
-        phi[3 * a: 3 * a + 3, 3 * b: 3 * b + 3] -= block
-        phi[3 * a: 3 * a + 3, 3 * a: 3 * a + 3] += block
+        phi[3 * a : 3 * a + 3, 3 * b : 3 * b + 3] -= block
+        phi[3 * a : 3 * a + 3, 3 * a : 3 * a + 3] += block
     return atoms, HarmonicReference(atoms.positions, atoms.cell[:], phi, tuple(atoms.get_chemical_symbols()))
 
 
@@ -43,8 +50,9 @@ class ModelPotential:
         energy = 0.5 * u.ravel() @ phi @ u.ravel() + 0.25 * self.quartic * ((u * u).sum(1) ** 2).sum()
         if self.nan_after is not None and self.calls > self.nan_after:
             forces = forces * np.nan
-        return EnsemblePrediction(np.array([s * energy for s in self.scales]),
-                                  np.stack([s * forces for s in self.scales]))
+        return EnsemblePrediction(
+            np.array([s * energy for s in self.scales]), np.stack([s * forces for s in self.scales])
+        )
 
 
 def test_harmonic_system_has_zero_anharmonicity_and_a_quartic_one_does_not(tmp_path):
@@ -117,8 +125,14 @@ def test_a_run_that_reaches_its_last_step_is_finished_even_with_the_budget_spent
     settings = MDSettings(steps=20, save_stride=10)
     first = run_md(atoms.copy(), ModelPotential(reference), settings, tmp_path, max_seconds=1e-9)
     assert (first.state, first.last_step) == ('time_budget_spent', 10)
-    rest = run_md(atoms.copy(), ModelPotential(reference), settings, tmp_path, max_seconds=1e-9,
-                  checkpoint=read_checkpoint(tmp_path / 'checkpoint.json'))
+    rest = run_md(
+        atoms.copy(),
+        ModelPotential(reference),
+        settings,
+        tmp_path,
+        max_seconds=1e-9,
+        checkpoint=read_checkpoint(tmp_path / 'checkpoint.json'),
+    )
     assert (rest.state, rest.last_step) == ('finished', 20)
     assert list(read_frames(tmp_path)['step']) == [0, 10, 20]
 
@@ -131,13 +145,16 @@ def test_a_half_written_frame_is_dropped(tmp_path):
     assert len(read_frames(tmp_path)['step']) == 3
 
 
-@pytest.mark.parametrize('guard, potential, reason', [
-    (MinDistanceGuard(2.35), {}, 'atoms_too_close'),
-    (ForceCapGuard(0.5), {}, 'force_too_large'),
-    (UncertaintyCapGuard(0.05), {'scales': (1.0, 1.3)}, 'uncertainty_too_large'),
-    (TemperatureGuard(300, 1.2), {}, 'temperature_runaway'),
-    (None, {'nan_after': 12}, 'not_finite'),
-])
+@pytest.mark.parametrize(
+    'guard, potential, reason',
+    [
+        (MinDistanceGuard(2.35), {}, 'atoms_too_close'),
+        (ForceCapGuard(0.5), {}, 'force_too_large'),
+        (UncertaintyCapGuard(0.05), {'scales': (1.0, 1.3)}, 'uncertainty_too_large'),
+        (TemperatureGuard(300, 1.2), {}, 'temperature_runaway'),
+        (None, {'nan_after': 12}, 'not_finite'),
+    ],
+)
 def test_each_guard_stops_the_run_and_keeps_the_frames(tmp_path, guard, potential, reason):
     atoms, reference = cu_reference()
     settings = MDSettings(temperature=300, timestep=2.0, steps=500, save_stride=2, friction=0.01, seed=5)
@@ -153,14 +170,17 @@ def test_each_guard_stops_the_run_and_keeps_the_frames(tmp_path, guard, potentia
     assert frames['step'][-1] == result.last_step
 
 
-@pytest.mark.parametrize('kwargs, match', [
-    ({'temperature': 0}, 'temperature must be positive'),
-    ({'timestep': 0}, r'timestep must lie in \(0, 10\]'),
-    ({'timestep': 50}, r'timestep must lie in \(0, 10\]'),
-    ({'steps': 10, 'save_stride': 20}, 'save_stride must be an integer in'),
-    ({'dynamics': 'nose'}, 'dynamics must be one of'),
-    ({'friction': 3.0}, 'friction must lie in'),
-])
+@pytest.mark.parametrize(
+    'kwargs, match',
+    [
+        ({'temperature': 0}, 'temperature must be positive'),
+        ({'timestep': 0}, r'timestep must lie in \(0, 10\]'),
+        ({'timestep': 50}, r'timestep must lie in \(0, 10\]'),
+        ({'steps': 10, 'save_stride': 20}, 'save_stride must be an integer in'),
+        ({'dynamics': 'nose'}, 'dynamics must be one of'),
+        ({'friction': 3.0}, 'friction must lie in'),
+    ],
+)
 def test_bad_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
         MDSettings(**kwargs).check()

@@ -6,8 +6,13 @@ from ase import Atoms, units
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
-from aiida_anharmal.core.sampling import (harmonic_samples, initial_split, mode_variances, normal_modes,
-                                          random_displacements)
+from aiida_anharmal.core.sampling import (
+    harmonic_samples,
+    initial_split,
+    mode_variances,
+    normal_modes,
+    random_displacements,
+)
 
 
 def spring_force_constants(n: int, seed: int = 0) -> np.ndarray:
@@ -18,7 +23,7 @@ def spring_force_constants(n: int, seed: int = 0) -> np.ndarray:
         for j in range(i + 1, n):
             k = rng.uniform(0.5, 2.0)
             for a, b, sign in ((i, i, 1), (j, j, 1), (i, j, -1), (j, i, -1)):
-                phi[3 * a:3 * a + 3, 3 * b:3 * b + 3] += sign * k * np.eye(3)
+                phi[3 * a : 3 * a + 3, 3 * b : 3 * b + 3] += sign * k * np.eye(3)
     return phi
 
 
