@@ -65,24 +65,15 @@ def run_one(models, repeat: int, steps: int, stride: int, workers: int | None) -
     }
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--sizes', nargs='+', default=['fast', 'paper'], choices=sorted(MODEL_CONFIGS))
-    p.add_argument('--quick', action='store_true', help='fewer steps')
-    p.add_argument('--tag', default=None, help='results file suffix (default: machine kind)')
-    args = p.parse_args(argv)
-    from nequip.utils.global_state import set_global_state
-
-    set_global_state()
-    import torch
-
+def measure(sizes, quick: bool) -> list[dict]:
+    """Steps per second of one model and of 6 members, per model size, supercell and save stride."""
     rows = []
-    for size in args.sizes:
+    for size in sizes:
         models = build_models(MODEL_CONFIGS[size], 6, 'cpu')
         for repeat in (2, 3):
             for label, members in (('one model', models[:1]), ('6 members', models)):
                 steps = {('fast', 2): 60, ('fast', 3): 40, ('paper', 2): 20, ('paper', 3): 8}[(size, repeat)]
-                if args.quick:
+                if quick:
                     steps = max(4, steps // 4)
                 for stride in (1, 10) if steps >= 10 else (1,):
                     row = run_one(members, repeat, steps, stride, None)
@@ -94,36 +85,24 @@ def main(argv=None) -> int:
                         f'{row["steps_per_second"]:7.2f} steps/s ({row["ms_per_step"]:8.1f} ms/step); {share}',
                         flush=True,
                     )
+    return rows
+
+
+def ratios_of(rows: list[dict], sizes) -> list[dict]:
+    """Time per step of 6 members over one model, measured side by side (save stride 1)."""
     ratios = []
-    for size in args.sizes:
+    for size in sizes:
         for atoms in (64, 216):
-            one = [
-                r
-                for r in rows
-                if r['model'] == size and r['atoms'] == atoms and r['variant'] == 'one model' and r['save_stride'] == 1
-            ]
-            six = [
-                r
-                for r in rows
-                if r['model'] == size and r['atoms'] == atoms and r['variant'] == '6 members' and r['save_stride'] == 1
-            ]
-            if one and six:
-                ratios.append(
-                    {'model': size, 'atoms': atoms, 'time_ratio_6_vs_1': six[0]['ms_per_step'] / one[0]['ms_per_step']}
-                )
-    machine = {
-        'cpu': cpu_model(),
-        'cores': len(os.sched_getaffinity(0)),
-        'python': platform.python_version(),
-        'torch': torch.__version__,
-        'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS'),
-        'date': datetime.now(timezone.utc).isoformat(timespec='seconds'),
-        'loadavg_end': os.getloadavg(),
-    }
-    tag = args.tag or f'cpu-{machine["cores"]}core'
-    RESULTS.mkdir(exist_ok=True)
-    report = {'machine': machine, 'rows': rows, 'ratios': ratios}
-    (RESULTS / f'md_throughput_{tag}.json').write_text(json.dumps(report, indent=1))
+            found = {
+                r['variant']: r for r in rows if r['model'] == size and r['atoms'] == atoms and r['save_stride'] == 1
+            }
+            if 'one model' in found and '6 members' in found:
+                ratio = found['6 members']['ms_per_step'] / found['one model']['ms_per_step']
+                ratios.append({'model': size, 'atoms': atoms, 'time_ratio_6_vs_1': ratio})
+    return ratios
+
+
+def report_lines(machine: dict, rows: list[dict], ratios: list[dict]) -> list[str]:
     lines = [
         f'# MD throughput ({machine["date"]})',
         '',
@@ -146,6 +125,37 @@ def main(argv=None) -> int:
         )
     lines += ['', '| model | atoms | time per step, 6 members / 1 model |', '|---|---|---|']
     lines += [f'| {r["model"]} | {r["atoms"]} | {r["time_ratio_6_vs_1"]:.2f} |' for r in ratios]
+    return lines
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--sizes', nargs='+', default=['fast', 'paper'], choices=sorted(MODEL_CONFIGS))
+    p.add_argument('--quick', action='store_true', help='fewer steps')
+    p.add_argument('--tag', default=None, help='results file suffix (default: machine kind)')
+    args = p.parse_args(argv)
+    from nequip.utils.global_state import set_global_state
+
+    set_global_state()
+    import torch
+
+    rows = measure(args.sizes, args.quick)
+    ratios = ratios_of(rows, args.sizes)
+    machine = {
+        'cpu': cpu_model(),
+        'cores': len(os.sched_getaffinity(0)),
+        'python': platform.python_version(),
+        'torch': torch.__version__,
+        'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS'),
+        'date': datetime.now(timezone.utc).isoformat(timespec='seconds'),
+        'loadavg_end': os.getloadavg(),
+    }
+    tag = args.tag or f'cpu-{machine["cores"]}core'
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f'md_throughput_{tag}.json').write_text(
+        json.dumps({'machine': machine, 'rows': rows, 'ratios': ratios}, indent=1)
+    )
+    lines = report_lines(machine, rows, ratios)
     (RESULTS / f'md_throughput_{tag}.md').write_text('\n'.join(lines) + '\n')
     print('\n'.join(lines))
     return 0

@@ -17,7 +17,7 @@ from aiida import load_profile, orm
 from aiida.engine import submit
 from ase.build import bulk
 
-from aiida_anharmal.cli.al import status_lines, why
+from aiida_anharmal.analysis.al import status_lines, why
 from aiida_anharmal.workflows import ActiveLearningWorkChain
 
 load_profile('anharmal')

@@ -8,18 +8,10 @@ from aiida import orm
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
-from aiida_anharmal.core.harmonic import (
-    force_constants_from_forces,
-    force_constants_to_matrix,
-    frequencies_at,
-    gamma_frequencies,
-    load_phonopy_yaml,
-    phonopy_object,
-    save_phonopy_yaml,
-)
-from aiida_anharmal.core.harmonic import (
-    make_displacements as core_make_displacements,
-)
+from aiida_anharmal.core.harmonic import force_constants_from_forces, phonopy_object
+from aiida_anharmal.core.harmonic import make_displacements as core_make_displacements
+from aiida_anharmal.core.phonon_spectra import frequencies_at, gamma_frequencies
+from aiida_anharmal.core.phonopy_io import force_constants_to_matrix, load_phonopy_yaml, save_phonopy_yaml
 from aiida_anharmal.data import ForceConstants, TrainingSet
 from aiida_anharmal.functions import build_force_constants, make_displacements
 from aiida_anharmal.workflows.harmonic import HarmonicWorkChain, check_supercell_matrix, diagonal_supercell
@@ -104,7 +96,7 @@ def test_import_of_compact_force_constants(direct, tmp_path):
 def test_import_refuses_files_without_force_constants_or_in_other_units(direct, tmp_path):
     from phonopy import Phonopy
 
-    from aiida_anharmal.core.harmonic import ase_to_phonopy
+    from aiida_anharmal.core.phonopy_io import ase_to_phonopy
 
     _, _, phonon = direct
     with pytest.raises(ValueError, match='holds no force constants'):
@@ -217,7 +209,7 @@ def test_unlabelled_displacement_fails_the_workchain(submit_and_await, label_cod
         overrides={'phonopy': {'is_plusminus': True}, 'label': {'max_restarts': 1, 'settings': {'max_seconds': 1e-6}}},
     )
     node = submit_and_await(builder, timeout=300)
-    assert node.exit_status == HarmonicWorkChain.exit_codes.ERROR_DISPLACEMENTS_NOT_LABELLED.status
+    assert node.exit_status == HarmonicWorkChain.exit_codes.ERROR_TOO_FEW_LABELLED.status == 411
     assert '1 of 2 displaced supercell(s) could not be labelled (1)' in node.exit_message
     assert 'force_constants' not in node.outputs
 

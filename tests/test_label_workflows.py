@@ -141,7 +141,7 @@ def test_engine_that_cannot_start_is_not_retried(submit_and_await, label_code, o
         code=label_code,
         options=options,
     )
-    assert node.exit_status == LabelWorkChain.exit_codes.ERROR_NOTHING_LABELLED.status
+    assert node.exit_status == LabelWorkChain.exit_codes.ERROR_LABELLING_FAILED.status == 410
     excluded = node.outputs.excluded.get_dict()
     assert set(excluded) == {'0', '1'}
     assert excluded['0']['reason'] == 'setup_failed' and 'not_a_gpaw_keyword' in excluded['0']['message']

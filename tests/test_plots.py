@@ -1,9 +1,9 @@
-"""The plotting functions of ``aiida_anharmal.cli.plots`` on synthetic data (no AiiDA needed)."""
+"""The plotting functions of ``aiida_anharmal.analysis.plots`` on synthetic data (no AiiDA needed)."""
 
 import numpy as np
 import pytest
 
-from aiida_anharmal.cli.plots import plot_acquisition, plot_exploration, plot_learning_curve
+from aiida_anharmal.analysis.plots import plot_acquisition, plot_exploration, plot_learning_curve
 
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 

@@ -1,12 +1,29 @@
-"""What every CalcJob of this package shares: one program of ours, run in its folder with ``.`` as argument."""
+"""What every CalcJob of this package shares: one program of ours, run in its folder with ``.`` as argument.
+
+The program (:mod:`aiida_anharmal.engines.runner`) ends in a named state; each calculation says
+which exit code each state means (:meth:`AnharmalCalcJob.state_exit_codes`) and the one base
+parser (:class:`aiida_anharmal.parsers.base.AnharmalParser`) applies that map.
+"""
 
 from __future__ import annotations
 
 import io
+import json
+from typing import ClassVar
 
 import numpy as np
 from aiida.common import datastructures
 from aiida.engine import CalcJob
+
+from .. import exit_codes
+from ..engines.runner import INPUT_FILE
+
+#: What every program's common states mean; ``killed``: no ``status.json`` (walltime, kill -9).
+COMMON_STATES = {
+    'setup_failed': 'ERROR_SETUP_FAILED',
+    'failed': 'ERROR_PROGRAM_FAILED',
+    'killed': 'ERROR_NO_OUTPUT',
+}
 
 
 def unknown_keys(given, allowed, what: str = '`settings`') -> str | None:
@@ -20,11 +37,15 @@ def unknown_keys(given, allowed, what: str = '`settings`') -> str | None:
 class AnharmalCalcJob(CalcJob):
     """Base of the calculations: sets the parser and file names, and builds the ``CalcInfo``.
 
-    Subclasses name their parser in ``_parser`` and the program's input file in ``_input_file``.
+    Subclasses name their parser in ``_parser``, the program's input file in ``_input_file``, what
+    their program's own states mean in ``_states`` (state -> exit code label, over
+    :data:`COMMON_STATES`) and the further codes their parser returns in ``_exit_codes``.
     """
 
     _parser: str = ''
-    _input_file: str = 'aiida.json'
+    _input_file: str = INPUT_FILE
+    _states: ClassVar[dict[str, str]] = {}
+    _exit_codes: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def define(cls, spec):
@@ -32,6 +53,13 @@ class AnharmalCalcJob(CalcJob):
         spec.inputs['metadata']['options']['parser_name'].default = cls._parser
         spec.inputs['metadata']['options']['input_filename'].default = cls._input_file
         spec.inputs['metadata']['options']['output_filename'].default = 'aiida.out'
+        labels = ['ERROR_NO_OUTPUT', 'ERROR_OUTPUT_CORRUPT', *cls.state_exit_codes().values(), *cls._exit_codes]
+        exit_codes.declare(spec, *sorted(set(labels), key=labels.index))
+
+    @classmethod
+    def state_exit_codes(cls) -> dict[str, str]:
+        """Program state -> exit code label (``finished`` is success and not listed)."""
+        return {**COMMON_STATES, **cls._states}
 
     def time_budget(self, requested: float | None) -> float | None:
         """``requested`` seconds, or by default 80 % of the walltime (the program stops cleanly before the kill)."""
@@ -40,14 +68,30 @@ class AnharmalCalcJob(CalcJob):
         walltime = self.inputs.metadata.options.get('max_wallclock_seconds')
         return 0.8 * walltime if walltime else None
 
-    def member_files(self, ensemble) -> tuple[list[str], list[tuple]]:
+    def member_files(self, folder, ensemble) -> tuple[list[str], list[tuple]]:
         """Relative paths of the ensemble's member files in the job folder, and their local copy list."""
+        folder.get_subfolder('members', create=True)
         files, copies = [], []
         for label, member in ensemble.members.items():
             target = f'members/{label}.nequip.zip'
             copies.append((member.uuid, member.filename, target))
             files.append(target)
         return files, copies
+
+    def write_harmonic(self, folder) -> str | None:
+        """Write the ``harmonic`` input (if any) for the program; return its file name or ``None``."""
+        if 'harmonic' not in self.inputs:
+            return None
+        from ..data.force_constants import harmonic_arrays
+        from ..engines.inputs import HARMONIC_FILE
+
+        self.write_arrays(folder, HARMONIC_FILE, harmonic_arrays(self.inputs.harmonic))
+        return HARMONIC_FILE
+
+    def write_config(self, folder, config: dict) -> None:
+        """The program's ``aiida.json``."""
+        with folder.open(self._input_file, 'w', encoding='utf-8') as handle:
+            json.dump(config, handle, indent=1)
 
     @staticmethod
     def write_arrays(folder, name: str, arrays: dict) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 
 import numpy as np
 from aiida import orm
@@ -12,6 +11,7 @@ from ..data.ensemble import Ensemble
 from ..data.force_constants import harmonic_arrays
 from ..data.training_set import TrainingSet
 from ..engines import evaluate as program
+from ..engines.runner import STATUS_FILE
 from .base import AnharmalCalcJob, unknown_keys
 
 SETTINGS_KEYS = {'member_forces', 'workers'}
@@ -87,30 +87,22 @@ class EvaluateCalculation(AnharmalCalcJob):
         spec.inputs.validator = validate_inputs
         spec.output('evaluation', valid_type=orm.ArrayData, required=False, help='Per-frame and per-atom arrays.')
         spec.output('statistics', valid_type=orm.Dict, required=False, help='Test-set statistics and errors.')
-        spec.exit_code(300, 'ERROR_NO_OUTPUT', message='The program wrote no status: it was killed or did not start.')
-        spec.exit_code(301, 'ERROR_SETUP_FAILED', message='The ensemble could not be loaded: {message}')
-        spec.exit_code(310, 'ERROR_EVALUATION_FAILED', message='The evaluation failed: {message}')
 
     def prepare_for_submission(self, folder):
         settings = self.inputs.settings.get_dict() if 'settings' in self.inputs else {}
-        folder.get_subfolder('members', create=True)
-        member_files, local_copy_list = self.member_files(self.inputs.ensemble)
+        member_files, local_copy_list = self.member_files(folder, self.inputs.ensemble)
         config = {
             'member_files': member_files,
             'member_forces': bool(settings.get('member_forces', False)),
             'workers': settings.get('workers'),
-            'harmonic_file': None,
+            'harmonic_file': self.write_harmonic(folder),
         }
-        if 'harmonic' in self.inputs:
-            self.write_arrays(folder, 'harmonic.npz', harmonic_arrays(self.inputs.harmonic))
-            config['harmonic_file'] = 'harmonic.npz'
-        with folder.open(program.INPUT_FILE, 'w', encoding='utf-8') as handle:
-            json.dump(config, handle, indent=1)
+        self.write_config(folder, config)
         folder.create_file_from_filelike(
             io.BytesIO(self.inputs.structures.frames.to_npz_bytes()), program.STRUCTURES_FILE, mode='wb'
         )
         return self.calcinfo(
             local_copy_list,
-            retrieve_list=[program.STATUS_FILE, program.STATISTICS_FILE],
+            retrieve_list=[STATUS_FILE, program.STATISTICS_FILE],
             retrieve_temporary_list=[program.EVALUATION_FILE],
         )

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import io
-import json
 from pathlib import PurePath
+from typing import ClassVar
 
 from aiida import orm
 
@@ -13,6 +13,7 @@ from ..core.labellers import EngineError, check_request
 from ..data.mlip_model import MLIPModel
 from ..data.training_set import TrainingSet
 from ..engines import label as program
+from ..engines.runner import STATUS_FILE
 from .base import AnharmalCalcJob, unknown_keys
 
 #: Keys accepted in the ``settings`` input.
@@ -84,6 +85,8 @@ class LabelCalculation(AnharmalCalcJob):
     """
 
     _parser = 'anharmal.label'
+    _states: ClassVar[dict[str, str]] = {'time_budget_spent': 'ERROR_INTERRUPTED'}
+    _exit_codes = ('ERROR_SCF_NOT_CONVERGED', 'ERROR_STRUCTURES_FAILED', 'ERROR_INTERRUPTED')
 
     @classmethod
     def define(cls, spec):
@@ -120,32 +123,6 @@ class LabelCalculation(AnharmalCalcJob):
             help='Structures not labelled: source index -> {reason, message}.',
         )
 
-        spec.exit_code(
-            300,
-            'ERROR_NO_OUTPUT',
-            message='The engine wrote no output: it did not run (see the scheduler '
-            'output files in the retrieved folder).',
-        )
-        spec.exit_code(301, 'ERROR_SETUP_FAILED', message='The engine could not start: {message}')
-        spec.exit_code(302, 'ERROR_OUTPUT_CORRUPT', message='The labels file could not be read: {message}')
-        spec.exit_code(
-            310,
-            'ERROR_SCF_NOT_CONVERGED',
-            message='The SCF did not converge for {n} structure(s); the others are in the `labelled` output.',
-        )
-        spec.exit_code(
-            320,
-            'ERROR_INTERRUPTED',
-            message='The engine stopped before labelling {n} structure(s) '
-            '({reason}); every finished label is in the `labelled` output.',
-        )
-        spec.exit_code(
-            330,
-            'ERROR_STRUCTURES_FAILED',
-            message='The engine failed on {n} structure(s) with an error '
-            'a restart cannot fix; see the `failures` output.',
-        )
-
     def prepare_for_submission(self, folder):
         structures = self.inputs.structures
         indices = self.inputs.indices.get_list() if 'indices' in self.inputs else list(range(len(structures)))
@@ -172,12 +149,11 @@ class LabelCalculation(AnharmalCalcJob):
             config['model_file'] = f'model{suffix}'
             local_copy_list.append((model.uuid, model.filename, config['model_file']))
 
-        with folder.open(program.INPUT_FILE, 'w', encoding='utf-8') as handle:
-            json.dump(config, handle, indent=1)
+        self.write_config(folder, config)
         data = structures.frames.subset(indices).to_npz_bytes()
         folder.create_file_from_filelike(io.BytesIO(data), program.STRUCTURES_FILE, mode='wb')
 
         return self.calcinfo(
             local_copy_list,
-            retrieve_list=[program.LABELS_FILE, program.STATUS_FILE, program.LOG_FILE, 'gpaw.txt'],
+            retrieve_list=[program.LABELS_FILE, STATUS_FILE, program.LOG_FILE, 'gpaw.txt'],
         )

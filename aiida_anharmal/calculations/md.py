@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import json
+from typing import ClassVar
 
 import numpy as np
 from aiida import orm
 
+from ..core.guards import check_guard_settings, settable_rules, stop_rules
 from ..core.md import MDSettings
 from ..data.ensemble import Ensemble
-from ..data.force_constants import harmonic_arrays, harmonic_reference
+from ..data.force_constants import harmonic_reference
 from ..engines import md as program
+from ..engines.runner import STATUS_FILE
 from .base import AnharmalCalcJob, unknown_keys
 
 SETTINGS_KEYS = {'max_seconds', 'workers'}
@@ -55,13 +57,10 @@ def validate_inputs(value, ctx=None):
     unknown = sorted(set(atoms.get_chemical_symbols()) - set(value['ensemble'].species))
     if unknown:
         return f'elements {unknown} of the structure are not among the ensemble species {value["ensemble"].species}'
-    guards = value['guards'].get_dict() if 'guards' in value else {}
-    message = unknown_keys(guards, program.GUARD_KEYS, '`guards`')
-    if message:
-        return message
-    for key, threshold in guards.items():
-        if threshold is not None and not float(threshold) > 0:
-            return f'guard `{key}` must be positive or null (off), not {threshold}'
+    try:
+        check_guard_settings(value['guards'].get_dict() if 'guards' in value else {})
+    except ValueError as exc:
+        return str(exc)
     settings = value['settings'].get_dict() if 'settings' in value else {}
     message = unknown_keys(settings, SETTINGS_KEYS)
     if message:
@@ -76,6 +75,11 @@ def validate_inputs(value, ctx=None):
     return None
 
 
+def guards_help() -> str:
+    rules = ', '.join(f'{key} ({rule.unit}, default {rule.default})' for key, rule in settable_rules().items())
+    return f'Thresholds of the stop rules by key: {rules}; null switches one off.'
+
+
 class MDCalculation(AnharmalCalcJob):
     """Langevin NVT or NVE dynamics on the mean forces of an ensemble (program ``anharmal-md``).
 
@@ -87,6 +91,12 @@ class MDCalculation(AnharmalCalcJob):
     """
 
     _parser = 'anharmal.md'
+    _states: ClassVar[dict[str, str]] = {'time_budget_spent': 'ERROR_INTERRUPTED', 'killed': 'ERROR_INTERRUPTED'}
+
+    @classmethod
+    def state_exit_codes(cls) -> dict[str, str]:
+        """The common states, interrupted runs, and the reason of every registered stop rule."""
+        return {**super().state_exit_codes(), **{rule.reason: rule.exit_label for rule in stop_rules()}}
 
     @classmethod
     def define(cls, spec):
@@ -117,8 +127,7 @@ class MDCalculation(AnharmalCalcJob):
             'guards',
             valid_type=orm.Dict,
             required=False,
-            help='min_distance (A, 0.5), max_force (eV/A, 20), max_uncertainty (UCE_F^max, eV/A, 2), '
-            'temperature_factor (3); null switches one off.',
+            help=guards_help(),
         )
         spec.input('harmonic', valid_type=orm.ArrayData, required=False, help='Harmonic reference for A and UCE_A.')
         spec.input(
@@ -141,42 +150,21 @@ class MDCalculation(AnharmalCalcJob):
             help='Per saved frame: energy (U), uce_energy, uce_force_max, anharmonicity, '
             'uce_anharmonicity, temperature, kinetic_energy, step, time; uce_forces (frames x atoms).',
         )
-        spec.exit_code(300, 'ERROR_NO_OUTPUT', message='The program wrote no frame: it was killed or did not start.')
-        spec.exit_code(301, 'ERROR_SETUP_FAILED', message='The MD could not start: {message}')
-        spec.exit_code(
-            302, 'ERROR_MD_FAILED', message='The MD failed: {message}; the frames so far are in the outputs.'
-        )
-        spec.exit_code(320, 'ERROR_ATOMS_TOO_CLOSE', message='Stopped by the distance guard: {message}.')
-        spec.exit_code(321, 'ERROR_FORCE_TOO_LARGE', message='Stopped by the force guard: {message}.')
-        spec.exit_code(322, 'ERROR_UNCERTAINTY_TOO_LARGE', message='Stopped by the uncertainty guard: {message}.')
-        spec.exit_code(323, 'ERROR_TEMPERATURE_RUNAWAY', message='Stopped by the temperature guard: {message}.')
-        spec.exit_code(324, 'ERROR_NOT_FINITE', message='Stopped: {message}.')
-        spec.exit_code(
-            330,
-            'ERROR_INTERRUPTED',
-            message='The run stopped before its last step ({message}); '
-            'the frames so far are in the outputs; continue it with `parent_folder`.',
-        )
 
     def prepare_for_submission(self, folder):
         inputs = self.inputs
         atoms = start_atoms(inputs)
         settings = inputs.settings.get_dict() if 'settings' in inputs else {}
-        folder.get_subfolder('members', create=True)
-        member_files, local_copy_list = self.member_files(inputs.ensemble)
+        member_files, local_copy_list = self.member_files(folder, inputs.ensemble)
         config = {
             'md': inputs.parameters.get_dict() if 'parameters' in inputs else {},
-            'guards': inputs.guards.get_dict() if 'guards' in inputs else {},
+            'guards': check_guard_settings(inputs.guards.get_dict() if 'guards' in inputs else {}),
             'member_files': member_files,
             'workers': settings.get('workers'),
             'max_seconds': self.time_budget(settings.get('max_seconds')),
-            'harmonic_file': None,
+            'harmonic_file': self.write_harmonic(folder),
         }
-        if 'harmonic' in inputs:
-            self.write_arrays(folder, 'harmonic.npz', harmonic_arrays(inputs.harmonic))
-            config['harmonic_file'] = 'harmonic.npz'
-        with folder.open(program.INPUT_FILE, 'w', encoding='utf-8') as handle:
-            json.dump(config, handle, indent=1)
+        self.write_config(folder, config)
         start = {'numbers': atoms.numbers, 'positions': atoms.positions, 'cell': atoms.cell[:], 'pbc': atoms.pbc}
         if atoms.get_momenta().any():
             from ase import units
@@ -191,7 +179,7 @@ class MDCalculation(AnharmalCalcJob):
                 remote_copy_list.append((parent.computer.uuid, f'{parent.get_remote_path()}/{name}', name))
         return self.calcinfo(
             local_copy_list,
-            retrieve_list=[program.STATUS_FILE, program.LAYOUT_FILE],
+            retrieve_list=[STATUS_FILE, program.LAYOUT_FILE],
             retrieve_temporary_list=[program.FRAMES_FILE],
             remote_copy_list=remote_copy_list,
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-import json
+from typing import ClassVar
 
 from aiida import orm
 
@@ -11,6 +11,7 @@ from ..core.nequip_config import check_hyperparameters
 from ..data.mlip_model import MLIPModel
 from ..data.training_set import TrainingSet
 from ..engines import train as program
+from ..engines.runner import STATUS_FILE
 from .base import AnharmalCalcJob, unknown_keys
 
 #: Keys accepted in the ``settings`` input.
@@ -66,6 +67,11 @@ def check_train_request(
             return f'a parent model must be a `nequip-package` model, not `{parent.model_format}`'
         if parent.species != model_species:
             return f'the parent model has species {parent.species}, this member {model_species}: they must be equal'
+        if abs(parent.r_max - float(hp['r_max'])) > 1e-9:
+            return (
+                f'the parent model has r_max {parent.r_max:g} A but the hyperparameters say {hp["r_max"]:g} A: '
+                f"fine-tuning keeps the parent's cutoff, so set `r_max` to {parent.r_max:g}"
+            )
     if 'max_seconds' in settings and not float(settings['max_seconds']) > 0:
         return f'`settings.max_seconds` must be positive, not {settings["max_seconds"]}'
     return None
@@ -97,6 +103,11 @@ class TrainCalculation(AnharmalCalcJob):
     """
 
     _parser = 'anharmal.train'
+    _states: ClassVar[dict[str, str]] = {
+        'training_failed': 'ERROR_TRAINING_FAILED',
+        'packaging_failed': 'ERROR_PACKAGING_FAILED',
+        'compile_failed': 'ERROR_COMPILE_FAILED',
+    }
 
     @classmethod
     def define(cls, spec):
@@ -135,20 +146,6 @@ class TrainCalculation(AnharmalCalcJob):
         spec.output('metrics', valid_type=orm.Dict, required=False, help='Final errors on train and validation frames.')
         spec.output('learning_curve', valid_type=orm.ArrayData, required=False, help='Per-epoch validation errors.')
 
-        spec.exit_code(
-            300,
-            'ERROR_NO_OUTPUT',
-            message='The program wrote no status: it was killed or did not start (see the retrieved scheduler output).',
-        )
-        spec.exit_code(301, 'ERROR_SETUP_FAILED', message='The training could not start: {message}')
-        spec.exit_code(310, 'ERROR_TRAINING_FAILED', message='nequip-train failed: {message}')
-        spec.exit_code(320, 'ERROR_PACKAGING_FAILED', message='nequip-package failed: {message}')
-        spec.exit_code(
-            330,
-            'ERROR_COMPILE_FAILED',
-            message='nequip-compile failed (the packaged model is in the `model` output): {message}',
-        )
-
     def prepare_for_submission(self, folder):
         subsample = self.inputs.subsample.get_dict()
         train = [int(i) for i in subsample['train']]
@@ -181,15 +178,14 @@ class TrainCalculation(AnharmalCalcJob):
             config['parent_file'] = 'parent.nequip.zip'
             local_copy_list.append((parent.uuid, parent.filename, config['parent_file']))
 
-        with folder.open(program.INPUT_FILE, 'w', encoding='utf-8') as handle:
-            json.dump(config, handle, indent=1)
+        self.write_config(folder, config)
         data = frames.subset(train + validation).to_npz_bytes()
         folder.create_file_from_filelike(io.BytesIO(data), program.STRUCTURES_FILE, mode='wb')
 
         return self.calcinfo(
             local_copy_list,
             retrieve_list=[
-                program.STATUS_FILE,
+                STATUS_FILE,
                 program.METRICS_FILE,
                 program.CURVE_FILE,
                 program.LOG_FILE,

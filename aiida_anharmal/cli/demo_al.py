@@ -104,11 +104,11 @@ def demo_al(profile, engine, protocol, temperature, iterations, output, timeout)
     from aiida.engine.daemon.client import get_daemon_client
     from ase.build import bulk
 
+    from ..analysis.al import status_lines, write_plots
     from ..protocols import recursive_merge
     from ..workflows.active_learning import ActiveLearningWorkChain
     from ..workflows.harmonic import HarmonicWorkChain
     from . import reference_model
-    from .al import status_lines, write_plots
     from .setup import DEFAULT_PROFILE
 
     loaded = load_profile(profile or DEFAULT_PROFILE, allow_switch=True)

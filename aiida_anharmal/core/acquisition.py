@@ -10,7 +10,7 @@ energy ``U_k``, against the test-set statistics ``mu``/``sigma`` of that uncerta
 
 P(UCE) is 1/2 where the uncertainty is s standard deviations above the test-set mean: frames the
 ensemble does not know are drawn. P(U) is 0.2 at mu_U + 1.8 sigma_U: frames of unphysically high
-energy are rejected. Unlike the reference code (SCIENCE.md section 2), the chosen kind of
+energy are rejected. Unlike the reference code (docs/source/science.rst, section 2), the chosen kind of
 uncertainty is the one used, and the energy reference is mu_U + sigma_U (not mu_U - 2 sigma_U,
 which would invert the intent). Accepted frames are sorted by uncertainty (largest first),
 thinned so that no two frames of the same run are closer than ``min_spacing`` frames, and cut
@@ -21,19 +21,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from scipy.special import erf
 
-#: Uncertainty kinds and the per-frame array each one reads. ``random`` (the baseline of Kang et al.)
-#: draws every frame with the same probability and keeps a random ``n_max`` of them; it records
-#: UCE_F^max but does not use it.
-KINDS = {
-    'force_max': 'uce_force_max',
-    'energy': 'uce_energy',
-    'anharmonicity': 'uce_anharmonicity',
-    'random': 'uce_force_max',
-}
+from .registry import Registry, Strategy, check_number
 
 
 @dataclass(frozen=True)
@@ -159,3 +152,121 @@ def select(
         raise ValueError(f'order must be `uncertainty` or `random`, not {order!r}')
     kept = thin(ranked, runs, frame_numbers, min_spacing, n_max)
     return Selection(np.array(kept, dtype=int), probability, pu, pe, drawn, len(accepted))
+
+
+# ------------------------------------------------------------------------------------ the kinds
+#: Parameters of every acquisition besides its kind's own: how many frames at most, how far apart.
+SELECTION_DEFAULTS = {'n_max': 30, 'min_spacing': 1}
+DEFAULT_KIND = 'force_max'
+
+
+class AcquisitionKind(Strategy):
+    """One kind of acquisition: which per-frame uncertainty it reads and how it turns it into P.
+
+    ``uncertainty`` names the per-frame array (of the exploration frames and of the test-set
+    statistics); ``label`` and ``scale`` say how plots show it; ``needs_harmonic``: the array
+    exists only with a harmonic reference. ``s`` and ``g`` (Kang et al., Eq. 3) are parameters of
+    every kind, so that selections of different kinds record the same fields.
+    """
+
+    uncertainty: ClassVar[str] = ''
+    scale: ClassVar[float] = 1000.0
+    needs_harmonic: ClassVar[bool] = False
+    order: ClassVar[str] = 'uncertainty'
+    defaults: ClassVar[dict] = {'s': 2.0, 'g': 1.0}
+
+    @classmethod
+    def validate(cls, parameters: dict) -> dict:
+        p = super().validate(parameters)
+        for key in ('s', 'g'):
+            check_number(key, p[key])
+        return p
+
+    @classmethod
+    def probabilities(cls, statistics: dict, p: dict) -> tuple:
+        """``(P(UCE), P(U))`` strategies against the test-set ``statistics``."""
+        stats = statistics[cls.uncertainty]
+        return (
+            UncertaintyProbability(stats['mean'], stats['std'], p['s'], p['g']),
+            EnergyProbability(statistics['energy']['mean'], statistics['energy']['std']),
+        )
+
+    @classmethod
+    def threshold(cls, statistics: dict, p: dict) -> float | None:
+        """Where P(UCE) = 1/2: mu + s sigma of the test set (``None`` where the kind has none)."""
+        stats = statistics.get(cls.uncertainty)
+        return None if not stats else stats['mean'] + p['s'] * stats['std']
+
+
+ACQUISITIONS: Registry[type[AcquisitionKind]] = Registry('acquisition kind')
+
+
+@ACQUISITIONS.register
+class ForceMaxAcquisition(AcquisitionKind):
+    """P(UCE) of the largest per-atom force uncertainty UCE_F^max (Kang et al.'s default)."""
+
+    key = 'force_max'
+    uncertainty = 'uce_force_max'
+    label = 'UCE_F^max (meV/Å)'
+
+
+@ACQUISITIONS.register
+class EnergyAcquisition(AcquisitionKind):
+    """P(UCE) of the energy uncertainty UCE_U."""
+
+    key = 'energy'
+    uncertainty = 'uce_energy'
+    label = 'UCE_U (meV)'
+
+
+@ACQUISITIONS.register
+class AnharmonicityAcquisition(AcquisitionKind):
+    """P(UCE) of the uncertainty of the degree of anharmonicity UCE_A (needs a harmonic reference)."""
+
+    key = 'anharmonicity'
+    uncertainty = 'uce_anharmonicity'
+    label = 'UCE_A'
+    scale = 1.0
+    needs_harmonic = True
+
+
+@ACQUISITIONS.register
+class RandomAcquisition(AcquisitionKind):
+    """The baseline of Kang et al.: every frame alike, a random ``n_max`` of them (UCE_F^max is recorded)."""
+
+    key = 'random'
+    uncertainty = 'uce_force_max'
+    label = 'UCE_F^max (meV/Å)'
+    order = 'random'
+
+    @classmethod
+    def probabilities(cls, statistics: dict, p: dict) -> tuple:
+        return UniformProbability(), UniformProbability()
+
+    @classmethod
+    def threshold(cls, statistics: dict, p: dict) -> float | None:
+        return None
+
+
+def with_defaults(parameters: dict) -> dict:
+    """``parameters`` over the defaults of their kind (unchecked; an unknown kind gets the common ones)."""
+    kind = parameters.get('kind', DEFAULT_KIND)
+    own = ACQUISITIONS.get(kind).defaults if kind in ACQUISITIONS else AcquisitionKind.defaults
+    return {'kind': kind, **own, **SELECTION_DEFAULTS, **parameters}
+
+
+def check_acquisition_parameters(parameters: dict) -> dict:
+    """The parameters of an acquisition checked, with the defaults of its kind filled in."""
+    kind = parameters.get('kind', DEFAULT_KIND)
+    if kind not in ACQUISITIONS:
+        raise ValueError(f'`kind` must be one of {ACQUISITIONS.keys()}, not {kind!r}')
+    cls = ACQUISITIONS.get(kind)
+    known = {'kind', *SELECTION_DEFAULTS, *cls.defaults}
+    unknown = sorted(set(parameters) - known)
+    if unknown:
+        raise ValueError(f'unknown acquisition parameter(s) {unknown}; known: {sorted(known)}')
+    p = with_defaults(parameters)
+    p.update(cls.validate({k: p[k] for k in cls.defaults}))
+    for key in SELECTION_DEFAULTS:
+        check_number(key, p[key], integer=True)
+    return p

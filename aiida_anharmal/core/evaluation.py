@@ -4,7 +4,7 @@
 :class:`~aiida_anharmal.core.uncertainty.EnsemblePrediction`, e.g.
 :class:`~aiida_anharmal.core.ensemble.EnsembleCalculator`) on every frame and returns flat arrays.
 :func:`set_statistics` reduces them to the reference numbers of the acquisition
-(SCIENCE.md section 2): mean and population standard deviation over the frames of ``UCE_U``,
+(docs/source/science.rst, section 2): mean and population standard deviation over the frames of ``UCE_U``,
 ``UCE_F^max``, ``UCE_A`` (with a harmonic reference) and of the predicted potential energy ``U``.
 """
 
@@ -90,7 +90,7 @@ def set_statistics(arrays: dict) -> dict:
 
     Keys ``uce_energy``, ``uce_force_max``, ``energy`` (and ``uce_anharmonicity``,
     ``anharmonicity`` with a harmonic reference): ``{'mean', 'std', 'n'}`` over the frames, std
-    with 1/n (the reference code computed one of them with a mean instead: SCIENCE.md section 2).
+    with 1/n (the reference code computed one of them with a mean instead: docs/source/science.rst, section 2).
     ``errors``: energy MAE per atom (eV/atom), force MAE / RMSE over all labelled components.
     """
     stats = {name: _mean_std(arrays[name]) for name in ('uce_energy', 'uce_force_max', 'energy')}

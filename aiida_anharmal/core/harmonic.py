@@ -1,16 +1,19 @@
-"""Harmonic phonons with phonopy: displacements, force constants, frequencies; no AiiDA import.
+"""Harmonic phonons with phonopy's finite displacements: displacements, force constants, reference; no AiiDA import.
 
 The workflow is phonopy's finite-displacement method::
 
     displacements = make_displacements(unitcell, supercell_matrix)   # DisplacementSet
     supercells = displacements.displaced_supercells()                # label their forces elsewhere
     force_constants = force_constants_from_forces(displacements, forces)
-    phonon = phonopy_object(displacements, force_constants)
-    gamma_frequencies(phonon), band_structure(phonon), density_of_states(phonon)
+    phonon = phonopy_object(displacements, force_constants)          # spectra: core.phonon_spectra
+    reference = harmonic_reference(displacements, force_constants)   # HarmonicReference
+
+Frequencies, band structure and DOS of ``phonon`` are in :mod:`~aiida_anharmal.core.phonon_spectra`;
+structure conversion, force-constant layouts and ``phonopy.yaml`` files in
+:mod:`~aiida_anharmal.core.phonopy_io` (the names in ``__all__`` are importable from here too).
 
 Units are ASE's, which are also phonopy's defaults (no ``calculator``): Angstrom, eV, eV/Angstrom,
-atomic mass units; force constants in eV/Angstrom^2, frequencies in THz, reciprocal-space
-distances in 1/Angstrom without the factor 2 pi. Imaginary frequencies are negative numbers.
+atomic mass units; force constants in eV/Angstrom^2.
 
 Force constants are phonopy's full array ``fc[i, j, a, b]`` of shape ``(N, N, 3, 3)``, defined
 as ``-dF_jb / du_ia`` (first index: the displaced atom); :func:`force_constants_to_matrix` turns
@@ -24,23 +27,42 @@ reference (molecular dynamics, for instance) must be built from :attr:`Displacem
 from __future__ import annotations
 
 import copy
-import io
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 from ase import Atoms
-from ase.cell import Cell
-from ase.dft.kpoints import parse_path_string
 from phonopy import Phonopy
-from phonopy.interface.phonopy_yaml import PhonopyYaml
-from phonopy.structure.atoms import PhonopyAtoms
 
 from .anharmonicity import HarmonicReference, minimum_image_displacements
 from .frames import ORIGIN_PREFIX, _json_safe
+from .phonopy_io import (
+    ase_to_phonopy,
+    force_constants_to_matrix,
+    full_force_constants,
+    load_phonopy_yaml,
+    phonopy_to_ase,
+    phonopy_yaml_text,
+)
+
+__all__ = [
+    'DISPLACEMENT_INDEX_KEY',
+    'DisplacementSet',
+    'PrimitiveMatrix',
+    'ase_to_phonopy',
+    'check_supercell_matches',
+    'force_constants_from_forces',
+    'force_constants_to_matrix',
+    'full_force_constants',
+    'harmonic_reference',
+    'load_phonopy_yaml',
+    'make_displacements',
+    'phonopy_object',
+    'phonopy_yaml_text',
+    'supercell_matrix_3x3',
+]
 
 #: Key of ``atoms.info`` holding the index of a displaced supercell (read as an origin by ``Frames``).
 DISPLACEMENT_INDEX_KEY = ORIGIN_PREFIX + 'phonopy_displacement'
@@ -48,28 +70,7 @@ DISPLACEMENT_INDEX_KEY = ORIGIN_PREFIX + 'phonopy_displacement'
 PrimitiveMatrix = Literal['auto', 'P', 'F', 'I', 'A', 'C', 'R'] | Sequence[Sequence[float]] | np.ndarray
 
 
-# ---------------------------------------------------------------------- structures
-def ase_to_phonopy(atoms: Atoms) -> PhonopyAtoms:
-    """The structure as :class:`PhonopyAtoms`, keeping ASE's masses."""
-    return PhonopyAtoms(
-        symbols=atoms.get_chemical_symbols(),
-        cell=atoms.cell.array,
-        scaled_positions=atoms.get_scaled_positions(wrap=False),
-        masses=atoms.get_masses(),
-    )
-
-
-def phonopy_to_ase(cell: PhonopyAtoms) -> Atoms:
-    """A periodic ASE structure from :class:`PhonopyAtoms`, keeping its masses."""
-    return Atoms(
-        symbols=list(cell.symbols),
-        cell=np.asarray(cell.cell, dtype=float),
-        scaled_positions=np.asarray(cell.scaled_positions, dtype=float),
-        masses=None if cell.masses is None else np.asarray(cell.masses, dtype=float),
-        pbc=True,
-    )
-
-
+# ---------------------------------------------------------------------- supercells
 def supercell_matrix_3x3(supercell_matrix) -> np.ndarray:
     """A supercell matrix as a 3x3 integer array from an integer, three integers or a 3x3 matrix."""
     matrix = np.asarray(supercell_matrix)
@@ -317,39 +318,6 @@ def force_constants_from_forces(displacement_set: DisplacementSet, forces, symme
     return np.array(phonon.force_constants, dtype=float)
 
 
-def full_force_constants(phonon: Phonopy) -> np.ndarray:
-    """The full ``(N, N, 3, 3)`` force constants of a :class:`Phonopy` object (expanding compact ones)."""
-    fc = _require_force_constants(phonon)
-    if fc.shape[0] == fc.shape[1]:
-        return np.array(fc, dtype=float)
-    from phonopy.harmonic.force_constants import compact_fc_to_full_fc
-
-    return np.array(compact_fc_to_full_fc(phonon.primitive, fc), dtype=float)
-
-
-def force_constants_to_matrix(force_constants) -> np.ndarray:
-    """``(N, N, 3, 3)`` phonopy force constants as the ``(3N, 3N)`` matrix with ``F = -Phi u``.
-
-    ``Phi[3j + b, 3i + a] = fc[i, j, a, b]``: the force on atom ``j`` responds to atom ``i``'s
-    displacement. For symmetrised force constants ``fc[i, j, a, b] = fc[j, i, b, a]`` and ``Phi``
-    is symmetric.
-    """
-    fc = np.asarray(force_constants, dtype=float)
-    n = fc.shape[0]
-    if fc.shape != (n, n, 3, 3):
-        raise ValueError(f'force constants of shape {fc.shape}: expected full (N, N, 3, 3)')
-    return fc.transpose(1, 3, 0, 2).reshape(3 * n, 3 * n)
-
-
-def force_constants_from_matrix(matrix) -> np.ndarray:
-    """The inverse of :func:`force_constants_to_matrix`: ``(3N, 3N)`` to ``(N, N, 3, 3)``."""
-    phi = np.asarray(matrix, dtype=float)
-    if phi.ndim != 2 or phi.shape[0] != phi.shape[1] or phi.shape[0] % 3:
-        raise ValueError(f'force constant matrix of shape {phi.shape}: expected (3N, 3N)')
-    n = phi.shape[0] // 3
-    return phi.reshape(n, 3, n, 3).transpose(2, 0, 3, 1).copy()
-
-
 def harmonic_reference(displacement_set: DisplacementSet, force_constants) -> HarmonicReference:
     """The perfect supercell with its force constants as a :class:`HarmonicReference`."""
     supercell = displacement_set.supercell
@@ -363,139 +331,6 @@ def harmonic_reference(displacement_set: DisplacementSet, force_constants) -> Ha
         force_constants=force_constants_to_matrix(fc),
         symbols=tuple(supercell.get_chemical_symbols()),
     )
-
-
-# ---------------------------------------------------------------------- phonons
-def _require_force_constants(phonon: Phonopy) -> np.ndarray:
-    if phonon.force_constants is None:
-        raise ValueError('the phonopy object has no force constants')
-    return phonon.force_constants
-
-
-def frequencies_at(phonon: Phonopy, qpoints) -> np.ndarray:
-    """Frequencies (THz, ascending) at q-points in reduced coordinates of the primitive reciprocal cell.
-
-    Returns shape ``(n_q, 3 * n_primitive)``.
-    """
-    _require_force_constants(phonon)
-    qpoints = np.asarray(qpoints, dtype=float).reshape(-1, 3)
-    phonon.run_qpoints(qpoints)
-    return np.sort(np.array(phonon.qpoints.frequencies, dtype=float), axis=1)
-
-
-def gamma_frequencies(phonon: Phonopy) -> np.ndarray:
-    """Frequencies at Gamma in THz, ascending, shape ``(3 * n_primitive,)``."""
-    return frequencies_at(phonon, [[0.0, 0.0, 0.0]])[0]
-
-
-def band_structure(phonon: Phonopy, npoints: int = 51, path: str | None = None) -> dict[str, Any]:
-    """Frequencies along a high-symmetry path of the primitive cell's Brillouin zone.
-
-    The path and its special points are ASE's for the primitive cell's Bravais lattice
-    (``Cell.bandpath``; seekpath is not needed); ``path`` overrides it with ASE's notation,
-    e.g. ``'GXWKGLUWLK,UX'`` (a comma marks a jump). Each segment has ``npoints`` q-points
-    including both ends.
-
-    :returns: ``qpoints`` (M, 3) reduced, ``distances`` (M,) in 1/Angstrom (no 2 pi),
-        ``frequencies`` (M, 3 n_primitive) in THz, ``segment`` (M,) the segment of each point,
-        ``labels`` and ``label_distances`` of the special points (``'K|U'`` at a jump), ``path``.
-    """
-    _require_force_constants(phonon)
-    if npoints < 2:
-        raise ValueError(f'npoints must be at least 2, got {npoints}')
-    default = Cell(phonon.primitive.cell).bandpath(npoints=0)
-    special = default.special_points
-    path = default.path if path is None else path
-    subpaths = parse_path_string(path)
-    unknown = {name for sub in subpaths for name in sub} - set(special)
-    if unknown:
-        raise ValueError(f'unknown special points {sorted(unknown)} in {path!r}; known: {sorted(special)}')
-    if any(len(sub) < 2 for sub in subpaths):
-        raise ValueError(f'band path {path!r} has a part with fewer than two points')
-
-    segments, connections, labels = [], [], []
-    for sub in subpaths:
-        labels[-1:] = [f'{labels[-1]}|{sub[0]}'] if labels else [sub[0]]
-        for start, end in zip(sub[:-1], sub[1:]):
-            segments.append(np.linspace(special[start], special[end], npoints))
-            connections.append(True)
-            labels.append(end)
-        connections[-1] = False
-    phonon.run_band_structure(segments, path_connections=connections, labels=labels)
-    result = phonon.band_structure
-    distances = [np.asarray(d, dtype=float) for d in result.distances]
-    # phonopy's distance does not advance over a jump: 'K|U' sits where both segments meet
-    label_distances = [distances[0][0]] + [d[-1] for d in distances]
-    return {
-        'qpoints': np.concatenate(result.qpoints),
-        'distances': np.concatenate(distances),
-        'frequencies': np.concatenate(result.frequencies),
-        'segment': np.repeat(np.arange(len(segments)), [len(d) for d in distances]),
-        'labels': labels,
-        'label_distances': np.array(label_distances),
-        'path': path,
-    }
-
-
-def density_of_states(
-    phonon: Phonopy, mesh=(8, 8, 8), sigma: float | None = None, freq_pitch: float | None = None
-) -> dict[str, np.ndarray]:
-    """Total phonon DOS on a Gamma-centred q-point mesh of the primitive cell (tetrahedra unless ``sigma``).
-
-    Phonopy normalises the DOS per primitive cell: it integrates to ``3 * n_primitive`` over
-    frequency (THz).
-
-    :param sigma: Gaussian smearing width in THz (default: the tetrahedron method).
-    :param freq_pitch: spacing of the frequency points in THz (default: phonopy's, 1/200 of the range).
-    :returns: ``frequency_points`` (THz) and ``dos`` (states/THz per primitive cell).
-    """
-    _require_force_constants(phonon)
-    mesh = np.asarray(mesh, dtype=np.int64)
-    if mesh.shape != (3,) or np.any(mesh < 1):
-        raise ValueError(f'mesh {mesh.tolist()} must be three positive integers')
-    phonon.run_mesh(mesh, is_gamma_center=True)  # a shifted even mesh breaks the fcc point group
-    phonon.run_total_dos(sigma=sigma, freq_pitch=freq_pitch)
-    return {
-        'frequency_points': np.array(phonon.total_dos.frequency_points, dtype=float),
-        'dos': np.array(phonon.total_dos.dos, dtype=float),
-    }
-
-
-# ---------------------------------------------------------------------- phonopy's own file
-def phonopy_yaml_text(phonon: Phonopy, force_constants: bool = True) -> str:
-    """Phonopy's ``phonopy.yaml``: cells, matrices, displacement dataset and (full) force constants."""
-    if force_constants:
-        _require_force_constants(phonon)
-    return str(phonon.to_phonopy_yaml(settings={'force_constants': force_constants}))
-
-
-def save_phonopy_yaml(phonon: Phonopy, path: str | Path, force_constants: bool = True) -> Path:
-    """Write :func:`phonopy_yaml_text` to ``path`` and return the path."""
-    path = Path(path)
-    path.write_text(phonopy_yaml_text(phonon, force_constants=force_constants))
-    return path
-
-
-def load_phonopy_yaml(source: str | Path | io.IOBase, symprec: float = 1e-5) -> Phonopy:
-    """A :class:`Phonopy` object from a ``phonopy.yaml`` file or stream, its force constants as stored.
-
-    Unlike ``phonopy.load``, nothing else is read (no ``FORCE_SETS`` from the working directory)
-    and the stored force constants are neither recomputed nor symmetrised. A file without a
-    primitive matrix is read with the unit cell as primitive cell (phonopy 3's default).
-    """
-    data = PhonopyYaml().read(source)
-    if data.unitcell is None:
-        raise ValueError(f'no unit cell in the phonopy yaml {source}')
-    supercell_matrix = np.eye(3, dtype=np.int64) if data.supercell_matrix is None else data.supercell_matrix
-    primitive_matrix = 'P' if data.primitive_matrix is None else data.primitive_matrix
-    with warnings.catch_warnings():
-        warnings.filterwarnings('ignore', message="primitive_matrix defaulted to 'auto'")
-        phonon = Phonopy(data.unitcell, supercell_matrix, primitive_matrix=primitive_matrix, symprec=symprec)
-    if data.dataset is not None:
-        phonon.dataset = data.dataset
-    if data.force_constants is not None:
-        phonon.force_constants = data.force_constants
-    return phonon
 
 
 # ---------------------------------------------------------------------- checks

@@ -1,8 +1,8 @@
 """Molecular dynamics on an ensemble's mean forces, with per-frame uncertainty and guards; no AiiDA import.
 
 One loop for every variant: the dynamics (Langevin NVT or velocity-Verlet NVE, from ASE), the
-guards that stop a run (small strategy objects) and the recorder that writes frames are
-separate pieces. Units: eV, A, fs, K. The Langevin ``friction`` is given in 1/fs (Kang et al.
+stop rules (guards and triggers of :mod:`aiida_anharmal.core.guards`), an optional bias of the
+forces (registry :data:`BIASES`) and the recorder that writes frames are separate pieces. Units: eV, A, fs, K. The Langevin ``friction`` is given in 1/fs (Kang et al.
 use 0.03, the reference code passes it to ASE, whose time unit is ~10.18 fs, so theirs is
 0.03 per ASE time unit = 0.0029/fs; here the unit is explicit and converted).
 
@@ -14,16 +14,21 @@ after the checkpoint by a killed run are dropped and computed again).
 
 from __future__ import annotations
 
-import json
-import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from ase import Atoms, units
+from ase.calculators.calculator import Calculator, all_changes
 
 from .anharmonicity import HarmonicReference
+from .guards import build_stop_rules
+from .md_files import FrameRecorder, read_checkpoint, read_frames, write_checkpoint
+from .registry import Registry, Strategy
+
+__all__ = ['BIASES', 'Bias', 'MDResult', 'MDSettings', 'read_checkpoint', 'read_frames', 'run_md']
 
 DYNAMICS = ('langevin', 'nve')
 
@@ -58,239 +63,63 @@ class MDSettings:
             raise ValueError(f'the Langevin friction must lie in (0, 1) 1/fs, not {self.friction}')
 
 
-# ----------------------------------------------------------------------------------------- guards
-class GuardTripped(Exception):
-    """Raised by a guard: ``reason`` is a short machine name, the message says what happened."""
+# ------------------------------------------------------------------------------------------- bias
+class Bias(Strategy):
+    """Base of the MD biases (registry :data:`BIASES`): what the integrator sees instead of the mean.
 
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
-
-
-@dataclass
-class MinDistanceGuard:
-    """Stop when two atoms (periodic images included) come closer than ``threshold`` A."""
-
-    threshold: float = 0.5
-    reason = 'atoms_too_close'
-
-    def check(self, atoms: Atoms, prediction) -> str | None:
-        try:  # matscipy (a nequip dependency) is ~50x faster than ASE's Python neighbour list
-            from matscipy.neighbours import neighbour_list
-        except ImportError:  # pragma: no cover
-            from ase.neighborlist import neighbor_list as neighbour_list
-        i, j, d = neighbour_list('ijd', atoms, self.threshold)
-        if len(d):
-            k = int(np.argmin(d))
-            return f'atoms {i[k]} and {j[k]} are {d[k]:.3f} A apart (threshold {self.threshold} A)'
-        return None
-
-
-@dataclass
-class ForceCapGuard:
-    """Stop when a mean force exceeds ``max_force`` eV/A."""
-
-    max_force: float = 20.0
-    reason = 'force_too_large'
-
-    def check(self, atoms, prediction) -> str | None:
-        f = float(np.linalg.norm(prediction.forces, axis=1).max())
-        if f > self.max_force:
-            return f'|F| = {f:.2f} eV/A exceeds {self.max_force} eV/A'
-        return None
-
-
-@dataclass
-class UncertaintyCapGuard:
-    """Stop when UCE_F^max exceeds ``max_uncertainty`` eV/A (the ensemble no longer knows where it is)."""
-
-    max_uncertainty: float = 2.0
-    reason = 'uncertainty_too_large'
-
-    def check(self, atoms, prediction) -> str | None:
-        u = prediction.uce_force_max
-        if u > self.max_uncertainty:
-            return f'UCE_F^max = {u:.3f} eV/A exceeds {self.max_uncertainty} eV/A'
-        return None
-
-
-@dataclass
-class TemperatureGuard:
-    """Stop when the instantaneous temperature exceeds ``factor`` times the target."""
-
-    target: float
-    factor: float = 3.0
-    reason = 'temperature_runaway'
-
-    def check(self, atoms, prediction) -> str | None:
-        t = atoms.get_temperature()
-        if t > self.factor * self.target:
-            return f'temperature {t:.0f} K exceeds {self.factor} x {self.target} K'
-        return None
-
-
-@dataclass
-class FiniteGuard:
-    """Stop on NaN or infinite energy, forces or positions."""
-
-    reason = 'not_finite'
-
-    def check(self, atoms, prediction) -> str | None:
-        if not (
-            np.isfinite(prediction.energy)
-            and np.isfinite(prediction.forces).all()
-            and np.isfinite(atoms.positions).all()
-        ):
-            return 'energy, forces or positions are not finite'
-        return None
-
-
-def default_guards(
-    settings: MDSettings, min_distance=0.5, max_force=20.0, max_uncertainty=2.0, temperature_factor=3.0
-) -> list:
-    """The guards of a run; a ``None`` threshold leaves that guard out (the finite check always runs)."""
-    guards = [FiniteGuard()]
-    if min_distance is not None:
-        guards.append(MinDistanceGuard(min_distance))
-    if max_force is not None:
-        guards.append(ForceCapGuard(max_force))
-    if max_uncertainty is not None:
-        guards.append(UncertaintyCapGuard(max_uncertainty))
-    if temperature_factor is not None:
-        guards.append(TemperatureGuard(settings.temperature, temperature_factor))
-    return guards
-
-
-# --------------------------------------------------------------------------------------- recorder
-#: Scalars of every saved frame, in record order.
-SCALARS = (
-    'step',
-    'time',
-    'energy',
-    'uce_energy',
-    'uce_force_max',
-    'anharmonicity',
-    'uce_anharmonicity',
-    'temperature',
-    'kinetic_energy',
-)
-
-
-class FrameRecorder:
-    """Append-only binary file of fixed-size frame records (a killed run keeps every complete frame).
-
-    Record: :data:`SCALARS`, positions (3N), velocities (3N, A/fs), mean forces (3N), and per-atom
-    UCE_F (N) if ``per_atom``. ``frames.json`` says the layout; :func:`read_frames` reads it back.
+    ``__call__(atoms, prediction)`` returns the ``(energy, forces)`` that drive the dynamics; the
+    frame records keep the unbiased ensemble prediction. Hyperactive learning registers its
+    ``E - tau sigma`` bias here.
     """
 
-    def __init__(
-        self,
-        directory: str | Path,
-        n_atoms: int,
-        per_atom: bool = True,
-        append_after_step: int | None = None,
-        sync_seconds: float = 10.0,
-    ):
-        self.directory = Path(directory)
-        self.n_atoms = n_atoms
-        self.per_atom = per_atom
-        self.sync_seconds = sync_seconds
-        layout = {'n_atoms': n_atoms, 'scalars': list(SCALARS), 'per_atom_uncertainty': per_atom}
-        (self.directory / 'frames.json').write_text(json.dumps(layout))
-        path = self.directory / 'frames.bin'
-        if append_after_step is not None:
-            keep_frames_until(path, record_length(n_atoms, per_atom), append_after_step)
-        self._handle = path.open('wb' if append_after_step is None else 'ab')
-        self._last_sync = time.monotonic()
-
-    def write(self, scalars: dict, positions, velocities, forces, uce_forces) -> None:
-        parts = [
-            np.array([scalars[name] for name in SCALARS], dtype=float),
-            np.ravel(positions),
-            np.ravel(velocities),
-            np.ravel(forces),
-        ]
-        if self.per_atom:
-            parts.append(np.ravel(uce_forces))
-        self._handle.write(np.concatenate(parts).astype('<f8').tobytes())
-        # flushed to the OS at once (a killed process loses nothing); synced to disk every
-        # `sync_seconds` (what a crash of the machine could lose), as fsync costs milliseconds
-        self._handle.flush()
-        if time.monotonic() - self._last_sync > self.sync_seconds:
-            os.fsync(self._handle.fileno())
-            self._last_sync = time.monotonic()
-
-    def close(self) -> None:
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
-        self._handle.close()
+    def __call__(self, atoms: Atoms, prediction) -> tuple[float, np.ndarray]:
+        raise NotImplementedError
 
 
-def record_length(n_atoms: int, per_atom: bool) -> int:
-    return len(SCALARS) + 9 * n_atoms + (n_atoms if per_atom else 0)
-
-
-def keep_frames_until(path: Path, length: int, step: int) -> None:
-    """Before continuing from a checkpoint at ``step``: cut a record a kill left half-written, and
-    any frame written after the checkpoint (it will be computed again, identically)."""
-    if not path.exists():
-        return
-    raw = np.fromfile(path, dtype='<f8')
-    n_whole = len(raw) // length
-    steps = raw[: n_whole * length].reshape(n_whole, length)[:, 0] if n_whole else np.zeros(0)
-    keep = int(np.searchsorted(steps, step, side='right'))
-    if keep * length * 8 != path.stat().st_size:
-        with path.open('r+b') as handle:
-            handle.truncate(keep * length * 8)
-
-
-def read_frames(directory: str | Path) -> dict[str, np.ndarray]:
-    """Arrays of every complete frame: the scalars, ``positions``/``velocities``/``forces`` (T, N, 3),
-    ``uce_forces`` (T, N) if recorded."""
-    directory = Path(directory)
-    layout = json.loads((directory / 'frames.json').read_text())
-    n, per_atom = layout['n_atoms'], layout['per_atom_uncertainty']
-    length = record_length(n, per_atom)
-    raw = np.fromfile(directory / 'frames.bin', dtype='<f8') if (directory / 'frames.bin').exists() else np.zeros(0)
-    raw = raw[: len(raw) - len(raw) % length].reshape(-1, length)
-    out = {name: raw[:, k] for k, name in enumerate(layout['scalars'])}
-    out['step'] = out['step'].astype(int)
-    offset = len(layout['scalars'])
-    for name in ('positions', 'velocities', 'forces'):
-        out[name] = raw[:, offset : offset + 3 * n].reshape(-1, n, 3)
-        offset += 3 * n
-    if per_atom:
-        out['uce_forces'] = raw[:, offset : offset + n]
-    return out
-
-
-# ------------------------------------------------------------------------------------- checkpoint
-def write_checkpoint(path: Path, atoms: Atoms, step: int, rng: np.random.Generator, settings: MDSettings) -> None:
-    state = {
-        'step': step,
-        'positions': atoms.positions.tolist(),
-        'momenta': atoms.get_momenta().tolist(),
-        'rng_state': rng.bit_generator.state,
-        'settings': asdict(settings),
-    }
-    tmp = path.with_suffix('.tmp')
-    tmp.write_text(json.dumps(state))
-    os.replace(tmp, path)
-
-
-def read_checkpoint(path: Path) -> dict:
-    return json.loads(Path(path).read_text())
+BIASES: Registry[type[Bias]] = Registry('MD bias')
 
 
 # ------------------------------------------------------------------------------------------- loop
 @dataclass
 class MDResult:
-    state: str  # 'finished' | a guard's reason | 'time_budget_spent'
+    state: str  # 'finished' | a stop rule's reason | 'time_budget_spent'
     message: str = ''
     last_step: int = 0
     frames_written: int = 0
     seconds: float = 0.0
     timing: dict = field(default_factory=dict)
+
+
+class RunStopped(Exception):
+    """Raised inside the integrator's run: ``state`` is why (a stop rule's reason, or the budget)."""
+
+    def __init__(self, state: str, message: str):
+        super().__init__(message)
+        self.state = state
+
+
+class MeanForces(Calculator):
+    """What the integrator sees: the ensemble-mean energy and forces (or a bias of them).
+
+    The full prediction of the last call stays in ``prediction`` for the stop rules and the recorder.
+    """
+
+    implemented_properties: ClassVar[list[str]] = ['energy', 'forces', 'free_energy']
+
+    def __init__(self, ensemble, timing: dict, bias: Bias | None = None):
+        super().__init__()
+        self.ensemble, self.timing, self.bias = ensemble, timing, bias
+        self.prediction = None
+
+    def calculate(self, atoms=None, properties=('forces',), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        t0 = time.perf_counter()
+        self.prediction = self.ensemble.predict(self.atoms)
+        self.timing['predict'] += time.perf_counter() - t0
+        energy, forces = self.prediction.energy, self.prediction.forces
+        if self.bias is not None:
+            energy, forces = self.bias(self.atoms, self.prediction)
+        self.results = {'energy': energy, 'free_energy': energy, 'forces': forces}
 
 
 def _make_dynamics(atoms, settings: MDSettings, rng):
@@ -310,6 +139,123 @@ def _make_dynamics(atoms, settings: MDSettings, rng):
     )
 
 
+class MDRun:
+    """One run of :func:`run_md`: the integrator, its observer, the recorder and the checkpoints."""
+
+    def __init__(
+        self,
+        atoms: Atoms,
+        calculator,
+        settings: MDSettings,
+        directory: Path,
+        guards: list,
+        harmonic: HarmonicReference | None,
+        checkpoint: dict | None,
+        max_seconds: float | None,
+        checkpoint_seconds: float,
+        bias: Bias | None,
+    ):
+        self.atoms, self.settings, self.directory = atoms, settings, directory
+        self.guards, self.harmonic = guards, harmonic
+        self.max_seconds, self.checkpoint_seconds = max_seconds, checkpoint_seconds
+        self.rng = np.random.default_rng(settings.seed)
+        self.start_step = self._restore(checkpoint)
+        self.timing = {'predict': 0.0, 'guards': 0.0, 'record': 0.0, 'integrate': 0.0}
+        self.frames_written = 0
+        self.begin = self.last_checkpoint = time.monotonic()
+        self.forces = MeanForces(calculator, self.timing, bias)
+        atoms.calc = self.forces
+        self.dynamics = _make_dynamics(atoms, settings, self.rng)
+        self.dynamics.nsteps = self.start_step
+        self.recorder = FrameRecorder(
+            directory,
+            len(atoms),
+            settings.per_atom_uncertainty,
+            append_after_step=self.start_step if checkpoint is not None else None,
+        )
+
+    def _restore(self, checkpoint: dict | None) -> int:
+        """Positions, momenta and random state of ``checkpoint``; else Maxwell-Boltzmann momenta if none."""
+        if checkpoint is not None:
+            self.atoms.positions = np.array(checkpoint['positions'])
+            self.atoms.set_momenta(np.array(checkpoint['momenta']))
+            self.rng.bit_generator.state = checkpoint['rng_state']
+            return int(checkpoint['step'])
+        if not self.atoms.get_momenta().any():
+            from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+
+            MaxwellBoltzmannDistribution(self.atoms, temperature_K=self.settings.temperature, rng=self.rng)
+        return 0
+
+    def observe(self) -> None:
+        """After every step (and before the first): stop rules, the frame, the time budget."""
+        step = self.dynamics.nsteps
+        prediction = self.forces.prediction
+        t0 = time.perf_counter()
+        for guard in self.guards:
+            message = guard.check(self.atoms, prediction)
+            if message:
+                self.timing['guards'] += time.perf_counter() - t0
+                self.save(step, prediction)  # keep the frame that fired: it says what went wrong
+                raise RunStopped(guard.reason, message)
+        self.timing['guards'] += time.perf_counter() - t0
+        stride = self.settings.save_stride
+        if step % stride == 0:
+            self.save(step, prediction)
+        # the budget is checked at saved frames after the first stride, so every run makes progress
+        spent = self.max_seconds is not None and time.monotonic() - self.begin > self.max_seconds
+        if spent and self.start_step < step < self.settings.steps and step % stride == 0:
+            raise RunStopped('time_budget_spent', f'stopped at step {step} after {self.max_seconds} s')
+
+    def save(self, step: int, prediction) -> None:
+        t0 = time.perf_counter()
+        atoms = self.atoms
+        a = ua = np.nan
+        if self.harmonic is not None:
+            a, ua = self.harmonic.a_with_uncertainty(atoms.positions, prediction.forces, prediction.member_forces)
+        scalars = {
+            'step': step,
+            'time': step * self.settings.timestep,
+            'energy': prediction.energy,
+            'uce_energy': prediction.uce_energy,
+            'uce_force_max': prediction.uce_force_max,
+            'anharmonicity': a,
+            'uce_anharmonicity': ua,
+            'temperature': atoms.get_temperature(),
+            'kinetic_energy': atoms.get_kinetic_energy(),
+        }
+        velocities = atoms.get_velocities() * units.fs
+        self.recorder.write(scalars, atoms.positions, velocities, prediction.forces, prediction.uce_forces)
+        self.frames_written += 1
+        if time.monotonic() - self.last_checkpoint > self.checkpoint_seconds:
+            write_checkpoint(self.directory / 'checkpoint.json', atoms, step, self.rng, self.settings)
+            self.last_checkpoint = time.monotonic()
+        self.timing['record'] += time.perf_counter() - t0
+
+    def run(self) -> MDResult:
+        state, message = 'finished', ''
+        self.dynamics.attach(self.observe, interval=1)
+        t0 = time.perf_counter()
+        try:
+            # ASE calls the observer after every step, and before the first one of a new run
+            self.dynamics.run(self.settings.steps - self.start_step)
+        except RunStopped as stopped:
+            state, message = stopped.state, str(stopped)
+        finally:
+            self.timing['integrate'] += time.perf_counter() - t0
+            self.recorder.close()
+        t0 = time.perf_counter()
+        step = self.dynamics.nsteps
+        write_checkpoint(self.directory / 'checkpoint.json', self.atoms, step, self.rng, self.settings)
+        self.timing['record'] += time.perf_counter() - t0
+        timing = self.timing
+        # `integrate` includes the force calls, guards and records made inside the integrator's run
+        inside = timing['predict'] + timing['guards'] + timing['record']
+        timing['integrate_only'] = max(0.0, timing['integrate'] - inside)
+        seconds = round(time.monotonic() - self.begin, 3)
+        return MDResult(state, message, step, self.frames_written, seconds, {k: round(v, 4) for k, v in timing.items()})
+
+
 def run_md(
     atoms: Atoms,
     calculator,
@@ -320,140 +266,34 @@ def run_md(
     checkpoint: dict | None = None,
     max_seconds: float | None = None,
     checkpoint_seconds: float = 5.0,
+    bias: Bias | None = None,
 ) -> MDResult:
     """Integrate ``settings.steps`` steps on ``calculator`` (an ensemble: ``predict(atoms)``), saving
     frames, per-frame uncertainty and A/UCE_A (with ``harmonic``) into ``directory``.
 
-    Without ``checkpoint`` the velocities are drawn from Maxwell-Boltzmann at the target
-    temperature (unless ``atoms`` has momenta) with the run's seed. With ``checkpoint`` (from
-    :func:`read_checkpoint`) the run continues from its step, positions, momenta and random
-    state, appending to the frames already in ``directory``. A checkpoint is written at the end
-    and, during the run, at a saved frame every ``checkpoint_seconds``: after a hard kill the
-    continuation recomputes (identically) what came after the last one.
+    ``guards``: the stop rules of :mod:`aiida_anharmal.core.guards` (default: every guard at its
+    default threshold). ``bias``: drives the dynamics instead of the ensemble mean (the frames
+    keep the unbiased prediction). Without ``checkpoint`` the velocities are drawn from
+    Maxwell-Boltzmann at the target temperature (unless ``atoms`` has momenta) with the run's
+    seed. With ``checkpoint`` (from :func:`read_checkpoint`) the run continues from its step,
+    positions, momenta and random state, appending to the frames already in ``directory``. A
+    checkpoint is written at the end and, during the run, at a saved frame every
+    ``checkpoint_seconds``: after a hard kill the continuation recomputes (identically) what
+    came after the last one.
     """
-
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
-
     settings.check()
-    directory = Path(directory)
-    guards = guards if guards is not None else default_guards(settings)
-    rng = np.random.default_rng(settings.seed)
-    start_step = 0
-    if checkpoint is not None:
-        atoms.positions = np.array(checkpoint['positions'])
-        atoms.set_momenta(np.array(checkpoint['momenta']))
-        rng.bit_generator.state = checkpoint['rng_state']
-        start_step = int(checkpoint['step'])
-    elif not atoms.get_momenta().any():
-        MaxwellBoltzmannDistribution(atoms, temperature_K=settings.temperature, rng=rng)
-
-    n = len(atoms)
-    recorder = FrameRecorder(
-        directory, n, settings.per_atom_uncertainty, append_after_step=start_step if checkpoint is not None else None
+    if guards is None:
+        guards = build_stop_rules({}, settings.temperature)
+    run = MDRun(
+        atoms,
+        calculator,
+        settings,
+        Path(directory),
+        guards,
+        harmonic,
+        checkpoint,
+        max_seconds,
+        checkpoint_seconds,
+        bias,
     )
-    timing = {'predict': 0.0, 'guards': 0.0, 'record': 0.0, 'integrate': 0.0}
-    frames_written = 0
-    begin = time.monotonic()
-    last_checkpoint = [begin]
-
-    last = {}
-
-    from ase.calculators.calculator import Calculator, all_changes
-
-    class MeanForces(Calculator):
-        """What the integrator sees: the ensemble-mean forces; the full prediction is kept for the observer."""
-
-        implemented_properties = ['energy', 'forces', 'free_energy']
-
-        def calculate(self, atoms=None, properties=('forces',), system_changes=all_changes):
-            super().calculate(atoms, properties, system_changes)
-            t0 = time.perf_counter()
-            prediction = calculator.predict(self.atoms)
-            timing['predict'] += time.perf_counter() - t0
-            last['prediction'] = prediction
-            self.results = {'energy': prediction.energy, 'free_energy': prediction.energy, 'forces': prediction.forces}
-
-    atoms.calc = MeanForces()
-    dynamics = _make_dynamics(atoms, settings, rng)
-
-    def observe(step: int) -> None:
-        prediction = last['prediction']
-        t0 = time.perf_counter()
-        for guard in guards:
-            message = guard.check(atoms, prediction)
-            if message:
-                timing['guards'] += time.perf_counter() - t0
-                # keep the frame that tripped the guard: it says what went wrong
-                save(step, prediction)
-                raise GuardTripped(guard.reason, message)
-        timing['guards'] += time.perf_counter() - t0
-        if step % settings.save_stride == 0:
-            save(step, prediction)
-
-    def save(step: int, prediction) -> None:
-        nonlocal frames_written
-        t0 = time.perf_counter()
-        a = ua = np.nan
-        if harmonic is not None:
-            a, ua = harmonic.a_with_uncertainty(atoms.positions, prediction.forces, prediction.member_forces)
-        scalars = {
-            'step': step,
-            'time': step * settings.timestep,
-            'energy': prediction.energy,
-            'uce_energy': prediction.uce_energy,
-            'uce_force_max': prediction.uce_force_max,
-            'anharmonicity': a,
-            'uce_anharmonicity': ua,
-            'temperature': atoms.get_temperature(),
-            'kinetic_energy': atoms.get_kinetic_energy(),
-        }
-        recorder.write(
-            scalars, atoms.positions, atoms.get_velocities() * units.fs, prediction.forces, prediction.uce_forces
-        )
-        frames_written += 1
-        if time.monotonic() - last_checkpoint[0] > checkpoint_seconds:
-            write_checkpoint(directory / 'checkpoint.json', atoms, step, rng, settings)
-            last_checkpoint[0] = time.monotonic()
-        timing['record'] += time.perf_counter() - t0
-
-    class BudgetSpent(Exception):
-        pass
-
-    def observer():
-        step = dynamics.nsteps
-        observe(step)
-        # the budget is checked at saved frames after the first stride, so every run makes progress
-        if (
-            max_seconds is not None
-            and start_step < step < settings.steps
-            and step % settings.save_stride == 0
-            and time.monotonic() - begin > max_seconds
-        ):
-            raise BudgetSpent(f'stopped at step {step} after {max_seconds} s')
-
-    state, message = 'finished', ''
-    dynamics.nsteps = start_step
-    dynamics.attach(observer, interval=1)
-    try:
-        t0 = time.perf_counter()
-        try:
-            # ASE calls the observer after every step, and before the first one of a new run
-            dynamics.run(settings.steps - start_step)
-        finally:
-            timing['integrate'] += time.perf_counter() - t0
-    except BudgetSpent as spent:
-        state, message = 'time_budget_spent', str(spent)
-    except GuardTripped as tripped:
-        state, message = tripped.reason, str(tripped)
-    finally:
-        recorder.close()
-    t0 = time.perf_counter()
-    step = dynamics.nsteps
-    write_checkpoint(directory / 'checkpoint.json', atoms, step, rng, settings)
-    timing['record'] += time.perf_counter() - t0
-    seconds = time.monotonic() - begin
-    # `integrate` includes the force calls, guards and records made inside the integrator's run
-    timing['integrate_only'] = max(0.0, timing['integrate'] - timing['predict'] - timing['guards'] - timing['record'])
-    return MDResult(
-        state, message, step, frames_written, round(seconds, 3), {k: round(v, 4) for k, v in timing.items()}
-    )
+    return run.run()

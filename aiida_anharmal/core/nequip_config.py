@@ -114,38 +114,45 @@ def training_config(
     hp = check_hyperparameters(hyperparameters)
     if not species:
         raise ValueError('species must not be empty')
-    stress = hp['stress_weight'] > 0
-    coeffs = {'total_energy': hp['energy_weight'], 'forces': hp['forces_weight']}
-    if stress:
-        coeffs['stress'] = hp['stress_weight']
-    metric_coeffs = {'per_atom_energy_mae': hp['energy_weight'], 'forces_mae': hp['forces_weight']}
-    if stress:
-        metric_coeffs['stress_mae'] = hp['stress_weight']
-    loss_kind = 'EnergyForceStress' if stress else 'EnergyForce'
+    return {
+        'run': ['train', 'test'],
+        'seed': int(seed),
+        'data': _data_section(hp, species, train_file, validation_file, seed),
+        'trainer': _trainer_section(hp),
+        'training_module': _training_module_section(hp, species, seed, parent_package),
+    }
 
-    if parent_package is None:
-        model = {
-            '_target_': 'nequip.model.NequIPGNNModel',
-            'seed': int(seed),
-            'model_dtype': hp['model_dtype'],
-            'type_names': list(species),
-            'r_max': float(hp['r_max']),
-            'l_max': hp['l_max'],
-            'parity': bool(hp['parity']),
-            'num_layers': hp['num_layers'],
-            'num_features': hp['num_features'],
-            'num_bessels': hp['num_bessels'],
-            'radial_mlp_depth': hp['radial_mlp_depth'],
-            'radial_mlp_width': hp['radial_mlp_width'],
-            'avg_num_neighbors': '${training_data_stats:num_neighbors_mean}',
-            'per_type_energy_shifts': '${training_data_stats:per_atom_energy_mean}',
-            'per_type_energy_scales': '${training_data_stats:forces_rms}',
-        }
-        learning_rate = hp['learning_rate']
-    else:
-        model = {'_target_': 'nequip.model.ModelFromPackage', 'package_path': str(parent_package)}
-        learning_rate = hp['finetune_learning_rate']
 
+def _data_section(hp: dict, species: list[str], train_file: str, validation_file: str, seed: int) -> dict:
+    """``data``: the two explicit frame files (the test stage evaluates both), type mapping, neighbour lists."""
+    transforms = [
+        {
+            '_target_': 'nequip.data.transforms.ChemicalSpeciesToAtomTypeMapper',
+            'model_type_names': list(species),
+            'chemical_species_to_atom_type_map': {s: s for s in species},
+        },
+        {'_target_': 'nequip.data.transforms.NeighborListTransform', 'r_max': float(hp['r_max'])},
+    ]
+    return {
+        '_target_': 'nequip.data.datamodule.ASEDataModule',
+        'seed': int(seed),
+        'train_file_path': str(train_file),
+        'val_file_path': str(validation_file),
+        'test_file_path': [str(train_file), str(validation_file)],
+        'transforms': transforms,
+        'train_dataloader': {
+            '_target_': 'torch.utils.data.DataLoader',
+            'batch_size': hp['batch_size'],
+            'shuffle': True,
+        },
+        'val_dataloader': {'_target_': 'torch.utils.data.DataLoader', 'batch_size': 16},
+        'test_dataloader': {'_target_': 'torch.utils.data.DataLoader', 'batch_size': 16},
+        'stats_manager': {'_target_': 'nequip.data.CommonDataStatisticsManager', 'type_names': list(species)},
+    }
+
+
+def _trainer_section(hp: dict) -> dict:
+    """``trainer``: Lightning on one device, CSV log, the ``best`` / ``last`` checkpoints, optional time limit."""
     trainer = {
         '_target_': 'lightning.Trainer',
         'accelerator': 'auto',
@@ -174,50 +181,57 @@ def training_config(
     max_time = _max_time(hp['max_seconds'])
     if max_time:
         trainer['max_time'] = max_time
+    return trainer
 
-    transforms = [
-        {
-            '_target_': 'nequip.data.transforms.ChemicalSpeciesToAtomTypeMapper',
-            'model_type_names': list(species),
-            'chemical_species_to_atom_type_map': {s: s for s in species},
-        },
-        {'_target_': 'nequip.data.transforms.NeighborListTransform', 'r_max': float(hp['r_max'])},
-    ]
+
+def _training_module_section(hp: dict, species: list[str], seed: int, parent_package: str | None) -> dict:
+    """``training_module``: EMA, the weighted loss and metrics (stress only if weighted), Adam, the model."""
+    stress = hp['stress_weight'] > 0
+    coeffs = {'total_energy': hp['energy_weight'], 'forces': hp['forces_weight']}
+    if stress:
+        coeffs['stress'] = hp['stress_weight']
+    metric_coeffs = {'per_atom_energy_mae': hp['energy_weight'], 'forces_mae': hp['forces_weight']}
+    if stress:
+        metric_coeffs['stress_mae'] = hp['stress_weight']
+    loss_kind = 'EnergyForceStress' if stress else 'EnergyForce'
+    learning_rate = hp['learning_rate'] if parent_package is None else hp['finetune_learning_rate']
     return {
-        'run': ['train', 'test'],
+        '_target_': 'nequip.train.EMALightningModule',
+        'ema_decay': hp['ema_decay'],
+        'loss': {'_target_': f'nequip.train.{loss_kind}Loss', 'per_atom_energy': True, 'coeffs': coeffs},
+        'val_metrics': {'_target_': f'nequip.train.{loss_kind}Metrics', 'coeffs': metric_coeffs},
+        'test_metrics': {'_target_': f'nequip.train.{loss_kind}Metrics', 'coeffs': metric_coeffs},
+        'optimizer': {'_target_': 'torch.optim.Adam', 'lr': learning_rate},
+        'lr_scheduler': {
+            'scheduler': {
+                '_target_': 'torch.optim.lr_scheduler.ReduceLROnPlateau',
+                'factor': hp['lr_factor'],
+                'patience': hp['lr_patience'],
+            },
+            'monitor': 'val0_epoch/weighted_sum',
+        },
+        'model': _model_section(hp, species, seed, parent_package),
+    }
+
+
+def _model_section(hp: dict, species: list[str], seed: int, parent_package: str | None) -> dict:
+    """``training_module.model``: a new NequIP model seeded with ``seed``, or the parent's package to fine-tune."""
+    if parent_package is not None:
+        return {'_target_': 'nequip.model.ModelFromPackage', 'package_path': str(parent_package)}
+    return {
+        '_target_': 'nequip.model.NequIPGNNModel',
         'seed': int(seed),
-        'data': {
-            '_target_': 'nequip.data.datamodule.ASEDataModule',
-            'seed': int(seed),
-            'train_file_path': str(train_file),
-            'val_file_path': str(validation_file),
-            'test_file_path': [str(train_file), str(validation_file)],
-            'transforms': transforms,
-            'train_dataloader': {
-                '_target_': 'torch.utils.data.DataLoader',
-                'batch_size': hp['batch_size'],
-                'shuffle': True,
-            },
-            'val_dataloader': {'_target_': 'torch.utils.data.DataLoader', 'batch_size': 16},
-            'test_dataloader': {'_target_': 'torch.utils.data.DataLoader', 'batch_size': 16},
-            'stats_manager': {'_target_': 'nequip.data.CommonDataStatisticsManager', 'type_names': list(species)},
-        },
-        'trainer': trainer,
-        'training_module': {
-            '_target_': 'nequip.train.EMALightningModule',
-            'ema_decay': hp['ema_decay'],
-            'loss': {'_target_': f'nequip.train.{loss_kind}Loss', 'per_atom_energy': True, 'coeffs': coeffs},
-            'val_metrics': {'_target_': f'nequip.train.{loss_kind}Metrics', 'coeffs': metric_coeffs},
-            'test_metrics': {'_target_': f'nequip.train.{loss_kind}Metrics', 'coeffs': metric_coeffs},
-            'optimizer': {'_target_': 'torch.optim.Adam', 'lr': learning_rate},
-            'lr_scheduler': {
-                'scheduler': {
-                    '_target_': 'torch.optim.lr_scheduler.ReduceLROnPlateau',
-                    'factor': hp['lr_factor'],
-                    'patience': hp['lr_patience'],
-                },
-                'monitor': 'val0_epoch/weighted_sum',
-            },
-            'model': model,
-        },
+        'model_dtype': hp['model_dtype'],
+        'type_names': list(species),
+        'r_max': float(hp['r_max']),
+        'l_max': hp['l_max'],
+        'parity': bool(hp['parity']),
+        'num_layers': hp['num_layers'],
+        'num_features': hp['num_features'],
+        'num_bessels': hp['num_bessels'],
+        'radial_mlp_depth': hp['radial_mlp_depth'],
+        'radial_mlp_width': hp['radial_mlp_width'],
+        'avg_num_neighbors': '${training_data_stats:num_neighbors_mean}',
+        'per_type_energy_shifts': '${training_data_stats:per_atom_energy_mean}',
+        'per_type_energy_scales': '${training_data_stats:forces_rms}',
     }

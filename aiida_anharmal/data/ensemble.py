@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from aiida import orm
 
+from .common import SpeciesAndCutoff
 from .mlip_model import MLIPModel
 
 
-class Ensemble(orm.Data):
+class Ensemble(SpeciesAndCutoff, orm.Data):
     """An ensemble of :class:`MLIPModel` members.
 
     Made by :func:`aiida_anharmal.functions.assemble_ensemble`, whose inputs are the members, so
@@ -41,20 +42,8 @@ class Ensemble(orm.Data):
             attrs.set('training_set_uuid', uuids.pop())
 
     @property
-    def species(self) -> list[str]:
-        return list(self.base.attributes.get('species'))
-
-    @property
-    def r_max(self) -> float:
-        return float(self.base.attributes.get('r_max'))
-
-    @property
     def n_members(self) -> int:
         return int(self.base.attributes.get('n_members'))
-
-    @property
-    def member_labels(self) -> list[str]:
-        return list(self.base.attributes.get('members'))
 
     @property
     def members(self) -> dict[str, MLIPModel]:

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from aiida import orm
 
+from .common import HasSpecies
+
 #: Name of phonopy's file (cells, matrices, force constants) in the node's repository.
 PHONOPY_YAML = 'phonopy.yaml'
 
@@ -19,7 +21,7 @@ LENGTH_UNIT = 'angstrom'
 FORCE_CONSTANTS_UNIT = 'eV/angstrom^2'
 
 
-class ForceConstants(orm.ArrayData):
+class ForceConstants(HasSpecies, orm.ArrayData):
     """The perfect supercell and its harmonic force constants.
 
     Arrays (the supercell's atoms in phonopy's order):
@@ -135,10 +137,6 @@ class ForceConstants(orm.ArrayData):
     @property
     def n_atoms(self) -> int:
         return int(self.base.attributes.get('n_atoms'))
-
-    @property
-    def species(self) -> list[str]:
-        return list(self.base.attributes.get('species'))
 
     @property
     def supercell_matrix(self) -> np.ndarray:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from aiida import orm
 
+from .common import SpeciesAndCutoff
+
 #: Known model formats and what loads them.
 FORMATS = {
     'nequip-0.5-torchscript': 'deployed NequIP 0.5.x model (TorchScript); loads with torch.jit.load',
@@ -17,7 +19,7 @@ FORMATS = {
 ROLES = ('member', 'reference')
 
 
-class MLIPModel(orm.SinglefileData):
+class MLIPModel(SpeciesAndCutoff, orm.SinglefileData):
     """A model file with its metadata as attributes.
 
     Attributes: ``architecture`` (e.g. ``NequIP``), ``model_format`` (a key of :data:`FORMATS`),
@@ -93,14 +95,6 @@ class MLIPModel(orm.SinglefileData):
             filename=path.name,
             **kwargs,
         )
-
-    @property
-    def species(self) -> list[str]:
-        return list(self.base.attributes.get('species'))
-
-    @property
-    def r_max(self) -> float:
-        return float(self.base.attributes.get('r_max'))
 
     @property
     def model_format(self) -> str:

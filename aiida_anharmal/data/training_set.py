@@ -10,11 +10,12 @@ import numpy as np
 from aiida import orm
 
 from ..core.frames import Frames
+from .common import HasSpecies
 
 ARRAYS_FILE = 'frames.npz'
 
 
-class TrainingSet(orm.Data):
+class TrainingSet(HasSpecies, orm.Data):
     """Structures, labels (energy, forces, stress) and per-structure origin, as arrays.
 
     All frames live in one ``.npz`` file in the node's repository, not one node per structure:
@@ -75,10 +76,6 @@ class TrainingSet(orm.Data):
 
     def __len__(self) -> int:
         return int(self.base.attributes.get('n_structures'))
-
-    @property
-    def species(self) -> list[str]:
-        return list(self.base.attributes.get('species'))
 
     @property
     def origins(self) -> list[dict]:

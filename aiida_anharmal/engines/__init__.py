@@ -1,15 +1,6 @@
-"""Programs run by the calculation jobs (console scripts): read input files, write output files."""
+"""Programs run by the calculation jobs (console scripts), all on the contract of :mod:`.runner`.
 
-from __future__ import annotations
-
-import json
-from pathlib import Path
-
-STATUS_FILE = 'status.json'
-
-
-def setup_failed(directory: Path, exc: Exception) -> dict:
-    """Write and return the ``setup_failed`` status of a program that could not start."""
-    status = {'state': 'setup_failed', 'message': f'{type(exc).__name__}: {exc}'}
-    (Path(directory) / STATUS_FILE).write_text(json.dumps(status))
-    return status
+Each module defines ``PROGRAM`` (a :class:`~.runner.Program`: setup, run, failure states) and
+``main = PROGRAM.main``; it reads its inputs from files in the job folder and writes its outputs
+and ``status.json`` there.
+"""

@@ -3,40 +3,32 @@
 The program that :class:`aiida_anharmal.calculations.MDCalculation` runs. It reads
 
 * ``aiida.json``: ``md`` (fields of :class:`aiida_anharmal.core.md.MDSettings`), ``guards``
-  (``min_distance``, ``max_force``, ``max_uncertainty``, ``temperature_factor``; ``null`` leaves a
-  guard out), ``member_files``, optional ``workers``, ``harmonic_file`` (A and UCE_A),
-  ``max_seconds`` (time budget: the run stops cleanly at a saved frame);
+  (thresholds of the stop rules of :mod:`aiida_anharmal.core.guards` by key; ``null`` leaves one
+  out, a missing key takes the rule's default), ``member_files``, optional ``workers``,
+  ``harmonic_file`` (A and UCE_A), ``max_seconds`` (time budget: the run stops cleanly at a
+  saved frame);
 * ``start.npz`` (``numbers``, ``positions``, ``cell``, ``pbc``, optional ``velocities`` in A/fs), or
   ``checkpoint.json`` + ``frames.bin`` of an earlier run to continue (the same trajectory);
 
 and writes ``frames.bin`` / ``frames.json`` (every saved frame, see
-:class:`aiida_anharmal.core.md.FrameRecorder`), ``checkpoint.json`` and ``status.json``
-``{"state": "finished" | guard reason | "time_budget_spent" | "setup_failed" | "failed", ...}``.
+:mod:`aiida_anharmal.core.md_files`), ``checkpoint.json`` and ``status.json`` (:mod:`.runner`):
+state ``finished``, a stop rule's reason, ``time_budget_spent``, ``setup_failed`` or ``failed``.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import logging
-import sys
-import traceback
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
-from . import setup_failed
+from .inputs import load_ensemble, optional_harmonic
+from .runner import Program, read_config
 
-LOGGER = logging.getLogger('anharmal-md')
-
-INPUT_FILE = 'aiida.json'
 START_FILE = 'start.npz'
 CHECKPOINT_FILE = 'checkpoint.json'
 FRAMES_FILE = 'frames.bin'
 LAYOUT_FILE = 'frames.json'
-STATUS_FILE = 'status.json'
-
-GUARD_KEYS = ('min_distance', 'max_force', 'max_uncertainty', 'temperature_factor')
 
 
 def read_start(path: Path):
@@ -49,66 +41,55 @@ def read_start(path: Path):
     return atoms
 
 
-def run(directory: str | Path = '.') -> dict:
-    from ..core.ensemble import EnsembleCalculator
-    from ..core.md import MDSettings, default_guards, read_checkpoint, run_md
-    from .evaluate import read_harmonic
+def setup(directory: Path) -> SimpleNamespace:
+    from ..core.guards import build_stop_rules
+    from ..core.md import MDSettings, read_checkpoint
 
-    directory = Path(directory)
-    try:
-        config = json.loads((directory / INPUT_FILE).read_text())
-        settings = MDSettings(**config['md'])
-        settings.check()
-        guards = default_guards(
-            settings, **{k: config.get('guards', {}).get(k, d) for k, d in zip(GUARD_KEYS, (0.5, 20.0, 2.0, 3.0))}
-        )
-        checkpoint = read_checkpoint(directory / CHECKPOINT_FILE) if (directory / CHECKPOINT_FILE).exists() else None
-        atoms = read_start(directory / START_FILE)
-        calculator = EnsembleCalculator.from_files(
-            [directory / f for f in config['member_files']], workers=config.get('workers')
-        )
-        calculator.check_atoms(atoms)
-        harmonic = read_harmonic(directory / config['harmonic_file']) if config.get('harmonic_file') else None
-    except Exception as exc:
-        LOGGER.exception('setup failed')
-        return setup_failed(directory, exc)
-    try:
-        where = f'continuing from step {checkpoint["step"]}' if checkpoint else 'from the start structure'
-        LOGGER.info('%s MD, %d atoms, %d members, %s', settings.dynamics, len(atoms), calculator.n_members, where)
-        result = run_md(
-            atoms,
-            calculator,
-            settings,
-            directory,
-            guards=guards,
-            harmonic=harmonic,
-            checkpoint=checkpoint,
-            max_seconds=config.get('max_seconds'),
-        )
-        status = {
-            'state': result.state,
-            'message': result.message,
-            'last_step': result.last_step,
-            'frames_written': result.frames_written,
-            'seconds': result.seconds,
-            'timing': result.timing,
-        }
-    except Exception as exc:  # noqa: BLE001
-        LOGGER.error(traceback.format_exc())
-        status = {'state': 'failed', 'message': f'{type(exc).__name__}: {exc}'}
-    (directory / STATUS_FILE).write_text(json.dumps(status, indent=1))
-    return status
+    config = read_config(directory)
+    settings = MDSettings(**config['md'])
+    settings.check()
+    checkpoint_path = directory / CHECKPOINT_FILE
+    atoms = read_start(directory / START_FILE)
+    calculator = load_ensemble(directory, config)
+    calculator.check_atoms(atoms)
+    return SimpleNamespace(
+        directory=directory,
+        settings=settings,
+        guards=build_stop_rules(config.get('guards', {}), settings.temperature),
+        checkpoint=read_checkpoint(checkpoint_path) if checkpoint_path.exists() else None,
+        atoms=atoms,
+        calculator=calculator,
+        harmonic=optional_harmonic(directory, config),
+        max_seconds=config.get('max_seconds'),
+    )
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog='anharmal-md', description=__doc__.split('\n\n')[0])
-    parser.add_argument('directory', nargs='?', default='.')
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
-    status = run(args.directory)
-    print(json.dumps(status))
-    return 0 if status['state'] in ('finished',) else 1
+def run(job: SimpleNamespace) -> dict:
+    from ..core.md import run_md
+
+    where = f'continuing from step {job.checkpoint["step"]}' if job.checkpoint else 'from the start structure'
+    PROGRAM.logger.info(
+        '%s MD, %d atoms, %d members, %s', job.settings.dynamics, len(job.atoms), job.calculator.n_members, where
+    )
+    result = run_md(
+        job.atoms,
+        job.calculator,
+        job.settings,
+        job.directory,
+        guards=job.guards,
+        harmonic=job.harmonic,
+        checkpoint=job.checkpoint,
+        max_seconds=job.max_seconds,
+    )
+    return {
+        'state': result.state,
+        'message': result.message,
+        'last_step': result.last_step,
+        'frames_written': result.frames_written,
+        'run_seconds': result.seconds,
+        'timing': result.timing,
+    }
 
 
-if __name__ == '__main__':
-    sys.exit(main())
+PROGRAM = Program('anharmal-md', __doc__.split('\n\n')[0], setup, run)
+main = PROGRAM.main

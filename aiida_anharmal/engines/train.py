@@ -17,34 +17,29 @@ and runs, each step only if the one before succeeded:
 4. optionally ``nequip-compile`` to ``model.nequip.pt2``.
 
 It writes ``metrics.json`` (final errors of the best model on the training and validation
-frames, epochs run, seconds), ``learning_curve.csv`` (per-epoch validation errors) and
-``status.json`` ``{"state": "finished" | "setup_failed" | "training_failed" |
-"packaging_failed" | "compile_failed", "message"}``. A job without ``status.json`` was killed.
+frames, epochs run, seconds; also after a failed stage), ``learning_curve.csv`` (per-epoch
+validation errors) and ``status.json`` (:mod:`.runner`): state ``finished``, ``setup_failed``,
+``training_failed``, ``packaging_failed``, ``compile_failed`` or ``failed``.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
-import logging
-import os
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
 from ..core.frames import Frames
 from ..core.nequip_config import check_hyperparameters, training_config
+from .runner import Program, Stop, read_config
 
-LOGGER = logging.getLogger('anharmal-train')
-
-INPUT_FILE = 'aiida.json'
 STRUCTURES_FILE = 'structures.npz'
-STATUS_FILE = 'status.json'
 METRICS_FILE = 'metrics.json'
 CURVE_FILE = 'learning_curve.csv'
 MODEL_FILE = 'model.nequip.zip'
@@ -63,12 +58,6 @@ METRIC_NAMES = (
     'stress_mae',
     'stress_rmse',
 )
-
-
-class StageFailed(RuntimeError):
-    def __init__(self, state: str, message: str):
-        super().__init__(message)
-        self.state = state
 
 
 def write_training_file(frames: Frames, indices, path: Path, with_stress: bool) -> None:
@@ -125,24 +114,22 @@ def nequip_program(name: str) -> str:
         return str(beside)
     found = shutil.which(name)
     if found is None:
-        raise StageFailed(
-            'setup_failed', f'`{name}` not found next to {sys.executable} nor on PATH: is nequip installed?'
-        )
+        raise Stop('setup_failed', f'`{name}` not found next to {sys.executable} nor on PATH: is nequip installed?')
     return found
 
 
 def _run(command: list[str], directory: Path, log, state: str) -> None:
     command = [nequip_program(command[0]), *command[1:]]
-    LOGGER.info('running %s', ' '.join(command))
+    PROGRAM.logger.info('running %s', ' '.join(command))
     log.write(f'\n$ {" ".join(command)}\n')
     log.flush()
     try:
         result = subprocess.run(command, cwd=directory, stdout=log, stderr=subprocess.STDOUT, check=False)
     except OSError as exc:
-        raise StageFailed(state, f'{command[0]} could not be started: {exc}') from exc
+        raise Stop(state, f'{command[0]} could not be started: {exc}') from exc
     if result.returncode != 0:
         tail = (directory / LOG_FILE).read_text(errors='replace').strip().splitlines()[-5:]
-        raise StageFailed(state, f'{command[0]} exited with {result.returncode}: ' + ' | '.join(tail))
+        raise Stop(state, f'{command[0]} exited with {result.returncode}: ' + ' | '.join(tail))
 
 
 def read_learning_curve(metrics_csv: Path) -> list[dict]:
@@ -179,97 +166,88 @@ def read_test_metrics(metrics_csv: Path) -> dict:
     return final
 
 
-def train_member(directory: str | Path = '.') -> dict:
-    """Train, package (and compile) the member described by ``aiida.json`` in ``directory``."""
-    directory = Path(directory).resolve()
-    start = time.monotonic()
-    status: dict = {'state': 'finished'}
-    with (directory / LOG_FILE).open('a') as log:
-        try:
-            try:
-                config = json.loads((directory / INPUT_FILE).read_text())
-                frames = Frames.from_npz(directory / STRUCTURES_FILE)
-                hp = check_request(config, frames)
-                with_stress = hp['stress_weight'] > 0
-                write_training_file(frames, config['train_indices'], directory / 'train.extxyz', with_stress)
-                write_training_file(frames, config['validation_indices'], directory / 'validation.extxyz', with_stress)
-                parent = config.get('parent_file')
-                nequip_config = training_config(
-                    hp,
-                    config['species'],
-                    str(directory / 'train.extxyz'),
-                    str(directory / 'validation.extxyz'),
-                    int(config['seed']),
-                    parent_package=str(directory / parent) if parent else None,
-                )
-                import yaml
+def setup(directory: Path) -> SimpleNamespace:
+    """Check the request, write the member's frames and the nequip config."""
+    import yaml
 
-                (directory / 'config.yaml').write_text(yaml.safe_dump(nequip_config, sort_keys=False))
-            except Exception as exc:
-                raise StageFailed('setup_failed', f'{type(exc).__name__}: {exc}') from exc
-
-            run_dir = directory / RUN_DIR
-            _run(
-                ['nequip-train', '-cp', str(directory), '-cn', 'config', f'hydra.run.dir={run_dir}'],
-                directory,
-                log,
-                'training_failed',
-            )
-            best = run_dir / 'best.ckpt'
-            if not best.exists():
-                raise StageFailed('training_failed', 'nequip-train finished without writing best.ckpt')
-            _run(
-                ['nequip-package', 'build', str(best), str(directory / MODEL_FILE)], directory, log, 'packaging_failed'
-            )
-            if config.get('compile'):
-                _run(
-                    [
-                        'nequip-compile',
-                        str(directory / MODEL_FILE),
-                        str(directory / COMPILED_FILE),
-                        '--mode',
-                        'aotinductor',
-                        '--device',
-                        'cpu',
-                        '--target',
-                        'ase',
-                    ],
-                    directory,
-                    log,
-                    'compile_failed',
-                )
-        except StageFailed as failure:
-            LOGGER.error('%s: %s', failure.state, failure)
-            status = {'state': failure.state, 'message': str(failure)}
-
-        metrics_csv = directory / RUN_DIR / 'csvlog' / 'metrics.csv'
-        curve = read_learning_curve(metrics_csv)
-        metrics = read_test_metrics(metrics_csv)
-        metrics['epochs'] = len(curve)
-        metrics['seconds'] = round(time.monotonic() - start, 2)
-        if curve:
-            metrics['best_validation'] = min(curve, key=lambda row: row.get('weighted_sum', np.inf))
-        (directory / METRICS_FILE).write_text(json.dumps(metrics, indent=1))
-        if curve:
-            columns = sorted({key for row in curve for key in row} - {'epoch'})
-            with (directory / CURVE_FILE).open('w', newline='') as handle:
-                writer = csv.DictWriter(handle, fieldnames=['epoch', *columns])
-                writer.writeheader()
-                writer.writerows(curve)
-    (directory / STATUS_FILE).write_text(json.dumps(status, indent=1))
-    return status
+    directory = directory.resolve()
+    config = read_config(directory)
+    frames = Frames.from_npz(directory / STRUCTURES_FILE)
+    hp = check_request(config, frames)
+    with_stress = hp['stress_weight'] > 0
+    write_training_file(frames, config['train_indices'], directory / 'train.extxyz', with_stress)
+    write_training_file(frames, config['validation_indices'], directory / 'validation.extxyz', with_stress)
+    parent = config.get('parent_file')
+    nequip_config = training_config(
+        hp,
+        config['species'],
+        str(directory / 'train.extxyz'),
+        str(directory / 'validation.extxyz'),
+        int(config['seed']),
+        parent_package=str(directory / parent) if parent else None,
+    )
+    (directory / 'config.yaml').write_text(yaml.safe_dump(nequip_config, sort_keys=False))
+    return SimpleNamespace(directory=directory, compile=bool(config.get('compile')), start=time.monotonic())
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog='anharmal-train', description=__doc__.split('\n\n')[0])
-    parser.add_argument('directory', nargs='?', default='.', help='folder with aiida.json and structures.npz')
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
-    os.environ.setdefault('OMP_NUM_THREADS', '1')
-    status = train_member(args.directory)
-    print(json.dumps(status))
-    return 0 if status['state'] == 'finished' else 1
+def run_stages(job: SimpleNamespace, log) -> None:
+    """nequip-train, nequip-package and optionally nequip-compile; a failed stage raises :class:`Stop`."""
+    directory = job.directory
+    run_dir = directory / RUN_DIR
+    train = ['nequip-train', '-cp', str(directory), '-cn', 'config', f'hydra.run.dir={run_dir}']
+    _run(train, directory, log, 'training_failed')
+    best = run_dir / 'best.ckpt'
+    if not best.exists():
+        raise Stop('training_failed', 'nequip-train finished without writing best.ckpt')
+    _run(['nequip-package', 'build', str(best), str(directory / MODEL_FILE)], directory, log, 'packaging_failed')
+    if job.compile:
+        compile_command = [
+            'nequip-compile',
+            str(directory / MODEL_FILE),
+            str(directory / COMPILED_FILE),
+            '--mode',
+            'aotinductor',
+            '--device',
+            'cpu',
+            '--target',
+            'ase',
+        ]
+        _run(compile_command, directory, log, 'compile_failed')
 
 
-if __name__ == '__main__':
-    sys.exit(main())
+def write_metrics(job: SimpleNamespace) -> None:
+    """``metrics.json`` and ``learning_curve.csv`` from nequip's CSV log (whatever the stages reached)."""
+    directory = job.directory
+    metrics_csv = directory / RUN_DIR / 'csvlog' / 'metrics.csv'
+    curve = read_learning_curve(metrics_csv)
+    metrics = read_test_metrics(metrics_csv)
+    metrics['epochs'] = len(curve)
+    metrics['seconds'] = round(time.monotonic() - job.start, 2)
+    if curve:
+        metrics['best_validation'] = min(curve, key=lambda row: row.get('weighted_sum', np.inf))
+    (directory / METRICS_FILE).write_text(json.dumps(metrics, indent=1))
+    if curve:
+        columns = sorted({key for row in curve for key in row} - {'epoch'})
+        with (directory / CURVE_FILE).open('w', newline='') as handle:
+            writer = csv.DictWriter(handle, fieldnames=['epoch', *columns])
+            writer.writeheader()
+            writer.writerows(curve)
+
+
+def run(job: SimpleNamespace) -> dict:
+    try:
+        with (job.directory / LOG_FILE).open('a') as log:
+            run_stages(job, log)
+    finally:
+        write_metrics(job)
+    return {'state': 'finished'}
+
+
+PROGRAM = Program(
+    'anharmal-train',
+    __doc__.split('\n\n')[0],
+    setup,
+    run,
+    failure_states=frozenset({'training_failed', 'packaging_failed', 'compile_failed'}),
+)
+main = PROGRAM.main

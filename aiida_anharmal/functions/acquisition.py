@@ -6,26 +6,25 @@ import numpy as np
 from aiida import orm
 from aiida.engine import calcfunction
 
-from ..core.acquisition import KINDS, EnergyProbability, UncertaintyProbability, UniformProbability, select
+from ..core.acquisition import ACQUISITIONS, check_acquisition_parameters, select
 from ..data.training_set import TrainingSet
 
-DEFAULTS = {'kind': 'force_max', 's': 2.0, 'g': 1.0, 'n_max': 30, 'min_spacing': 1}
+__all__ = ['acquire', 'check_acquisition_parameters', 'selected_structures']
 
 
-def check_acquisition_parameters(parameters: dict) -> dict:
-    unknown = sorted(set(parameters) - set(DEFAULTS))
-    if unknown:
-        raise ValueError(f'unknown acquisition parameter(s) {unknown}; known: {sorted(DEFAULTS)}')
-    p = {**DEFAULTS, **parameters}
-    if p['kind'] not in KINDS:
-        raise ValueError(f'`kind` must be one of {sorted(KINDS)}, not {p["kind"]!r}')
-    for key in ('s', 'g'):
-        if not isinstance(p[key], (int, float)) or isinstance(p[key], bool) or not p[key] > 0:
-            raise ValueError(f'`{key}` must be a positive number, not {p[key]!r}')
-    for key in ('n_max', 'min_spacing'):
-        if not isinstance(p[key], int) or isinstance(p[key], bool) or p[key] < 1:
-            raise ValueError(f'`{key}` must be an integer of at least 1, not {p[key]!r}')
-    return p
+def pooled_frames(frames: dict, runs: list[str], name: str) -> tuple[np.ndarray, ...]:
+    """Run index, frame number, uncertainty ``name`` and energy of every frame of every run, pooled."""
+    run_index, frame, uncertainty, energy = [], [], [], []
+    for r, run in enumerate(runs):
+        arrays = frames[run]
+        if name not in arrays.get_arraynames():
+            raise ValueError(f'the frames of run `{run}` have no `{name}`')
+        u = arrays.get_array(name)
+        run_index.append(np.full(len(u), r))
+        frame.append(np.arange(len(u)))
+        uncertainty.append(u)
+        energy.append(arrays.get_array('energy'))
+    return tuple(np.concatenate(part) for part in (run_index, frame, uncertainty, energy))
 
 
 @calcfunction
@@ -39,41 +38,27 @@ def acquire(statistics: orm.Dict, parameters: orm.Dict, seed: orm.Int, **frames)
     ``p_uncertainty``, ``p_energy``, ``drawn``; attribute ``runs``). Same inputs, same selection.
     """
     p = check_acquisition_parameters(parameters.get_dict())
+    kind = ACQUISITIONS.get(p['kind'])
     stats = statistics.get_dict()
-    name = KINDS[p['kind']]
+    name = kind.uncertainty
     if name not in stats or stats[name].get('std') is None:
         raise ValueError(f'the test-set statistics have no `{name}` (kind `{p["kind"]}`)')
     runs = sorted(frames)
     if not runs:
         raise ValueError('no exploration frames given')
-    run_index, frame, uncertainty, energy = [], [], [], []
-    for r, run in enumerate(runs):
-        arrays = frames[run]
-        if name not in arrays.get_arraynames():
-            raise ValueError(f'the frames of run `{run}` have no `{name}`')
-        u = arrays.get_array(name)
-        run_index.append(np.full(len(u), r))
-        frame.append(np.arange(len(u)))
-        uncertainty.append(u)
-        energy.append(arrays.get_array('energy'))
-    run_index, frame = np.concatenate(run_index), np.concatenate(frame)
-    uncertainty, energy = np.concatenate(uncertainty), np.concatenate(energy)
-    if p['kind'] == 'random':  # the baseline: every frame alike, a random n_max of them
-        strategies = {'p_uncertainty': UniformProbability(), 'p_energy': UniformProbability(), 'order': 'random'}
-    else:
-        strategies = {
-            'p_uncertainty': UncertaintyProbability(stats[name]['mean'], stats[name]['std'], p['s'], p['g']),
-            'p_energy': EnergyProbability(stats['energy']['mean'], stats['energy']['std']),
-        }
+    run_index, frame, uncertainty, energy = pooled_frames(frames, runs, name)
+    p_uncertainty, p_energy = kind.probabilities(stats, p)
     result = select(
         uncertainty,
         energy,
+        p_uncertainty,
+        p_energy,
         seed=seed.value,
         n_max=p['n_max'],
         min_spacing=p['min_spacing'],
         runs=run_index,
         frame_numbers=frame,
-        **strategies,
+        order=kind.order,
     )
     probabilities = orm.ArrayData()
     for key, values in {

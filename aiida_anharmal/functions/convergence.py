@@ -10,21 +10,6 @@ from aiida.engine import calcfunction
 
 from ..data.training_set import TrainingSet
 
-#: Parameters of the stopping rule (:class:`~aiida_anharmal.core.convergence.MaeAndSelection`).
-CONVERGENCE_DEFAULTS = {'tolerance': 0.002, 'patience': 1}
-
-
-def check_convergence_parameters(parameters: dict) -> dict:
-    unknown = sorted(set(parameters) - set(CONVERGENCE_DEFAULTS))
-    if unknown:
-        raise ValueError(f'unknown convergence parameter(s) {unknown}; known: {sorted(CONVERGENCE_DEFAULTS)}')
-    p = {**CONVERGENCE_DEFAULTS, **parameters}
-    if not isinstance(p['tolerance'], (int, float)) or not p['tolerance'] > 0:
-        raise ValueError(f'`tolerance` (eV/A) must be positive, not {p["tolerance"]!r}')
-    if not isinstance(p['patience'], int) or p['patience'] < 0:
-        raise ValueError(f'`patience` must be a non-negative integer, not {p["patience"]!r}')
-    return p
-
 
 @calcfunction
 def calibrate(labelled: TrainingSet, **runs):
@@ -66,14 +51,14 @@ def _finite_or_none(value):
     return value
 
 
-def summary_row(
-    iteration: int, statistics: orm.Dict, selection: orm.Dict, training_frames: int, calibration: orm.Dict | None
-) -> dict:
-    """One row of the per-iteration table, from that iteration's nodes."""
-    stats = statistics.get_dict()
+def summary_row(iteration: int, nodes: dict) -> dict:
+    """One row of the per-iteration table, from that iteration's nodes (the one place the table is built)."""
+    stats = nodes['statistics'].get_dict()
+    selection = nodes['selection']
     row = {
         'iteration': iteration,
-        'training_frames': training_frames,
+        'training_frames': len(nodes['training_set']),
+        'members': nodes['ensemble'].n_members if 'ensemble' in nodes else None,
         'test_forces_mae': stats['errors'].get('forces_mae'),
         'test_energy_mae_per_atom': stats['errors'].get('energy_mae_per_atom'),
         'uce_force_max_mean': stats['uce_force_max']['mean'],
@@ -83,6 +68,7 @@ def summary_row(
         'accepted': selection['accepted_before_thinning'],
         'selected': len(selection['frames']),
     }
+    calibration = nodes.get('calibration')
     if calibration is not None:
         row['labelled'] = len(calibration['force_max_error'])
         row['calibration_spearman'] = calibration['frames']['spearman']
@@ -90,44 +76,45 @@ def summary_row(
     return row
 
 
+RECORDS = ('statistics', 'selection', 'training_set')
+
+
 @calcfunction
 def check_convergence(parameters: orm.Dict, max_iterations: orm.Int, **iterations):
     """Decide whether the AL loop stops, and why; and the per-iteration summary table.
 
     ``iterations``: for each finished iteration NN, ``statistics_NN`` (test-set statistics of its
-    ensemble), ``selection_NN``, ``training_set_NN`` (the set its ensemble was trained on) and,
-    if frames were labelled, ``calibration_NN``. Outputs ``decision`` (``stop``, ``converged``,
-    ``reason``: converged | iteration_cap | continue, ``message``) and ``summary`` (``rows``).
+    ensemble), ``selection_NN``, ``training_set_NN`` (the set its ensemble was trained on),
+    ``ensemble_NN`` and, if frames were labelled, ``calibration_NN``. ``parameters``: ``rule``
+    (a key of :data:`~aiida_anharmal.core.convergence.CONVERGENCE_RULES`) and its parameters.
+    Outputs ``decision`` (``stop``, ``converged``, ``reason``: converged | iteration_cap |
+    continue, ``message``) and ``summary`` (``rows``: one per iteration, with the decision the
+    rule takes on the history up to that iteration).
     """
-    from ..core.convergence import IterationRecord, MaeAndSelection
+    from ..core.convergence import IterationRecord, check_convergence_parameters, make_rule
 
     p = check_convergence_parameters(parameters.get_dict())
-    numbers = sorted({int(key.rsplit('_', 1)[1]) for key in iterations})
+    by_iteration: dict[int, dict] = {}
+    for key, node in iterations.items():
+        name, number = key.rsplit('_', 1)
+        by_iteration.setdefault(int(number), {})[name] = node
+    numbers = sorted(by_iteration)
     rows = []
     for n in numbers:
-        missing = [
-            f'{name}_{n:02d}'
-            for name in ('statistics', 'selection', 'training_set')
-            if f'{name}_{n:02d}' not in iterations
-        ]
+        nodes = by_iteration[n]
+        missing = [f'{name}_{n:02d}' for name in RECORDS if name not in nodes]
         if missing:
             raise ValueError(f'iteration {n} lacks {missing}')
-        rows.append(
-            summary_row(
-                n,
-                iterations[f'statistics_{n:02d}'],
-                iterations[f'selection_{n:02d}'],
-                len(iterations[f'training_set_{n:02d}']),
-                iterations.get(f'calibration_{n:02d}'),
-            )
-        )
-    rule = MaeAndSelection(max_iterations=max_iterations.value, tolerance=p['tolerance'], patience=p['patience'])
+        rows.append(summary_row(n, nodes))
+    rule = make_rule(p, max_iterations.value)
     history = [
         IterationRecord(
-            r['iteration'], r['test_forces_mae'] if r['test_forces_mae'] is not None else math.nan, r['selected']
+            r['iteration'], math.nan if r['test_forces_mae'] is None else r['test_forces_mae'], r['selected']
         )
         for r in rows
     ]
+    for k, row in enumerate(rows):
+        row['decision'] = rule(history[: k + 1]).reason
     decision = rule(history)
     return {
         'decision': orm.Dict({**decision.as_dict(), 'iteration': numbers[-1], **p}),

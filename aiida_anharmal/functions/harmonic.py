@@ -132,14 +132,8 @@ def build_force_constants(displacement_dataset: orm.Dict, labelled: TrainingSet,
     as extra arrays) and
     ``dos`` (XyData: frequency in THz, DOS in states/THz per primitive cell).
     """
-    from ..core.harmonic import (
-        DisplacementSet,
-        band_structure,
-        density_of_states,
-        force_constants_from_forces,
-        gamma_frequencies,
-        phonopy_object,
-    )
+    from ..core.harmonic import DisplacementSet, force_constants_from_forces, phonopy_object
+    from ..core.phonon_spectra import band_structure, density_of_states, gamma_frequencies
 
     p = {} if parameters is None else parameters.get_dict()
     _check_keys(p, SPECTRUM_KEYS, 'spectrum parameter')

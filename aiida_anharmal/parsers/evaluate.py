@@ -2,30 +2,28 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 from aiida import orm
-from aiida.parsers import Parser
 
 from ..engines import evaluate as program
+from .base import AnharmalParser
 
 
-class EvaluateParser(Parser):
-    def parse(self, retrieved_temporary_folder=None, **kwargs):
-        repo = self.retrieved.base.repository
-        names = repo.list_object_names()
-        if program.STATUS_FILE not in names:
-            return self.exit_codes.ERROR_NO_OUTPUT
-        status = json.loads(repo.get_object_content(program.STATUS_FILE))
-        if status['state'] == 'setup_failed':
-            return self.exit_codes.ERROR_SETUP_FAILED.format(message=status.get('message', ''))
-        if status['state'] != 'finished':
-            return self.exit_codes.ERROR_EVALUATION_FAILED.format(message=status.get('message', ''))
-        path = Path(retrieved_temporary_folder or '') / program.EVALUATION_FILE
-        if not path.exists() or program.STATISTICS_FILE not in names:
-            return self.exit_codes.ERROR_NO_OUTPUT
+class EvaluateParser(AnharmalParser):
+    def parse_outputs(self, status):
+        if not status or status['state'] != 'finished':
+            return None
+        path = self.temporary_file(program.EVALUATION_FILE)
+        missing = [
+            name
+            for name, there in (
+                (program.EVALUATION_FILE, path is not None),
+                (program.STATISTICS_FILE, self.has(program.STATISTICS_FILE)),
+            )
+            if not there
+        ]
+        if missing:
+            return self.exit_codes.ERROR_OUTPUT_CORRUPT.format(message=f'finished without {", ".join(missing)}')
         evaluation = orm.ArrayData()
         with np.load(path) as data:
             for name in data.files:
@@ -33,5 +31,5 @@ class EvaluateParser(Parser):
         evaluation.base.attributes.set('ensemble_uuid', self.node.inputs.ensemble.uuid)
         evaluation.base.attributes.set('structures_uuid', self.node.inputs.structures.uuid)
         self.out('evaluation', evaluation)
-        self.out('statistics', orm.Dict(json.loads(repo.get_object_content(program.STATISTICS_FILE))))
+        self.out('statistics', orm.Dict(self.read_json(program.STATISTICS_FILE)))
         return None

@@ -6,11 +6,12 @@ import json
 
 import numpy as np
 from aiida import orm
-from aiida.parsers import Parser
+from aiida.engine import ExitCode
 
 from ..core.labellers import get_labeller
 from ..data.training_set import TrainingSet
 from ..engines import label as program
+from .base import AnharmalParser
 
 
 def read_label_records(text: str) -> list[dict]:
@@ -29,57 +30,58 @@ def read_label_records(text: str) -> list[dict]:
     return records
 
 
-class LabelParser(Parser):
+class LabelParser(AnharmalParser):
     """Turn the engine's per-structure records into ``labelled`` and ``failures`` outputs."""
 
-    def parse(self, **kwargs):
-        retrieved = self.retrieved
-        names = retrieved.base.repository.list_object_names()
-        status = None
-        if program.STATUS_FILE in names:
-            status = json.loads(retrieved.base.repository.get_object_content(program.STATUS_FILE))
+    def parse_outputs(self, status):
         records = []
-        if program.LABELS_FILE in names:
+        if self.has(program.LABELS_FILE):
             try:
-                records = read_label_records(retrieved.base.repository.get_object_content(program.LABELS_FILE))
+                records = read_label_records(self.read_text(program.LABELS_FILE))
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                return self.exit_codes.ERROR_OUTPUT_CORRUPT.format(message=str(exc))
-
+                return self.exit_codes.ERROR_OUTPUT_CORRUPT.format(message=f'{program.LABELS_FILE}: {exc}')
         structures = self.node.inputs.structures
-        indices = self.node.inputs.indices.get_list() if 'indices' in self.node.inputs else list(range(len(structures)))
+        inputs = self.node.inputs
+        indices = inputs.indices.get_list() if 'indices' in inputs else list(range(len(structures)))
         by_index = {int(r['index']): r for r in records}
         ok = [i for i in indices if by_index.get(i, {}).get('status') == 'ok']
-        state = status.get('state') if status else None
+        failures = self._failures(status, indices, by_index)
+        if ok:
+            self.out('labelled', self._labelled_set(structures, ok, by_index, inputs.engine.value))
+        if failures:
+            self.out('failures', orm.Dict(failures))
+        return self._verdict(status, records, [f['reason'] for f in failures.values()])
 
+    @staticmethod
+    def _failures(status, indices, by_index) -> dict:
+        """Source index -> reason and message, for every structure without a label."""
+        state = status['state'] if status else 'killed'
         failures = {}
         for i in indices:
             record = by_index.get(i)
             if state == 'setup_failed':
                 failures[str(i)] = {'reason': 'setup_failed', 'message': status.get('message', '')}
             elif record is None:
-                why = 'killed' if status is None else state
-                failures[str(i)] = {'reason': 'not_attempted', 'message': f'not reached: the engine stopped ({why})'}
+                failures[str(i)] = {'reason': 'not_attempted', 'message': f'not reached: the engine stopped ({state})'}
             elif record['status'] != 'ok':
                 failures[str(i)] = {'reason': record['status'], 'message': record.get('message', '')}
+        return failures
 
-        if ok:
-            self.out('labelled', self._labelled_set(structures, ok, by_index, self.node.inputs.engine.value))
-        if failures:
-            self.out('failures', orm.Dict(failures))
-
-        reasons = [f['reason'] for f in failures.values()]
-        if state == 'setup_failed':
-            return self.exit_codes.ERROR_SETUP_FAILED.format(message=status.get('message', 'unknown error'))
-        if status is None and not records:
-            return self.exit_codes.ERROR_NO_OUTPUT
+    def _verdict(self, status, records, reasons):
+        """The exit code from the per-structure outcomes; ``None`` leaves it to the program's state."""
+        state = status['state'] if status else 'killed'
+        if state in ('setup_failed', 'failed') or (status is None and not records):
+            return None
         if 'not_attempted' in reasons:
             why = 'killed, e.g. out of walltime' if status is None else 'time budget `max_seconds` spent'
-            return self.exit_codes.ERROR_INTERRUPTED.format(n=reasons.count('not_attempted'), reason=why)
+            message = f'{reasons.count("not_attempted")} structure(s) not reached: {why}'
+            return self.exit_codes.ERROR_INTERRUPTED.format(message=message)
         if 'scf_not_converged' in reasons:
-            return self.exit_codes.ERROR_SCF_NOT_CONVERGED.format(n=reasons.count('scf_not_converged'))
+            message = f'{reasons.count("scf_not_converged")} structure(s)'
+            return self.exit_codes.ERROR_SCF_NOT_CONVERGED.format(message=message)
         if reasons:
-            return self.exit_codes.ERROR_STRUCTURES_FAILED.format(n=len(reasons))
-        return None
+            return self.exit_codes.ERROR_STRUCTURES_FAILED.format(message=f'{len(reasons)} structure(s)')
+        return ExitCode(0)
 
     def _labelled_set(self, structures: TrainingSet, ok: list[int], by_index: dict, engine: str) -> TrainingSet:
         frames = structures.frames.subset(ok)

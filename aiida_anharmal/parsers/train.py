@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 
 import numpy as np
 from aiida import orm
-from aiida.parsers import Parser
 
 from ..data.mlip_model import MLIPModel
 from ..engines import train as program
+from .base import AnharmalParser
 
 #: Final metrics copied onto the model node (train / validation), eV/atom and eV/A.
 MODEL_METRICS = (
@@ -25,45 +24,24 @@ MODEL_METRICS = (
 )
 
 
-class TrainParser(Parser):
+class TrainParser(AnharmalParser):
     """Turn the training folder into ``model`` (MLIPModel), ``metrics`` (Dict) and ``learning_curve``."""
 
-    def parse(self, retrieved_temporary_folder=None, **kwargs):
-        retrieved = self.retrieved
-        names = retrieved.base.repository.list_object_names()
-        if program.STATUS_FILE not in names:
-            return self.exit_codes.ERROR_NO_OUTPUT
-        status = json.loads(retrieved.base.repository.get_object_content(program.STATUS_FILE))
-
+    def parse_outputs(self, status):
         metrics = {}
-        if program.METRICS_FILE in names:
-            metrics = json.loads(retrieved.base.repository.get_object_content(program.METRICS_FILE))
+        if self.has(program.METRICS_FILE):
+            metrics = self.read_json(program.METRICS_FILE)
             self.out('metrics', orm.Dict(metrics))
-        if program.CURVE_FILE in names:
-            self.out(
-                'learning_curve', self._learning_curve(retrieved.base.repository.get_object_content(program.CURVE_FILE))
-            )
-
-        temporary = Path(retrieved_temporary_folder) if retrieved_temporary_folder else None
-        package = temporary / program.MODEL_FILE if temporary else None
-        if package is not None and package.exists():
+        if self.has(program.CURVE_FILE):
+            self.out('learning_curve', self._learning_curve(self.read_text(program.CURVE_FILE)))
+        package = self.temporary_file(program.MODEL_FILE)
+        if package is not None:
             self.out('model', self._model(package, 'nequip-package', metrics))
-            compiled = temporary / program.COMPILED_FILE
-            if compiled.exists():
+            compiled = self.temporary_file(program.COMPILED_FILE)
+            if compiled is not None:
                 self.out('compiled_model', self._model(compiled, 'nequip-aotinductor', metrics))
-
-        state = status.get('state')
-        message = status.get('message', '')
-        if state == 'setup_failed':
-            return self.exit_codes.ERROR_SETUP_FAILED.format(message=message)
-        if state == 'training_failed':
-            return self.exit_codes.ERROR_TRAINING_FAILED.format(message=message)
-        if state == 'packaging_failed':
-            return self.exit_codes.ERROR_PACKAGING_FAILED.format(message=message)
-        if state == 'compile_failed':
-            return self.exit_codes.ERROR_COMPILE_FAILED.format(message=message)
-        if 'model' not in self.outputs:
-            return self.exit_codes.ERROR_NO_OUTPUT
+        if status and status['state'] == 'finished' and package is None:
+            return self.exit_codes.ERROR_OUTPUT_CORRUPT.format(message=f'finished without {program.MODEL_FILE}')
         return None
 
     @staticmethod

@@ -23,6 +23,8 @@ class ProtocolMixin:
     """Adds protocol look-up to a workchain class; the class names its YAML file in ``_protocol_file``."""
 
     _protocol_file: str = ''
+    #: Override keys that name sub-workchains, whose own builders take them.
+    _namespaces: tuple[str, ...] = ()
 
     @classmethod
     def _load_protocol_file(cls) -> dict:
@@ -40,8 +42,27 @@ class ProtocolMixin:
         return {name: {'description': values['description']} for name, values in data['protocols'].items()}
 
     @classmethod
+    def protocol_keys(cls) -> set[str]:
+        """The keys an override may name: those of the default inputs and of every protocol."""
+        data = cls._load_protocol_file()
+        keys = set(data.get('default_inputs', {}))
+        for values in data['protocols'].values():
+            keys |= set(values)
+        return (keys | set(cls._namespaces)) - {'description'}
+
+    @classmethod
+    def check_overrides(cls, overrides: dict | None) -> None:
+        """Refuse override keys the protocols do not know, with the list of valid ones."""
+        unknown = sorted(set(overrides or {}) - cls.protocol_keys())
+        if unknown:
+            raise ValueError(
+                f'unknown override key(s) {unknown} for {cls.__name__}; valid: {sorted(cls.protocol_keys())}'
+            )
+
+    @classmethod
     def get_protocol_inputs(cls, protocol: str | None = None, overrides: dict | None = None) -> dict:
         """The inputs of ``protocol`` (default protocol if ``None``) merged with ``overrides``."""
+        cls.check_overrides(overrides)
         data = cls._load_protocol_file()
         protocol = protocol or data['default_protocol']
         try:
@@ -51,3 +72,11 @@ class ProtocolMixin:
         inputs = recursive_merge(data.get('default_inputs', {}), inputs)
         inputs.pop('description', None)
         return recursive_merge(inputs, overrides or {})
+
+
+def namespace_inputs(builder, exclude=()) -> dict:
+    """The inputs set in a sub-workchain's ``builder``, for the namespace that exposes them (minus ``exclude``)."""
+    inputs = builder._inputs(prune=True)
+    for name in ('metadata', *exclude):
+        inputs.pop(name, None)
+    return inputs

@@ -5,19 +5,21 @@ Start (once): either a labelled ``training_set`` and ``test_set``, or ``initial`
 displacements or a given trajectory, labelled by the loop's labeller); optionally an
 ``initial_ensemble`` (pretrained members) that the first iteration uses instead of training.
 
-One iteration (Kang et al.; SCIENCE.md sections 1-2):
+One iteration (Kang et al.; docs/source/science.rst, sections 1-2), one step per process:
 
 1. ``EnsembleWorkChain`` on the current training set (fine-tuned from the previous ensemble
    when the ensemble parameters say ``retrain: finetune``); skipped when the training set did
    not change (nothing was selected in the previous iteration);
 2. ``EvaluateCalculation`` of the ensemble on the fixed test set -> test-set statistics;
-3. ``ExplorationWorkChain``: MD on the ensemble mean from the start structure (later
-   iterations continue from the last frame of the previous iteration's first run);
-4. calcfunction ``acquire``: P(UCE) P(U) against the statistics, seeded by the iteration;
-5. calcfunction ``selected_structures`` -> ``LabelWorkChain`` with the labelling engine;
-6. calcfunction ``calibrate``: true force error of the labelled frames against their UCE_F;
-7. calcfunction ``merge_training_sets``: the enlarged training set of the next iteration;
-8. calcfunction ``check_convergence``: stop (converged, or the iteration cap) or go on, and the
+3. ``ExplorationWorkChain``: MD on the ensemble mean from the start structure; the next
+   iteration continues from the last frame of the first run that ended normally (never from a
+   frame that tripped a guard);
+4. calcfunctions ``acquire`` (P(UCE) P(U) against the statistics, seeded by the iteration) and
+   ``selected_structures``;
+5. ``LabelWorkChain`` with the labelling engine;
+6. calcfunctions ``calibrate`` (true force error of the labelled frames against their UCE_F)
+   and ``merge_training_sets`` (the enlarged training set of the next iteration);
+7. calcfunction ``check_convergence``: stop (converged, or the iteration cap) or go on, and the
    per-iteration summary table.
 
 Every step is a process in the graph; the per-iteration nodes are also outputs
@@ -29,124 +31,63 @@ from __future__ import annotations
 from aiida import orm
 from aiida.engine import ToContext, WorkChain, if_, while_
 
+from .. import exit_codes
 from ..calculations.evaluate import EvaluateCalculation
-from ..calculations.label import check_label_request
+from ..core.acquisition import ACQUISITIONS
+from ..core.convergence import CONVERGENCE_RULES
 from ..data.ensemble import Ensemble
-from ..data.mlip_model import MLIPModel
 from ..data.training_set import TrainingSet
-from ..functions.acquisition import acquire, check_acquisition_parameters, selected_structures
-from ..functions.convergence import calibrate, check_convergence, check_convergence_parameters
+from ..functions.acquisition import acquire, selected_structures
+from ..functions.convergence import calibrate, check_convergence
 from ..functions.datasets import merge_training_sets
-from ..protocols import ProtocolMixin, recursive_merge
+from .active_learning_setup import ActiveLearningProtocol, validate_active_learning_inputs
+from .common import describe
 from .ensemble import EnsembleWorkChain
-from .initial import InitialDataWorkChain, check_initial_inputs
+from .initial import InitialDataWorkChain
 from .label import LabelWorkChain
-from .md import ExplorationWorkChain
+from .md import ExplorationWorkChain, ended_normally
 
 
-def frame_keys(training_set: TrainingSet, decimals: int = 6) -> set[bytes]:
-    """One key per frame (numbers, positions and cell rounded to ``decimals`` A): equal frames, equal keys."""
-    frames = training_set.frames
-    keys = set()
-    for k in range(len(frames)):
-        sl = frames.atom_slice(k)
-        keys.add(
-            frames.numbers[sl].tobytes()
-            + frames.positions[sl].round(decimals).tobytes()
-            + frames.cells[k].round(decimals).tobytes()
-        )
-    return keys
-
-
-def _labeller_message(value, to_label) -> str | None:
-    """The labelling request refused for the structures the loop will label, in the label jobs' own words."""
-    label = value.get('label', {})
-    if 'engine' not in label:
-        return None
-    return check_label_request(
-        to_label,
-        label['engine'].value,
-        label['parameters'].get_dict() if 'parameters' in label else {},
-        label['settings'].get_dict() if 'settings' in label else {},
-        label.get('model'),
-    )
-
-
-def validate_active_learning_inputs(value, ctx=None):
-    """Refuse what cannot run before any job starts (SCIENCE.md, issue 5 item 7)."""
-    if 'structure' not in value:
-        return None
-    initial = value.get('initial') or {}
-    given = 'training_set' in value
-    if given == ('mode' in initial):
-        return 'give either `training_set` and `test_set`, or `initial.mode` (and its data), not both and not neither'
-    if given and 'test_set' not in value:
-        return '`test_set` is needed with `training_set` (frames never trained on, for the statistics)'
-    if not given and 'test_set' in value:
-        return '`test_set` comes from the initial data when `initial.mode` is given; do not give both'
-    try:
-        acquisition = check_acquisition_parameters(value['acquisition'].get_dict() if 'acquisition' in value else {})
-        check_convergence_parameters(value['convergence'].get_dict() if 'convergence' in value else {})
-    except ValueError as exc:
-        return str(exc)
-    if acquisition['kind'] == 'anharmonicity' and 'harmonic' not in value:
-        return 'acquisition kind `anharmonicity` needs the `harmonic` input (the reference of A and UCE_A)'
-    if 'max_iterations' in value and value['max_iterations'].value < 1:
-        return f'`max_iterations` must be at least 1, not {value["max_iterations"].value}'
-    species = set(value['structure'].get_ase().get_chemical_symbols())
-    if given:
-        training_set, test_set = value['training_set'], value['test_set']
-        if len(test_set) < 2:
-            return 'the test set needs at least two frames (its statistics need a standard deviation)'
-        species |= set(training_set.species)
-        engine = value.get('label', {}).get('engine')
-        for name, node in (('training set', training_set), ('test set', test_set)):
-            made_by = node.base.attributes.get('label_engine', None)
-            if engine is not None and made_by is not None and made_by != engine.value:
-                return (
-                    f'the {name} was labelled by `{made_by}` but the loop labels with `{engine.value}`: new frames '
-                    'could not be merged with it (relabel it first, or start from initial data)'
-                )
-        shared = frame_keys(training_set) & frame_keys(test_set)
-        if shared:
-            return (
-                f'{len(shared)} frame(s) of the test set are also in the training set: the test set must be '
-                'frames never trained on'
-            )
-    else:
-        mode = initial['mode'].value
-        request = {**initial, 'mode': initial['mode']}
-        if mode == 'harmonic' and 'harmonic' in value:
-            request['force_constants'] = value['harmonic']
-        if mode == 'random':
-            request['structure'] = value['structure']
-        message = check_initial_inputs(request)
-        if message:
-            return message.replace('input `force_constants`', 'input `harmonic`')
-        if mode == 'trajectory':
-            species |= set(initial['frames'].species)
-    # the loop labels frames of the start structure (and, for mode `trajectory`, the given frames)
-    message = _labeller_message(value, TrainingSet.from_ase([value['structure'].get_ase()]))
-    if not message and not given and initial['mode'].value == 'trajectory':
-        message = _labeller_message(value, initial['frames'])
-    if message:
-        return message
-    if 'initial_ensemble' in value and set(value['initial_ensemble'].species) != species:
-        return (
-            f'the initial ensemble knows {sorted(value["initial_ensemble"].species)} but the structures hold '
-            f'{sorted(species)}'
-        )
-    return None
-
-
-class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
+class ActiveLearningWorkChain(ActiveLearningProtocol, WorkChain):
     """Ensemble active learning with a soft acquisition (Kang et al.), every decision a node."""
-
-    _protocol_file = 'active_learning.yaml'
 
     @classmethod
     def define(cls, spec):
         super().define(spec)
+        cls._define_inputs(spec)
+        spec.outline(
+            cls.setup,
+            if_(cls.needs_initial_data)(cls.make_initial_data, cls.inspect_initial_data),
+            while_(cls.should_continue)(
+                cls.start_iteration,
+                if_(cls.needs_training)(cls.train, cls.inspect_training),
+                if_(cls.needs_statistics)(cls.evaluate, cls.inspect_evaluation),
+                cls.explore,
+                cls.inspect_exploration,
+                cls.acquire,
+                if_(cls.has_selection)(cls.label, cls.inspect_labelling, cls.merge),
+                cls.decide,
+            ),
+            cls.results,
+        )
+        spec.output('ensemble', valid_type=Ensemble, help='The last ensemble.')
+        spec.output('training_set', valid_type=TrainingSet, help='The final training set.')
+        spec.output('test_set', valid_type=TrainingSet, help='The fixed test set.')
+        spec.output('convergence', valid_type=orm.Dict, help='Why the loop stopped: stop, converged, reason, message.')
+        spec.output('summary', valid_type=orm.Dict, help='Per-iteration table (`rows`), built by `check_convergence`.')
+        spec.output_namespace('iterations', dynamic=True, help='Per-iteration nodes: iter_NN.<name>.')
+        exit_codes.declare(
+            spec,
+            'ERROR_INITIAL_DATA_FAILED',
+            'ERROR_TRAINING_FAILED',
+            'ERROR_EVALUATION_FAILED',
+            'ERROR_EXPLORATION_FAILED',
+            'ERROR_LABELLING_FAILED',
+            workchain=True,
+        )
+
+    @classmethod
+    def _define_inputs(cls, spec):
         spec.input('training_set', valid_type=TrainingSet, required=False, help='Initial labelled frames.')
         spec.input(
             'test_set',
@@ -183,13 +124,14 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
             'acquisition',
             valid_type=orm.Dict,
             default=lambda: orm.Dict({}),
-            help='kind (force_max | energy | anharmonicity | random), s, g, n_max, min_spacing.',
+            help=f'kind ({" | ".join(ACQUISITIONS.keys())}), s, g, n_max, min_spacing (defaults: the kind class).',
         )
         spec.input(
             'convergence',
             valid_type=orm.Dict,
             default=lambda: orm.Dict({}),
-            help='tolerance (eV/A) of the test-set force MAE change and patience (iterations).',
+            help=f'rule ({" | ".join(CONVERGENCE_RULES.keys())}) and its parameters (mae_and_selection: '
+            'tolerance in eV/A of the test-set force MAE change, patience in iterations).',
         )
         spec.input('seed', valid_type=orm.Int, default=lambda: orm.Int(0), help='Seed of the acquisition draws.')
         spec.expose_inputs(EnsembleWorkChain, namespace='ensemble', exclude=('training_set', 'parent_ensemble'))
@@ -197,122 +139,6 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         spec.expose_inputs(LabelWorkChain, namespace='label', exclude=('structures',))
         spec.input('evaluate_code', valid_type=orm.AbstractCode, help='Code of `anharmal-evaluate`.')
         spec.inputs.validator = validate_active_learning_inputs
-        spec.outline(
-            cls.setup,
-            if_(cls.needs_initial_data)(cls.make_initial_data, cls.inspect_initial_data),
-            while_(cls.should_continue)(
-                cls.start_iteration,
-                if_(cls.needs_training)(cls.train, cls.inspect_training),
-                if_(cls.needs_statistics)(cls.evaluate, cls.inspect_evaluation),
-                cls.explore,
-                cls.select,
-                if_(cls.has_selection)(cls.label, cls.merge),
-                cls.decide,
-            ),
-            cls.results,
-        )
-        spec.output('ensemble', valid_type=Ensemble, help='The last ensemble.')
-        spec.output('training_set', valid_type=TrainingSet, help='The final training set.')
-        spec.output('test_set', valid_type=TrainingSet, help='The fixed test set.')
-        spec.output('convergence', valid_type=orm.Dict, help='Why the loop stopped: stop, converged, reason, message.')
-        spec.output('summary', valid_type=orm.Dict, help='Per-iteration table (`rows`).')
-        spec.output_namespace('iterations', dynamic=True, help='Per-iteration nodes: iter_NN.<name>.')
-        spec.exit_code(400, 'ERROR_INITIAL_DATA_FAILED', message='The initial data could not be made: {message}')
-        spec.exit_code(410, 'ERROR_ENSEMBLE_FAILED', message='Ensemble training failed in iteration {iteration}.')
-        spec.exit_code(420, 'ERROR_EVALUATION_FAILED', message='Test-set evaluation failed in iteration {iteration}.')
-        spec.exit_code(430, 'ERROR_EXPLORATION_FAILED', message='Exploration failed in iteration {iteration}.')
-        spec.exit_code(440, 'ERROR_LABELLING_FAILED', message='Labelling failed in iteration {iteration}.')
-
-    @classmethod
-    def get_builder_from_protocol(
-        cls,
-        codes: dict,
-        structure,
-        engine: str = 'gpaw',
-        protocol: str | None = None,
-        overrides: dict | None = None,
-        training_set: TrainingSet | None = None,
-        test_set: TrainingSet | None = None,
-        harmonic: orm.ArrayData | None = None,
-        model: MLIPModel | None = None,
-        initial_ensemble: Ensemble | None = None,
-        options: dict | None = None,
-    ):
-        """A builder from one protocol name for the loop, its initial data and its three sub-workchains.
-
-        :param codes: ``{'train', 'evaluate', 'md', 'label'}`` -> codes of the four programs.
-        :param structure: start of the exploration, StructureData or ASE Atoms.
-        :param engine: labelling engine (``gpaw``, ``emt``, ``nequip-reference`` with ``model``).
-        :param overrides: nested dict; ``ensemble``, ``explore`` and ``label`` override those
-            workchains' protocol inputs, every other key this workchain's (e.g. ``initial``).
-        :param training_set: labelled start frames (with ``test_set``); without them the protocol's
-            ``initial`` data are made: harmonic sampling when ``harmonic`` is given, else random
-            displacements of ``structure``.
-        :param harmonic: ForceConstants of ``structure``: A, UCE_A and the harmonic sampling.
-        :param options: scheduler options for every job.
-        """
-        overrides = dict(overrides or {})
-        sub = {name: overrides.pop(name, {}) for name in ('ensemble', 'explore', 'label')}
-        inputs = cls.get_protocol_inputs(protocol, overrides)
-        missing = sorted({'train', 'evaluate', 'md', 'label'} - set(codes))
-        if missing:
-            raise ValueError(f'codes missing for {missing}')
-        if (training_set is None) != (test_set is None):
-            raise ValueError('give both `training_set` and `test_set`, or neither (then the initial data are made)')
-        ensemble = EnsembleWorkChain.get_protocol_inputs(protocol, sub['ensemble'])
-        explore = ExplorationWorkChain.get_protocol_inputs(protocol, sub['explore'])
-        label = LabelWorkChain.get_protocol_inputs(protocol, sub['label'])
-        if engine not in label['engines']:
-            raise ValueError(f'no protocol parameters for engine {engine!r}; known: {", ".join(label["engines"])}')
-        builder = cls.get_builder()
-        builder.structure = structure if isinstance(structure, orm.StructureData) else orm.StructureData(ase=structure)
-        if training_set is not None:
-            builder.training_set = training_set
-            builder.test_set = test_set
-        else:
-            mode = inputs['initial'].get('mode') or ('harmonic' if harmonic is not None else 'random')
-            builder.initial = {'mode': orm.Str(mode), 'parameters': orm.Dict(inputs['initial']['parameters'][mode])}
-        builder.max_iterations = orm.Int(inputs['max_iterations'])
-        builder.seed = orm.Int(inputs['seed'])
-        builder.acquisition = orm.Dict(inputs['acquisition'])
-        builder.convergence = orm.Dict(inputs['convergence'])
-        builder.evaluate_code = codes['evaluate']
-        if harmonic is not None:
-            builder.harmonic = harmonic
-        if initial_ensemble is not None:
-            builder.initial_ensemble = initial_ensemble
-        builder.ensemble = {
-            'code': codes['train'],
-            'n_sub': orm.Int(ensemble['n_sub']),
-            'seeds': orm.List(list(ensemble['seeds'])),
-            'validation_ratio': orm.Float(ensemble['validation_ratio']),
-            'fraction': orm.Float(ensemble['fraction']),
-            'subsample_seed': orm.Int(ensemble['subsample_seed']),
-            'hyperparameters': orm.Dict(ensemble['hyperparameters']),
-            'retrain': orm.Str(ensemble['retrain']),
-            'options': recursive_merge(ensemble['options'], options or {}),
-        }
-        builder.explore = {
-            'code': codes['md'],
-            'temperatures': orm.List(list(explore['temperatures'])),
-            'seeds': orm.List(list(explore['seeds'])),
-            'parameters': orm.Dict(explore['parameters']),
-            'guards': orm.Dict(explore['guards']),
-            'max_restarts': orm.Int(explore['max_restarts']),
-            'options': recursive_merge(explore['options'], options or {}),
-        }
-        builder.label = {
-            'code': codes['label'],
-            'engine': orm.Str(engine),
-            'parameters': orm.Dict(label['engines'][engine]),
-            'settings': orm.Dict(label.get('settings', {})),
-            'batch_size': orm.Int(label['batch_size']),
-            'max_restarts': orm.Int(label['max_restarts']),
-            'options': recursive_merge(label['options'], options or {}),
-        }
-        if model is not None:
-            builder.label.model = model
-        return builder
 
     # ------------------------------------------------------------------------------------- start
     def setup(self):
@@ -343,9 +169,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
     def inspect_initial_data(self):
         node = self.ctx.initial_data
         if not node.is_finished_ok:
-            return self.exit_codes.ERROR_INITIAL_DATA_FAILED.format(
-                message=f'{node.process_label}<{node.pk}> exit {node.exit_status}: {node.exit_message}'
-            )
+            return self.exit_codes.ERROR_INITIAL_DATA_FAILED.format(message=describe(node))
         self.ctx.training_set = node.outputs.training_set
         self.ctx.test_set = node.outputs.test_set
         return None
@@ -358,6 +182,9 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
 
     def _record(self, name, node):
         self.ctx.records[f'{name}_{self.ctx.iteration:02d}'] = node
+
+    def _failed(self, label: str, node):
+        return self.exit_codes[label].format(message=f'iteration {self.ctx.iteration}: {describe(node)}')
 
     # ------------------------------------------------------------------------------------- iteration
     def start_iteration(self):
@@ -384,7 +211,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
     def inspect_training(self):
         node = self.ctx.ensemble_wc
         if not node.is_finished_ok:
-            return self.exit_codes.ERROR_ENSEMBLE_FAILED.format(iteration=self.ctx.iteration)
+            return self._failed('ERROR_TRAINING_FAILED', node)
         self.ctx.ensemble = node.outputs.ensemble
         self.ctx.trained_on = self.ctx.training_set
         return None
@@ -409,7 +236,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
     def inspect_evaluation(self):
         node = self.ctx.evaluation
         if not node.is_finished_ok:
-            return self.exit_codes.ERROR_EVALUATION_FAILED.format(iteration=self.ctx.iteration)
+            return self._failed('ERROR_EVALUATION_FAILED', node)
         self.ctx.statistics = node.outputs.statistics
         self.ctx.evaluated = self.ctx.ensemble.uuid
         stats = self.ctx.statistics.get_dict()
@@ -421,9 +248,9 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         return None
 
     def explore(self):
-        self._out('ensemble', self.ctx.ensemble)
-        self._out('statistics', self.ctx.statistics)
-        self._record('statistics', self.ctx.statistics)
+        for name, node in (('ensemble', self.ctx.ensemble), ('statistics', self.ctx.statistics)):
+            self._out(name, node)
+            self._record(name, node)
         self._record('training_set', self.ctx.training_set if self.ctx.trained_on is None else self.ctx.trained_on)
         inputs = self.exposed_inputs(ExplorationWorkChain, 'explore')
         inputs.update(ensemble=self.ctx.ensemble, structure=self.ctx.structure)
@@ -432,27 +259,35 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         inputs['metadata'] = {'call_link_label': f'explore_{self.ctx.iteration:02d}'}
         return ToContext(exploration=self.submit(ExplorationWorkChain, **inputs))
 
-    def select(self):
+    def inspect_exploration(self):
         node = self.ctx.exploration
         if not node.is_finished_ok:
-            return self.exit_codes.ERROR_EXPLORATION_FAILED.format(iteration=self.ctx.iteration)
-        frames = dict(node.outputs.frames)
-        trajectories = dict(node.outputs.trajectories)
-        self.ctx.runs = {'frames': frames, 'trajectories': trajectories}
+            return self._failed('ERROR_EXPLORATION_FAILED', node)
+        self.ctx.runs = {'frames': dict(node.outputs.frames), 'trajectories': dict(node.outputs.trajectories)}
+        self.ctx.structure = self._next_start(self.ctx.runs['trajectories'])
+        return None
+
+    def _next_start(self, trajectories: dict) -> orm.StructureData:
+        """The last frame of the first run (by label) that ended normally; else the same start again."""
+        for name in sorted(trajectories):
+            trajectory = trajectories[name]
+            if ended_normally(trajectory):
+                return trajectory.get_step_structure(trajectory.numsteps - 1)
+        self.report("every run was stopped by a guard: the next exploration starts from this one's start again")
+        return self.ctx.structure
+
+    def acquire(self):
         seed = orm.Int(self.inputs.seed.value * 1000 + self.ctx.iteration)
-        result = acquire(self.ctx.statistics, self.inputs.acquisition, seed, **frames)
+        result = acquire(self.ctx.statistics, self.inputs.acquisition, seed, **self.ctx.runs['frames'])
         selection = result['selection']
         self._out('selection', selection)
         self._record('selection', selection)
         chosen = selection['frames']
         self.report(f'acquisition: {len(chosen)} of {selection["n_candidates"]} frames selected')
-        # the next exploration continues from the end of the first run of this one
-        first = trajectories[sorted(trajectories)[0]]
-        self.ctx.structure = first.get_step_structure(first.numsteps - 1)
         if chosen:
             self.ctx.selected = True
+            trajectories = self.ctx.runs['trajectories']
             self.ctx.to_label = selected_structures(selection, orm.Int(self.ctx.iteration), **trajectories)
-        return None
 
     def has_selection(self):
         return self.ctx.selected
@@ -463,16 +298,20 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         inputs['metadata'] = {'call_link_label': f'label_{self.ctx.iteration:02d}'}
         return ToContext(labelling=self.submit(LabelWorkChain, **inputs))
 
-    def merge(self):
+    def inspect_labelling(self):
         node = self.ctx.labelling
         if 'labelled' not in node.outputs:
-            return self.exit_codes.ERROR_LABELLING_FAILED.format(iteration=self.ctx.iteration)
-        labelled = node.outputs.labelled
-        self._out('labelled', labelled)
-        runs = {f'frames_{run}': arrays for run, arrays in self.ctx.runs['frames'].items()}
-        runs.update({f'trajectory_{run}': t for run, t in self.ctx.runs['trajectories'].items()})
+            return self._failed('ERROR_LABELLING_FAILED', node)
+        self.ctx.labelled = node.outputs.labelled
+        self._out('labelled', self.ctx.labelled)
+        return None
+
+    def merge(self):
+        labelled = self.ctx.labelled
         used = {origin['run'] for origin in labelled.origins}
-        calibration = calibrate(labelled, **{k: v for k, v in runs.items() if k.split('_', 1)[1] in used})
+        runs = {f'frames_{run}': arrays for run, arrays in self.ctx.runs['frames'].items() if run in used}
+        runs.update({f'trajectory_{run}': t for run, t in self.ctx.runs['trajectories'].items() if run in used})
+        calibration = calibrate(labelled, **runs)
         self._out('calibration', calibration)
         self._record('calibration', calibration)
         frames = calibration['frames']
@@ -486,12 +325,12 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         )
         self.ctx.training_set = merge_training_sets(a=self.ctx.training_set, b=labelled)
         self._out('training_set', self.ctx.training_set)
-        return None
 
     def decide(self):
         result = check_convergence(self.inputs.convergence, self.inputs.max_iterations, **self.ctx.records)
         decision = result['decision']
         self._out('convergence', decision)
+        self._out('summary', result['summary'])
         self.ctx.decision, self.ctx.summary = decision, result['summary']
         self.ctx.stop = decision['stop']
         self.report(f'iteration {self.ctx.iteration}: {decision["reason"]}: {decision["message"]}')

@@ -5,13 +5,15 @@ from __future__ import annotations
 from aiida import orm
 from aiida.engine import WorkChain
 
+from .. import exit_codes
 from ..calculations.train import TrainCalculation, check_train_request
 from ..core.splits import subsample_splits
 from ..data.ensemble import Ensemble
 from ..data.training_set import TrainingSet
 from ..functions.datasets import subsample
 from ..functions.ensembles import assemble_ensemble
-from ..protocols import ProtocolMixin
+from ..protocols import ProtocolMixin, recursive_merge
+from .common import describe
 
 RETRAIN_MODES = ('scratch', 'finetune')
 
@@ -126,13 +128,13 @@ class EnsembleWorkChain(ProtocolMixin, WorkChain):
         spec.output('ensemble', valid_type=Ensemble, help='The trained ensemble.')
         spec.output_namespace('members', dynamic=True, help='Member models by label `sub{k}_seed{s}`.')
         spec.output_namespace('subsamples', valid_type=orm.Dict, dynamic=True, help='Recorded index sets.')
-        spec.exit_code(410, 'ERROR_MEMBERS_FAILED', message='Member(s) {members} failed to train: {why}')
+        exit_codes.declare(spec, 'ERROR_TRAINING_FAILED', workchain=True)
 
     @classmethod
     def get_builder_from_protocol(
         cls,
         code,
-        training_set: TrainingSet,
+        training_set: TrainingSet | None = None,
         protocol: str | None = None,
         overrides: dict | None = None,
         parent_ensemble: Ensemble | None = None,
@@ -140,13 +142,15 @@ class EnsembleWorkChain(ProtocolMixin, WorkChain):
     ):
         """Return a builder filled from a protocol (``fast``, ``moderate``, ``precise``).
 
+        :param training_set: the labelled frames; ``None`` when an enclosing loop supplies them (and the
+            parent ensemble): then the protocol's ``retrain`` is kept for the loop to apply.
         :param overrides: nested dict of protocol values to replace, e.g.
-            ``{'n_sub': 2, 'seeds': [0, 1], 'hyperparameters': {'max_epochs': 50}}``.
+            ``{'n_sub': 2, 'seeds': [0, 1], 'hyperparameters': {'max_epochs': 50}}``; unknown keys are refused.
         :param parent_ensemble: previous ensemble; used when the protocol's ``retrain`` is ``finetune``.
+        :param options: scheduler options merged (recursively) into the protocol's ``options``.
         """
         inputs = cls.get_protocol_inputs(protocol, overrides)
         builder = cls.get_builder()
-        builder.training_set = training_set
         builder.code = code
         builder.n_sub = orm.Int(inputs['n_sub'])
         builder.seeds = orm.List(list(inputs['seeds']))
@@ -154,12 +158,17 @@ class EnsembleWorkChain(ProtocolMixin, WorkChain):
         builder.fraction = orm.Float(inputs['fraction'])
         builder.subsample_seed = orm.Int(inputs['subsample_seed'])
         builder.hyperparameters = orm.Dict(inputs['hyperparameters'])
+        if inputs.get('species'):
+            builder.species = orm.List(list(inputs['species']))
         if inputs.get('settings'):
             builder.settings = orm.Dict(inputs['settings'])
+        if training_set is not None:
+            builder.training_set = training_set
         if parent_ensemble is not None:
             builder.parent_ensemble = parent_ensemble
+        if parent_ensemble is not None or training_set is None:
             builder.retrain = orm.Str(inputs['retrain'])
-        builder.options = {**inputs['options'], **(options or {})}
+        builder.options = recursive_merge(inputs['options'], options or {})
         return builder
 
     def make_subsamples(self):
@@ -203,10 +212,8 @@ class EnsembleWorkChain(ProtocolMixin, WorkChain):
     def assemble(self):
         failed = {label: self.ctx[label] for label in self.ctx.labels if 'model' not in self.ctx[label].outputs}
         if failed:
-            why = '; '.join(
-                f'{label} <{node.pk}> exit {node.exit_status}: {node.exit_message}' for label, node in failed.items()
-            )
-            return self.exit_codes.ERROR_MEMBERS_FAILED.format(members=', '.join(failed), why=why)
+            why = '; '.join(describe(node) for node in failed.values())
+            return self.exit_codes.ERROR_TRAINING_FAILED.format(message=f'member(s) {", ".join(failed)}: {why}')
         members = {label: self.ctx[label].outputs.model for label in self.ctx.labels}
         for label, model in members.items():
             self.out(f'members.{label}', model)

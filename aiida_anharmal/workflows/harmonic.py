@@ -10,6 +10,7 @@ from aiida import orm
 from aiida.common import AttributeDict
 from aiida.engine import WorkChain
 
+from .. import exit_codes
 from ..calculations.label import check_label_request
 from ..data.force_constants import ForceConstants
 from ..data.mlip_model import MLIPModel
@@ -20,7 +21,8 @@ from ..functions.harmonic import (
     build_force_constants,
     make_displacements,
 )
-from ..protocols import ProtocolMixin
+from ..protocols import ProtocolMixin, namespace_inputs
+from .common import describe
 from .label import LabelWorkChain
 
 #: Largest accepted finite displacement (Angstrom): beyond it the forces are no longer harmonic.
@@ -169,18 +171,9 @@ class HarmonicWorkChain(ProtocolMixin, WorkChain):
         spec.output('band_structure', valid_type=orm.BandsData, help='Phonon bands of the primitive cell in THz.')
         spec.output('dos', valid_type=orm.XyData, help='Total phonon DOS: frequency (THz), states/THz.')
         spec.output('displacements', valid_type=TrainingSet, help='The displaced supercells, labelled.')
-        spec.exit_code(
-            410,
-            'ERROR_LABELLING_FAILED',
-            message='The labelling workchain <{pk}> failed with exit status {status}: {why}',
+        exit_codes.declare(
+            spec, 'ERROR_LABELLING_FAILED', 'ERROR_TOO_FEW_LABELLED', 'ERROR_FORCE_CONSTANTS_FAILED', workchain=True
         )
-        spec.exit_code(
-            411,
-            'ERROR_DISPLACEMENTS_NOT_LABELLED',
-            message='{n} of {total} displaced supercell(s) could not be labelled ({which}); '
-            'force constants need every one of them',
-        )
-        spec.exit_code(412, 'ERROR_FORCE_CONSTANTS', message='Force constants could not be built: {why}')
 
     @classmethod
     def get_builder_from_protocol(
@@ -205,11 +198,9 @@ class HarmonicWorkChain(ProtocolMixin, WorkChain):
         inputs = cls.get_protocol_inputs(protocol, overrides)
         if not isinstance(structure, orm.StructureData):
             structure = orm.StructureData(ase=structure)
-        label_inputs = LabelWorkChain.get_protocol_inputs(inputs['label_protocol'], inputs.get('label'))
-        if engine not in label_inputs['engines']:
-            raise ValueError(
-                f'no protocol parameters for engine {engine!r}; known: {", ".join(label_inputs["engines"])}'
-            )
+        label = LabelWorkChain.get_builder_from_protocol(
+            code, None, engine, inputs['label_protocol'], inputs.get('label'), model=model, options=options
+        )
         matrix = inputs.get('supercell_matrix')
         if matrix is None:
             matrix = diagonal_supercell(structure.cell, inputs['supercell_min_length'])
@@ -220,15 +211,7 @@ class HarmonicWorkChain(ProtocolMixin, WorkChain):
         builder.displacement_distance = orm.Float(inputs['displacement_distance'])
         if inputs.get('phonopy'):
             builder.phonopy_parameters = orm.Dict(inputs['phonopy'])
-        builder.label.engine = orm.Str(engine)
-        builder.label.parameters = orm.Dict(label_inputs['engines'][engine])
-        builder.label.settings = orm.Dict(label_inputs.get('settings', {}))
-        builder.label.code = code
-        builder.label.batch_size = orm.Int(label_inputs['batch_size'])
-        builder.label.max_restarts = orm.Int(label_inputs['max_restarts'])
-        builder.label.options = {**label_inputs['options'], **(options or {})}
-        if model is not None:
-            builder.label.model = model
+        builder.label = namespace_inputs(label, exclude=('structures',))
         return builder
 
     def _phonopy_parameters(self, keys) -> dict:
@@ -263,13 +246,14 @@ class HarmonicWorkChain(ProtocolMixin, WorkChain):
         for index, why in excluded.items():
             self.report(f'displaced supercell {index} not labelled: {why.get("reason")} ({why.get("message", "")})')
         if not node.is_finished_ok:
-            return self.exit_codes.ERROR_LABELLING_FAILED.format(
-                pk=node.pk, status=node.exit_status, why=node.exit_message or 'no message'
-            )
+            return self.exit_codes.ERROR_LABELLING_FAILED.format(message=describe(node))
         if excluded:
-            return self.exit_codes.ERROR_DISPLACEMENTS_NOT_LABELLED.format(
-                n=len(excluded), total=len(self.ctx.displacements), which=', '.join(sorted(excluded, key=int))
+            which = ', '.join(sorted(excluded, key=int))
+            message = (
+                f'{len(excluded)} of {len(self.ctx.displacements)} displaced supercell(s) could not be '
+                f'labelled ({which}); force constants need every one of them'
             )
+            return self.exit_codes.ERROR_TOO_FEW_LABELLED.format(message=message)
         return None
 
     def build(self):
@@ -281,7 +265,7 @@ class HarmonicWorkChain(ProtocolMixin, WorkChain):
         try:
             results = build_force_constants(self.ctx.displacement_dataset, labelled, **kwargs)
         except Exception as exc:  # noqa: BLE001 - a calcfunction's error becomes the exit message
-            return self.exit_codes.ERROR_FORCE_CONSTANTS.format(why=str(exc))
+            return self.exit_codes.ERROR_FORCE_CONSTANTS_FAILED.format(message=str(exc))
         for name in ('force_constants', 'gamma_frequencies', 'band_structure', 'dos'):
             self.out(name, results[name])
         self.out('displacements', labelled)

@@ -20,8 +20,10 @@ from __future__ import annotations
 from aiida import orm
 from aiida.engine import ToContext, WorkChain, if_
 
+from .. import exit_codes
 from ..data.training_set import TrainingSet
 from ..functions.initial import MODES, check_initial_parameters, harmonic_sampling, random_sampling, split_initial
+from .common import describe
 from .label import LabelWorkChain
 
 #: The input each mode needs.
@@ -83,10 +85,7 @@ class InitialDataWorkChain(WorkChain):
         spec.outline(cls.split, if_(cls.needs_labels)(cls.label, cls.collect), cls.results)
         spec.output('training_set', valid_type=TrainingSet, help='Labelled training frames.')
         spec.output('test_set', valid_type=TrainingSet, help='Labelled test frames, disjoint from the training frames.')
-        spec.exit_code(410, 'ERROR_LABELLING_FAILED', message='Labelling of the {which} failed.')
-        spec.exit_code(
-            420, 'ERROR_TOO_FEW_LABELLED', message='Only {n} {which} frame(s) could be labelled; at least 2 are needed.'
-        )
+        exit_codes.declare(spec, 'ERROR_LABELLING_FAILED', 'ERROR_TOO_FEW_LABELLED', workchain=True)
 
     def split(self):
         mode = self.inputs.mode.value
@@ -117,9 +116,11 @@ class InitialDataWorkChain(WorkChain):
             node = self.ctx[name]
             which = name.replace('_', ' ')
             if 'labelled' not in node.outputs:
-                return self.exit_codes.ERROR_LABELLING_FAILED.format(which=which)
+                return self.exit_codes.ERROR_LABELLING_FAILED.format(message=f'{which}: {describe(node)}')
             if len(node.outputs.labelled) < 2:
-                return self.exit_codes.ERROR_TOO_FEW_LABELLED.format(n=len(node.outputs.labelled), which=which)
+                n = len(node.outputs.labelled)
+                message = f'only {n} {which} frame(s) labelled; at least 2 are needed'
+                return self.exit_codes.ERROR_TOO_FEW_LABELLED.format(message=message)
             self.ctx.sets[name] = node.outputs.labelled
         return None
 

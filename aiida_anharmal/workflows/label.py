@@ -8,13 +8,16 @@ from aiida import orm
 from aiida.common import AttributeDict
 from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, WorkChain, process_handler, while_
 
+from .. import exit_codes
 from ..calculations.label import LabelCalculation
 from ..calculations.label import validate_inputs as validate_label_inputs
 from ..core.labellers import get_labeller
 from ..data.mlip_model import MLIPModel
 from ..data.training_set import TrainingSet
 from ..functions.datasets import collect_labels
-from ..protocols import ProtocolMixin
+from ..protocols import ProtocolMixin, recursive_merge
+
+NOTHING_LABELLED = 'no structure could be labelled; see the `excluded` output for the reasons'
 
 #: Failure reasons a new attempt can fix; any other reason excludes the structure at once.
 RETRYABLE = ('scf_not_converged', 'not_attempted')
@@ -46,11 +49,7 @@ class LabelBaseWorkChain(BaseRestartWorkChain):
         )
         spec.output('labelled', valid_type=TrainingSet, required=False, help='Every structure that was labelled.')
         spec.output('excluded', valid_type=orm.Dict, help='Structures not labelled: index -> reason, attempts.')
-        spec.exit_code(
-            410,
-            'ERROR_NOTHING_LABELLED',
-            message='No structure of the batch could be labelled; see the `excluded` output for the reasons.',
-        )
+        exit_codes.declare(spec, 'ERROR_LABELLING_FAILED', workchain=True)
 
     def setup(self):
         super().setup()
@@ -129,7 +128,7 @@ class LabelBaseWorkChain(BaseRestartWorkChain):
         self.out('excluded', collected['excluded'])
         n_excluded = len(collected['excluded'].get_dict())
         if 'labelled' not in collected:
-            return self.exit_codes.ERROR_NOTHING_LABELLED
+            return self.exit_codes.ERROR_LABELLING_FAILED.format(message=NOTHING_LABELLED)
         self.out('labelled', collected['labelled'])
         self.report(
             f'labelled {len(collected["labelled"])} structure(s), excluded {n_excluded}, '
@@ -194,14 +193,13 @@ class LabelWorkChain(ProtocolMixin, WorkChain):
         spec.outline(cls.run_batches, cls.collect)
         spec.output('labelled', valid_type=TrainingSet, required=False, help='All labelled structures.')
         spec.output('excluded', valid_type=orm.Dict, help='Structures not labelled: index -> reason, attempts.')
-        spec.exit_code(410, 'ERROR_NOTHING_LABELLED', message='No structure could be labelled; see `excluded`.')
-        spec.exit_code(420, 'ERROR_BATCH_FAILED', message='Batch workchain(s) {batches} failed without output.')
+        exit_codes.declare(spec, 'ERROR_LABELLING_FAILED', workchain=True)
 
     @classmethod
     def get_builder_from_protocol(
         cls,
         code,
-        structures: TrainingSet,
+        structures: TrainingSet | None = None,
         engine: str = 'gpaw',
         protocol: str | None = None,
         overrides: dict | None = None,
@@ -210,22 +208,24 @@ class LabelWorkChain(ProtocolMixin, WorkChain):
     ):
         """Return a builder filled from a protocol (``fast``, ``moderate``, ``precise``).
 
+        :param structures: the structures to label (``None`` when an enclosing workchain supplies them).
         :param overrides: nested dict of protocol values to replace (e.g.
-            ``{'engines': {'gpaw': {'kpts': {'size': [4, 4, 4]}}}, 'batch_size': 5}``).
-        :param options: scheduler options merged into the protocol's ``options``.
+            ``{'engines': {'gpaw': {'kpts': {'size': [4, 4, 4]}}}, 'batch_size': 5}``); unknown keys are refused.
+        :param options: scheduler options merged (recursively) into the protocol's ``options``.
         """
         inputs = cls.get_protocol_inputs(protocol, overrides)
         if engine not in inputs['engines']:
             raise ValueError(f'no protocol parameters for engine {engine!r}; known: {", ".join(inputs["engines"])}')
         builder = cls.get_builder()
-        builder.structures = structures
+        if structures is not None:
+            builder.structures = structures
         builder.engine = orm.Str(engine)
         builder.parameters = orm.Dict(inputs['engines'][engine])
         builder.settings = orm.Dict(inputs.get('settings', {}))
         builder.code = code
         builder.batch_size = orm.Int(inputs['batch_size'])
         builder.max_restarts = orm.Int(inputs['max_restarts'])
-        builder.options = {**inputs['options'], **(options or {})}
+        builder.options = recursive_merge(inputs['options'], options or {})
         if model is not None:
             builder.model = model
         return builder
@@ -258,7 +258,9 @@ class LabelWorkChain(ProtocolMixin, WorkChain):
         batches = [self.ctx[f'batch_{b:03d}'] for b in range(self.ctx.n_batches)]
         broken = [b.pk for b in batches if 'excluded' not in b.outputs]
         if broken:
-            return self.exit_codes.ERROR_BATCH_FAILED.format(batches=broken)
+            return self.exit_codes.ERROR_LABELLING_FAILED.format(
+                message=f'batch workchain(s) {broken} failed without output'
+            )
         parts = {}
         for k, batch in enumerate(batches):
             parts[f'excluded_{k:03d}'] = batch.outputs.excluded
@@ -270,7 +272,7 @@ class LabelWorkChain(ProtocolMixin, WorkChain):
         for index, why in excluded.items():
             self.report(f'structure {index} excluded: {why["reason"]} ({why.get("message", "")})')
         if 'labelled' not in collected:
-            return self.exit_codes.ERROR_NOTHING_LABELLED
+            return self.exit_codes.ERROR_LABELLING_FAILED.format(message=NOTHING_LABELLED)
         self.out('labelled', collected['labelled'])
         self.report(f'labelled {len(collected["labelled"])} structure(s); excluded {len(excluded)}')
         return None

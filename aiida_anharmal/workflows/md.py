@@ -8,19 +8,23 @@ from aiida import orm
 from aiida.common import AttributeDict
 from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, WorkChain, process_handler, while_
 
+from .. import exit_codes
 from ..calculations.md import MDCalculation
 from ..calculations.md import validate_inputs as validate_md_inputs
+from ..core.guards import check_guard_settings, stop_rules
 from ..data.ensemble import Ensemble
-from ..protocols import ProtocolMixin
+from ..protocols import ProtocolMixin, recursive_merge
+from .common import describe
 
-#: Exit codes of a run stopped by a guard: an expected end of an exploration, not a failure.
-GUARD_EXITS = [
-    MDCalculation.exit_codes.ERROR_ATOMS_TOO_CLOSE,
-    MDCalculation.exit_codes.ERROR_FORCE_TOO_LARGE,
-    MDCalculation.exit_codes.ERROR_UNCERTAINTY_TOO_LARGE,
-    MDCalculation.exit_codes.ERROR_TEMPERATURE_RUNAWAY,
-    MDCalculation.exit_codes.ERROR_NOT_FINITE,
-]
+
+def stopped_by_rule(node) -> bool:
+    """Whether an MDCalculation was ended by a registered guard or stop trigger (read at call time)."""
+    return node.exit_status in {rule.exit_status for rule in stop_rules()}
+
+
+def ended_normally(trajectory: orm.TrajectoryData) -> bool:
+    """Whether the run of ``trajectory`` reached its last step (its last frame did not trip a stop rule)."""
+    return trajectory.creator is not None and trajectory.creator.is_finished_ok
 
 
 class MDBaseWorkChain(BaseRestartWorkChain):
@@ -40,7 +44,7 @@ class MDBaseWorkChain(BaseRestartWorkChain):
         spec.expose_inputs(MDCalculation, namespace='md')
         spec.expose_outputs(MDCalculation)
         spec.outline(cls.setup, while_(cls.should_run_process)(cls.run_process, cls.inspect_process), cls.results)
-        spec.exit_code(410, 'ERROR_NO_FRAMES', message='The last MD calculation produced no frame.')
+        exit_codes.declare(spec, 'ERROR_EXPLORATION_FAILED', workchain=True)
 
     def setup(self):
         super().setup()
@@ -54,9 +58,11 @@ class MDBaseWorkChain(BaseRestartWorkChain):
         self.report(f'{node.process_label}<{node.pk}> stopped at step {int(steps[-1])}: continuing from its checkpoint')
         return ProcessHandlerReport(do_break=True)
 
-    @process_handler(priority=400, exit_codes=GUARD_EXITS)
+    @process_handler(priority=400)
     def handle_guard_stop(self, node):
-        """A guard ended the run: keep its frames as the result."""
+        """A guard or stop trigger ended the run: keep its frames as the result."""
+        if not stopped_by_rule(node):
+            return None
         self.report(f'{node.process_label}<{node.pk}> stopped by a guard: {node.exit_message}')
         self.ctx.is_finished = True
         return ProcessHandlerReport(do_break=True)
@@ -64,7 +70,7 @@ class MDBaseWorkChain(BaseRestartWorkChain):
     def results(self):
         node = self.ctx.children[self.ctx.iteration - 1]
         if 'frames' not in node.outputs:
-            return self.exit_codes.ERROR_NO_FRAMES
+            return self.exit_codes.ERROR_EXPLORATION_FAILED.format(message=f'{describe(node)} produced no frame')
         return super().results()
 
 
@@ -132,24 +138,35 @@ class ExplorationWorkChain(ProtocolMixin, WorkChain):
         spec.outline(cls.run_md, cls.collect)
         spec.output_namespace('trajectories', valid_type=orm.TrajectoryData, dynamic=True)
         spec.output_namespace('frames', valid_type=orm.ArrayData, dynamic=True)
-        spec.exit_code(410, 'ERROR_ALL_RUNS_FAILED', message='No MD run produced frames: {runs}')
+        exit_codes.declare(spec, 'ERROR_EXPLORATION_FAILED', workchain=True)
 
     @classmethod
     def get_builder_from_protocol(
-        cls, code, ensemble, structure, protocol=None, overrides=None, harmonic=None, options=None
+        cls, code, ensemble=None, structure=None, protocol=None, overrides=None, harmonic=None, options=None
     ):
-        """A builder from a protocol (``fast``, ``moderate``, ``precise``); ``structure`` may be ASE Atoms."""
+        """A builder from a protocol (``fast``, ``moderate``, ``precise``); ``structure`` may be ASE Atoms.
+
+        ``ensemble`` and ``structure`` may be ``None`` when an enclosing loop supplies them. The guards
+        are the protocol's thresholds over the defaults of the guard classes; unknown override keys
+        are refused; ``options`` are merged (recursively) into the protocol's.
+        """
         inputs = cls.get_protocol_inputs(protocol, overrides)
         builder = cls.get_builder()
-        builder.ensemble = ensemble
-        builder.structure = structure if isinstance(structure, orm.StructureData) else orm.StructureData(ase=structure)
+        if ensemble is not None:
+            builder.ensemble = ensemble
+        if structure is not None:
+            builder.structure = (
+                structure if isinstance(structure, orm.StructureData) else orm.StructureData(ase=structure)
+            )
         builder.temperatures = orm.List(list(inputs['temperatures']))
         builder.seeds = orm.List(list(inputs['seeds']))
         builder.parameters = orm.Dict(inputs['parameters'])
-        builder.guards = orm.Dict(inputs['guards'])
+        builder.guards = orm.Dict(check_guard_settings(inputs['guards'] or {}))
+        if inputs.get('settings'):
+            builder.settings = orm.Dict(inputs['settings'])
         builder.code = code
         builder.max_restarts = orm.Int(inputs['max_restarts'])
-        builder.options = {**inputs['options'], **(options or {})}
+        builder.options = recursive_merge(inputs['options'], options or {})
         if harmonic is not None:
             builder.harmonic = harmonic
         return builder
@@ -194,7 +211,9 @@ class ExplorationWorkChain(ProtocolMixin, WorkChain):
             why = 'finished' if last is None or last.is_finished_ok else f'stopped: {last.exit_message}'
             self.report(f'{label}: {node.outputs.trajectory.numsteps} frame(s), {why}')
         if len(failed) == len(self.ctx.runs):
-            return self.exit_codes.ERROR_ALL_RUNS_FAILED.format(runs=', '.join(failed))
+            return self.exit_codes.ERROR_EXPLORATION_FAILED.format(
+                message=f'no MD run produced frames: {", ".join(failed)}'
+            )
         for run in failed:
             self.report(f'run {run} produced no frames')
         return None

@@ -1,4 +1,4 @@
-"""Soft acquisition against hand-derived values of Kang et al. Eqs. 3-4 (SCIENCE.md section 2)."""
+"""Soft acquisition against hand-derived values of Kang et al. Eqs. 3-4 (docs/source/science.rst, section 2)."""
 
 import math
 

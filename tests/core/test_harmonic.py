@@ -13,19 +13,18 @@ from aiida_anharmal.core.anharmonicity import harmonic_forces
 from aiida_anharmal.core.harmonic import (
     DISPLACEMENT_INDEX_KEY,
     DisplacementSet,
-    band_structure,
     check_supercell_matches,
-    density_of_states,
     force_constants_from_forces,
-    force_constants_from_matrix,
-    force_constants_to_matrix,
-    frequencies_at,
-    full_force_constants,
-    gamma_frequencies,
     harmonic_reference,
-    load_phonopy_yaml,
     make_displacements,
     phonopy_object,
+)
+from aiida_anharmal.core.phonon_spectra import band_structure, density_of_states, frequencies_at, gamma_frequencies
+from aiida_anharmal.core.phonopy_io import (
+    force_constants_from_matrix,
+    force_constants_to_matrix,
+    full_force_constants,
+    load_phonopy_yaml,
     phonopy_yaml_text,
     save_phonopy_yaml,
 )

@@ -5,17 +5,14 @@ import pytest
 from ase.build import bulk
 
 from aiida_anharmal.core.anharmonicity import HarmonicReference, harmonic_forces, minimum_image_displacements
-from aiida_anharmal.core.md import (
+from aiida_anharmal.core.guards import (
     ForceCapGuard,
-    MDSettings,
     MinDistanceGuard,
     TemperatureGuard,
     UncertaintyCapGuard,
-    default_guards,
-    read_checkpoint,
-    read_frames,
-    run_md,
+    build_stop_rules,
 )
+from aiida_anharmal.core.md import MDSettings, read_checkpoint, read_frames, run_md
 from aiida_anharmal.core.uncertainty import EnsemblePrediction
 
 
@@ -151,14 +148,15 @@ def test_a_half_written_frame_is_dropped(tmp_path):
         (MinDistanceGuard(2.35), {}, 'atoms_too_close'),
         (ForceCapGuard(0.5), {}, 'force_too_large'),
         (UncertaintyCapGuard(0.05), {'scales': (1.0, 1.3)}, 'uncertainty_too_large'),
-        (TemperatureGuard(300, 1.2), {}, 'temperature_runaway'),
+        (TemperatureGuard(1.2, target_temperature=300), {}, 'temperature_runaway'),
         (None, {'nan_after': 12}, 'not_finite'),
     ],
 )
 def test_each_guard_stops_the_run_and_keeps_the_frames(tmp_path, guard, potential, reason):
     atoms, reference = cu_reference()
     settings = MDSettings(temperature=300, timestep=2.0, steps=500, save_stride=2, friction=0.01, seed=5)
-    guards = default_guards(settings, min_distance=None, max_force=None, max_uncertainty=None, temperature_factor=None)
+    off = {'min_distance': None, 'max_force': None, 'max_uncertainty': None, 'temperature_factor': None}
+    guards = build_stop_rules(off, settings.temperature)
     if guard is not None:
         guards.append(guard)
     result = run_md(atoms.copy(), ModelPotential(reference, **potential), settings, tmp_path, guards=guards)

@@ -310,19 +310,7 @@ def plot_acquisition(
     :raises ValueError: if the arrays are empty, not one-dimensional, differ in length, or ``selected_mask`` is not
         boolean.
     """
-    named = {'uncertainty': uncertainty, 'p_uncertainty': p_uncertainty, 'p_energy': p_energy, 'p': p}
-    arrays = {name: _array(values, name) for name, values in named.items()}
-    mask = np.asarray(selected_mask)
-    if mask.dtype != bool:
-        raise ValueError(f'selected_mask must be a boolean array, got dtype {mask.dtype}')
-    if mask.ndim != 1:
-        raise ValueError(f'selected_mask must be one-dimensional, got shape {mask.shape}')
-    lengths = {name: array.size for name, array in arrays.items()} | {'selected_mask': mask.size}
-    if len(set(lengths.values())) != 1:
-        raise ValueError(f'the arrays must all have the same length, got {lengths}')
-    if mask.size == 0:
-        raise ValueError('no candidate frames to plot')
-
+    arrays, mask = _acquisition_arrays(uncertainty, p_uncertainty, p_energy, p, selected_mask)
     x = scale * arrays['uncertainty']
     series = [
         ('p_uncertainty', 'P(UCE)', 'o', 'tab:blue'),
@@ -354,12 +342,34 @@ def plot_acquisition(
     scatter_ax.legend(fontsize=8, loc='best')
     scatter_ax.set_title(f'Acquisition: {int(mask.sum())} of {mask.size} frames selected')
 
-    probability = arrays['p']
+    _probability_histogram(hist_ax, arrays['p'], mask)
+    return _save(fig, path)
+
+
+def _acquisition_arrays(uncertainty, p_uncertainty, p_energy, p, selected_mask) -> tuple[dict, np.ndarray]:
+    """The four arrays and the mask of :func:`plot_acquisition`, checked."""
+    named = {'uncertainty': uncertainty, 'p_uncertainty': p_uncertainty, 'p_energy': p_energy, 'p': p}
+    arrays = {name: _array(values, name) for name, values in named.items()}
+    mask = np.asarray(selected_mask)
+    if mask.dtype != bool:
+        raise ValueError(f'selected_mask must be a boolean array, got dtype {mask.dtype}')
+    if mask.ndim != 1:
+        raise ValueError(f'selected_mask must be one-dimensional, got shape {mask.shape}')
+    lengths = {name: array.size for name, array in arrays.items()} | {'selected_mask': mask.size}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f'the arrays must all have the same length, got {lengths}')
+    if mask.size == 0:
+        raise ValueError('no candidate frames to plot')
+    return arrays, mask
+
+
+def _probability_histogram(ax, probability: np.ndarray, mask: np.ndarray) -> None:
+    """Histogram of P for the selected and the not-selected frames (log counts)."""
     finite = np.isfinite(probability)
     low = min(0.0, float(probability[finite].min())) if finite.any() else 0.0
     high = max(1.0, float(probability[finite].max())) if finite.any() else 1.0
     bins = np.linspace(low, high, 21)
-    hist_ax.hist(
+    ax.hist(
         [probability[finite & ~mask], probability[finite & mask]],
         bins=bins,
         histtype='stepfilled',
@@ -368,10 +378,9 @@ def plot_acquisition(
         label=['not selected', 'selected'],
         log=True,
     )
-    hist_ax.set_xlabel('P = P(UCE) P(U)')
-    hist_ax.set_ylabel('frames')
-    hist_ax.legend(fontsize=8)
-    return _save(fig, path)
+    ax.set_xlabel('P = P(UCE) P(U)')
+    ax.set_ylabel('frames')
+    ax.legend(fontsize=8)
 
 
 def _mathtext_label(label: str) -> str:

@@ -1,0 +1,98 @@
+"""Registries of strategy classes: one per kind (MD guards, acquisition kinds, convergence rules, ...).
+
+A strategy is a small class that carries everything the layers above need to know about it:
+
+``key``
+    the name users write in their inputs (``min_distance``, ``force_max``, ``mae_and_selection``);
+``defaults``
+    its parameters and their default values (one place: the class);
+``validate(parameters)``
+    the checked parameters (defaults filled in) or a :class:`ValueError` that says what is wrong;
+``label``
+    how plots and tables name it;
+
+plus what its kind needs (an MD guard also carries the exit code of a run it stops). Engines,
+calculations, parsers, workflows, protocols and the CLI read strategies from the registry of
+their kind, so adding one is one class and its test (see the developer guide in the docs). No
+AiiDA import here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, ClassVar, Generic, TypeVar
+
+T = TypeVar('T')
+
+
+def check_number(name: str, value, *, integer: bool = False, minimum: int = 1) -> None:
+    """Raise :class:`ValueError` unless ``value`` is a positive number (not a bool), or with ``integer``
+    an integer of at least ``minimum``."""
+    if isinstance(value, bool):
+        ok = False
+    elif integer:
+        ok = isinstance(value, int) and value >= minimum
+    else:
+        ok = isinstance(value, (int, float)) and value > 0
+    if not ok:
+        kind = f'an integer of at least {minimum}' if integer else 'a positive number'
+        raise ValueError(f'`{name}` must be {kind}, not {value!r}')
+
+
+class Strategy:
+    """Base of the strategy classes: a key, parameter defaults and their validation."""
+
+    key: ClassVar[str] = ''
+    label: ClassVar[str] = ''
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def validate(cls, parameters: dict) -> dict:
+        """``parameters`` with the defaults filled in; unknown keys are refused."""
+        unknown = sorted(set(parameters) - set(cls.defaults))
+        if unknown:
+            raise ValueError(f'unknown parameter(s) {unknown} of `{cls.key}`; known: {sorted(cls.defaults)}')
+        return {**cls.defaults, **parameters}
+
+
+class Registry(Generic[T]):
+    """Strategy classes of one kind, by key, in the order they were registered."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._classes: dict[str, type[T]] = {}
+
+    def register(self, cls: type[T]) -> type[T]:
+        """Add ``cls`` (usable as a class decorator); its ``key`` must be new."""
+        key = getattr(cls, 'key', '')
+        if not key:
+            raise ValueError(f'{cls.__name__} has no `key`: a {self.kind} needs one')
+        if key in self._classes and self._classes[key] is not cls:
+            raise ValueError(f'a {self.kind} with key `{key}` is already registered: {self._classes[key].__name__}')
+        self._classes[key] = cls
+        return cls
+
+    def unregister(self, key: str) -> None:
+        """Remove the class of ``key`` (for tests that register a class of their own)."""
+        self._classes.pop(key, None)
+
+    def get(self, key: str) -> type[T]:
+        try:
+            return self._classes[key]
+        except KeyError:
+            raise ValueError(f'unknown {self.kind} `{key}`; known: {", ".join(self._classes)}') from None
+
+    def __contains__(self, key) -> bool:
+        return key in self._classes
+
+    def __iter__(self) -> Iterator[type[T]]:
+        return iter(list(self._classes.values()))
+
+    def __len__(self) -> int:
+        return len(self._classes)
+
+    def keys(self) -> list[str]:
+        return list(self._classes)
+
+    def __repr__(self) -> str:
+        return f'Registry({self.kind!r}: {", ".join(self._classes)})'

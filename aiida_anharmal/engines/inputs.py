@@ -1,0 +1,38 @@
+"""Input files the programs share: the ensemble's member files and the harmonic reference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+HARMONIC_FILE = 'harmonic.npz'
+
+
+def read_harmonic(path: Path):
+    """The :class:`~aiida_anharmal.core.anharmonicity.HarmonicReference` of a ``harmonic.npz``."""
+    from ase.data import chemical_symbols
+
+    from ..core.anharmonicity import HarmonicReference
+
+    with np.load(path) as data:
+        return HarmonicReference(
+            positions=data['positions'],
+            cell=data['cell'],
+            force_constants=data['force_constants'],
+            symbols=tuple(chemical_symbols[z] for z in data['numbers']),
+        )
+
+
+def optional_harmonic(directory: Path, config: dict):
+    """The harmonic reference named by ``config['harmonic_file']``, or ``None``."""
+    name = config.get('harmonic_file')
+    return read_harmonic(Path(directory) / name) if name else None
+
+
+def load_ensemble(directory: Path, config: dict):
+    """The :class:`~aiida_anharmal.core.ensemble.EnsembleCalculator` of ``config['member_files']``."""
+    from ..core.ensemble import EnsembleCalculator
+
+    files = [Path(directory) / name for name in config['member_files']]
+    return EnsembleCalculator.from_files(files, workers=config.get('workers'))

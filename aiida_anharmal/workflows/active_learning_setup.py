@@ -1,0 +1,204 @@
+"""Before the loop of :class:`~aiida_anharmal.workflows.active_learning.ActiveLearningWorkChain` runs.
+
+:class:`ActiveLearningProtocol` composes the loop's builder from its own protocol and the builders of
+its three sub-workchains; :func:`validate_active_learning_inputs` refuses everything that cannot run
+before any job starts, in the words of the check that the jobs themselves would apply
+(labelling, initial data, acquisition and convergence strategies).
+"""
+
+from __future__ import annotations
+
+from aiida import orm
+
+from ..calculations.label import check_label_request
+from ..core.acquisition import ACQUISITIONS, check_acquisition_parameters
+from ..core.acquisition import with_defaults as acquisition_defaults
+from ..core.convergence import check_convergence_parameters
+from ..core.convergence import with_defaults as convergence_defaults
+from ..data.ensemble import Ensemble
+from ..data.mlip_model import MLIPModel
+from ..data.training_set import TrainingSet
+from ..protocols import ProtocolMixin, namespace_inputs
+from .ensemble import EnsembleWorkChain
+from .initial import check_initial_inputs
+from .label import LabelWorkChain
+from .md import ExplorationWorkChain
+
+#: Sub-workchains whose builders fill the namespaces of the same name, and the ports the loop sets itself.
+SUB_WORKCHAINS = {
+    'ensemble': (EnsembleWorkChain, ('training_set', 'parent_ensemble')),
+    'explore': (ExplorationWorkChain, ('ensemble', 'structure', 'harmonic')),
+    'label': (LabelWorkChain, ('structures',)),
+}
+
+
+class ActiveLearningProtocol(ProtocolMixin):
+    """The protocols of the loop: its own YAML file and the builders of its three sub-workchains."""
+
+    _protocol_file = 'active_learning.yaml'
+    _namespaces = tuple(SUB_WORKCHAINS)
+
+    @classmethod
+    def get_builder_from_protocol(
+        cls,
+        codes: dict,
+        structure,
+        engine: str = 'gpaw',
+        protocol: str | None = None,
+        overrides: dict | None = None,
+        training_set: TrainingSet | None = None,
+        test_set: TrainingSet | None = None,
+        harmonic: orm.ArrayData | None = None,
+        model: MLIPModel | None = None,
+        initial_ensemble: Ensemble | None = None,
+        options: dict | None = None,
+    ):
+        """A builder from one protocol name for the loop, its initial data and its three sub-workchains.
+
+        :param codes: ``{'train', 'evaluate', 'md', 'label'}`` -> codes of the four programs.
+        :param structure: start of the exploration, StructureData or ASE Atoms.
+        :param engine: labelling engine (``gpaw``, ``emt``, ``nequip-reference`` with ``model``).
+        :param overrides: nested dict; ``ensemble``, ``explore`` and ``label`` go to those workchains'
+            own builders (``get_builder_from_protocol``), every other key to this workchain's protocol
+            (e.g. ``initial``, ``acquisition``); unknown keys are refused at every level.
+        :param training_set: labelled start frames (with ``test_set``); without them the protocol's
+            ``initial`` data are made: harmonic sampling when ``harmonic`` is given, else random
+            displacements of ``structure``.
+        :param harmonic: ForceConstants of ``structure``: A, UCE_A and the harmonic sampling.
+        :param options: scheduler options of every job, merged recursively into each protocol's.
+        """
+        overrides = dict(overrides or {})
+        sub = {name: overrides.pop(name, None) for name in SUB_WORKCHAINS}
+        inputs = cls.get_protocol_inputs(protocol, overrides)
+        missing = sorted({'train', 'evaluate', 'md', 'label'} - set(codes))
+        if missing:
+            raise ValueError(f'codes missing for {missing}')
+        if (training_set is None) != (test_set is None):
+            raise ValueError('give both `training_set` and `test_set`, or neither (then the initial data are made)')
+        builder = cls.get_builder()
+        builder.structure = structure if isinstance(structure, orm.StructureData) else orm.StructureData(ase=structure)
+        if training_set is not None:
+            builder.training_set = training_set
+            builder.test_set = test_set
+        else:
+            mode = inputs['initial'].get('mode') or ('harmonic' if harmonic is not None else 'random')
+            builder.initial = {'mode': orm.Str(mode), 'parameters': orm.Dict(inputs['initial']['parameters'][mode])}
+        builder.max_iterations = orm.Int(inputs['max_iterations'])
+        builder.seed = orm.Int(inputs['seed'])
+        # the defaults of the strategy classes filled in; checked with the other inputs when the loop is submitted
+        builder.acquisition = orm.Dict(acquisition_defaults(inputs['acquisition']))
+        builder.convergence = orm.Dict(convergence_defaults(inputs['convergence']))
+        builder.evaluate_code = codes['evaluate']
+        if harmonic is not None:
+            builder.harmonic = harmonic
+        if initial_ensemble is not None:
+            builder.initial_ensemble = initial_ensemble
+        builders = {
+            'ensemble': EnsembleWorkChain.get_builder_from_protocol(
+                codes['train'], None, protocol, sub['ensemble'], options=options
+            ),
+            'explore': ExplorationWorkChain.get_builder_from_protocol(
+                codes['md'], None, None, protocol, sub['explore'], options=options
+            ),
+            'label': LabelWorkChain.get_builder_from_protocol(
+                codes['label'], None, engine, protocol, sub['label'], model=model, options=options
+            ),
+        }
+        for name, (_, exclude) in SUB_WORKCHAINS.items():
+            builder[name] = namespace_inputs(builders[name], exclude)
+        return builder
+
+
+def frame_keys(training_set: TrainingSet, decimals: int = 6) -> set[bytes]:
+    """One key per frame (numbers, positions and cell rounded to ``decimals`` A): equal frames, equal keys."""
+    frames = training_set.frames
+    keys = set()
+    for k in range(len(frames)):
+        sl = frames.atom_slice(k)
+        keys.add(
+            frames.numbers[sl].tobytes()
+            + frames.positions[sl].round(decimals).tobytes()
+            + frames.cells[k].round(decimals).tobytes()
+        )
+    return keys
+
+
+def _labeller_message(value, to_label) -> str | None:
+    """The labelling request refused for the structures the loop will label, in the label jobs' own words."""
+    label = value.get('label', {})
+    if 'engine' not in label:
+        return None
+    return check_label_request(
+        to_label,
+        label['engine'].value,
+        label['parameters'].get_dict() if 'parameters' in label else {},
+        label['settings'].get_dict() if 'settings' in label else {},
+        label.get('model'),
+    )
+
+
+def validate_active_learning_inputs(value, ctx=None):
+    """Refuse what cannot run before any job starts: every check of the loop's inputs, in the jobs' own words."""
+    if 'structure' not in value:
+        return None
+    initial = value.get('initial') or {}
+    given = 'training_set' in value
+    if given == ('mode' in initial):
+        return 'give either `training_set` and `test_set`, or `initial.mode` (and its data), not both and not neither'
+    if given and 'test_set' not in value:
+        return '`test_set` is needed with `training_set` (frames never trained on, for the statistics)'
+    if not given and 'test_set' in value:
+        return '`test_set` comes from the initial data when `initial.mode` is given; do not give both'
+    try:
+        acquisition = check_acquisition_parameters(value['acquisition'].get_dict() if 'acquisition' in value else {})
+        check_convergence_parameters(value['convergence'].get_dict() if 'convergence' in value else {})
+    except ValueError as exc:
+        return str(exc)
+    if ACQUISITIONS.get(acquisition['kind']).needs_harmonic and 'harmonic' not in value:
+        return f'acquisition kind `{acquisition["kind"]}` needs the `harmonic` input (the reference of A and UCE_A)'
+    if 'max_iterations' in value and value['max_iterations'].value < 1:
+        return f'`max_iterations` must be at least 1, not {value["max_iterations"].value}'
+    species = set(value['structure'].get_ase().get_chemical_symbols())
+    if given:
+        training_set, test_set = value['training_set'], value['test_set']
+        if len(test_set) < 2:
+            return 'the test set needs at least two frames (its statistics need a standard deviation)'
+        species |= set(training_set.species)
+        engine = value.get('label', {}).get('engine')
+        for name, node in (('training set', training_set), ('test set', test_set)):
+            made_by = node.base.attributes.get('label_engine', None)
+            if engine is not None and made_by is not None and made_by != engine.value:
+                return (
+                    f'the {name} was labelled by `{made_by}` but the loop labels with `{engine.value}`: new frames '
+                    'could not be merged with it (relabel it first, or start from initial data)'
+                )
+        shared = frame_keys(training_set) & frame_keys(test_set)
+        if shared:
+            return (
+                f'{len(shared)} frame(s) of the test set are also in the training set: the test set must be '
+                'frames never trained on'
+            )
+    else:
+        mode = initial['mode'].value
+        request = {**initial, 'mode': initial['mode']}
+        if mode == 'harmonic' and 'harmonic' in value:
+            request['force_constants'] = value['harmonic']
+        if mode == 'random':
+            request['structure'] = value['structure']
+        message = check_initial_inputs(request)
+        if message:
+            return message.replace('input `force_constants`', 'input `harmonic`')
+        if mode == 'trajectory':
+            species |= set(initial['frames'].species)
+    # the loop labels frames of the start structure (and, for mode `trajectory`, the given frames)
+    message = _labeller_message(value, TrainingSet.from_ase([value['structure'].get_ase()]))
+    if not message and not given and initial['mode'].value == 'trajectory':
+        message = _labeller_message(value, initial['frames'])
+    if message:
+        return message
+    if 'initial_ensemble' in value and set(value['initial_ensemble'].species) != species:
+        return (
+            f'the initial ensemble knows {sorted(value["initial_ensemble"].species)} but the structures hold '
+            f'{sorted(species)}'
+        )
+    return None

@@ -1,0 +1,147 @@
+"""Builders compose: every override key of every protocol reaches the process port it names; unknown keys are refused."""
+
+import pytest
+from aiida import orm
+from ase.build import bulk
+
+from aiida_anharmal.data import TrainingSet
+from aiida_anharmal.workflows import (
+    ActiveLearningWorkChain,
+    EnsembleWorkChain,
+    ExplorationWorkChain,
+    HarmonicWorkChain,
+    LabelWorkChain,
+)
+
+from .conftest import emt_cu_frames
+
+OPTIONS = {'max_wallclock_seconds': 77, 'resources': {'num_mpiprocs_per_machine': 2}}
+RESOURCES = {'num_machines': 1, 'num_mpiprocs_per_machine': 2}  # the protocol's num_machines is kept
+
+
+def value(node):
+    """The plain value of a builder entry (a node, a namespace or a plain dict)."""
+    if isinstance(node, orm.Dict):
+        return node.get_dict()
+    if isinstance(node, orm.List):
+        return node.get_list()
+    if isinstance(node, (orm.Int, orm.Float, orm.Str, orm.Bool)):
+        return node.value
+    return node
+
+
+#: Per workchain: override key -> (override value, where it lands in the builder, the value expected there).
+CASES = {
+    LabelWorkChain: {
+        'batch_size': (3, lambda b: b.batch_size, 3),
+        'max_restarts': (2, lambda b: b.max_restarts, 2),
+        'settings': ({'max_seconds': 50}, lambda b: b.settings['max_seconds'], 50),
+        'options': ({'queue_name': 'debug'}, lambda b: b.options['queue_name'], 'debug'),
+        'engines': ({'emt': {'fixture': 1}}, lambda b: b.parameters, {'fixture': 1}),
+    },
+    EnsembleWorkChain: {
+        'n_sub': (2, lambda b: b.n_sub, 2),
+        'seeds': ([4, 5], lambda b: b.seeds, [4, 5]),
+        'validation_ratio': (0.25, lambda b: b.validation_ratio, 0.25),
+        'fraction': (0.9, lambda b: b.fraction, 0.9),
+        'subsample_seed': (7, lambda b: b.subsample_seed, 7),
+        'retrain': ('scratch', lambda b: b.retrain, 'scratch'),
+        'species': (['Cu', 'I'], lambda b: b.species, ['Cu', 'I']),
+        'settings': ({'compile': True}, lambda b: b.settings, {'compile': True}),
+        'options': ({'queue_name': 'gpu'}, lambda b: b.options['queue_name'], 'gpu'),
+        'hyperparameters': ({'max_epochs': 3}, lambda b: b.hyperparameters['max_epochs'], 3),
+    },
+    ExplorationWorkChain: {
+        'temperatures': ([450.0], lambda b: b.temperatures, [450.0]),
+        'seeds': ([8], lambda b: b.seeds, [8]),
+        'max_restarts': (5, lambda b: b.max_restarts, 5),
+        'guards': ({'max_force': 9.0}, lambda b: b.guards['max_force'], 9.0),
+        'settings': ({'workers': 2}, lambda b: b.settings, {'workers': 2}),
+        'options': ({'queue_name': 'md'}, lambda b: b.options['queue_name'], 'md'),
+        'parameters': ({'steps': 33}, lambda b: b.parameters['steps'], 33),
+    },
+    HarmonicWorkChain: {
+        'supercell_matrix': ([1, 2, 3], lambda b: b.supercell_matrix, [1, 2, 3]),
+        'supercell_min_length': (3.0, lambda b: b.supercell_matrix, [1, 1, 1]),
+        'displacement_distance': (0.02, lambda b: b.displacement_distance, 0.02),
+        'label': ({'batch_size': 4}, lambda b: b.label.batch_size, 4),
+        'label_protocol': ('precise', lambda b: b.label.options['max_wallclock_seconds'], 86400),
+        'phonopy': ({'dos_mesh': [4, 4, 4]}, lambda b: b.phonopy_parameters['dos_mesh'], [4, 4, 4]),
+    },
+    ActiveLearningWorkChain: {
+        'max_iterations': (4, lambda b: b.max_iterations, 4),
+        'seed': (9, lambda b: b.seed, 9),
+        'acquisition': ({'s': 1.5}, lambda b: b.acquisition['s'], 1.5),
+        'convergence': ({'patience': 2}, lambda b: b.convergence['patience'], 2),
+        'initial': ({'parameters': {'random': {'n_train': 11}}}, lambda b: b.initial.parameters['n_train'], 11),
+        'ensemble': ({'n_sub': 4}, lambda b: b.ensemble.n_sub, 4),
+        'explore': ({'guards': {'min_distance': None}}, lambda b: b.explore.guards['min_distance'], None),
+        'label': ({'batch_size': 6}, lambda b: b.label.batch_size, 6),
+    },
+}
+
+
+def build(workchain, codes, overrides, options=None):
+    cu = bulk('Cu', 'fcc', a=3.6, cubic=True)
+    if workchain is LabelWorkChain:
+        return workchain.get_builder_from_protocol(codes['label'], None, 'emt', 'fast', overrides, options=options)
+    if workchain is EnsembleWorkChain:
+        return workchain.get_builder_from_protocol(codes['train'], None, 'fast', overrides, options=options)
+    if workchain is ExplorationWorkChain:
+        return workchain.get_builder_from_protocol(codes['md'], None, cu, 'fast', overrides, options=options)
+    if workchain is HarmonicWorkChain:
+        return workchain.get_builder_from_protocol(codes['label'], cu, 'emt', 'fast', overrides, options=options)
+    return workchain.get_builder_from_protocol(codes, cu, 'emt', 'fast', overrides, options=options)
+
+
+@pytest.fixture
+def codes(train_code, evaluate_code, md_code, label_code):
+    return {'train': train_code, 'evaluate': evaluate_code, 'md': md_code, 'label': label_code}
+
+
+@pytest.mark.parametrize('workchain', list(CASES), ids=lambda w: w.__name__)
+def test_every_override_key_reaches_its_port(workchain, codes):
+    cases = CASES[workchain]
+    assert set(cases) == workchain.protocol_keys(), 'a protocol key without a case here (or a case for no key)'
+    for key, (override, where, expected) in cases.items():
+        assert value(where(build(workchain, codes, {key: override}))) == expected, key
+
+
+@pytest.mark.parametrize('workchain', list(CASES), ids=lambda w: w.__name__)
+def test_unknown_override_keys_are_refused_with_the_valid_ones(workchain, codes):
+    valid = sorted(workchain.protocol_keys())
+    with pytest.raises(ValueError, match=rf"unknown override key\(s\) \['typo'\] for {workchain.__name__}; valid: "):
+        build(workchain, codes, {'typo': 1})
+    try:
+        build(workchain, codes, {'typo': 1})
+    except ValueError as exc:
+        assert str(exc).endswith(f'valid: {valid}')
+
+
+def test_sub_builders_refuse_their_unknown_keys_too(codes):
+    for namespace, sub in (
+        ('ensemble', 'EnsembleWorkChain'),
+        ('explore', 'ExplorationWorkChain'),
+        ('label', 'LabelWorkChain'),
+    ):
+        with pytest.raises(ValueError, match=rf"unknown override key\(s\) \['typo'\] for {sub}"):
+            build(ActiveLearningWorkChain, codes, {namespace: {'typo': 1}})
+    with pytest.raises(ValueError, match=r"unknown override key\(s\) \['typo'\] for LabelWorkChain"):
+        build(HarmonicWorkChain, codes, {'label': {'typo': 1}})
+
+
+@pytest.mark.parametrize('workchain', list(CASES), ids=lambda w: w.__name__)
+def test_options_merge_recursively_everywhere(workchain, codes):
+    builder = build(workchain, codes, None, options=OPTIONS)
+    namespaces = {ActiveLearningWorkChain: ('ensemble', 'explore', 'label'), HarmonicWorkChain: ('label',)}
+    for options in [builder[n].options for n in namespaces.get(workchain, ())] or [builder.options]:
+        assert options['resources'] == RESOURCES and options['max_wallclock_seconds'] == 77
+
+
+def test_the_ensemble_of_a_loop_keeps_the_protocol_retrain(codes, train_code):
+    # built for a loop (no training set): the loop applies `finetune` from its second iteration on
+    assert value(build(ActiveLearningWorkChain, codes, None).ensemble.retrain) == 'finetune'
+    # built for one training set without a parent: nothing to fine-tune from, so `retrain` is left out
+    frames = TrainingSet.from_ase(emt_cu_frames(6))
+    alone = EnsembleWorkChain.get_builder_from_protocol(train_code, frames, 'fast')
+    assert 'retrain' not in alone
