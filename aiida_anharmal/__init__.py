@@ -5,4 +5,4 @@ calculation jobs run live in :mod:`aiida_anharmal.engines`; the AiiDA layer (dat
 parsers, functions, workflows, cli) sits on top.
 """
 
-__version__ = '0.1.0'
+__version__ = '0.2.0'

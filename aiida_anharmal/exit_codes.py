@@ -26,12 +26,12 @@ CALCULATION = (
     Code(
         300,
         'ERROR_NO_OUTPUT',
-        'The program wrote no output: it was killed or did not start (see the scheduler '
-        'output in the retrieved folder).',
+        'The program ended without a status file: it did not start, or was killed before it could finish (what it '
+        'wrote before is kept; see the scheduler output in the retrieved folder).',
     ),
     Code(303, 'ERROR_SETUP_FAILED', 'The program could not start: {message}'),
     Code(304, 'ERROR_OUTPUT_CORRUPT', 'An output file could not be read: {message}'),
-    Code(305, 'ERROR_PROGRAM_FAILED', 'The program failed: {message}; what it finished is in the outputs.'),
+    Code(305, 'ERROR_PROGRAM_FAILED', 'The program failed: {message}; what it wrote before is kept in the outputs.'),
     Code(
         310,
         'ERROR_SCF_NOT_CONVERGED',
@@ -57,7 +57,7 @@ CALCULATION = (
 WORKCHAIN = (
     Code(410, 'ERROR_LABELLING_FAILED', 'Labelling failed: {message}'),
     Code(411, 'ERROR_TOO_FEW_LABELLED', 'Too few structures could be labelled: {message}'),
-    Code(420, 'ERROR_TRAINING_FAILED', 'Training failed: {message}'),
+    Code(420, 'ERROR_ENSEMBLE_FAILED', 'Ensemble training failed: {message}'),
     Code(430, 'ERROR_EVALUATION_FAILED', 'Evaluation failed: {message}'),
     Code(440, 'ERROR_EXPLORATION_FAILED', 'Exploration failed: {message}'),
     Code(450, 'ERROR_FORCE_CONSTANTS_FAILED', 'Force constants could not be built: {message}'),
@@ -92,10 +92,4 @@ def declare(spec, *labels: str, workchain: bool = False) -> None:
     scope = WORKCHAIN if workchain else (*CALCULATION, *stop_rule_codes())
     for label in labels:
         code = get(label, scope)
-        spec.exit_code(code.status, code.label, message=code.message)
-
-
-def declare_stop_rules(spec) -> None:
-    """Add the code of every registered MD guard and stop trigger to ``spec``."""
-    for code in stop_rule_codes():
         spec.exit_code(code.status, code.label, message=code.message)

@@ -327,3 +327,45 @@ def test_two_iterations_from_random_initial_data(
     # an archive of the run, imported into a fresh profile, gives the same table
     fresh = archive_status_in_fresh_profile(node, tmp_path)
     assert fresh[1:] == lines[1:] and node.uuid in fresh[0]
+
+
+def test_a_pretrained_ensemble_to_fine_tune_is_checked_before_any_job(train_code, evaluate_code, md_code, label_code):
+    import io
+
+    from aiida_anharmal.data import Ensemble, MLIPModel
+
+    def ensemble(r_max, labels):
+        members = {
+            label: MLIPModel(
+                io.BytesIO(b'x'),
+                filename='m.nequip.zip',
+                architecture='NequIP',
+                model_format='nequip-package',
+                species=['Cu'],
+                r_max=r_max,
+                seed=0,
+            ).store()
+            for label in labels
+        }
+        return Ensemble(members=members).store()
+
+    frames = emt_cu_frames(12)
+    codes = codes_of(train_code, evaluate_code, md_code, label_code)
+    all_six = [f'sub{k}_seed{s}' for k in range(3) for s in (0, 1)]
+    cases = [
+        (ensemble(5.0, all_six), r'member sub0_seed0: the parent model has r_max 5 A but the hyperparameters say 4 A'),
+        (ensemble(4.0, all_six[:2]), r"the initial ensemble has no member\(s\) \['sub1_seed0'"),
+    ]
+    for pretrained, match in cases:
+        builder = ActiveLearningWorkChain.get_builder_from_protocol(
+            codes,
+            frames[0],
+            engine='emt',
+            protocol='fast',
+            training_set=labelled(frames[:8]),
+            test_set=labelled(frames[8:]),
+            initial_ensemble=pretrained,
+        )
+        assert builder.ensemble.retrain.value == 'finetune'
+        with pytest.raises(ValueError, match=match):
+            run_get_node(builder)

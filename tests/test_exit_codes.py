@@ -42,6 +42,10 @@ def test_same_number_same_meaning_everywhere():
     for status, label in declared():
         by_status.setdefault(status, set()).add(label)
     assert {s: labels for s, labels in by_status.items() if len(labels) > 1} == {}
+    by_label: dict[str, set[int]] = {}
+    for status, label in declared():
+        by_label.setdefault(label, set()).add(status)
+    assert {label: s for label, s in by_label.items() if len(s) > 1} == {}, 'one label, two numbers'
     assert not {status for status, _ in declared()} & {status for status, _ in aiida_codes()}, 'an AiiDA number reused'
 
 
@@ -53,5 +57,6 @@ def test_the_docs_table_lists_every_declared_code():
 def test_stop_rules_stay_in_their_ranges():
     from aiida_anharmal.core.guards import GUARDS, TRIGGERS
 
-    assert all(320 <= g.exit_status <= 329 for g in GUARDS)
-    assert all(340 <= t.exit_status <= 349 for t in TRIGGERS)
+    (first, last, _), (tfirst, tlast, _) = exit_codes.STRATEGY_RANGES
+    assert all(first <= g.exit_status <= last for g in GUARDS)
+    assert all(tfirst <= t.exit_status <= tlast for t in TRIGGERS)

@@ -145,3 +145,22 @@ def test_the_ensemble_of_a_loop_keeps_the_protocol_retrain(codes, train_code):
     frames = TrainingSet.from_ase(emt_cu_frames(6))
     alone = EnsembleWorkChain.get_builder_from_protocol(train_code, frames, 'fast')
     assert 'retrain' not in alone
+
+
+def test_nested_keys_the_protocol_spells_out_are_checked(codes):
+    cases = [
+        (
+            {'initial': {'mod': 'random'}},
+            r"\['mod'\] in ActiveLearningWorkChain `initial`; valid: \['mode', 'parameters'\]",
+        ),
+        (
+            {'initial': {'parameters': {'random': {'n_trian': 3}}}},
+            r"\['n_trian'\] in ActiveLearningWorkChain `initial.parameters.random`",
+        ),
+    ]
+    for overrides, match in cases:
+        with pytest.raises(ValueError, match=rf'unknown override key\(s\) {match}'):
+            build(ActiveLearningWorkChain, codes, overrides)
+    # free-form contents are the processes' to check (when submitted): passed through here
+    builder = build(ActiveLearningWorkChain, codes, {'ensemble': {'hyperparameters': {'num_layers': 3}}})
+    assert builder.ensemble.hyperparameters['num_layers'] == 3

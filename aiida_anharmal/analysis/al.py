@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core.acquisition import ACQUISITIONS
+from .plots import THRESHOLD_KEYS
 
 COLUMNS = (
     'iter  labels  members  test F MAE  test UCE_F^max (meV/A)  candidates  selected  labelled  Spearman  decision'
@@ -136,7 +137,7 @@ def final_training_set(node):
 
 def exploration_data(selection) -> tuple[dict, dict]:
     """Per run of the acquisition that made ``selection``: time and uncertainties, and the selected frames;
-    and the test-set thresholds mu + s sigma of the soft acquisition (none for the random baseline)."""
+    and the test-set threshold mu + s sigma of the kind it used (none for the random baseline)."""
     from aiida import orm
     from aiida.common.links import LinkType
 
@@ -149,13 +150,11 @@ def exploration_data(selection) -> tuple[dict, dict]:
         run = {key: arrays.get_array(key) for key in keys if key in names}
         run['selected'] = [frame for name, frame in selection['frames'] if name == link.link_label]
         runs[link.link_label] = run
-    stats = acquisition.inputs.statistics.get_dict()
     p = selection.get_dict()
-    thresholds = {}
-    for kind in ('energy', 'force_max'):
-        cls = ACQUISITIONS.get(kind)
-        if p['kind'] != 'random' and cls.uncertainty in stats:
-            thresholds[cls.uncertainty] = cls.threshold(stats, p)
+    kind = ACQUISITIONS.get(p['kind'])
+    threshold = kind.threshold(acquisition.inputs.statistics.get_dict(), p)
+    # the line where P(UCE) = 1/2, on the panel of the uncertainty the acquisition used (if it has one)
+    thresholds = {kind.uncertainty: threshold} if threshold is not None and kind.uncertainty in THRESHOLD_KEYS else {}
     return runs, thresholds
 
 
@@ -182,7 +181,7 @@ def acquisition_data(selection) -> dict:
 
 def write_plots(node, directory) -> list[Path]:
     """The PNG files of an AL run: learning curve, and per iteration the exploration and the acquisition."""
-    from .plots import plot_acquisition, plot_exploration, plot_learning_curve
+    from .plots import plot_acquisition, plot_exploration, plot_learning_curve  # matplotlib only when plotting
 
     directory = Path(directory)
     written = []

@@ -18,6 +18,24 @@ from .base import AnharmalCalcJob, unknown_keys
 SETTINGS_KEYS = {'compile', 'max_seconds'}
 
 
+def check_parent_model(parent: MLIPModel, hyperparameters: dict, species: list[str]) -> str | None:
+    """An error message if a member with ``hyperparameters`` and ``species`` cannot be fine-tuned from ``parent``."""
+    if parent.model_format != 'nequip-package':
+        return f'a parent model must be a `nequip-package` model, not `{parent.model_format}`'
+    if parent.species != list(species):
+        return f'the parent model has species {parent.species}, this member {list(species)}: they must be equal'
+    try:
+        r_max = float(check_hyperparameters(hyperparameters)['r_max'])
+    except ValueError as exc:
+        return str(exc)
+    if abs(parent.r_max - r_max) > 1e-9:
+        return (
+            f'the parent model has r_max {parent.r_max:g} A but the hyperparameters say {r_max:g} A: '
+            f"fine-tuning keeps the parent's cutoff, so set `r_max` to {parent.r_max:g}"
+        )
+    return None
+
+
 def check_train_request(
     training_set: TrainingSet,
     subsample: dict,
@@ -62,16 +80,9 @@ def check_train_request(
     missing = sorted(data_species - set(model_species))
     if missing:
         return f'elements {missing} of the training frames are missing from the model species {model_species}'
-    if parent is not None:
-        if parent.model_format != 'nequip-package':
-            return f'a parent model must be a `nequip-package` model, not `{parent.model_format}`'
-        if parent.species != model_species:
-            return f'the parent model has species {parent.species}, this member {model_species}: they must be equal'
-        if abs(parent.r_max - float(hp['r_max'])) > 1e-9:
-            return (
-                f'the parent model has r_max {parent.r_max:g} A but the hyperparameters say {hp["r_max"]:g} A: '
-                f"fine-tuning keeps the parent's cutoff, so set `r_max` to {parent.r_max:g}"
-            )
+    message = check_parent_model(parent, hp, model_species) if parent is not None else None
+    if message:
+        return message
     if 'max_seconds' in settings and not float(settings['max_seconds']) > 0:
         return f'`settings.max_seconds` must be positive, not {settings["max_seconds"]}'
     return None

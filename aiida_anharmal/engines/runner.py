@@ -10,9 +10,9 @@ A program runs in a job folder (its only argument, default ``.``):
 3. the runner writes ``status.json`` atomically: ``{"state", "message", "seconds", ...}``. A job
    folder without it belongs to a program that was killed (walltime, ``kill -9``, node failure).
 
-Exit status: 0 when the program reached one of its ends (``status.json`` says which, e.g.
-``finished``, ``time_budget_spent``, a guard's reason), 1 when it failed on the way (``failed``
-or one of the program's failure states), 2 when it could not start (``setup_failed``). Each
+Exit status: 0 when ``run`` returned (the program reached one of its ends; ``status.json`` says
+which, e.g. ``finished``, ``time_budget_spent``, a guard's reason), 1 when it broke off (a
+:class:`Stop` or an error), 2 when it could not start (``setup_failed``). Each
 calculation maps the states of its program to exit codes (``AnharmalCalcJob.state_exit_codes``)
 and one base parser applies the map. No AiiDA import.
 """
@@ -65,53 +65,49 @@ def read_config(directory: Path) -> dict:
 
 @dataclass
 class Program:
-    """A console program of this package: its name, its two phases and its failure states."""
+    """A console program of this package: its name, its two phases, its log file and its environment defaults."""
 
     name: str
     description: str
     setup: Callable[[Path], Any]
     run: Callable[[Any], dict]
     log_file: str | None = None
-    failure_states: frozenset[str] = field(default_factory=frozenset)
+    #: Environment variables set (if not set already) before the program runs.
+    environment: dict[str, str] = field(default_factory=dict)
 
     @property
     def logger(self) -> logging.Logger:
         return logging.getLogger(self.name)
 
-    def execute(self, directory: str | Path = '.') -> dict:
-        """Run both phases in ``directory``, write ``status.json`` and return the status."""
+    def execute(self, directory: str | Path = '.') -> tuple[dict, int]:
+        """Run both phases in ``directory``, write ``status.json``; return the status and the exit status."""
         directory = Path(directory)
         start = time.monotonic()
         try:
             job = self.setup(directory)
         except Exception as exc:  # every setup failure is reported the same way
             self.logger.exception('setup failed')
-            status = {'state': 'setup_failed', 'message': describe(exc)}
+            status, exit_status = {'state': 'setup_failed', 'message': describe(exc)}, EXIT_SETUP_FAILED
         else:
-            status = self._run(job)
+            status, exit_status = self._run(job)
         status.setdefault('message', '')
         status['seconds'] = round(time.monotonic() - start, 3)
         write_status(directory, status)
-        return status
+        return status, exit_status
 
-    def _run(self, job) -> dict:
+    def _run(self, job) -> tuple[dict, int]:
+        """The final status: what ``run`` returned (exit 0), or why it broke off (exit 1)."""
         try:
             status = dict(self.run(job))
         except Stop as stop:
             self.logger.error('%s: %s', stop.state, stop)
-            return {'state': stop.state, 'message': str(stop), **stop.extra}
+            exit_status = EXIT_SETUP_FAILED if stop.state == 'setup_failed' else EXIT_FAILED
+            return {'state': stop.state, 'message': str(stop), **stop.extra}, exit_status
         except Exception as exc:  # noqa: BLE001 - the status says what failed; the log has the traceback
             self.logger.error(traceback.format_exc())
-            return {'state': 'failed', 'message': describe(exc)}
+            return {'state': 'failed', 'message': describe(exc)}, EXIT_FAILED
         status.setdefault('state', 'finished')
-        return status
-
-    def exit_status(self, status: dict) -> int:
-        if status['state'] == 'setup_failed':
-            return EXIT_SETUP_FAILED
-        if status['state'] == 'failed' or status['state'] in self.failure_states:
-            return EXIT_FAILED
-        return EXIT_DONE
+        return status, EXIT_DONE
 
     def main(self, argv=None) -> int:
         """The console entry point: ``<name> [directory]``."""
@@ -124,7 +120,8 @@ class Program:
         logging.basicConfig(
             level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s', handlers=handlers, force=True
         )
-        os.environ.setdefault('OMP_NUM_THREADS', '1')
-        status = self.execute(args.directory)
+        for key, value in self.environment.items():
+            os.environ.setdefault(key, value)
+        status, exit_status = self.execute(args.directory)
         print(json.dumps(status))
-        return self.exit_status(status)
+        return exit_status

@@ -248,6 +248,6 @@ PROGRAM = Program(
     __doc__.split('\n\n')[0],
     setup,
     run,
-    failure_states=frozenset({'training_failed', 'packaging_failed', 'compile_failed'}),
+    environment={'OMP_NUM_THREADS': '1'},  # nequip-train and its data loaders: one thread per member job
 )
 main = PROGRAM.main

@@ -18,7 +18,7 @@ from aiida.parsers import Parser
 
 from ..engines.runner import STATUS_FILE
 
-#: Messages of the ``killed`` state and of a state the calculation does not know.
+#: Message of the ``killed`` state (no status file).
 KILLED_MESSAGE = 'no status file: the job was killed, e.g. out of walltime'
 
 
@@ -27,11 +27,14 @@ class AnharmalParser(Parser):
 
     def parse(self, retrieved_temporary_folder=None, **kwargs):
         self.temporary = Path(retrieved_temporary_folder) if retrieved_temporary_folder else None
+        status, corrupt = None, None
         try:
             status = self.read_json(STATUS_FILE) if self.has(STATUS_FILE) else None
         except (ValueError, UnicodeDecodeError) as exc:
-            return self.exit_codes.ERROR_OUTPUT_CORRUPT.format(message=f'{STATUS_FILE}: {exc}')
+            corrupt = f'{STATUS_FILE}: {exc}'  # the other outputs are still read and kept
         exit_code = self.parse_outputs(status)
+        if corrupt is not None:
+            return self.exit_codes.ERROR_OUTPUT_CORRUPT.format(message=corrupt)
         if exit_code is not None:
             return exit_code
         return self.exit_code_of(status)
@@ -49,7 +52,10 @@ class AnharmalParser(Parser):
         label = self.node.process_class.state_exit_codes().get(state)
         if label is None:
             return self.exit_codes.ERROR_PROGRAM_FAILED.format(message=f'unknown final state `{state}`: {message}')
-        return getattr(self.exit_codes, label).format(message=message)
+        if label not in self.exit_codes:  # a stop rule registered after the process spec was built
+            why = f'state `{state}` maps to {label}, which the calculation does not declare: {message}'
+            return self.exit_codes.ERROR_PROGRAM_FAILED.format(message=why)
+        return self.exit_codes[label].format(message=message)
 
     # --------------------------------------------------------------------------------- file access
     @property

@@ -70,8 +70,11 @@ class LabelParser(AnharmalParser):
     def _verdict(self, status, records, reasons):
         """The exit code from the per-structure outcomes; ``None`` leaves it to the program's state."""
         state = status['state'] if status else 'killed'
-        if state in ('setup_failed', 'failed') or (status is None and not records):
+        if state == 'setup_failed' or (status is None and not records):
             return None
+        if state == 'failed' and reasons:  # the program broke off: what it labelled is kept, the rest is resent
+            message = f'{status.get("message", "")}; {reasons.count("not_attempted")} structure(s) not reached'
+            return self.exit_codes.ERROR_PROGRAM_FAILED.format(message=message)
         if 'not_attempted' in reasons:
             why = 'killed, e.g. out of walltime' if status is None else 'time budget `max_seconds` spent'
             message = f'{reasons.count("not_attempted")} structure(s) not reached: {why}'

@@ -19,12 +19,41 @@ def recursive_merge(base: dict, overrides: dict) -> dict:
     return merged
 
 
+#: Keys whose dict contents the protocols do not spell out (see ``ProtocolMixin._open_keys``).
+OPEN_KEYS = (
+    'options',
+    'settings',
+    'parameters',
+    'hyperparameters',
+    'engines',
+    'guards',
+    'acquisition',
+    'convergence',
+    'phonopy',
+)
+
+
+def _check_nested(where: str, overrides: dict, known: list[dict]) -> None:
+    """Refuse keys of ``overrides`` that no dict of ``known`` (the same place in every protocol) has."""
+    valid = {k for d in known for k in d}
+    unknown = sorted(set(overrides) - valid)
+    if unknown:
+        raise ValueError(f'unknown override key(s) {unknown} in {where}; valid: {sorted(valid)}')
+    for key, value in overrides.items():
+        inner = [d[key] for d in known if isinstance(d.get(key), dict)]
+        if isinstance(value, dict) and inner:
+            _check_nested(f'{where[:-1]}.{key}`', value, inner)
+
+
 class ProtocolMixin:
     """Adds protocol look-up to a workchain class; the class names its YAML file in ``_protocol_file``."""
 
     _protocol_file: str = ''
-    #: Override keys that name sub-workchains, whose own builders take them.
+    #: Override keys that name sub-workchains, whose own builders check them.
     _namespaces: tuple[str, ...] = ()
+    #: Dict-valued keys whose contents are free-form here and checked by the process's own validator
+    #: when it is submitted (scheduler options, engine or MD parameters, strategy parameters, ...).
+    _open_keys: tuple[str, ...] = OPEN_KEYS
 
     @classmethod
     def _load_protocol_file(cls) -> dict:
@@ -52,12 +81,19 @@ class ProtocolMixin:
 
     @classmethod
     def check_overrides(cls, overrides: dict | None) -> None:
-        """Refuse override keys the protocols do not know, with the list of valid ones."""
+        """Refuse override keys the protocols do not know, with the list of valid ones, at every level the
+        protocol file spells out (the contents of open keys and namespaces are checked by their owners)."""
         unknown = sorted(set(overrides or {}) - cls.protocol_keys())
         if unknown:
             raise ValueError(
                 f'unknown override key(s) {unknown} for {cls.__name__}; valid: {sorted(cls.protocol_keys())}'
             )
+        data = cls._load_protocol_file()
+        known = [data.get('default_inputs', {}), *data['protocols'].values()]
+        for key, value in (overrides or {}).items():
+            if key in cls._open_keys or key in cls._namespaces or not isinstance(value, dict):
+                continue
+            _check_nested(f'{cls.__name__} `{key}`', value, [k[key] for k in known if isinstance(k.get(key), dict)])
 
     @classmethod
     def get_protocol_inputs(cls, protocol: str | None = None, overrides: dict | None = None) -> dict:

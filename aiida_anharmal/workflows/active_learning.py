@@ -45,7 +45,7 @@ from .common import describe
 from .ensemble import EnsembleWorkChain
 from .initial import InitialDataWorkChain
 from .label import LabelWorkChain
-from .md import ExplorationWorkChain, ended_normally
+from .md import ExplorationWorkChain, next_start
 
 
 class ActiveLearningWorkChain(ActiveLearningProtocol, WorkChain):
@@ -79,7 +79,7 @@ class ActiveLearningWorkChain(ActiveLearningProtocol, WorkChain):
         exit_codes.declare(
             spec,
             'ERROR_INITIAL_DATA_FAILED',
-            'ERROR_TRAINING_FAILED',
+            'ERROR_ENSEMBLE_FAILED',
             'ERROR_EVALUATION_FAILED',
             'ERROR_EXPLORATION_FAILED',
             'ERROR_LABELLING_FAILED',
@@ -211,7 +211,7 @@ class ActiveLearningWorkChain(ActiveLearningProtocol, WorkChain):
     def inspect_training(self):
         node = self.ctx.ensemble_wc
         if not node.is_finished_ok:
-            return self._failed('ERROR_TRAINING_FAILED', node)
+            return self._failed('ERROR_ENSEMBLE_FAILED', node)
         self.ctx.ensemble = node.outputs.ensemble
         self.ctx.trained_on = self.ctx.training_set
         return None
@@ -264,17 +264,12 @@ class ActiveLearningWorkChain(ActiveLearningProtocol, WorkChain):
         if not node.is_finished_ok:
             return self._failed('ERROR_EXPLORATION_FAILED', node)
         self.ctx.runs = {'frames': dict(node.outputs.frames), 'trajectories': dict(node.outputs.trajectories)}
-        self.ctx.structure = self._next_start(self.ctx.runs['trajectories'])
+        structure = next_start(self.ctx.runs['trajectories'].values())
+        if structure is None:
+            self.report("every run was stopped by a guard: the next exploration starts from this one's start again")
+        else:
+            self.ctx.structure = structure
         return None
-
-    def _next_start(self, trajectories: dict) -> orm.StructureData:
-        """The last frame of the first run (by label) that ended normally; else the same start again."""
-        for name in sorted(trajectories):
-            trajectory = trajectories[name]
-            if ended_normally(trajectory):
-                return trajectory.get_step_structure(trajectory.numsteps - 1)
-        self.report("every run was stopped by a guard: the next exploration starts from this one's start again")
-        return self.ctx.structure
 
     def acquire(self):
         seed = orm.Int(self.inputs.seed.value * 1000 + self.ctx.iteration)

@@ -60,7 +60,8 @@ class ActiveLearningProtocol(ProtocolMixin):
         :param engine: labelling engine (``gpaw``, ``emt``, ``nequip-reference`` with ``model``).
         :param overrides: nested dict; ``ensemble``, ``explore`` and ``label`` go to those workchains'
             own builders (``get_builder_from_protocol``), every other key to this workchain's protocol
-            (e.g. ``initial``, ``acquisition``); unknown keys are refused at every level.
+            (e.g. ``initial``, ``acquisition``); unknown keys are refused at every level the protocols spell
+            out (the contents of free-form keys such as ``acquisition`` are checked when submitted).
         :param training_set: labelled start frames (with ``test_set``); without them the protocol's
             ``initial`` data are made: harmonic sampling when ``harmonic`` is given, else random
             displacements of ``structure``.
@@ -137,6 +138,29 @@ def _labeller_message(value, to_label) -> str | None:
     )
 
 
+def _finetune_message(value) -> str | None:
+    """With a pretrained ensemble and ``retrain: finetune``, iteration 2 fine-tunes its members: check them now."""
+    ensemble = value.get('ensemble', {})
+    if 'initial_ensemble' not in value or 'retrain' not in ensemble or ensemble['retrain'].value != 'finetune':
+        return None
+    from ..calculations.train import check_parent_model
+    from .ensemble import member_label
+
+    members = value['initial_ensemble'].members
+    n_sub = ensemble['n_sub'].value if 'n_sub' in ensemble else 3
+    seeds = ensemble['seeds'].get_list() if 'seeds' in ensemble else [0, 1]
+    missing = sorted({member_label(k, s) for k in range(n_sub) for s in seeds} - set(members))
+    if missing:
+        return f'the initial ensemble has no member(s) {missing} to fine-tune from (it has {sorted(members)})'
+    hyperparameters = ensemble['hyperparameters'].get_dict() if 'hyperparameters' in ensemble else {}
+    for label, member in sorted(members.items()):
+        species = ensemble['species'].get_list() if 'species' in ensemble else member.species
+        message = check_parent_model(member, hyperparameters, species)
+        if message:
+            return f'initial ensemble member {label}: {message}'
+    return None
+
+
 def validate_active_learning_inputs(value, ctx=None):
     """Refuse what cannot run before any job starts: every check of the loop's inputs, in the jobs' own words."""
     if 'structure' not in value:
@@ -194,6 +218,9 @@ def validate_active_learning_inputs(value, ctx=None):
     message = _labeller_message(value, TrainingSet.from_ase([value['structure'].get_ase()]))
     if not message and not given and initial['mode'].value == 'trajectory':
         message = _labeller_message(value, initial['frames'])
+    if message:
+        return message
+    message = _finetune_message(value)
     if message:
         return message
     if 'initial_ensemble' in value and set(value['initial_ensemble'].species) != species:

@@ -128,7 +128,7 @@ class EnsembleWorkChain(ProtocolMixin, WorkChain):
         spec.output('ensemble', valid_type=Ensemble, help='The trained ensemble.')
         spec.output_namespace('members', dynamic=True, help='Member models by label `sub{k}_seed{s}`.')
         spec.output_namespace('subsamples', valid_type=orm.Dict, dynamic=True, help='Recorded index sets.')
-        exit_codes.declare(spec, 'ERROR_TRAINING_FAILED', workchain=True)
+        exit_codes.declare(spec, 'ERROR_ENSEMBLE_FAILED', workchain=True)
 
     @classmethod
     def get_builder_from_protocol(
@@ -213,7 +213,7 @@ class EnsembleWorkChain(ProtocolMixin, WorkChain):
         failed = {label: self.ctx[label] for label in self.ctx.labels if 'model' not in self.ctx[label].outputs}
         if failed:
             why = '; '.join(describe(node) for node in failed.values())
-            return self.exit_codes.ERROR_TRAINING_FAILED.format(message=f'member(s) {", ".join(failed)}: {why}')
+            return self.exit_codes.ERROR_ENSEMBLE_FAILED.format(message=f'member(s) {", ".join(failed)}: {why}')
         members = {label: self.ctx[label].outputs.model for label in self.ctx.labels}
         for label, model in members.items():
             self.out(f'members.{label}', model)

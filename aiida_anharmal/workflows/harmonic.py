@@ -136,6 +136,7 @@ class HarmonicWorkChain(ProtocolMixin, WorkChain):
     """
 
     _protocol_file = 'harmonic.yaml'
+    _namespaces = ('label',)
 
     @classmethod
     def define(cls, spec):

@@ -109,10 +109,14 @@ class LabelBaseWorkChain(BaseRestartWorkChain):
 
     @process_handler(
         priority=400,
-        exit_codes=[LabelCalculation.exit_codes.ERROR_INTERRUPTED, LabelCalculation.exit_codes.ERROR_NO_OUTPUT],
+        exit_codes=[
+            LabelCalculation.exit_codes.ERROR_INTERRUPTED,
+            LabelCalculation.exit_codes.ERROR_NO_OUTPUT,
+            LabelCalculation.exit_codes.ERROR_PROGRAM_FAILED,
+        ],
     )
     def handle_interrupted(self, node):
-        """Resubmit the structures a killed, timed-out or budget-limited job did not reach."""
+        """Resubmit the structures a killed, timed-out, budget-limited or broken-off job did not reach."""
         self.report(
             f'{node.process_label}<{node.pk}> stopped early: resubmitting {len(self.ctx.remaining)} structure(s)'
         )

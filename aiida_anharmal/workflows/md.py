@@ -22,9 +22,26 @@ def stopped_by_rule(node) -> bool:
     return node.exit_status in {rule.exit_status for rule in stop_rules()}
 
 
+def run_order(trajectory: orm.TrajectoryData) -> tuple[float, int]:
+    """(temperature, seed) of the MD run that made ``trajectory``: runs sort by these, not by their labels."""
+    parameters = trajectory.creator.inputs.parameters.get_dict()
+    return float(parameters['temperature']), int(parameters['seed'])
+
+
 def ended_normally(trajectory: orm.TrajectoryData) -> bool:
     """Whether the run of ``trajectory`` reached its last step (its last frame did not trip a stop rule)."""
     return trajectory.creator is not None and trajectory.creator.is_finished_ok
+
+
+def next_start(trajectories) -> orm.StructureData | None:
+    """The last frame of the first run (lowest temperature, then seed) that ended normally, or ``None``.
+
+    A run stopped by a guard ends on the frame that tripped it: never a start for the next run.
+    """
+    for trajectory in sorted(trajectories, key=run_order):
+        if ended_normally(trajectory):
+            return trajectory.get_step_structure(trajectory.numsteps - 1)
+    return None
 
 
 class MDBaseWorkChain(BaseRestartWorkChain):
@@ -63,7 +80,7 @@ class MDBaseWorkChain(BaseRestartWorkChain):
         """A guard or stop trigger ended the run: keep its frames as the result."""
         if not stopped_by_rule(node):
             return None
-        self.report(f'{node.process_label}<{node.pk}> stopped by a guard: {node.exit_message}')
+        self.report(f'{node.process_label}<{node.pk}> stopped by a stop rule: {node.exit_message}')
         self.ctx.is_finished = True
         return ProcessHandlerReport(do_break=True)
 

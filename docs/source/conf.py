@@ -2,7 +2,7 @@
 
 project = 'aiida-anharmal'
 author = 'aiida-anharmal developers'
-release = '0.1.0'
+release = '0.2.0'
 extensions = ['sphinx.ext.mathjax']
 html_theme = 'alabaster'
 exclude_patterns = []

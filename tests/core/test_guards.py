@@ -95,3 +95,18 @@ def test_a_bias_drives_the_dynamics_and_the_frames_keep_the_unbiased_forces(tmp_
     assert np.allclose(momentum - initial, expected, rtol=1e-6, atol=1e-9)
     # the recorded forces are the ensemble mean, without the push (they sum to zero for springs)
     assert np.abs(frames['forces'][-1].sum(0)).max() < 1e-9
+
+
+def test_the_docs_table_of_guards_says_what_the_classes_say():
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / 'docs' / 'source' / 'exploration.rst').read_text()
+    for guard in GUARDS:
+        line = next(
+            (row for row in text.splitlines() if row.startswith(f'{guard.exit_status}    {guard.exit_label}')), None
+        )
+        assert line is not None, guard.key
+        if guard.always:
+            assert '(always on)' in line
+        else:
+            assert f'``{guard.key}``' in line and f'{guard.default:g}' in line, line

@@ -82,10 +82,16 @@ def label_cases():
         {
             'exit_status': 305,
             'label': 'ERROR_PROGRAM_FAILED',
-            'message': 'MemoryError',
+            'message': 'MemoryError: out of memory; 1 structure(s) not reached',
             'outputs': ['failures', 'labelled'],
         },
         {'status.json': status('failed', 'MemoryError: out of memory'), 'labels.jsonl': labels(ok0)},
+    )
+    case(
+        'label',
+        'failed_after_the_last_label',
+        {'exit_status': 0, 'outputs': ['labelled']},
+        {'status.json': status('failed', 'OSError: disk full'), 'labels.jsonl': labels(ok0, ok1)},
     )
     case(
         'label',
@@ -137,7 +143,7 @@ def label_cases():
     case(
         'label',
         'status_corrupt',
-        {'exit_status': 304, 'label': 'ERROR_OUTPUT_CORRUPT', 'message': 'status.json', 'outputs': []},
+        {'exit_status': 304, 'label': 'ERROR_OUTPUT_CORRUPT', 'message': 'status.json', 'outputs': ['labelled']},
         {'status.json': '{"state": "fini', 'labels.jsonl': labels(ok0, ok1)},
     )
 
@@ -168,7 +174,7 @@ def md_frames(n_frames: int):
     return write
 
 
-def md_case(name: str, expected: dict, state_status: dict | None, n_frames: int = 3):
+def md_case(name: str, expected: dict, state_status: dict | str | None, n_frames: int = 3):
     retrieved, temporary = {}, {}
     if n_frames:
         temporary['frames.bin'] = md_frames(n_frames)  # also writes frames.json next to it; moved below
@@ -215,6 +221,11 @@ def md_cases():
         'failed',
         {'exit_status': 305, 'label': 'ERROR_PROGRAM_FAILED', 'message': 'RuntimeError', 'outputs': frames},
         status('failed', 'RuntimeError: CUDA error'),
+    )
+    md_case(
+        'status_corrupt',
+        {'exit_status': 304, 'label': 'ERROR_OUTPUT_CORRUPT', 'message': 'status.json', 'outputs': frames},
+        '{"state": "finis',
     )
     md_case(
         'unknown_state',
