@@ -143,6 +143,8 @@ def _finetune_message(value) -> str | None:
     ensemble = value.get('ensemble', {})
     if 'initial_ensemble' not in value or 'retrain' not in ensemble or ensemble['retrain'].value != 'finetune':
         return None
+    if 'max_iterations' in value and value['max_iterations'].value < 2:
+        return None  # the loop ends before it would fine-tune
     from ..calculations.train import check_parent_model
     from .ensemble import member_label
 
