@@ -64,10 +64,11 @@ def test_ensemble_2x2_then_finetune(submit_and_await, train_code, evaluate_code,
 
     # members differ; the mean is accurate on held-out frames
     calc = ensemble.calculator(workers=2)
-    errors, spread = [], []
+    errors, spread, worst = [], [], []
     for atoms in frames[32:]:
         prediction = calc.predict(atoms)
         errors.append(np.abs(prediction.forces - atoms.get_forces()).mean())
+        worst.append(np.linalg.norm(prediction.forces - atoms.get_forces(), axis=1).max())
         spread.append(prediction.uce_force_max)
         assert len(set(np.round(prediction.member_energies, 9))) == 4
     print(
@@ -96,6 +97,8 @@ def test_ensemble_2x2_then_finetune(submit_and_await, train_code, evaluate_code,
     assert stats['uce_force_max']['std'] == pytest.approx(np.std(spread), abs=1e-9)
     assert stats['errors']['forces_mae'] == pytest.approx(np.mean(errors), abs=1e-9)
     assert stats['n_frames'] == 8 and stats['errors']['n_labelled_forces'] == 8
+    np.testing.assert_allclose(arrays.get_array('force_max_error'), worst, atol=1e-9)
+    assert stats['errors']['error_over_uncertainty'] == pytest.approx(np.mean(worst) / np.mean(spread), rel=1e-9)
 
     # fine-tune two members on the enlarged set from their parent members (fast protocol: retrain=finetune)
     enlarged = TrainingSet.from_ase(frames[:36])

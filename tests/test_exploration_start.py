@@ -5,7 +5,8 @@ from aiida import orm
 from aiida.common.links import LinkType
 from ase.build import bulk
 
-from aiida_anharmal.workflows.md import ended_normally, next_start, run_order
+from aiida_anharmal.core.exploration_start import ContinueRun, RunEnd
+from aiida_anharmal.workflows.md import ended_normally, run_ends, run_order
 
 
 def md_run(computer, temperature, seed, exit_status, shift):
@@ -27,6 +28,12 @@ def md_run(computer, temperature, seed, exit_status, shift):
     return trajectory.store()
 
 
+def frames_with_a(values):
+    arrays = orm.ArrayData()
+    arrays.set_array('anharmonicity', np.asarray(values, dtype=float))
+    return arrays.store()
+
+
 def test_a_guard_tripped_first_run_is_skipped(aiida_localhost):
     tripped = md_run(aiida_localhost, 300.0, 0, 320, 0.5)  # the first run: stopped by the distance guard
     finished = md_run(aiida_localhost, 300.0, 1, 0, 0.1)
@@ -34,11 +41,22 @@ def test_a_guard_tripped_first_run_is_skipped(aiida_localhost):
     assert not ended_normally(tripped) and ended_normally(finished)
     # runs sort by temperature and seed (the label T1000p0_seed0 would sort before T300p0_seed0)
     assert sorted([hotter, finished, tripped], key=run_order) == [tripped, finished, hotter]
-    start = next_start([hotter, tripped, finished])
-    expected = bulk('Cu', 'fcc', a=3.6, cubic=True).positions + 0.1
-    assert np.allclose(start.get_ase().positions, expected)
+    trajectories = {'T1000p0_seed0': hotter, 'T300p0_seed0': tripped, 'T300p0_seed1': finished}
+    frames = {name: frames_with_a([0.3, 0.4]) for name in trajectories}
+    ends = [RunEnd(**end) for end in run_ends(trajectories, frames)]
+    start = ContinueRun().choose(ends, n_test=5, seed=0)
+    assert start.source == 'run' and start.run == 'T300p0_seed1'
+    # the chosen run's last frame becomes the start, through a calcfunction
+    from aiida_anharmal.functions import frame_structure
+
+    structure = frame_structure(trajectories[start.run], orm.Int(-1))
+    assert np.allclose(structure.get_ase().positions, bulk('Cu', 'fcc', a=3.6, cubic=True).positions + 0.1)
+    assert structure.creator.process_label == 'frame_structure'
 
 
-def test_no_start_when_every_run_tripped_a_guard(aiida_localhost):
-    runs = [md_run(aiida_localhost, 300.0, s, 322, 0.3) for s in (0, 1)]
-    assert next_start(runs) is None
+def test_a_run_beyond_the_anharmonicity_cap_is_not_continued(aiida_localhost):
+    broken = md_run(aiida_localhost, 300.0, 0, 0, 0.1)
+    trajectories = {'T300p0_seed0': broken}
+    ends = [RunEnd(**end) for end in run_ends(trajectories, {'T300p0_seed0': frames_with_a([0.4, 2.7])})]
+    start = ContinueRun(max_anharmonicity=1.5).choose(ends, n_test=5, seed=0)
+    assert start.source == 'structure' and 'no run ended normally with A <= 1.5' in start.why

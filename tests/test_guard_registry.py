@@ -22,7 +22,7 @@ class DriftGuard(Guard):
     key = 'max_drift'
     label = 'centre of mass drifted'
     reason = 'centre_of_mass_drifted'
-    exit_status = 325
+    exit_status = 326
     exit_label = 'ERROR_CENTRE_OF_MASS_DRIFTED'
     message = 'Stopped by the drift guard: {message}.'
     default = None  # off unless asked for
@@ -64,7 +64,7 @@ def test_a_registered_guard_is_validated_declared_parsed_and_handled(drift_guard
     refused = spec.inputs.validate(md_inputs(md_code, {'max_drift': -1.0}))
     assert refused is not None and 'guard `max_drift` must be positive or null (off), not -1.0' in str(refused)
     assert spec.inputs.validate(md_inputs(md_code, {'max_drift': 2.0})) is None
-    assert MDCalculation.exit_codes.ERROR_CENTRE_OF_MASS_DRIFTED.status == 325
+    assert MDCalculation.exit_codes.ERROR_CENTRE_OF_MASS_DRIFTED.status == 326
     assert MDCalculation.state_exit_codes()['centre_of_mass_drifted'] == 'ERROR_CENTRE_OF_MASS_DRIFTED'
     # off by default, on with a threshold
     assert not any(isinstance(r, DriftGuard) for r in build_stop_rules({}, 300.0))
@@ -75,11 +75,11 @@ def test_a_registered_guard_is_validated_declared_parsed_and_handled(drift_guard
     status = {'state': 'centre_of_mass_drifted', 'message': 'the centre of mass is 2.31 A away', 'seconds': 1.0}
     (folder / 'retrieved' / 'status.json').write_text(json.dumps(status))
     outputs, calcfunction = parse_case('md', folder, aiida_localhost, tmp_path / 'parse')
-    assert calcfunction.exit_status == 325
+    assert calcfunction.exit_status == 326
     assert calcfunction.exit_message == 'Stopped by the drift guard: the centre of mass is 2.31 A away.'
     assert sorted(outputs) == ['frames', 'trajectory']
     # the restart workchain keeps such a run as a result instead of retrying it
-    assert stopped_by_rule(SimpleNamespace(exit_status=325))
+    assert stopped_by_rule(SimpleNamespace(exit_status=326))
     assert not stopped_by_rule(SimpleNamespace(exit_status=330))
 
 
@@ -87,3 +87,8 @@ def test_without_the_registration_the_key_is_refused(md_code):
     refused = MDCalculation.spec().inputs.validate(md_inputs(md_code, {'max_drift': 2.0}))
     assert "unknown `guards` key(s) ['max_drift']" in str(refused)
     assert 'ERROR_CENTRE_OF_MASS_DRIFTED' not in MDCalculation.exit_codes
+
+
+def test_a_guard_that_needs_the_harmonic_reference_is_refused_without_it(md_code):
+    refused = MDCalculation.spec().inputs.validate(md_inputs(md_code, {'max_anharmonicity': 1.5}))
+    assert "guard(s) ['max_anharmonicity'] need the `harmonic` input" in str(refused)

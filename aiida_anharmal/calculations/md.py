@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import PurePath
 from typing import ClassVar
 
 import numpy as np
 from aiida import orm
 
-from ..core.guards import check_guard_settings, settable_rules, stop_rules
+from ..core.guards import check_guard_settings, needing_harmonic, settable_rules, stop_rules
 from ..core.md import MDSettings
 from ..data.ensemble import Ensemble
 from ..data.force_constants import harmonic_reference
+from ..data.mlip_model import MLIPModel
 from ..engines import md as program
 from ..engines.runner import STATUS_FILE
 from .base import AnharmalCalcJob, unknown_keys
@@ -32,9 +34,35 @@ def start_atoms(value):
     return atoms
 
 
-def validate_inputs(value, ctx=None):
-    if 'ensemble' not in value:
+def _driver_message(value, atoms) -> str | None:
+    """Why the ensemble or the reference engine cannot drive MD of ``atoms``, else ``None``."""
+    if 'ensemble' in value:
+        unknown = sorted(set(atoms.get_chemical_symbols()) - set(value['ensemble'].species))
+        if unknown:
+            return f'elements {unknown} of the structure are not among the ensemble species {value["ensemble"].species}'
         return None
+    from types import SimpleNamespace
+
+    from ..core.frames import Frames
+    from .label import check_label_request
+
+    reference = value['reference']
+    message = check_label_request(
+        SimpleNamespace(frames=Frames.from_atoms([atoms])),
+        reference['engine'].value,
+        reference['parameters'].get_dict() if 'parameters' in reference else {},
+        {'properties': ['energy', 'forces']},
+        reference.get('model'),
+    )
+    return f'reference engine: {message}' if message else None
+
+
+def validate_inputs(value, ctx=None):
+    reference = value.get('reference', {})
+    if 'ensemble' not in value and 'engine' not in reference:
+        return None if 'structure' not in value else 'give the `ensemble` or the `reference.engine` that drives the MD'
+    if 'ensemble' in value and 'engine' in reference:
+        return 'give the `ensemble` or the `reference.engine`, not both'
     sources = [k for k in ('structure', 'parent_trajectory', 'parent_folder') if k in value]
     if (
         len(sources) != 1
@@ -54,13 +82,16 @@ def validate_inputs(value, ctx=None):
         if not -n <= frame < n:
             return f'`start_frame` {frame} is out of range for a trajectory of {n} frames'
     atoms = start_atoms(value)
-    unknown = sorted(set(atoms.get_chemical_symbols()) - set(value['ensemble'].species))
-    if unknown:
-        return f'elements {unknown} of the structure are not among the ensemble species {value["ensemble"].species}'
+    message = _driver_message(value, atoms)
+    if message:
+        return message
+    guards = value['guards'].get_dict() if 'guards' in value else {}
     try:
-        check_guard_settings(value['guards'].get_dict() if 'guards' in value else {})
+        check_guard_settings(guards)
     except ValueError as exc:
         return str(exc)
+    if 'harmonic' not in value and needing_harmonic(guards):
+        return f'guard(s) {needing_harmonic(guards)} need the `harmonic` input (the reference of A)'
     settings = value['settings'].get_dict() if 'settings' in value else {}
     message = unknown_keys(settings, SETTINGS_KEYS)
     if message:
@@ -73,6 +104,20 @@ def validate_inputs(value, ctx=None):
         except ValueError as exc:
             return f'the structure does not match the harmonic reference: {exc}'
     return None
+
+
+def add_reference_inputs(spec, required: bool = False) -> None:
+    """The ``reference`` namespace: the labelling engine that drives an MD run instead of an ensemble."""
+    spec.input_namespace(
+        'reference',
+        required=required,
+        populate_defaults=False,
+        help='Instead of an ensemble: the labelling engine itself drives the MD (the ground truth of a '
+        'validation run; every UCE is 0).',
+    )
+    spec.input('reference.engine', valid_type=orm.Str, required=required, help='`gpaw`, `emt` or `nequip-reference`.')
+    spec.input('reference.parameters', valid_type=orm.Dict, required=False, help='Parameters of the engine.')
+    spec.input('reference.model', valid_type=MLIPModel, required=False, help='Model of `nequip-reference`.')
 
 
 def guards_help() -> str:
@@ -101,7 +146,8 @@ class MDCalculation(AnharmalCalcJob):
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        spec.input('ensemble', valid_type=Ensemble, help='The ensemble whose mean forces drive the MD.')
+        spec.input('ensemble', valid_type=Ensemble, required=False, help='The ensemble whose mean forces drive the MD.')
+        add_reference_inputs(spec)
         spec.input('structure', valid_type=orm.StructureData, required=False, help='Start structure.')
         spec.input(
             'parent_trajectory',
@@ -151,12 +197,32 @@ class MDCalculation(AnharmalCalcJob):
             'uce_anharmonicity, temperature, kinetic_energy, step, time; uce_forces (frames x atoms).',
         )
 
+    def reference_engine(self) -> tuple[dict, list]:
+        """The ``engine`` entry of ``aiida.json`` for a reference-driven run, and the copy of its model file."""
+        reference = self.inputs.reference
+        engine = {
+            'engine': reference.engine.value,
+            'parameters': reference.parameters.get_dict() if 'parameters' in reference else {},
+            'model_file': None,
+        }
+        copies = []
+        if 'model' in reference:
+            suffix = ''.join(PurePath(reference.model.filename).suffixes)
+            engine['model_file'] = f'reference_model{suffix}'
+            copies.append((reference.model.uuid, reference.model.filename, engine['model_file']))
+        return engine, copies
+
     def prepare_for_submission(self, folder):
         inputs = self.inputs
         atoms = start_atoms(inputs)
         settings = inputs.settings.get_dict() if 'settings' in inputs else {}
-        member_files, local_copy_list = self.member_files(folder, inputs.ensemble)
+        if 'ensemble' in inputs:
+            member_files, local_copy_list = self.member_files(folder, inputs.ensemble)
+            engine = None
+        else:
+            member_files, (engine, local_copy_list) = [], self.reference_engine()
         config = {
+            'engine': engine,
             'md': inputs.parameters.get_dict() if 'parameters' in inputs else {},
             'guards': check_guard_settings(inputs.guards.get_dict() if 'guards' in inputs else {}),
             'member_files': member_files,

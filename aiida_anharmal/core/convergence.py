@@ -25,6 +25,8 @@ class IterationRecord:
     iteration: int
     test_forces_mae: float  # eV/A, of the ensemble trained in this iteration
     n_selected: int
+    ensemble: str | None = None  # identity of the iteration's ensemble (None: every iteration retrained)
+    error_over_uncertainty: float | None = None  # test set: mean max force error / mean UCE_F^max
 
 
 @dataclass(frozen=True)
@@ -55,22 +57,35 @@ DEFAULT_RULE = 'mae_and_selection'
 @CONVERGENCE_RULES.register
 @dataclass(frozen=True)
 class MaeAndSelection(ConvergenceRule):
-    """Converged when the last iteration selected nothing and the test MAE changed by less than
-    ``tolerance`` (eV/A) in each of the last ``patience`` iterations; stop at ``max_iterations``."""
+    """Converged when the last exploration accepted no frame, the ensemble that explored was retrained and
+    its test force MAE changed by less than ``tolerance`` (eV/A) in each of the last ``patience``
+    retrainings, and its uncertainty is not far below its error: on the test set, mean max force error
+    over mean UCE_F^max at most ``max_error_over_uncertainty``. Stop at ``max_iterations``.
+
+    Physically: the ensemble, explored at the loop's temperature, is as sure of every new frame as of
+    the test set, further data no longer change its accuracy, and "as sure as of the test set" means
+    something because its uncertainty tracks its error there. An over-confident ensemble (error 100x
+    its UCE) accepts nothing because its thresholds are too small, not because it knows: that is never
+    convergence. Iterations that reused an ensemble (nothing was selected before them) are no evidence
+    that the MAE settled: changes are counted between successive *different* ensembles only.
+    """
 
     key: ClassVar[str] = 'mae_and_selection'
-    label: ClassVar[str] = 'no frame accepted and test force MAE settled'
-    defaults: ClassVar[dict] = {'tolerance': 0.002, 'patience': 1}
+    label: ClassVar[str] = 'no frame accepted, test force MAE settled, uncertainty calibrated'
+    defaults: ClassVar[dict] = {'tolerance': 0.002, 'patience': 1, 'max_error_over_uncertainty': 3.0}
 
     max_iterations: int
     tolerance: float = defaults['tolerance']
     patience: int = defaults['patience']
+    max_error_over_uncertainty: float | None = defaults['max_error_over_uncertainty']
 
     @classmethod
     def validate(cls, parameters: dict) -> dict:
         p = super().validate(parameters)
         check_number('tolerance', p['tolerance'])
         check_number('patience', p['patience'], integer=True, minimum=0)
+        if p['max_error_over_uncertainty'] is not None:
+            check_number('max_error_over_uncertainty', p['max_error_over_uncertainty'])
         return p
 
     def __post_init__(self):
@@ -82,20 +97,48 @@ class MaeAndSelection(ConvergenceRule):
             raise ValueError(f'patience must be >= 0, not {self.patience}')
 
     def mae_changes(self, history: list[IterationRecord]) -> list[float]:
-        maes = [r.test_forces_mae for r in history]
+        """Changes of the test MAE between successive different ensembles (a reused one repeats its MAE)."""
+        distinct = [
+            r for k, r in enumerate(history) if k == 0 or r.ensemble is None or r.ensemble != history[k - 1].ensemble
+        ]
+        maes = [r.test_forces_mae for r in distinct]
         return [abs(b - a) for a, b in itertools.pairwise(maes)]
+
+    def _blocker(self, history: list[IterationRecord]) -> str | None:
+        """Why an iteration that accepted nothing is not convergence, or ``None``."""
+        last = history[-1]
+        ratio, limit = last.error_over_uncertainty, self.max_error_over_uncertainty
+        if limit is not None and ratio is not None and math.isfinite(ratio) and ratio > limit:
+            return (
+                f'the ensemble is over-confident: its test-set force error is {ratio:.1f} x its UCE_F^max '
+                f'(limit {limit:g}), so an empty selection says nothing'
+            )
+        reused = len(history) > 1 and last.ensemble is not None and last.ensemble == history[-2].ensemble
+        changes = self.mae_changes(history)[-self.patience :] if self.patience else []
+        if len(changes) < self.patience:
+            return 'the test force MAE has not settled: ' + (
+                'the ensemble was not retrained since the last frames were added'
+                if reused
+                else f'fewer than {self.patience} retraining(s) to compare'
+            )
+        if not all(math.isfinite(c) and c < self.tolerance for c in changes):
+            return (
+                f'the test force MAE has not settled: it changed by {max(changes) * 1000:.2f} meV/A, '
+                f'tolerance {self.tolerance * 1000:.2f}'
+            )
+        return None
 
     def __call__(self, history: list[IterationRecord]) -> Decision:
         if not history:
             raise ValueError('no iteration to judge')
         last = history[-1]
-        changes = self.mae_changes(history)[-self.patience :] if self.patience else []
-        settled = len(changes) == self.patience and all(math.isfinite(c) and c < self.tolerance for c in changes)
-        if last.n_selected == 0 and settled:
+        blocker = self._blocker(history) if last.n_selected == 0 else None
+        if last.n_selected == 0 and blocker is None:
+            changes = self.mae_changes(history)[-self.patience :] if self.patience else []
             detail = (
                 (
                     f'; test force MAE changed by {max(changes) * 1000:.2f} meV/A at most over the last '
-                    f'{self.patience} iteration(s), below {self.tolerance * 1000:.2f}'
+                    f'{self.patience} retraining(s), below {self.tolerance * 1000:.2f}'
                 )
                 if changes
                 else ''
@@ -103,21 +146,13 @@ class MaeAndSelection(ConvergenceRule):
             return Decision(True, True, 'converged', f'iteration {last.iteration}: no frame accepted{detail}')
         if last.iteration >= self.max_iterations:
             why = (
-                f'{last.n_selected} frame(s) still accepted'
-                if last.n_selected
-                else 'no frame accepted but the test force MAE has not settled'
+                f'{last.n_selected} frame(s) still accepted' if last.n_selected else f'no frame accepted but {blocker}'
             )
             return Decision(
                 True, False, 'iteration_cap', f'iteration cap {self.max_iterations} reached, not converged: {why}'
             )
         if last.n_selected == 0:
-            return Decision(
-                False,
-                False,
-                'continue',
-                'no frame accepted but the test force MAE has not settled over '
-                f'{self.patience} iteration(s): explore again',
-            )
+            return Decision(False, False, 'continue', f'no frame accepted but {blocker}: explore again')
         return Decision(False, False, 'continue', f'{last.n_selected} frame(s) accepted')
 
 

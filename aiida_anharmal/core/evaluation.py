@@ -23,6 +23,7 @@ FRAME_ARRAYS = (
     'energy_error',  # U - label (eV); NaN without a label
     'forces_mae',  # mean |F - F_label| over atoms and components (eV/A); NaN without labels
     'forces_rmse',
+    'force_max_error',  # max over atoms of |F_i - F_label,i| (eV/A), the error UCE_F^max should predict
     'n_atoms',
 )
 #: Per-atom arrays (length n_atoms_total).
@@ -61,6 +62,7 @@ def evaluate_frames(
         delta = prediction.forces - frames.forces[sl]
         out['forces_mae'].append(np.mean(np.abs(delta)))
         out['forces_rmse'].append(np.sqrt(np.mean(delta**2)))
+        out['force_max_error'].append(np.linalg.norm(delta, axis=1).max())
         if harmonic is not None:
             a, uce_a = harmonic.a_with_uncertainty(atoms.positions, prediction.forces, prediction.member_forces)
             out['anharmonicity'].append(a)
@@ -85,13 +87,24 @@ def _mean_std(values) -> dict:
     return {'mean': float(values.mean()), 'std': float(values.std(ddof=0)), 'n': len(values)}
 
 
+def _calibration(errors: dict, arrays: dict, labelled) -> None:
+    """The test-set calibration: mean max force error over mean UCE_F^max (1: calibrated in size; >> 1: the
+    ensemble is over-confident, and a frame below its thresholds can still be far off)."""
+    error = float(np.mean(np.asarray(arrays['force_max_error'])[labelled]))
+    uncertainty = float(np.mean(np.asarray(arrays['uce_force_max'])[labelled]))
+    errors['force_max_error_mean'] = error
+    errors['error_over_uncertainty'] = error / uncertainty if uncertainty > 0 else None
+
+
 def set_statistics(arrays: dict) -> dict:
     """Reference statistics of the acquisition, and errors against labels where there are labels.
 
     Keys ``uce_energy``, ``uce_force_max``, ``energy`` (and ``uce_anharmonicity``,
     ``anharmonicity`` with a harmonic reference): ``{'mean', 'std', 'n'}`` over the frames, std
     with 1/n (the reference code computed one of them with a mean instead: docs/source/science.rst, section 2).
-    ``errors``: energy MAE per atom (eV/atom), force MAE / RMSE over all labelled components.
+    ``errors``: energy MAE per atom (eV/atom), force MAE / RMSE over all labelled components and, with
+    ``force_max_error``, its mean over the labelled frames and ``error_over_uncertainty`` (that mean over
+    the mean UCE_F^max of the same frames).
     """
     stats = {name: _mean_std(arrays[name]) for name in ('uce_energy', 'uce_force_max', 'energy')}
     for name in ('uce_anharmonicity', 'anharmonicity'):
@@ -109,5 +122,7 @@ def set_statistics(arrays: dict) -> dict:
         weights = arrays['n_atoms'][force_labelled]
         errors['forces_mae'] = float(np.average(arrays['forces_mae'][force_labelled], weights=weights))
         errors['forces_rmse'] = float(np.sqrt(np.average(arrays['forces_rmse'][force_labelled] ** 2, weights=weights)))
+        if 'force_max_error' in arrays:
+            _calibration(errors, arrays, force_labelled)
     stats['errors'] = errors
     return stats

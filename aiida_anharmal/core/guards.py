@@ -38,10 +38,13 @@ class StopRule(Strategy):
     unit: ClassVar[str] = ''
     #: Always on, no threshold (not settable in the inputs).
     always: ClassVar[bool] = False
+    #: Needs the harmonic reference of the run (the MD calculation refuses the threshold without one).
+    needs_harmonic: ClassVar[bool] = False
 
-    def __init__(self, threshold: float | None = None, target_temperature: float | None = None):
+    def __init__(self, threshold: float | None = None, target_temperature: float | None = None, harmonic=None):
         self.threshold = self.default if threshold is None else float(threshold)
         self.target_temperature = target_temperature
+        self.harmonic = harmonic
 
     @classmethod
     def check_threshold(cls, value) -> None:
@@ -170,6 +173,32 @@ class TemperatureGuard(Guard):
         return None
 
 
+@GUARDS.register
+class AnharmonicityGuard(Guard):
+    """Stop when the degree of anharmonicity A of the frame (ensemble-mean forces against the harmonic
+    reference) exceeds the threshold: the crystal has left the region the harmonic reference describes.
+
+    For scale (docs/source/science.rst, section 3): A is ~0.4 for CuI at 300 K, and a jump from 0.5 to
+    1.2 marks a defect (Kang et al., Fig. 6); a broken crystal reaches 2-5.
+    """
+
+    key = 'max_anharmonicity'
+    label = 'anharmonicity too large'
+    reason = 'anharmonicity_too_large'
+    exit_status = 325
+    exit_label = 'ERROR_ANHARMONICITY_TOO_LARGE'
+    message = 'Stopped by the anharmonicity guard: {message}.'
+    default = None  # off unless asked for: it needs the harmonic reference
+    unit = 'A, dimensionless'
+    needs_harmonic = True
+
+    def check(self, atoms, prediction) -> str | None:
+        a = float(self.harmonic.a_per_frame(atoms.positions[None], np.asarray(prediction.forces)[None])[0])
+        if a > self.threshold:
+            return f'A = {a:.2f} exceeds {self.threshold}'
+        return None
+
+
 def stop_rules() -> list[type[StopRule]]:
     """Every registered guard and trigger."""
     return [*GUARDS, *TRIGGERS]
@@ -199,13 +228,21 @@ def check_guard_settings(settings: dict) -> dict:
     return {**guard_defaults(), **settings}
 
 
-def build_stop_rules(settings: dict, target_temperature: float) -> list[StopRule]:
+def needing_harmonic(settings: dict) -> list[str]:
+    """The keys of ``settings`` (checked) that switch on a rule needing the harmonic reference."""
+    thresholds = check_guard_settings(settings)
+    return [key for key, rule in settable_rules().items() if rule.needs_harmonic and thresholds[key] is not None]
+
+
+def build_stop_rules(settings: dict, target_temperature: float, harmonic=None) -> list[StopRule]:
     """The rules of one run: every always-on rule, and each settable one whose threshold is not ``None``."""
     thresholds = check_guard_settings(settings)
+    if harmonic is None and needing_harmonic(settings):
+        raise ValueError(f'guard(s) {needing_harmonic(settings)} need the harmonic reference of the run')
     rules = []
     for rule in stop_rules():
         if rule.always:
-            rules.append(rule(None, target_temperature))
+            rules.append(rule(None, target_temperature, harmonic))
         elif thresholds[rule.key] is not None:
-            rules.append(rule(thresholds[rule.key], target_temperature))
+            rules.append(rule(thresholds[rule.key], target_temperature, harmonic))
     return rules

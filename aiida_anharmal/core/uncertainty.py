@@ -71,3 +71,29 @@ class EnsemblePrediction:
     def uce_force_max(self) -> float:
         """``UCE_F^max`` in eV/A."""
         return float(self.uce_forces.max())
+
+
+class CalculatorAsEnsemble:
+    """Any ASE calculator as an ensemble of one member (every UCE is 0): the labelling engine itself.
+
+    The MD loop, the evaluation and the stop rules read ``predict(atoms)``; with this wrapper they run on
+    the ground truth (DFT, EMT, the reference model) exactly as on an ensemble, e.g. for the validation
+    MD that the active-learning loop compares its ensembles with.
+    """
+
+    n_members = 1
+    workers = 1
+
+    def __init__(self, calculator, name: str = 'engine'):
+        self.calculator = calculator
+        self.name = name
+
+    def check_atoms(self, atoms) -> None:
+        """Nothing to check here: the labelling request was checked with the engine's own rules."""
+
+    def predict(self, atoms) -> EnsemblePrediction:
+        atoms = atoms.copy()
+        atoms.calc = self.calculator
+        energy = float(atoms.get_potential_energy())
+        forces = np.asarray(atoms.get_forces(), dtype=float)
+        return EnsemblePrediction(np.array([energy]), forces[None])

@@ -31,7 +31,21 @@ def optional_harmonic(directory: Path, config: dict):
 
 
 def load_ensemble(directory: Path, config: dict):
-    """The :class:`~aiida_anharmal.core.ensemble.EnsembleCalculator` of ``config['member_files']``."""
+    """What predicts energies and forces: the :class:`~aiida_anharmal.core.ensemble.EnsembleCalculator` of
+    ``config['member_files']``, or with ``config['engine']`` (``{'engine', 'parameters', 'model_file'}``) the
+    labelling engine itself as an ensemble of one (:class:`~aiida_anharmal.core.uncertainty.CalculatorAsEnsemble`).
+    """
+    if config.get('engine'):
+        from ..core.labellers import check_request
+        from ..core.uncertainty import CalculatorAsEnsemble
+
+        engine = config['engine']
+        labeller, _ = check_request(engine['engine'], engine.get('parameters', {}), ['energy', 'forces'])
+        model = engine.get('model_file')
+        calculator = labeller.make_calculator(
+            engine.get('parameters', {}), model_path=Path(directory) / model if model else None, directory=directory
+        )
+        return CalculatorAsEnsemble(calculator, name=labeller.name)
     from ..core.ensemble import EnsembleCalculator
 
     files = [Path(directory) / name for name in config['member_files']]

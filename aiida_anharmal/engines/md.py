@@ -52,14 +52,15 @@ def setup(directory: Path) -> SimpleNamespace:
     atoms = read_start(directory / START_FILE)
     calculator = load_ensemble(directory, config)
     calculator.check_atoms(atoms)
+    harmonic = optional_harmonic(directory, config)
     return SimpleNamespace(
         directory=directory,
         settings=settings,
-        guards=build_stop_rules(config.get('guards', {}), settings.temperature),
+        guards=build_stop_rules(config.get('guards', {}), settings.temperature, harmonic),
         checkpoint=read_checkpoint(checkpoint_path) if checkpoint_path.exists() else None,
         atoms=atoms,
         calculator=calculator,
-        harmonic=optional_harmonic(directory, config),
+        harmonic=harmonic,
         max_seconds=config.get('max_seconds'),
     )
 

@@ -3,7 +3,7 @@
 from .acquisition import acquire, selected_structures
 from .anharmonicity import anharmonicity
 from .convergence import calibrate, check_convergence
-from .datasets import collect_labels, merge_training_sets, subsample
+from .datasets import collect_labels, frame_structure, merge_training_sets, subsample
 from .ensembles import assemble_ensemble
 from .harmonic import build_force_constants, make_displacements
 from .initial import harmonic_sampling, random_sampling, split_initial
@@ -16,6 +16,7 @@ __all__ = (
     'calibrate',
     'check_convergence',
     'collect_labels',
+    'frame_structure',
     'harmonic_sampling',
     'make_displacements',
     'merge_training_sets',

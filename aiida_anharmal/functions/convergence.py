@@ -64,6 +64,7 @@ def summary_row(iteration: int, nodes: dict) -> dict:
         'uce_force_max_mean': stats['uce_force_max']['mean'],
         'uce_force_max_std': stats['uce_force_max']['std'],
         'uce_energy_mean': stats['uce_energy']['mean'],
+        'test_error_over_uncertainty': stats['errors'].get('error_over_uncertainty'),
         'candidates': selection['n_candidates'],
         'accepted': selection['accepted_before_thinning'],
         'selected': len(selection['frames']),
@@ -109,7 +110,13 @@ def check_convergence(parameters: orm.Dict, max_iterations: orm.Int, **iteration
     rule = make_rule(p, max_iterations.value)
     history = [
         IterationRecord(
-            r['iteration'], math.nan if r['test_forces_mae'] is None else r['test_forces_mae'], r['selected']
+            r['iteration'],
+            math.nan if r['test_forces_mae'] is None else r['test_forces_mae'],
+            r['selected'],
+            ensemble=by_iteration[r['iteration']]['ensemble'].uuid
+            if 'ensemble' in by_iteration[r['iteration']]
+            else None,
+            error_over_uncertainty=r['test_error_over_uncertainty'],
         )
         for r in rows
     ]

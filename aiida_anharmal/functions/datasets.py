@@ -103,3 +103,21 @@ def merge_training_sets(**parts):
             labelled[0].get('label_engine'), labelled[0].get('ground_truth'), labelled[0].get('label_description', '')
         )
     return merged
+
+
+@calcfunction
+def frame_structure(source: orm.Data, index: orm.Int) -> orm.StructureData:
+    """Frame ``index`` of a TrainingSet or a TrajectoryData as a StructureData (positions and cell only).
+
+    The start of an exploration taken from a test-set frame or from the end of an earlier run is
+    this calcfunction's output, so the graph says where every exploration started.
+    """
+    k = index.value
+    if isinstance(source, TrainingSet):
+        if not -len(source) <= k < len(source):
+            raise ValueError(f'frame {k} is out of range for a set of {len(source)} frames')
+        return orm.StructureData(ase=source.frames.get_atoms(k, with_labels=False))
+    if isinstance(source, orm.TrajectoryData):
+        steps = range(source.numsteps)
+        return source.get_step_structure(steps[k])
+    raise TypeError(f'frame_structure takes a TrainingSet or a TrajectoryData, not {type(source).__name__}')

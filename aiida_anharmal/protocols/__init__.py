@@ -29,6 +29,7 @@ OPEN_KEYS = (
     'guards',
     'acquisition',
     'convergence',
+    'start',
     'phonopy',
 )
 

@@ -35,17 +35,21 @@ from .. import exit_codes
 from ..calculations.evaluate import EvaluateCalculation
 from ..core.acquisition import ACQUISITIONS
 from ..core.convergence import CONVERGENCE_RULES
+from ..core.exploration_start import START_POLICIES, RunEnd, make_policy
 from ..data.ensemble import Ensemble
 from ..data.training_set import TrainingSet
 from ..functions.acquisition import acquire, selected_structures
 from ..functions.convergence import calibrate, check_convergence
-from ..functions.datasets import merge_training_sets
+from ..functions.datasets import frame_structure, merge_training_sets
 from .active_learning_setup import ActiveLearningProtocol, validate_active_learning_inputs
 from .common import describe
 from .ensemble import EnsembleWorkChain
 from .initial import InitialDataWorkChain
 from .label import LabelWorkChain
-from .md import ExplorationWorkChain, next_start
+from .md import ExplorationWorkChain, run_ends
+
+#: The MD seeds of iteration n are the protocol's plus SEED_SHIFT * (n - 1): fresh velocities every iteration.
+SEED_SHIFT = 1000
 
 
 class ActiveLearningWorkChain(ActiveLearningProtocol, WorkChain):
@@ -134,6 +138,13 @@ class ActiveLearningWorkChain(ActiveLearningProtocol, WorkChain):
             'tolerance in eV/A of the test-set force MAE change, patience in iterations).',
         )
         spec.input('seed', valid_type=orm.Int, default=lambda: orm.Int(0), help='Seed of the acquisition draws.')
+        spec.input(
+            'start',
+            valid_type=orm.Dict,
+            default=lambda: orm.Dict({}),
+            help=f'Where each exploration starts: policy ({" | ".join(START_POLICIES.keys())}; default structure) '
+            'and its parameters (continue: max_anharmonicity, default 1.5).',
+        )
         spec.expose_inputs(EnsembleWorkChain, namespace='ensemble', exclude=('training_set', 'parent_ensemble'))
         spec.expose_inputs(ExplorationWorkChain, namespace='explore', exclude=('ensemble', 'structure', 'harmonic'))
         spec.expose_inputs(LabelWorkChain, namespace='label', exclude=('structures',))
@@ -148,7 +159,7 @@ class ActiveLearningWorkChain(ActiveLearningProtocol, WorkChain):
         self.ctx.ensemble = self.inputs.get('initial_ensemble')
         self.ctx.trained_on = None  # the training set of the current ensemble (None: pretrained or none)
         self.ctx.evaluated = None  # uuid of the ensemble the current statistics belong to
-        self.ctx.structure = self.inputs.structure
+        self.ctx.run_ends = []  # of the previous exploration, for the start policy
         self.ctx.stop = False
         self.ctx.records = {}
 
@@ -253,7 +264,8 @@ class ActiveLearningWorkChain(ActiveLearningProtocol, WorkChain):
             self._record(name, node)
         self._record('training_set', self.ctx.training_set if self.ctx.trained_on is None else self.ctx.trained_on)
         inputs = self.exposed_inputs(ExplorationWorkChain, 'explore')
-        inputs.update(ensemble=self.ctx.ensemble, structure=self.ctx.structure)
+        seeds = [int(s) + SEED_SHIFT * (self.ctx.iteration - 1) for s in inputs['seeds'].get_list()]
+        inputs.update(ensemble=self.ctx.ensemble, structure=self._exploration_start(), seeds=orm.List(seeds))
         if 'harmonic' in self.inputs:
             inputs['harmonic'] = self.inputs.harmonic
         inputs['metadata'] = {'call_link_label': f'explore_{self.ctx.iteration:02d}'}
@@ -264,12 +276,21 @@ class ActiveLearningWorkChain(ActiveLearningProtocol, WorkChain):
         if not node.is_finished_ok:
             return self._failed('ERROR_EXPLORATION_FAILED', node)
         self.ctx.runs = {'frames': dict(node.outputs.frames), 'trajectories': dict(node.outputs.trajectories)}
-        structure = next_start(self.ctx.runs['trajectories'].values())
-        if structure is None:
-            self.report("every run was stopped by a guard: the next exploration starts from this one's start again")
-        else:
-            self.ctx.structure = structure
+        self.ctx.run_ends = run_ends(self.ctx.runs['trajectories'], self.ctx.runs['frames'])
         return None
+
+    def _exploration_start(self) -> orm.StructureData:
+        """The start structure of this iteration's runs, as the start policy chooses (velocities are drawn fresh)."""
+        policy = make_policy(self.inputs.start.get_dict())
+        runs = [RunEnd(**end) for end in self.ctx.run_ends]
+        start = policy.choose(runs, len(self.ctx.test_set), self.inputs.seed.value * 1000 + self.ctx.iteration)
+        self.report(f'iteration {self.ctx.iteration}: the exploration starts from {start.why}')
+        link = {'metadata': {'call_link_label': f'start_{self.ctx.iteration:02d}'}}
+        if start.source == 'test_set':
+            return frame_structure(self.ctx.test_set, orm.Int(start.index), **link)
+        if start.source == 'run':
+            return frame_structure(self.ctx.runs['trajectories'][start.run], orm.Int(-1), **link)
+        return self.inputs.structure
 
     def acquire(self):
         seed = orm.Int(self.inputs.seed.value * 1000 + self.ctx.iteration)

@@ -15,6 +15,7 @@ from ..core.acquisition import ACQUISITIONS, check_acquisition_parameters
 from ..core.acquisition import with_defaults as acquisition_defaults
 from ..core.convergence import check_convergence_parameters
 from ..core.convergence import with_defaults as convergence_defaults
+from ..core.exploration_start import check_start_parameters
 from ..data.ensemble import Ensemble
 from ..data.mlip_model import MLIPModel
 from ..data.training_set import TrainingSet
@@ -89,6 +90,7 @@ class ActiveLearningProtocol(ProtocolMixin):
         # the defaults of the strategy classes filled in; checked with the other inputs when the loop is submitted
         builder.acquisition = orm.Dict(acquisition_defaults(inputs['acquisition']))
         builder.convergence = orm.Dict(convergence_defaults(inputs['convergence']))
+        builder.start = orm.Dict(inputs['start'])
         builder.evaluate_code = codes['evaluate']
         if harmonic is not None:
             builder.harmonic = harmonic
@@ -178,6 +180,7 @@ def validate_active_learning_inputs(value, ctx=None):
     try:
         acquisition = check_acquisition_parameters(value['acquisition'].get_dict() if 'acquisition' in value else {})
         check_convergence_parameters(value['convergence'].get_dict() if 'convergence' in value else {})
+        check_start_parameters(value['start'].get_dict() if 'start' in value else {})
     except ValueError as exc:
         return str(exc)
     if ACQUISITIONS.get(acquisition['kind']).needs_harmonic and 'harmonic' not in value:

@@ -33,15 +33,24 @@ def ended_normally(trajectory: orm.TrajectoryData) -> bool:
     return trajectory.creator is not None and trajectory.creator.is_finished_ok
 
 
-def next_start(trajectories) -> orm.StructureData | None:
-    """The last frame of the first run (lowest temperature, then seed) that ended normally, or ``None``.
-
-    A run stopped by a guard ends on the frame that tripped it: never a start for the next run.
-    """
-    for trajectory in sorted(trajectories, key=run_order):
-        if ended_normally(trajectory):
-            return trajectory.get_step_structure(trajectory.numsteps - 1)
-    return None
+def run_ends(trajectories: dict, frames: dict) -> list[dict]:
+    """What the start policies (:mod:`aiida_anharmal.core.exploration_start`) know of each run: label, whether
+    it ended normally (a guard-tripped run ends on the frame that tripped it), A of its last frame, T, seed."""
+    ends = []
+    for label, trajectory in trajectories.items():
+        temperature, seed = run_order(trajectory)
+        arrays = frames[label]
+        a = arrays.get_array('anharmonicity') if 'anharmonicity' in arrays.get_arraynames() else [float('nan')]
+        ends.append(
+            {
+                'label': label,
+                'ended_normally': ended_normally(trajectory),
+                'anharmonicity': float(a[-1]),
+                'temperature': temperature,
+                'seed': seed,
+            }
+        )
+    return ends
 
 
 class MDBaseWorkChain(BaseRestartWorkChain):

@@ -48,3 +48,34 @@ def test_bad_parameters():
         MaeAndSelection(max_iterations=3, tolerance=0)
     with pytest.raises(ValueError, match='no iteration'):
         MaeAndSelection(max_iterations=3)([])
+
+
+def record(k, mae, n, ensemble, ratio=1.5):
+    return IterationRecord(k, mae, n, ensemble=ensemble, error_over_uncertainty=ratio)
+
+
+def test_an_over_confident_ensemble_never_converges():
+    # the probe of issue 11: EMT Cu, 2 tiny members: 548 meV/A test error against 5.8 meV/A UCE_F^max
+    rule = MaeAndSelection(max_iterations=10)
+    history = [record(1, 0.548, 0, 'a', ratio=94.5), record(2, 0.548, 0, 'a', ratio=94.5)]
+    d = rule(history)
+    assert not d.stop and d.reason == 'continue' and 'over-confident' in d.message and '94.5 x' in d.message
+    assert rule(history + [record(10, 0.548, 0, 'a', ratio=94.5)]).reason == 'iteration_cap'
+
+
+def test_a_reused_ensemble_is_no_evidence_that_the_mae_settled():
+    rule = MaeAndSelection(max_iterations=10, patience=1)
+    # nothing accepted twice by the same ensemble: the MAE 'changed by 0' because nothing was retrained
+    d = rule([record(1, 0.05, 0, 'a'), record(2, 0.05, 0, 'a')])
+    assert not d.stop and 'not retrained since the last frames were added' in d.message
+    # retrained on the frames iteration 1 added, MAE moved by 1 meV/A, nothing accepted: converged
+    d = rule([record(1, 0.051, 5, 'a'), record(2, 0.050, 0, 'b')])
+    assert d.converged and '1.00 meV/A' in d.message
+    # the change counts between different ensembles, even with a reused one in between
+    assert rule([record(1, 0.06, 5, 'a'), record(2, 0.051, 0, 'b'), record(3, 0.051, 0, 'b')]).reason == 'continue'
+
+
+def test_the_calibration_limit_can_be_switched_off():
+    history = [record(1, 0.051, 5, 'a', ratio=50.0), record(2, 0.050, 0, 'b', ratio=50.0)]
+    assert not MaeAndSelection(max_iterations=10)(history).converged
+    assert MaeAndSelection(max_iterations=10, max_error_over_uncertainty=None)(history).converged

@@ -45,6 +45,23 @@ def test_set_statistics_by_hand():
     }
 
 
+def test_test_set_calibration_by_hand():
+    arrays = {
+        'energy': np.array([-1.0, -3.0, -2.0]),
+        'uce_energy': np.array([0.1, 0.3, 0.2]),
+        'uce_force_max': np.array([0.02, 0.04, 0.5]),
+        'energy_error': np.array([0.4, 0.2, np.nan]),
+        'forces_mae': np.array([0.1, 0.2, np.nan]),
+        'forces_rmse': np.array([0.2, 0.3, np.nan]),
+        'force_max_error': np.array([0.3, 0.6, np.nan]),
+        'n_atoms': np.array([4, 4, 4]),
+    }
+    errors = set_statistics(arrays)['errors']
+    # the unlabelled third frame counts for neither mean: (0.3 + 0.6) / 2 over (0.02 + 0.04) / 2
+    assert errors['force_max_error_mean'] == pytest.approx(0.45)
+    assert errors['error_over_uncertainty'] == pytest.approx(15.0)
+
+
 def test_evaluate_frames_matches_direct_predictions():
     members = [tiny_model(seed) for seed in range(3)]
     calc = EnsembleCalculator(members, workers=2)

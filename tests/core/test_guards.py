@@ -24,16 +24,20 @@ def test_defaults_come_from_the_guard_classes():
         'max_force': 20.0,
         'max_uncertainty': 2.0,
         'temperature_factor': 3.0,
+        'max_anharmonicity': None,
     }
     assert check_guard_settings({'max_force': 5.0})['max_force'] == 5.0
-    assert [g.exit_status for g in GUARDS] == [324, 320, 321, 322, 323]
+    assert [g.exit_status for g in GUARDS] == [324, 320, 321, 322, 323, 325]
     assert len({g.reason for g in GUARDS}) == len({g.exit_label for g in GUARDS}) == len(GUARDS)
 
 
 @pytest.mark.parametrize(
     'settings, match',
     [
-        ({'max_forces': 5.0}, r"unknown `guards` key\(s\) \['max_forces'\]; allowed: \['max_force', "),
+        (
+            {'max_forces': 5.0},
+            r"unknown `guards` key\(s\) \['max_forces'\]; allowed: \['max_anharmonicity', 'max_force', ",
+        ),
         ({'not_finite': None}, r"unknown `guards` key\(s\) \['not_finite'\]"),  # always on, not settable
         ({'min_distance': 0}, 'guard `min_distance` must be positive or null'),
         ({'max_force': 'big'}, 'guard `max_force` must be positive or null'),
@@ -103,10 +107,38 @@ def test_the_docs_table_of_guards_says_what_the_classes_say():
     text = (Path(__file__).parents[2] / 'docs' / 'source' / 'exploration.rst').read_text()
     for guard in GUARDS:
         line = next(
-            (row for row in text.splitlines() if row.startswith(f'{guard.exit_status}    {guard.exit_label}')), None
+            (row for row in text.splitlines() if row.startswith(f'{guard.exit_status}    {guard.exit_label} ')), None
         )
         assert line is not None, guard.key
         if guard.always:
             assert '(always on)' in line
+        elif guard.default is None:
+            assert f'``{guard.key}``' in line and 'off by default' in line, line
         else:
             assert f'``{guard.key}``' in line and f'{guard.default:g}' in line, line
+
+
+def test_the_anharmonicity_guard_stops_a_run_that_leaves_the_harmonic_basin(tmp_path):
+    atoms, reference = cu_reference()
+    settings = MDSettings(temperature=300, timestep=2.0, steps=200, save_stride=5, friction=0.01, seed=1)
+    with pytest.raises(ValueError, match=r"guard\(s\) \['max_anharmonicity'\] need the harmonic reference"):
+        build_stop_rules({'max_anharmonicity': 0.1}, 300.0)
+    rules = build_stop_rules({'max_anharmonicity': 0.1}, 300.0, harmonic=reference)
+    (tmp_path / 'h').mkdir()
+    (tmp_path / 'q').mkdir()
+    # harmonic springs: A = 0 at every step, the guard never fires
+    calm = run_md(atoms.copy(), ModelPotential(reference), settings, tmp_path / 'h', guards=rules, harmonic=reference)
+    assert calm.state == 'finished'
+    # a strong quartic term: A grows past 0.1 and the run stops there, keeping the frame that fired
+    result = run_md(
+        atoms.copy(),
+        ModelPotential(reference, quartic=200.0),
+        settings,
+        tmp_path / 'q',
+        guards=rules,
+        harmonic=reference,
+    )
+    assert result.state == 'anharmonicity_too_large' and 'exceeds 0.1' in result.message
+    frames = read_frames(tmp_path / 'q')
+    assert frames['step'][-1] == result.last_step and frames['anharmonicity'][-1] > 0.1
+    assert np.all(frames['anharmonicity'][:-1][np.isfinite(frames['anharmonicity'][:-1])] <= 0.1)

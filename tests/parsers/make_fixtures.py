@@ -195,6 +195,7 @@ def md_cases():
         'uncertainty_too_large': 322,
         'temperature_runaway': 323,
         'not_finite': 324,
+        'anharmonicity_too_large': 325,
     }
     for reason, code in guards.items():
         md_case(
