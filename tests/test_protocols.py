@@ -11,6 +11,7 @@ from aiida_anharmal.workflows import (
     ExplorationWorkChain,
     HarmonicWorkChain,
     LabelWorkChain,
+    ValidationMDWorkChain,
 )
 
 from .conftest import emt_cu_frames
@@ -78,6 +79,14 @@ CASES = {
         'ensemble': ({'n_sub': 4}, lambda b: b.ensemble.n_sub, 4),
         'explore': ({'guards': {'min_distance': None}}, lambda b: b.explore.guards['min_distance'], None),
         'label': ({'batch_size': 6}, lambda b: b.label.batch_size, 6),
+        'validation': ({'parameters': {'steps': 10}}, lambda b: b.validation.parameters['steps'], 10),
+    },
+    ValidationMDWorkChain: {
+        'max_restarts': (2, lambda b: b.max_restarts, 2),
+        'guards': ({'max_force': 7.0}, lambda b: b.guards['max_force'], 7.0),
+        'analysis': ({'stride': 3}, lambda b: b.analysis['stride'], 3),
+        'options': ({'queue_name': 'val'}, lambda b: b.options['queue_name'], 'val'),
+        'parameters': ({'steps': 12}, lambda b: b.parameters['steps'], 12),
     },
 }
 
@@ -92,6 +101,8 @@ def build(workchain, codes, overrides, options=None):
         return workchain.get_builder_from_protocol(codes['md'], None, cu, 'fast', overrides, options=options)
     if workchain is HarmonicWorkChain:
         return workchain.get_builder_from_protocol(codes['label'], cu, 'emt', 'fast', overrides, options=options)
+    if workchain is ValidationMDWorkChain:
+        return workchain.get_builder_from_protocol(codes, cu, None, None, 'emt', 'fast', overrides, options=options)
     return workchain.get_builder_from_protocol(codes, cu, 'emt', 'fast', overrides, options=options)
 
 

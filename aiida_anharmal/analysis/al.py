@@ -63,6 +63,10 @@ def status_lines(node) -> list[str]:
     if 'convergence' in node.outputs:
         c = node.outputs.convergence
         lines.append(f'stopped: {c["reason"]} ({c["message"]})')
+    if 'validation' in node.outputs:
+        from .validation import validation_lines
+
+        lines += validation_lines(node.outputs.validation)
     elif not node.is_terminated:
         lines.append(f'iteration {len(rows) + 1}: running')
     return lines
@@ -196,4 +200,8 @@ def write_plots(node, directory) -> list[Path]:
         runs, thresholds = exploration_data(selection)
         written.append(plot_exploration(runs, directory / f'exploration_{name}.png', thresholds))
         written.append(plot_acquisition(path=directory / f'acquisition_{name}.png', **acquisition_data(selection)))
+    if 'validation' in node.outputs:
+        from .validation import plot_validation, validation_traces
+
+        written.append(plot_validation(validation_traces(node.outputs.validation), directory / 'validation_md.png'))
     return written

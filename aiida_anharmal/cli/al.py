@@ -58,6 +58,23 @@ def al_provenance(profile, identifier, index):
 al.add_command(al_provenance, 'why')  # the earlier name
 
 
+@al.command('validate')
+@PROFILE
+@click.argument('identifier')
+def al_validate(profile, identifier):
+    """The validation MD table of an AL run (or of a ValidationMDWorkChain): A(t) numbers and errors per run."""
+    from ..analysis.validation import comparison_of, validation_lines
+
+    node = _load(profile, identifier)
+    comparison = comparison_of(node)
+    if comparison is None:
+        raise click.ClickException(
+            f'{node.process_label}<{node.pk}> has no validation MD (give `validation` to run one)'
+        )
+    for line in validation_lines(comparison):
+        click.echo(line)
+
+
 @al.command('export')
 @PROFILE
 @click.argument('identifier')

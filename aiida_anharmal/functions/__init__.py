@@ -7,6 +7,7 @@ from .datasets import collect_labels, frame_structure, merge_training_sets, subs
 from .ensembles import assemble_ensemble
 from .harmonic import build_force_constants, make_displacements
 from .initial import harmonic_sampling, random_sampling, split_initial
+from .validation import compare_validation, reference_frames
 
 __all__ = (
     'acquire',
@@ -16,11 +17,13 @@ __all__ = (
     'calibrate',
     'check_convergence',
     'collect_labels',
+    'compare_validation',
     'frame_structure',
     'harmonic_sampling',
     'make_displacements',
     'merge_training_sets',
     'random_sampling',
+    'reference_frames',
     'selected_structures',
     'split_initial',
     'subsample',

@@ -6,6 +6,7 @@ from .harmonic import HarmonicWorkChain
 from .initial import InitialDataWorkChain
 from .label import LabelBaseWorkChain, LabelWorkChain
 from .md import ExplorationWorkChain, MDBaseWorkChain
+from .validation import ValidationMDWorkChain
 
 __all__ = (
     'ActiveLearningWorkChain',
@@ -16,4 +17,5 @@ __all__ = (
     'LabelBaseWorkChain',
     'LabelWorkChain',
     'MDBaseWorkChain',
+    'ValidationMDWorkChain',
 )

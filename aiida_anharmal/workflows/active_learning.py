@@ -42,6 +42,7 @@ from ..functions.acquisition import acquire, selected_structures
 from ..functions.convergence import calibrate, check_convergence
 from ..functions.datasets import frame_structure, merge_training_sets
 from .active_learning_setup import ActiveLearningProtocol, validate_active_learning_inputs
+from .active_learning_validation import ValidationSteps
 from .common import describe
 from .ensemble import EnsembleWorkChain
 from .initial import InitialDataWorkChain
@@ -52,7 +53,7 @@ from .md import ExplorationWorkChain, run_ends
 SEED_SHIFT = 1000
 
 
-class ActiveLearningWorkChain(ActiveLearningProtocol, WorkChain):
+class ActiveLearningWorkChain(ActiveLearningProtocol, ValidationSteps, WorkChain):
     """Ensemble active learning with a soft acquisition (Kang et al.), every decision a node."""
 
     @classmethod
@@ -73,6 +74,7 @@ class ActiveLearningWorkChain(ActiveLearningProtocol, WorkChain):
                 cls.decide,
             ),
             cls.results,
+            if_(cls.should_validate)(cls.validate, cls.inspect_validation),
         )
         spec.output('ensemble', valid_type=Ensemble, help='The last ensemble.')
         spec.output('training_set', valid_type=TrainingSet, help='The final training set.')
@@ -87,6 +89,7 @@ class ActiveLearningWorkChain(ActiveLearningProtocol, WorkChain):
             'ERROR_EVALUATION_FAILED',
             'ERROR_EXPLORATION_FAILED',
             'ERROR_LABELLING_FAILED',
+            'ERROR_VALIDATION_FAILED',
             workchain=True,
         )
 
@@ -149,6 +152,7 @@ class ActiveLearningWorkChain(ActiveLearningProtocol, WorkChain):
         spec.expose_inputs(ExplorationWorkChain, namespace='explore', exclude=('ensemble', 'structure', 'harmonic'))
         spec.expose_inputs(LabelWorkChain, namespace='label', exclude=('structures',))
         spec.input('evaluate_code', valid_type=orm.AbstractCode, help='Code of `anharmal-evaluate`.')
+        cls.define_validation(spec)
         spec.inputs.validator = validate_active_learning_inputs
 
     # ------------------------------------------------------------------------------------- start
@@ -157,6 +161,7 @@ class ActiveLearningWorkChain(ActiveLearningProtocol, WorkChain):
         self.ctx.training_set = self.inputs.get('training_set')
         self.ctx.test_set = self.inputs.get('test_set')
         self.ctx.ensemble = self.inputs.get('initial_ensemble')
+        self.ctx.first_ensemble = self.ctx.ensemble  # the potential before learning (iteration 1's)
         self.ctx.trained_on = None  # the training set of the current ensemble (None: pretrained or none)
         self.ctx.evaluated = None  # uuid of the ensemble the current statistics belong to
         self.ctx.run_ends = []  # of the previous exploration, for the start policy
@@ -225,6 +230,7 @@ class ActiveLearningWorkChain(ActiveLearningProtocol, WorkChain):
             return self._failed('ERROR_ENSEMBLE_FAILED', node)
         self.ctx.ensemble = node.outputs.ensemble
         self.ctx.trained_on = self.ctx.training_set
+        self.ctx.first_ensemble = self.ctx.get('first_ensemble') or self.ctx.ensemble
         return None
 
     def needs_statistics(self):

@@ -20,10 +20,12 @@ from ..data.ensemble import Ensemble
 from ..data.mlip_model import MLIPModel
 from ..data.training_set import TrainingSet
 from ..protocols import ProtocolMixin, namespace_inputs
+from .active_learning_validation import LOOP_SETS, check_validation_inputs
 from .ensemble import EnsembleWorkChain
 from .initial import check_initial_inputs
 from .label import LabelWorkChain
 from .md import ExplorationWorkChain
+from .validation import ValidationMDWorkChain
 
 #: Sub-workchains whose builders fill the namespaces of the same name, and the ports the loop sets itself.
 SUB_WORKCHAINS = {
@@ -37,7 +39,7 @@ class ActiveLearningProtocol(ProtocolMixin):
     """The protocols of the loop: its own YAML file and the builders of its three sub-workchains."""
 
     _protocol_file = 'active_learning.yaml'
-    _namespaces = tuple(SUB_WORKCHAINS)
+    _namespaces = (*SUB_WORKCHAINS, 'validation')
 
     @classmethod
     def get_builder_from_protocol(
@@ -71,6 +73,7 @@ class ActiveLearningProtocol(ProtocolMixin):
         """
         overrides = dict(overrides or {})
         sub = {name: overrides.pop(name, None) for name in SUB_WORKCHAINS}
+        validation = overrides.pop('validation', None)
         inputs = cls.get_protocol_inputs(protocol, overrides)
         missing = sorted({'train', 'evaluate', 'md', 'label'} - set(codes))
         if missing:
@@ -109,6 +112,11 @@ class ActiveLearningProtocol(ProtocolMixin):
         }
         for name, (_, exclude) in SUB_WORKCHAINS.items():
             builder[name] = namespace_inputs(builders[name], exclude)
+        if validation is not None:  # the override names the validation: run it, with the same protocol
+            validate = ValidationMDWorkChain.get_builder_from_protocol(
+                {}, protocol=protocol, overrides=validation, options=options
+            )
+            builder.validation = namespace_inputs(validate, LOOP_SETS)
         return builder
 
 
@@ -225,7 +233,7 @@ def validate_active_learning_inputs(value, ctx=None):
         message = _labeller_message(value, initial['frames'])
     if message:
         return message
-    message = _finetune_message(value)
+    message = _finetune_message(value) or check_validation_inputs(value)
     if message:
         return message
     if 'initial_ensemble' in value and set(value['initial_ensemble'].species) != species:
