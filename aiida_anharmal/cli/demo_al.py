@@ -113,7 +113,6 @@ def demo_al(profile, engine, protocol, temperature, iterations, output, timeout)
     from aiida.engine.daemon.client import get_daemon_client
     from ase.build import bulk
 
-    from ..analysis.al import status_lines, write_plots
     from ..protocols import recursive_merge
     from ..workflows.active_learning import ActiveLearningWorkChain
     from ..workflows.harmonic import HarmonicWorkChain
@@ -175,9 +174,15 @@ def demo_al(profile, engine, protocol, temperature, iterations, output, timeout)
     elapsed = time.monotonic() - started
 
     click.echo(f'\nfinished in {elapsed / 60:.1f} min\n')
+    print_results(node, Path(output))
+
+
+def print_results(node, output: Path) -> None:
+    """The tables of a finished demo run, its plots and training set in ``output``, and what to type next."""
+    from ..analysis.al import status_lines, write_plots
+
     for line in status_lines(node):
         click.echo(line)
-    output = Path(output)
     for path in write_plots(node, output):
         click.echo(f'wrote {path}')
     training_set = node.outputs.training_set
@@ -185,6 +190,7 @@ def demo_al(profile, engine, protocol, temperature, iterations, output, timeout)
     click.echo(f'wrote {output / "training_set.extxyz"} ({len(training_set)} frames with origin columns)')
     click.echo('\nInspect it:')
     click.echo(f'  anharmal al status {node.pk}')
+    click.echo(f'  anharmal al validate {node.pk}')
     click.echo(f'  anharmal al provenance {node.pk} {len(training_set) - 1}')
     click.echo(f'  verdi process report {node.pk}')
     click.echo(f'  verdi archive create --nodes {node.pk} -- cui_al.aiida')
