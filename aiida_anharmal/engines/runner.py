@@ -58,6 +58,28 @@ def write_status(directory: Path, status: dict) -> None:
     os.replace(tmp, path)
 
 
+def environment() -> dict:
+    """Where the program ran: what decides whether a rerun gives the same numbers bit for bit.
+
+    Results are reproducible on the same CPU model with the same software and thread counts; a
+    different CPU (other SIMD kernels) or a GPU changes the last bits, which MD and training amplify.
+    """
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open('/proc/cpuinfo', encoding='utf-8') as handle:
+            cpu = next((line.split(':', 1)[1].strip() for line in handle if line.startswith('model name')), cpu)
+    except OSError:
+        pass
+    info = {'host': platform.node(), 'cpu': cpu, 'cores': os.cpu_count(), 'python': platform.python_version()}
+    info.update({key: os.environ[key] for key in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS') if key in os.environ})
+    torch = sys.modules.get('torch')
+    if torch is not None:
+        info.update(torch=torch.__version__, torch_threads=torch.get_num_threads())
+    return info
+
+
 def read_config(directory: Path) -> dict:
     """The program's ``aiida.json``."""
     return json.loads((Path(directory) / INPUT_FILE).read_text())
@@ -92,6 +114,7 @@ class Program:
             status, exit_status = self._run(job)
         status.setdefault('message', '')
         status['seconds'] = round(time.monotonic() - start, 3)
+        status['environment'] = environment()
         write_status(directory, status)
         return status, exit_status
 
