@@ -1,4 +1,4 @@
-"""What the workchains share: how a failed sub-process is described in an exit message."""
+"""What the workchains share: the scheduler options of their jobs, and how a failed sub-process is described."""
 
 from __future__ import annotations
 
@@ -8,3 +8,26 @@ def describe(node) -> str:
     status = node.exit_status if node.exit_status is not None else node.process_state.value
     message = f': {node.exit_message}' if node.exit_message else ''
     return f'{node.process_label}<{node.pk}> exit {status}{message}'
+
+
+#: The resources of a job when a workchain is given none.
+DEFAULT_RESOURCES = {'num_machines': 1, 'num_mpiprocs_per_machine': 1}
+
+
+def add_options_input(spec, what: str) -> None:
+    """The ``options`` input: the ``metadata.options`` of every job a workchain submits (``what``)."""
+    spec.input(
+        'options',
+        valid_type=dict,
+        non_db=True,
+        default=lambda: {'resources': dict(DEFAULT_RESOURCES)},
+        help=f'`metadata.options` of every {what} (resources, max_wallclock_seconds, ...).',
+    )
+
+
+def options_message(value, where: str = 'options') -> str | None:
+    """Why the ``options`` of a workchain's inputs cannot submit a job (no resources), else ``None``."""
+    options = value.get('options') or {}
+    if not options.get('resources'):
+        return f'input `{where}.resources` is required, e.g. {DEFAULT_RESOURCES}'
+    return None

@@ -13,7 +13,7 @@ from ..data.training_set import TrainingSet
 from ..functions.datasets import subsample
 from ..functions.ensembles import assemble_ensemble
 from ..protocols import ProtocolMixin, recursive_merge
-from .common import describe
+from .common import add_options_input, describe, options_message
 
 RETRAIN_MODES = ('scratch', 'finetune')
 
@@ -69,10 +69,7 @@ def validate_ensemble_inputs(value, ctx=None):
         missing = sorted({member_label(k, s) for k in range(n_sub) for s in seeds} - set(parent_members))
         if missing:
             return f'the parent ensemble has no member(s) {missing} to fine-tune from (it has {sorted(parent_members)})'
-    options = value.get('options') or {}
-    if not options.get('resources'):
-        return "input `options.resources` is required, e.g. {'num_machines': 1, 'num_mpiprocs_per_machine': 1}"
-    return None
+    return options_message(value)
 
 
 class EnsembleWorkChain(ProtocolMixin, WorkChain):
@@ -116,13 +113,7 @@ class EnsembleWorkChain(ProtocolMixin, WorkChain):
             default=lambda: orm.Str('scratch'),
             help='`scratch`: new models; `finetune`: start each member from its parent member.',
         )
-        spec.input(
-            'options',
-            valid_type=dict,
-            non_db=True,
-            default=lambda: {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}},
-            help='`metadata.options` of every TrainCalculation.',
-        )
+        add_options_input(spec, 'TrainCalculation')
         spec.inputs.validator = validate_ensemble_inputs
         spec.outline(cls.make_subsamples, cls.train_members, cls.assemble)
         spec.output('ensemble', valid_type=Ensemble, help='The trained ensemble.')

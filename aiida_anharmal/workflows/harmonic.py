@@ -22,7 +22,7 @@ from ..functions.harmonic import (
     make_displacements,
 )
 from ..protocols import ProtocolMixin, namespace_inputs
-from .common import describe
+from .common import describe, options_message
 from .label import LabelWorkChain
 
 #: Largest accepted finite displacement (Angstrom): beyond it the forces are no longer harmonic.
@@ -117,11 +117,7 @@ def validate_inputs(value, ctx=None):
         )
         if message:
             return f'labelling: {message}'
-        options = label.get('options') or {}
-        if not options.get('resources'):
-            return (
-                "input `label.options.resources` is required, e.g. {'num_machines': 1, 'num_mpiprocs_per_machine': 1}"
-            )
+        return options_message(label, 'label.options')
     return None
 
 

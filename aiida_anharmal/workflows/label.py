@@ -16,6 +16,7 @@ from ..data.mlip_model import MLIPModel
 from ..data.training_set import TrainingSet
 from ..functions.datasets import collect_labels
 from ..protocols import ProtocolMixin, recursive_merge
+from .common import add_options_input, options_message
 
 NOTHING_LABELLED = 'no structure could be labelled; see the `excluded` output for the reasons'
 
@@ -152,13 +153,7 @@ def validate_label_workchain_inputs(value, ctx=None):
         return f'`batch_size` must be at least 1, not {value["batch_size"].value}'
     if 'max_restarts' in value and value['max_restarts'].value < 1:
         return f'`max_restarts` must be at least 1, not {value["max_restarts"].value}'
-    options = value.get('options') or {}
-    if not options.get('resources'):
-        return (
-            'input `options.resources` is required but is not specified, '
-            "e.g. {'num_machines': 1, 'num_mpiprocs_per_machine': 1}"
-        )
-    return None
+    return options_message(value)
 
 
 class LabelWorkChain(ProtocolMixin, WorkChain):
@@ -186,13 +181,7 @@ class LabelWorkChain(ProtocolMixin, WorkChain):
             default=lambda: orm.Int(4),
             help='Maximum number of calculations per batch (first attempt included).',
         )
-        spec.input(
-            'options',
-            valid_type=dict,
-            non_db=True,
-            default=lambda: {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}},
-            help='`metadata.options` of every LabelCalculation (resources, max_wallclock_seconds, ...).',
-        )
+        add_options_input(spec, 'LabelCalculation')
         spec.inputs.validator = validate_label_workchain_inputs
         spec.outline(cls.run_batches, cls.collect)
         spec.output('labelled', valid_type=TrainingSet, required=False, help='All labelled structures.')

@@ -14,7 +14,7 @@ from ..calculations.md import validate_inputs as validate_md_inputs
 from ..core.guards import check_guard_settings, stop_rules
 from ..data.ensemble import Ensemble
 from ..protocols import ProtocolMixin, recursive_merge
-from .common import describe
+from .common import add_options_input, describe, options_message
 
 
 def stopped_by_rule(node) -> bool:
@@ -124,10 +124,7 @@ def validate_exploration_inputs(value, ctx=None):
     message = validate_md_inputs(md)
     if message:
         return message
-    options = value.get('options') or {}
-    if not options.get('resources'):
-        return "input `options.resources` is required, e.g. {'num_machines': 1, 'num_mpiprocs_per_machine': 1}"
-    return None
+    return options_message(value)
 
 
 class ExplorationWorkChain(ProtocolMixin, WorkChain):
@@ -153,13 +150,7 @@ class ExplorationWorkChain(ProtocolMixin, WorkChain):
         spec.input('settings', valid_type=orm.Dict, required=False, help='See `MDCalculation.settings`.')
         spec.input('code', valid_type=orm.AbstractCode, help='Code of the `anharmal-md` program.')
         spec.input('max_restarts', valid_type=orm.Int, default=lambda: orm.Int(3), help='Calculations per run.')
-        spec.input(
-            'options',
-            valid_type=dict,
-            non_db=True,
-            default=lambda: {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}},
-            help='`metadata.options` of every MDCalculation.',
-        )
+        add_options_input(spec, 'MDCalculation')
         spec.inputs.validator = validate_exploration_inputs
         spec.outline(cls.run_md, cls.collect)
         spec.output_namespace('trajectories', valid_type=orm.TrajectoryData, dynamic=True)

@@ -21,7 +21,7 @@ from ..data.ensemble import Ensemble
 from ..data.mlip_model import MLIPModel
 from ..functions.validation import compare_validation, reference_frames
 from ..protocols import ProtocolMixin, recursive_merge
-from .common import describe
+from .common import add_options_input, describe
 from .md import MDBaseWorkChain
 
 #: The label of the ground-truth run among the runs.
@@ -86,13 +86,7 @@ class ValidationMDWorkChain(ProtocolMixin, WorkChain):
         spec.input('md_code', valid_type=orm.AbstractCode, help='Code of `anharmal-md`.')
         spec.input('evaluate_code', valid_type=orm.AbstractCode, help='Code of `anharmal-evaluate`.')
         spec.input('max_restarts', valid_type=orm.Int, default=lambda: orm.Int(3), help='Calculations per run.')
-        spec.input(
-            'options',
-            valid_type=dict,
-            non_db=True,
-            default=lambda: {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}},
-            help='`metadata.options` of every calculation.',
-        )
+        add_options_input(spec, 'calculation')
         spec.inputs.validator = validate_validation_inputs
         spec.outline(cls.run_md, cls.inspect_md, cls.evaluate, cls.inspect_evaluation, cls.compare)
         spec.output_namespace('trajectories', valid_type=orm.TrajectoryData, dynamic=True)
