@@ -21,9 +21,10 @@ OPTIONS = {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}, 'max
 
 
 def builder_for(train_code, training_set, **overrides):
-    return EnsembleWorkChain.get_builder_from_protocol(
-        train_code, training_set, protocol='fast', overrides={'n_sub': 2, 'seeds': [0, 1], **overrides}
-    )
+    """The fast protocol, 30 epochs per member (the workchain is under test here, not the recipe)."""
+    overrides = {'n_sub': 2, 'seeds': [0, 1], **overrides}
+    overrides['hyperparameters'] = {'max_epochs': 30, **overrides.get('hyperparameters', {})}
+    return EnsembleWorkChain.get_builder_from_protocol(train_code, training_set, protocol='fast', overrides=overrides)
 
 
 def member_provenance():

@@ -41,6 +41,20 @@ def test_config_uses_recorded_split_and_member_seed():
     assert finetune['training_module']['optimizer']['lr'] == check_hyperparameters({})['finetune_learning_rate']
 
 
+def test_early_stopping_watches_the_validation_loss():
+    assert len(training_config(TINY, ['Cu'], 'a', 'b', seed=0)['trainer']['callbacks']) == 1  # off by default
+    callbacks = training_config({**TINY, 'early_stopping_patience': 25}, ['Cu'], 'a', 'b', seed=0)['trainer'][
+        'callbacks'
+    ]
+    assert callbacks[1] == {
+        '_target_': 'lightning.pytorch.callbacks.EarlyStopping',
+        'monitor': 'val0_epoch/weighted_sum',
+        'mode': 'min',
+        'patience': 25,
+    }
+    assert callbacks[1]['monitor'] == callbacks[0]['monitor']  # the checkpoint keeps the best of the same loss
+
+
 @pytest.mark.parametrize(
     'bad, match',
     [
@@ -50,6 +64,7 @@ def test_config_uses_recorded_split_and_member_seed():
         ({'l_max': 1.5}, 'l_max must be a non-negative integer'),
         ({'model_dtype': 'float16'}, 'model_dtype'),
         ({'colour': 'red'}, 'unknown hyperparameter'),
+        ({'early_stopping_patience': 0}, 'early_stopping_patience must be a positive integer or null'),
     ],
 )
 def test_bad_hyperparameters(bad, match):
@@ -104,6 +119,27 @@ def test_unlabelled_frames_refused_at_submission(train_code, options):
             subsample=orm.Dict({'train': [0, 2], 'validation': [1]}),
             metadata={'options': options},
         )
+
+
+@pytest.mark.parametrize('recipe, walltime, expected', [(90, 600, 90), (900, 600, 480), (None, 600, 480)])
+def test_the_training_budget_is_the_recipes_within_the_jobs(train_code, recipe, walltime, expected):
+    import json
+
+    builder = TrainCalculation.get_builder()
+    builder.training_set = cu_set(3)
+    builder.code = train_code
+    builder.subsample = orm.Dict({'train': [0, 1], 'validation': [2]})
+    builder.hyperparameters = orm.Dict(
+        {'max_epochs': 3} if recipe is None else {'max_epochs': 3, 'max_seconds': recipe}
+    )
+    builder.metadata = {
+        'dry_run': True,
+        'options': {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}, 'max_wallclock_seconds': walltime},
+    }
+    _, node = run_get_node(builder)
+    folder = node.dry_run_info['folder']
+    config = json.loads((__import__('pathlib').Path(folder) / 'aiida.json').read_text())
+    assert config['hyperparameters']['max_seconds'] == expected  # 80 % of the walltime is the job's own limit
 
 
 def test_train_one_member(train_code, options):

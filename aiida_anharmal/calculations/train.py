@@ -169,9 +169,10 @@ class TrainCalculation(AnharmalCalcJob):
         )
         settings = self.inputs.settings.get_dict() if 'settings' in self.inputs else {}
         hyperparameters = self.inputs.hyperparameters.get_dict() if 'hyperparameters' in self.inputs else {}
-        max_seconds = self.time_budget(settings.get('max_seconds'))
-        if max_seconds is not None:
-            hyperparameters = {**hyperparameters, 'max_seconds': max_seconds}
+        # the training time: the recipe's own budget (hyperparameter), never beyond the job's (80 % of the walltime)
+        budgets = [b for b in (hyperparameters.get('max_seconds'), self.time_budget(settings.get('max_seconds'))) if b]
+        if budgets:
+            hyperparameters = {**hyperparameters, 'max_seconds': min(budgets)}
 
         # only the frames this member uses travel to the job, renumbered train first
         config = {

@@ -22,10 +22,9 @@ import click
 #: Lattice constant (A) at the minimum of the reference model's energy (scan 5.95-6.20 A, parabola fit).
 CUI_LATTICE_CONSTANT = 6.06
 
-#: Settings of the demo on top of the `fast` protocols (2 iterations of 3 x 2 members, 30 epochs), sized
-#: to finish in < 15 min on 2 CPU cores. Measured: 3 iterations took 13.7-17.1 min with 30 epochs and
-#: 400 MD steps, 15 min with 20 epochs and 300 steps (training, ~60 % of the time, is mostly start-up
-#: and fine-tuning cost, not epochs); 2 iterations: see the tutorial.
+#: Settings of the demo on top of the `fast` protocols (2 iterations of 3 x 2 tiny members trained towards
+#: the validation plateau, at most 400 epochs), sized to finish in < 20 min on 2 CPU cores; the
+#: measured times are in the tutorial (docs/source/tutorial_cui.rst).
 #: The validation MD after the loop (1 ps at the temperature, ground truth = the labelling engine) and an
 #: anharmonicity guard (A > 1.5: the crystal broke; the reference model keeps A at 0.2-0.44 at 300 K).
 DEMO_OVERRIDES = {

@@ -36,6 +36,7 @@ DEFAULTS = {
     'finetune_learning_rate': 0.002,
     'lr_factor': 0.5,
     'lr_patience': 5,
+    'early_stopping_patience': None,  # epochs without a better validation loss before training stops
     'ema_decay': 0.99,
     'energy_weight': 1.0,
     'forces_weight': 1.0,
@@ -54,6 +55,7 @@ INTEGER_KEYS = (
     'batch_size',
     'lr_patience',
 )
+OPTIONAL_INTEGER_KEYS = ('early_stopping_patience',)
 POSITIVE_KEYS = ('r_max', 'learning_rate', 'finetune_learning_rate', 'lr_factor')
 
 
@@ -73,6 +75,10 @@ def check_hyperparameters(hyperparameters: dict) -> dict:
             raise ValueError(
                 f'{key} must be a {"non-negative" if key == "l_max" else "positive"} integer, not {value!r}'
             )
+    for key in OPTIONAL_INTEGER_KEYS:
+        value = hp[key]
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise ValueError(f'{key} must be a positive integer or null, not {value!r}')
     if hp['model_dtype'] not in ('float32', 'float64'):
         raise ValueError(f"model_dtype must be 'float32' or 'float64', not {hp['model_dtype']!r}")
     if not 0 <= hp['ema_decay'] < 1:
@@ -178,6 +184,15 @@ def _trainer_section(hp: dict) -> dict:
             }
         ],
     }
+    if hp['early_stopping_patience'] is not None:  # stop at the plateau of the validation loss
+        trainer['callbacks'].append(
+            {
+                '_target_': 'lightning.pytorch.callbacks.EarlyStopping',
+                'monitor': 'val0_epoch/weighted_sum',
+                'mode': 'min',
+                'patience': hp['early_stopping_patience'],
+            }
+        )
     max_time = _max_time(hp['max_seconds'])
     if max_time:
         trainer['max_time'] = max_time
