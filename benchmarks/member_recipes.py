@@ -57,6 +57,8 @@ SIZES = {  # the fast protocol's members, a wider one, the moderate protocol's
 RECIPES = {  # the fast protocol's fixed 30 epochs; training to the plateau of the validation loss
     'fixed-30': {'max_epochs': 30, 'learning_rate': 0.01, 'lr_patience': 5},
     'plateau': {'max_epochs': 2000, 'learning_rate': 0.01, 'lr_patience': 10, 'early_stopping_patience': 40},
+    # the fast protocol's recipe since 0.2: an epoch cap (not a time budget), early stopping
+    'capped-400': {'max_epochs': 400, 'learning_rate': 0.01, 'lr_patience': 10, 'early_stopping_patience': 40},
 }
 SEEDS = (0, 1)
 SPECIES = ['Cu', 'I']
@@ -168,8 +170,11 @@ def run_sizes(data, work: Path, budget: float, sizes=tuple(SIZES), recipes=tuple
         return list(pool.map(one, jobs_of_sizes(budget, sizes, recipes)))
 
 
-def run_finetune(data, work: Path, rows: list[dict], sizes, budget: float) -> list[dict]:
-    """Scratch on the enlarged set (16 + 8 train, 4 + 2 validation) against fine-tuning from the plateau member."""
+def run_finetune(data, work: Path, rows: list[dict], sizes, budget: float, recipe: str, caps) -> list[dict]:
+    """Scratch on the enlarged set (16 + 8 train, 4 + 2 validation) against fine-tuning from the ``recipe`` member.
+
+    ``caps``: epoch caps of the fine-tuning (``finetune_max_epochs``; None: the recipe's own ``max_epochs``).
+    """
     from aiida_anharmal.core.frames import Frames
 
     enlarged = Frames.concatenate([data['harmonic'].subset(range(20)), data['md'].subset(range(10))])
@@ -178,10 +183,12 @@ def run_finetune(data, work: Path, rows: list[dict], sizes, budget: float) -> li
     jobs = []
     for size in sizes:
         for seed in SEEDS:
-            base = next(r for r in rows if r['size'] == size and r['recipe'] == 'plateau' and r['seed'] == seed)
-            hp = {**SIZES[size], **RECIPES['plateau'], 'batch_size': 4, 'max_seconds': budget}
+            base = next(r for r in rows if r['size'] == size and r['recipe'] == recipe and r['seed'] == seed)
+            hp = {**SIZES[size], **RECIPES[recipe], 'batch_size': 4, 'max_seconds': budget}
             jobs.append((size, seed, 'scratch', hp, None))
-            jobs.append((size, seed, 'finetune', {**hp, 'finetune_learning_rate': 0.002}, Path(base['model'])))
+            for cap in caps:
+                tuned = {**hp, 'finetune_learning_rate': 0.002, 'finetune_max_epochs': cap}
+                jobs.append((size, seed, finetune_label(cap), tuned, Path(base['model'])))
 
     def one(job):
         size, seed, how, hp, parent = job
@@ -192,6 +199,10 @@ def run_finetune(data, work: Path, rows: list[dict], sizes, budget: float) -> li
 
     with ThreadPoolExecutor(2) as pool:
         return list(pool.map(one, jobs))
+
+
+def finetune_label(cap) -> str:
+    return 'finetune' if cap is None else f'finetune-{cap}'
 
 
 def table(rows: list[dict], costs: dict) -> list[str]:
@@ -218,18 +229,18 @@ def table(rows: list[dict], costs: dict) -> list[str]:
 
 
 def finetune_table(rows: list[dict]) -> list[str]:
+    kinds = ['scratch', *sorted({r['how'] for r in rows} - {'scratch'})]
     lines = [
-        '| size | seed | scratch F MAE MD | fine-tuned F MAE MD | scratch epochs, s | fine-tuned epochs, s |',
-        '|---|---:|---:|---:|---:|---:|',
+        '| size | seed | ' + ' | '.join(f'{k}: F MAE MD, epochs, s' for k in kinds) + ' |',
+        '|---|---:|' + '---:|' * len(kinds),
     ]
     for size in sorted({r['size'] for r in rows}):
         for seed in SEEDS:
-            s = next(r for r in rows if r['size'] == size and r['seed'] == seed and r['how'] == 'scratch')
-            f = next(r for r in rows if r['size'] == size and r['seed'] == seed and r['how'] == 'finetune')
-            lines.append(
-                f'| {size} | {seed} | {s["forces_mae"]:.1f} | {f["forces_mae"]:.1f} | '
-                f'{s["epochs"]}, {s["seconds"]:.0f} | {f["epochs"]}, {f["seconds"]:.0f} |'
-            )
+            cells = []
+            for kind in kinds:
+                r = next(r for r in rows if r['size'] == size and r['seed'] == seed and r['how'] == kind)
+                cells.append(f'{r["forces_mae"]:.1f}, {r["epochs"]}, {r["seconds"]:.0f}')
+            lines.append(f'| {size} | {seed} | ' + ' | '.join(cells) + ' |')
     return lines
 
 
@@ -253,12 +264,21 @@ def main(argv=None) -> int:
     parser.add_argument('--sizes', nargs='+', default=list(SIZES), choices=list(SIZES))
     parser.add_argument('--recipes', nargs='+', default=list(RECIPES), choices=list(RECIPES))
     parser.add_argument('--finetune', nargs='*', default=['tiny', 'small'], help='sizes of the fine-tuning comparison')
+    parser.add_argument('--finetune-recipe', default='plateau', choices=list(RECIPES), help='recipe of the parents')
+    parser.add_argument(
+        '--finetune-epochs', nargs='*', type=int, default=[], help='epoch caps of fine-tuning (default: the recipe)'
+    )
     args = parser.parse_args(argv)
     data = cached_data()
     with tempfile.TemporaryDirectory() as tmp:
         rows = run_sizes(data, Path(tmp), args.budget, args.sizes, args.recipes)
         costs = {s: md_cost(next(r['model'] for r in rows if r['size'] == s), data['supercell']) for s in args.sizes}
-        finetune = run_finetune(data, Path(tmp) / 'finetune', rows, args.finetune, args.budget) if args.finetune else []
+        caps = args.finetune_epochs or [None]
+        finetune = (
+            run_finetune(data, Path(tmp) / 'finetune', rows, args.finetune, args.budget, args.finetune_recipe, caps)
+            if args.finetune
+            else []
+        )
     for row in rows:
         row.pop('model')
     for row in finetune:
@@ -291,7 +311,8 @@ def main(argv=None) -> int:
         lines += [
             '',
             (
-                'Fine-tuning (plateau recipe, from the member above) against training from scratch, '
+                f'Fine-tuning ({args.finetune_recipe} recipe, from the member above; `finetune-N`: at most N epochs) '
+                'against training from scratch, '
                 'on the same 30 frames (+10 MD frames); force MAE on the other 27 MD frames:'
             ),
             '',

@@ -39,6 +39,16 @@ def test_config_uses_recorded_split_and_member_seed():
         'package_path': '/p/parent.nequip.zip',
     }
     assert finetune['training_module']['optimizer']['lr'] == check_hyperparameters({})['finetune_learning_rate']
+    assert finetune['trainer']['max_epochs'] == config['trainer']['max_epochs'] == TINY['max_epochs']
+
+
+def test_finetuning_has_its_own_epoch_cap():
+    capped = {**TINY, 'max_epochs': 400, 'finetune_max_epochs': 150}
+    assert training_config(capped, ['Cu'], 'a', 'b', seed=0)['trainer']['max_epochs'] == 400  # from scratch
+    tuned = training_config(capped, ['Cu'], 'a', 'b', seed=0, parent_package='/p/parent.nequip.zip')
+    assert tuned['trainer']['max_epochs'] == 150
+    with pytest.raises(ValueError, match='finetune_max_epochs'):
+        check_hyperparameters({'finetune_max_epochs': 0})
 
 
 def test_early_stopping_watches_the_validation_loss():

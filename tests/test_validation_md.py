@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from aiida import orm
+from aiida.engine import run_get_node
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
@@ -137,6 +139,21 @@ def test_the_loop_validates_its_initial_and_final_ensembles(
     assert validation[0].inputs.ensembles['initial'].uuid == node.outputs.iterations['iter_01']['ensemble'].uuid
     assert validation[0].inputs.ensembles['final'].uuid == node.outputs.ensemble.uuid
     assert validation[0].inputs.reference.engine.value == 'emt'
+    # the ground-truth run started with the loop, before any training, and the validation took it over
+    links = node.base.links
+    ground_truth = links.get_outgoing(link_label_filter='validation_ground_truth').one().node
+    first_training = links.get_outgoing(link_label_filter='ensemble_01').one().node
+    assert ground_truth.ctime < first_training.ctime and ground_truth.is_finished_ok
+    assert validation[0].inputs.ground_truth.trajectory.uuid == ground_truth.outputs.trajectory.uuid
+    assert validation[0].inputs.ground_truth.ended.value == 'finished'
+    assert 'md_reference' not in {link.link_label for link in validation[0].base.links.get_outgoing().all()}
+    # a ground truth that did not start from the validation's structure is refused
+    restart = validation[0].get_builder_restart()
+    moved = validation[0].inputs.structure.get_ase()
+    moved.positions[0] += 0.1
+    restart.structure = orm.StructureData(ase=moved)
+    with pytest.raises(ValueError, match='does not start from `structure`'):
+        run_get_node(restart)
     rows = {row['run']: row for row in node.outputs.validation['rows']}
     assert set(rows) == {'reference', 'initial', 'final'}
     result = CliRunner().invoke(cli, ['al', 'validate', str(node.pk)])

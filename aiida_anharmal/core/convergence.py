@@ -2,8 +2,9 @@
 
 Kang et al. stop when an iteration accepts no frame: the ensemble is then as sure of every
 explored frame as of the test set. An empty selection from one short exploration can be luck,
-so :class:`MaeAndSelection` also asks that the test-set force MAE has settled: its change
-stayed below ``tolerance`` over the last ``patience`` iterations. (The reference code's
+so :class:`MaeAndSelection` asks for ``empty_explorations`` of them in a row (each from fresh
+velocities and seeds) and that the test-set force MAE has settled: its change stayed below
+``tolerance`` over the last ``patience`` retrainings. (The reference code's
 tolerance of 1e-7 never fires; docs/source/science.rst, section 2.) The iteration cap ends the loop too, and
 the decision says which rule ended it.
 """
@@ -57,13 +58,14 @@ DEFAULT_RULE = 'mae_and_selection'
 @CONVERGENCE_RULES.register
 @dataclass(frozen=True)
 class MaeAndSelection(ConvergenceRule):
-    """Converged when the last exploration accepted no frame, the ensemble that explored was retrained and
+    """Converged when the last ``empty_explorations`` explorations accepted no frame, the ensemble that explored was retrained and
     its test force MAE changed by less than ``tolerance`` (eV/A) in each of the last ``patience``
     retrainings, and its uncertainty is not far below its error: on the test set, mean max force error
     over mean UCE_F^max at most ``max_error_over_uncertainty``. Stop at ``max_iterations``.
 
-    Physically: the ensemble, explored at the loop's temperature, is as sure of every new frame as of
-    the test set, further data no longer change its accuracy, and "as sure as of the test set" means
+    Physically: the ensemble, explored at the loop's temperature in ``empty_explorations`` independent
+    runs (fresh Maxwell-Boltzmann velocities and thermostat seeds, each as long as the protocol's
+    exploration), is as sure of every new frame as of the test set, further data no longer change its accuracy, and "as sure as of the test set" means
     something because its uncertainty tracks its error there. An over-confident ensemble (error 100x
     its UCE) accepts nothing because its thresholds are too small, not because it knows: that is never
     convergence. Iterations that reused an ensemble (nothing was selected before them) are no evidence
@@ -72,18 +74,25 @@ class MaeAndSelection(ConvergenceRule):
 
     key: ClassVar[str] = 'mae_and_selection'
     label: ClassVar[str] = 'no frame accepted, test force MAE settled, uncertainty calibrated'
-    defaults: ClassVar[dict] = {'tolerance': 0.002, 'patience': 1, 'max_error_over_uncertainty': 3.0}
+    defaults: ClassVar[dict] = {
+        'tolerance': 0.002,
+        'patience': 1,
+        'max_error_over_uncertainty': 3.0,
+        'empty_explorations': 2,
+    }
 
     max_iterations: int
     tolerance: float = defaults['tolerance']
     patience: int = defaults['patience']
     max_error_over_uncertainty: float | None = defaults['max_error_over_uncertainty']
+    empty_explorations: int = defaults['empty_explorations']
 
     @classmethod
     def validate(cls, parameters: dict) -> dict:
         p = super().validate(parameters)
         check_number('tolerance', p['tolerance'])
         check_number('patience', p['patience'], integer=True, minimum=0)
+        check_number('empty_explorations', p['empty_explorations'], integer=True, minimum=1)
         if p['max_error_over_uncertainty'] is not None:
             check_number('max_error_over_uncertainty', p['max_error_over_uncertainty'])
         return p
@@ -95,6 +104,8 @@ class MaeAndSelection(ConvergenceRule):
             raise ValueError(f'the MAE tolerance must be positive, not {self.tolerance}')
         if self.patience < 0:
             raise ValueError(f'patience must be >= 0, not {self.patience}')
+        if self.empty_explorations < 1:
+            raise ValueError(f'empty_explorations must be >= 1, not {self.empty_explorations}')
 
     def mae_changes(self, history: list[IterationRecord]) -> list[float]:
         """Changes of the test MAE between successive different ensembles (a reused one repeats its MAE)."""
@@ -104,9 +115,25 @@ class MaeAndSelection(ConvergenceRule):
         maes = [r.test_forces_mae for r in distinct]
         return [abs(b - a) for a, b in itertools.pairwise(maes)]
 
+    @staticmethod
+    def empty_run(history: list[IterationRecord]) -> int:
+        """How many of the last explorations in a row accepted nothing."""
+        count = 0
+        for record in reversed(history):
+            if record.n_selected:
+                break
+            count += 1
+        return count
+
     def _blocker(self, history: list[IterationRecord]) -> str | None:
         """Why an iteration that accepted nothing is not convergence, or ``None``."""
         last = history[-1]
+        empty = self.empty_run(history)
+        if empty < self.empty_explorations:
+            return (
+                f'{empty} of {self.empty_explorations} explorations in a row without an accepted frame '
+                '(fresh velocities each)'
+            )
         ratio, limit = last.error_over_uncertainty, self.max_error_over_uncertainty
         if limit is not None and ratio is not None and math.isfinite(ratio) and ratio > limit:
             return (
@@ -143,7 +170,9 @@ class MaeAndSelection(ConvergenceRule):
                 if changes
                 else ''
             )
-            return Decision(True, True, 'converged', f'iteration {last.iteration}: no frame accepted{detail}')
+            runs = self.empty_run(history)
+            where = 'no frame accepted' if runs == 1 else f'no frame accepted in {runs} explorations in a row'
+            return Decision(True, True, 'converged', f'iteration {last.iteration}: {where}{detail}')
         if last.iteration >= self.max_iterations:
             why = (
                 f'{last.n_selected} frame(s) still accepted' if last.n_selected else f'no frame accepted but {blocker}'

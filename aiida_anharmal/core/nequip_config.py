@@ -34,6 +34,7 @@ DEFAULTS = {
     'batch_size': 4,
     'learning_rate': 0.01,
     'finetune_learning_rate': 0.002,
+    'finetune_max_epochs': None,  # epoch cap when fine-tuning from a parent (null: max_epochs)
     'lr_factor': 0.5,
     'lr_patience': 5,
     'early_stopping_patience': None,  # epochs without a better validation loss before training stops
@@ -55,7 +56,7 @@ INTEGER_KEYS = (
     'batch_size',
     'lr_patience',
 )
-OPTIONAL_INTEGER_KEYS = ('early_stopping_patience',)
+OPTIONAL_INTEGER_KEYS = ('early_stopping_patience', 'finetune_max_epochs')
 POSITIVE_KEYS = ('r_max', 'learning_rate', 'finetune_learning_rate', 'lr_factor')
 
 
@@ -124,7 +125,7 @@ def training_config(
         'run': ['train', 'test'],
         'seed': int(seed),
         'data': _data_section(hp, species, train_file, validation_file, seed),
-        'trainer': _trainer_section(hp),
+        'trainer': _trainer_section(hp, finetune=parent_package is not None),
         'training_module': _training_module_section(hp, species, seed, parent_package),
     }
 
@@ -157,13 +158,14 @@ def _data_section(hp: dict, species: list[str], train_file: str, validation_file
     }
 
 
-def _trainer_section(hp: dict) -> dict:
+def _trainer_section(hp: dict, finetune: bool = False) -> dict:
     """``trainer``: Lightning on one device, CSV log, the ``best`` / ``last`` checkpoints, optional time limit."""
+    max_epochs = hp['finetune_max_epochs'] if finetune and hp['finetune_max_epochs'] is not None else hp['max_epochs']
     trainer = {
         '_target_': 'lightning.Trainer',
         'accelerator': 'auto',
         'devices': 1,
-        'max_epochs': hp['max_epochs'],
+        'max_epochs': max_epochs,
         'check_val_every_n_epoch': 1,
         'log_every_n_steps': 1,
         'enable_progress_bar': False,

@@ -16,6 +16,9 @@ and runs, each step only if the one before succeeded:
    parent file is needed to load it);
 4. optionally ``nequip-compile`` to ``model.nequip.pt2``.
 
+Steps 2-4 are nequip's console scripts run in one child interpreter (:mod:`.nequip_stages`):
+torch and nequip are imported once per member, not once per stage.
+
 It writes ``metrics.json`` (final errors of the best model on the training and validation
 frames, epochs run, seconds; also after a failed stage), ``learning_curve.csv`` (per-epoch
 validation errors) and ``status.json`` (:mod:`.runner`): state ``finished``, ``setup_failed``,
@@ -26,7 +29,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -107,29 +109,33 @@ def check_request(config: dict, frames: Frames) -> dict:
     return hp
 
 
-def nequip_program(name: str) -> str:
-    """Path of a nequip console script: next to this Python first (the venv need not be on PATH)."""
-    beside = Path(sys.executable).parent / name
-    if beside.exists():
-        return str(beside)
-    found = shutil.which(name)
-    if found is None:
-        raise Stop('setup_failed', f'`{name}` not found next to {sys.executable} nor on PATH: is nequip installed?')
-    return found
+#: The stages and the state of the job when each fails.
+STAGE_STATES = {
+    'nequip-train': 'training_failed',
+    'nequip-package': 'packaging_failed',
+    'nequip-compile': 'compile_failed',
+}
+STAGES_FILE = 'stages.json'
 
 
-def _run(command: list[str], directory: Path, log, state: str) -> None:
-    command = [nequip_program(command[0]), *command[1:]]
-    PROGRAM.logger.info('running %s', ' '.join(command))
-    log.write(f'\n$ {" ".join(command)}\n')
+def _run(stages: list[tuple[str, list[str]]], directory: Path, log, seconds: dict) -> None:
+    """Run nequip's ``stages`` in one interpreter (:mod:`.nequip_stages`); a failed stage raises :class:`Stop`."""
+    from . import nequip_stages
+
+    request = directory / STAGES_FILE
+    request.write_text(json.dumps({'stages': stages}))
+    command = [sys.executable, '-m', nequip_stages.__name__, str(request)]
+    PROGRAM.logger.info('running %s', ' | '.join(' '.join([name, *args]) for name, args in stages))
+    log.write(f'\n$ {" ".join(command)}  # {", ".join(name for name, _ in stages)}\n')
     log.flush()
-    try:
-        result = subprocess.run(command, cwd=directory, stdout=log, stderr=subprocess.STDOUT, check=False)
-    except OSError as exc:
-        raise Stop(state, f'{command[0]} could not be started: {exc}') from exc
-    if result.returncode != 0:
-        tail = (directory / LOG_FILE).read_text(errors='replace').strip().splitlines()[-5:]
-        raise Stop(state, f'{command[0]} exited with {result.returncode}: ' + ' | '.join(tail))
+    result = subprocess.run(command, cwd=directory, stdout=log, stderr=subprocess.STDOUT, check=False)
+    seconds.update(json.loads(request.read_text()).get('seconds', {}))
+    failed = result.returncode - nequip_stages.FIRST_STAGE_CODE
+    if result.returncode == 0:
+        return
+    name = stages[failed][0] if 0 <= failed < len(stages) else stages[0][0]
+    tail = (directory / LOG_FILE).read_text(errors='replace').strip().splitlines()[-5:]
+    raise Stop(STAGE_STATES[name], f'{name} failed: ' + ' | '.join(tail))
 
 
 def read_learning_curve(metrics_csv: Path) -> list[dict]:
@@ -187,32 +193,24 @@ def setup(directory: Path) -> SimpleNamespace:
         parent_package=str(directory / parent) if parent else None,
     )
     (directory / 'config.yaml').write_text(yaml.safe_dump(nequip_config, sort_keys=False))
-    return SimpleNamespace(directory=directory, compile=bool(config.get('compile')), start=time.monotonic())
+    return SimpleNamespace(directory=directory, compile=bool(config.get('compile')), start=time.monotonic(), stages={})
 
 
 def run_stages(job: SimpleNamespace, log) -> None:
     """nequip-train, nequip-package and optionally nequip-compile; a failed stage raises :class:`Stop`."""
     directory = job.directory
     run_dir = directory / RUN_DIR
-    train = ['nequip-train', '-cp', str(directory), '-cn', 'config', f'hydra.run.dir={run_dir}']
-    _run(train, directory, log, 'training_failed')
     best = run_dir / 'best.ckpt'
+    stages = [
+        ('nequip-train', ['-cp', str(directory), '-cn', 'config', f'hydra.run.dir={run_dir}']),
+        ('nequip-package', ['build', str(best), str(directory / MODEL_FILE)]),
+    ]
+    if job.compile:
+        compile_args = [str(directory / MODEL_FILE), str(directory / COMPILED_FILE), '--mode', 'aotinductor']
+        stages.append(('nequip-compile', [*compile_args, '--device', 'cpu', '--target', 'ase']))
+    _run(stages, directory, log, job.stages)
     if not best.exists():
         raise Stop('training_failed', 'nequip-train finished without writing best.ckpt')
-    _run(['nequip-package', 'build', str(best), str(directory / MODEL_FILE)], directory, log, 'packaging_failed')
-    if job.compile:
-        compile_command = [
-            'nequip-compile',
-            str(directory / MODEL_FILE),
-            str(directory / COMPILED_FILE),
-            '--mode',
-            'aotinductor',
-            '--device',
-            'cpu',
-            '--target',
-            'ase',
-        ]
-        _run(compile_command, directory, log, 'compile_failed')
 
 
 def write_metrics(job: SimpleNamespace) -> None:
@@ -223,6 +221,7 @@ def write_metrics(job: SimpleNamespace) -> None:
     metrics = read_test_metrics(metrics_csv)
     metrics['epochs'] = len(curve)
     metrics['seconds'] = round(time.monotonic() - job.start, 2)
+    metrics['stages'] = dict(job.stages)  # wall seconds of nequip-train, nequip-package (, nequip-compile)
     if curve:
         metrics['best_validation'] = min(curve, key=lambda row: row.get('weighted_sum', np.inf))
     (directory / METRICS_FILE).write_text(json.dumps(metrics, indent=1))

@@ -62,6 +62,7 @@ class ActiveLearningWorkChain(ActiveLearningProtocol, ValidationSteps, WorkChain
         cls._define_inputs(spec)
         spec.outline(
             cls.setup,
+            if_(cls.should_validate)(cls.start_ground_truth),
             if_(cls.needs_initial_data)(cls.make_initial_data, cls.inspect_initial_data),
             while_(cls.should_continue)(
                 cls.start_iteration,
@@ -74,7 +75,7 @@ class ActiveLearningWorkChain(ActiveLearningProtocol, ValidationSteps, WorkChain
                 cls.decide,
             ),
             cls.results,
-            if_(cls.should_validate)(cls.validate, cls.inspect_validation),
+            if_(cls.should_validate)(cls.await_ground_truth, cls.validate, cls.inspect_validation),
         )
         spec.output('ensemble', valid_type=Ensemble, help='The last ensemble.')
         spec.output('training_set', valid_type=TrainingSet, help='The final training set.')

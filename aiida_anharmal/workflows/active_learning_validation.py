@@ -5,6 +5,11 @@
 :class:`~aiida_anharmal.workflows.validation.ValidationMDWorkChain`: the ensemble of iteration 1 (the
 potential before learning) and the last ensemble, against the labelling engine, from the start
 structure. Its table is the output ``validation``.
+
+The ground-truth run depends on nothing the loop learns, so it starts with the loop
+(``start_ground_truth``, right after ``setup``) and runs while the loop trains and explores; the
+validation at the end waits for it and passes it on (``ground_truth``). On two CPU cores this
+hides most of its cost (the CuI reference model: ~1 s per MD step) in the loop's idle core time.
 """
 
 from __future__ import annotations
@@ -13,10 +18,11 @@ from aiida import orm
 from aiida.engine import ToContext
 
 from .common import describe
-from .validation import ValidationMDWorkChain
+from .md import MDBaseWorkChain
+from .validation import REFERENCE, ValidationMDWorkChain, md_inputs, run_ended
 
 #: Ports of the validation that the loop fills itself.
-LOOP_SETS = ('ensembles', 'structure', 'harmonic', 'reference', 'md_code', 'evaluate_code')
+LOOP_SETS = ('ensembles', 'structure', 'harmonic', 'reference', 'md_code', 'evaluate_code', 'ground_truth')
 
 
 def check_validation_inputs(value) -> str | None:
@@ -50,28 +56,57 @@ class ValidationSteps:
     def should_validate(self):
         return 'parameters' in self.inputs.get('validation', {})
 
-    def validate(self):
+    def _validation_inputs(self) -> dict:
+        """The exposed validation inputs with those the loop sets (all but ``ensembles`` and ``ground_truth``)."""
         inputs = self.exposed_inputs(ValidationMDWorkChain, 'validation')
-        ensembles = {'final': self.ctx.ensemble}
-        if self.ctx.first_ensemble.uuid != self.ctx.ensemble.uuid:
-            ensembles['initial'] = self.ctx.first_ensemble
         label = self.inputs.label
         reference = {'engine': label.engine}
         for name in ('parameters', 'model'):
             if name in label:
                 reference[name] = label[name]
         inputs.update(
-            ensembles=ensembles,
             structure=self.inputs.structure,
             harmonic=self.inputs.harmonic,
             reference=reference,
             md_code=self.inputs.explore.code,
             evaluate_code=self.inputs.evaluate_code,
+        )
+        return inputs
+
+    def start_ground_truth(self):
+        """Submit the labelling engine's own MD now, without waiting: it needs nothing the loop learns."""
+        inputs = self._validation_inputs()
+        node = self.submit(
+            MDBaseWorkChain,
+            md=md_inputs(inputs, REFERENCE),
+            max_iterations=inputs['max_restarts'],
+            metadata={'call_link_label': 'validation_ground_truth'},
+        )
+        self.ctx.ground_truth_pk = node.pk
+        self.report(f'the ground-truth MD of the validation runs alongside the loop: MDBaseWorkChain<{node.pk}>')
+
+    def await_ground_truth(self):
+        return ToContext(ground_truth=orm.load_node(self.ctx.ground_truth_pk))
+
+    def validate(self):
+        node = self.ctx.ground_truth
+        if 'trajectory' not in node.outputs:
+            return self.exit_codes.ERROR_VALIDATION_FAILED.format(message=f'the ground-truth run: {describe(node)}')
+        inputs = self._validation_inputs()
+        ensembles = {'final': self.ctx.ensemble}
+        if self.ctx.first_ensemble.uuid != self.ctx.ensemble.uuid:
+            ensembles['initial'] = self.ctx.first_ensemble
+        inputs.update(
+            ensembles=ensembles,
+            ground_truth={
+                'trajectory': node.outputs.trajectory,
+                'frames': node.outputs.frames,
+                'ended': orm.Str(run_ended(node)),
+            },
             metadata={'call_link_label': 'validation'},
         )
-        self.report(
-            f'validation MD of the {" and ".join(sorted(ensembles))} ensemble(s) against `{label.engine.value}`'
-        )
+        engine = self.inputs.label.engine.value
+        self.report(f'validation MD of the {" and ".join(sorted(ensembles))} ensemble(s) against `{engine}`')
         return ToContext(validation=self.submit(ValidationMDWorkChain, **inputs))
 
     def inspect_validation(self):
@@ -80,3 +115,15 @@ class ValidationSteps:
             return self.exit_codes.ERROR_VALIDATION_FAILED.format(message=describe(node))
         self.out('validation', node.outputs.comparison)
         return None
+
+    def on_terminated(self):
+        """A loop that ends early (a failed step) does not leave its ground-truth run behind."""
+        super().on_terminated()
+        pk = self.ctx.get('ground_truth_pk') if hasattr(self, 'ctx') and self.ctx is not None else None
+        if pk is None:
+            return
+        node = orm.load_node(pk)
+        if not node.is_terminated:
+            from aiida.manage import get_manager
+
+            get_manager().get_process_controller().kill_process(pk, msg_text='the active-learning loop ended early')

@@ -40,6 +40,9 @@ def validate_validation_inputs(value, ctx=None):
     unknown = sorted(set(parameters) - {'equilibration', 'stride'})
     if unknown:
         return f'unknown `analysis` key(s) {unknown}; allowed: equilibration (fs), stride'
+    message = check_ground_truth(value)
+    if message:
+        return message
     from ..calculations.md import validate_inputs as validate_md
 
     for label, ensemble in [(REFERENCE, None), *sorted(ensembles.items())]:
@@ -55,6 +58,48 @@ def validate_validation_inputs(value, ctx=None):
         if message:
             return f'run `{label}`: {message}'
     return None
+
+
+def check_ground_truth(value) -> str | None:
+    """A given ground-truth run is complete and starts from the validation's structure."""
+    given = value.get('ground_truth', {})
+    if not given:
+        return None
+    missing = sorted({'trajectory', 'frames', 'ended'} - set(given))
+    if missing:
+        return f'the `ground_truth` run needs trajectory, frames and ended; missing {missing}'
+    import numpy as np
+
+    start = np.asarray(given['trajectory'].get_positions()[0])
+    expected = np.array([site.position for site in value['structure'].sites])
+    if start.shape != expected.shape or not np.allclose(start, expected, atol=1e-6):
+        return 'the `ground_truth` run does not start from `structure`'
+    return None
+
+
+def md_inputs(inputs, label: str) -> dict:
+    """The ``md`` inputs of run ``label`` (``reference`` or an ensemble's) from ValidationMDWorkChain-like inputs."""
+    md = {
+        'code': inputs['md_code'],
+        'structure': inputs['structure'],
+        'harmonic': inputs['harmonic'],
+        'parameters': inputs['parameters'],
+        'metadata': {'options': dict(inputs['options'])},
+    }
+    if 'guards' in inputs:
+        md['guards'] = inputs['guards']
+    if label == REFERENCE:
+        md['reference'] = dict(inputs['reference'])
+    else:
+        md['ensemble'] = inputs['ensembles'][label]
+    return md
+
+
+def run_ended(node) -> str:
+    """How an MD run (MDBaseWorkChain) ended: ``finished`` or ``stopped: <exit message of its last calculation>``."""
+    calcs = sorted((c for c in node.called if c.process_class is MDCalculation), key=lambda c: c.ctime)
+    last = calcs[-1]
+    return 'finished' if last.is_finished_ok else f'stopped: {last.exit_message}'
 
 
 class ValidationMDWorkChain(ProtocolMixin, WorkChain):
@@ -86,6 +131,16 @@ class ValidationMDWorkChain(ProtocolMixin, WorkChain):
         spec.input('md_code', valid_type=orm.AbstractCode, help='Code of `anharmal-md`.')
         spec.input('evaluate_code', valid_type=orm.AbstractCode, help='Code of `anharmal-evaluate`.')
         spec.input('max_restarts', valid_type=orm.Int, default=lambda: orm.Int(3), help='Calculations per run.')
+        spec.input_namespace(
+            'ground_truth',
+            required=False,
+            populate_defaults=False,
+            help='The ground-truth run, done already with the same structure, parameters and guards (the AL loop '
+            'starts it with the loop): `trajectory`, `frames`, `ended`. Without it the engine runs here.',
+        )
+        spec.input('ground_truth.trajectory', valid_type=orm.TrajectoryData, required=False)
+        spec.input('ground_truth.frames', valid_type=orm.ArrayData, required=False)
+        spec.input('ground_truth.ended', valid_type=orm.Str, required=False, help='`finished` or `stopped: ...`')
         add_options_input(spec, 'calculation')
         spec.inputs.validator = validate_validation_inputs
         spec.outline(cls.run_md, cls.inspect_md, cls.evaluate, cls.inspect_evaluation, cls.compare)
@@ -142,47 +197,40 @@ class ValidationMDWorkChain(ProtocolMixin, WorkChain):
         builder.options = recursive_merge(inputs['options'], options or {})
         return builder
 
-    def _md_inputs(self, label: str) -> dict:
-        md = {
-            'code': self.inputs.md_code,
-            'structure': self.inputs.structure,
-            'harmonic': self.inputs.harmonic,
-            'parameters': self.inputs.parameters,
-            'metadata': {'options': dict(self.inputs.options)},
-        }
-        if 'guards' in self.inputs:
-            md['guards'] = self.inputs.guards
-        if label == REFERENCE:
-            md['reference'] = dict(self.inputs.reference)
-        else:
-            md['ensemble'] = self.inputs.ensembles[label]
-        return md
+    def _labels(self) -> list[str]:
+        return [REFERENCE, *sorted(self.inputs.ensembles)]
 
     def run_md(self):
-        labels = [REFERENCE, *sorted(self.inputs.ensembles)]
+        given = 'trajectory' in self.inputs.get('ground_truth', {})
+        labels = self._labels()[1:] if given else self._labels()
         running = {}
         for label in labels:
             running[label] = self.submit(
                 MDBaseWorkChain,
-                md=self._md_inputs(label),
+                md=md_inputs(self.inputs, label),
                 max_iterations=self.inputs.max_restarts,
                 metadata={'call_link_label': f'md_{label}'},
             )
-        self.report(f'validation MD: {", ".join(labels)} from the same start, seed and length')
+        done = ' (the ground-truth run is given)' if given else ''
+        self.report(f'validation MD: {", ".join(labels)} from the same start, seed and length{done}')
         return ToContext(**{f'md_{label}': node for label, node in running.items()})
 
     def inspect_md(self):
-        self.ctx.ended = {}
-        for label in [REFERENCE, *sorted(self.inputs.ensembles)]:
-            node = self.ctx[f'md_{label}']
-            if 'trajectory' not in node.outputs:
-                return self.exit_codes.ERROR_EXPLORATION_FAILED.format(message=f'run `{label}`: {describe(node)}')
-            self.out(f'trajectories.{label}', node.outputs.trajectory)
-            self.out(f'frames.{label}', node.outputs.frames)
-            calcs = sorted((c for c in node.called if c.process_class is MDCalculation), key=lambda c: c.ctime)
-            last = calcs[-1]
-            self.ctx.ended[label] = 'finished' if last.is_finished_ok else f'stopped: {last.exit_message}'
-            self.report(f'{label}: {node.outputs.trajectory.numsteps} frame(s), {self.ctx.ended[label]}')
+        self.ctx.ended, self.ctx.runs = {}, {}
+        for label in self._labels():
+            if label == REFERENCE and 'trajectory' in self.inputs.get('ground_truth', {}):
+                given = self.inputs.ground_truth
+                trajectory, frames, ended = given.trajectory, given.frames, given.ended.value
+            else:
+                node = self.ctx[f'md_{label}']
+                if 'trajectory' not in node.outputs:
+                    return self.exit_codes.ERROR_EXPLORATION_FAILED.format(message=f'run `{label}`: {describe(node)}')
+                trajectory, frames, ended = node.outputs.trajectory, node.outputs.frames, run_ended(node)
+            self.out(f'trajectories.{label}', trajectory)
+            self.out(f'frames.{label}', frames)
+            self.ctx.runs[label] = {'trajectory': trajectory, 'frames': frames}
+            self.ctx.ended[label] = ended
+            self.report(f'{label}: {trajectory.numsteps} frame(s), {ended}')
         return None
 
     def evaluate(self):
@@ -196,8 +244,8 @@ class ValidationMDWorkChain(ProtocolMixin, WorkChain):
             'ground_truth': labeller.ground_truth,
             'description': labeller.description,
         }
-        node = self.ctx[f'md_{REFERENCE}']
-        self.ctx.reference_frames = reference_frames(node.outputs.trajectory, node.outputs.frames, orm.Dict(parameters))
+        run = self.ctx.runs[REFERENCE]
+        self.ctx.reference_frames = reference_frames(run['trajectory'], run['frames'], orm.Dict(parameters))
         self.out('reference_frames', self.ctx.reference_frames)
         running = {}
         for label, ensemble in sorted(self.inputs.ensembles.items()):
@@ -220,10 +268,9 @@ class ValidationMDWorkChain(ProtocolMixin, WorkChain):
 
     def compare(self):
         runs = {}
-        for label in [REFERENCE, *sorted(self.inputs.ensembles)]:
-            node = self.ctx[f'md_{label}']
-            runs[f'trajectory_{label}'] = node.outputs.trajectory
-            runs[f'frames_{label}'] = node.outputs.frames
+        for label, run in self.ctx.runs.items():
+            runs[f'trajectory_{label}'] = run['trajectory']
+            runs[f'frames_{label}'] = run['frames']
         for label in sorted(self.inputs.ensembles):
             runs[f'statistics_{label}'] = self.ctx[f'evaluation_{label}'].outputs.statistics
         analysis = self.inputs.analysis.get_dict()
