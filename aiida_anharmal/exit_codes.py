@@ -46,6 +46,16 @@ CALCULATION = (
     Code(313, 'ERROR_PACKAGING_FAILED', 'nequip-package failed: {message}'),
     Code(314, 'ERROR_COMPILE_FAILED', 'nequip-compile failed (the packaged model is in the `model` output): {message}'),
     Code(
+        315,
+        'ERROR_NEB_NOT_CONVERGED',
+        'The NEB did not converge within its step cap: {message}; the band and its profile are in the outputs.',
+    ),
+    Code(
+        316,
+        'ERROR_NEB_UNPHYSICAL_IMAGE',
+        'An image of the band became unphysical: {message}; the band of that step is in the `path` output.',
+    ),
+    Code(
         330,
         'ERROR_INTERRUPTED',
         'The program stopped before the end of its work ({message}); what it finished is '

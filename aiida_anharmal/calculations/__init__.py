@@ -3,6 +3,7 @@
 from .evaluate import EvaluateCalculation
 from .label import LabelCalculation
 from .md import MDCalculation
+from .neb import NEBCalculation
 from .train import TrainCalculation
 
-__all__ = ('EvaluateCalculation', 'LabelCalculation', 'MDCalculation', 'TrainCalculation')
+__all__ = ('EvaluateCalculation', 'LabelCalculation', 'MDCalculation', 'NEBCalculation', 'TrainCalculation')

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import PurePath
 from typing import ClassVar
 
 import numpy as np
@@ -77,6 +78,22 @@ class AnharmalCalcJob(CalcJob):
             copies.append((member.uuid, member.filename, target))
             files.append(target)
         return files, copies
+
+    def reference_engine(self) -> tuple[dict, list]:
+        """The ``engine`` entry of ``aiida.json`` when the labelling engine drives the program (the ``reference``
+        namespace), and the copy of its model file."""
+        reference = self.inputs.reference
+        engine = {
+            'engine': reference.engine.value,
+            'parameters': reference.parameters.get_dict() if 'parameters' in reference else {},
+            'model_file': None,
+        }
+        copies = []
+        if 'model' in reference:
+            suffix = ''.join(PurePath(reference.model.filename).suffixes)
+            engine['model_file'] = f'reference_model{suffix}'
+            copies.append((reference.model.uuid, reference.model.filename, engine['model_file']))
+        return engine, copies
 
     def write_harmonic(self, folder) -> str | None:
         """Write the ``harmonic`` input (if any) for the program; return its file name or ``None``."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import PurePath
 from typing import ClassVar
 
 import numpy as np
@@ -34,7 +33,7 @@ def start_atoms(value):
     return atoms
 
 
-def _driver_message(value, atoms) -> str | None:
+def driver_message(value, atoms) -> str | None:
     """Why the ensemble or the reference engine cannot drive MD of ``atoms``, else ``None``."""
     if 'ensemble' in value:
         unknown = sorted(set(atoms.get_chemical_symbols()) - set(value['ensemble'].species))
@@ -82,7 +81,7 @@ def validate_inputs(value, ctx=None):
         if not -n <= frame < n:
             return f'`start_frame` {frame} is out of range for a trajectory of {n} frames'
     atoms = start_atoms(value)
-    message = _driver_message(value, atoms)
+    message = driver_message(value, atoms)
     if message:
         return message
     guards = value['guards'].get_dict() if 'guards' in value else {}
@@ -196,21 +195,6 @@ class MDCalculation(AnharmalCalcJob):
             help='Per saved frame: energy (U), uce_energy, uce_force_max, anharmonicity, '
             'uce_anharmonicity, temperature, kinetic_energy, step, time; uce_forces (frames x atoms).',
         )
-
-    def reference_engine(self) -> tuple[dict, list]:
-        """The ``engine`` entry of ``aiida.json`` for a reference-driven run, and the copy of its model file."""
-        reference = self.inputs.reference
-        engine = {
-            'engine': reference.engine.value,
-            'parameters': reference.parameters.get_dict() if 'parameters' in reference else {},
-            'model_file': None,
-        }
-        copies = []
-        if 'model' in reference:
-            suffix = ''.join(PurePath(reference.model.filename).suffixes)
-            engine['model_file'] = f'reference_model{suffix}'
-            copies.append((reference.model.uuid, reference.model.filename, engine['model_file']))
-        return engine, copies
 
     def prepare_for_submission(self, folder):
         inputs = self.inputs

@@ -14,6 +14,7 @@ PROGRAMS = {
     'anharmal-train': 'anharmal.train',
     'anharmal-evaluate': 'anharmal.evaluate',
     'anharmal-md': 'anharmal.md',
+    'anharmal-neb': 'anharmal.neb',
 }
 
 #: Prepended to every job script: one thread per process (threaded BLAS slowed GPAW 2-10x on 2 cores).

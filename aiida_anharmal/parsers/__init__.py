@@ -3,6 +3,7 @@
 from .evaluate import EvaluateParser
 from .label import LabelParser
 from .md import MDParser
+from .neb import NEBParser
 from .train import TrainParser
 
-__all__ = ('EvaluateParser', 'LabelParser', 'MDParser', 'TrainParser')
+__all__ = ('EvaluateParser', 'LabelParser', 'MDParser', 'NEBParser', 'TrainParser')

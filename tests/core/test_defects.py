@@ -1,0 +1,55 @@
+"""End points of the NEB validation: the CuI Frenkel pair by hand-derived distances, the minimum check on EMT."""
+
+import numpy as np
+import pytest
+from ase.build import bulk
+from ase.calculators.emt import EMT
+
+from aiida_anharmal.core.defects import (
+    check_minimum,
+    cui_frenkel_pair,
+    frenkel_pair,
+    neighbour_shell,
+    relax,
+)
+
+
+def test_the_cui_interstitial_sits_among_four_iodines():
+    a = 6.05
+    pristine, defect = cui_frenkel_pair(a)
+    assert len(pristine) == len(defect) == 64
+    assert pristine.get_chemical_symbols() == defect.get_chemical_symbols()
+    moved = np.flatnonzero(np.linalg.norm(defect.positions - pristine.positions, axis=1) > 1e-9)
+    assert moved.tolist() == [0] and pristine[0].symbol == 'Cu'
+    np.testing.assert_allclose(defect.positions[0], [a / 2, 0, 0])
+    shell = neighbour_shell(defect, defect.positions[0])
+    # 4 I at sqrt(3)/4 a = 2.62 A; 6 Cu sites at a/2 = 3.03 A, one of them the vacancy just left
+    np.testing.assert_allclose(shell['I'], [np.sqrt(3) / 4 * a] * 4, atol=1e-3)
+    np.testing.assert_allclose(shell['Cu'], [a / 2] * 5, atol=1e-3)
+    # (1/2, 1/2, 1/2) a is the same kind of site
+    other = neighbour_shell(pristine, np.array([0.5, 0.5, 0.5]) * a)
+    assert len(other['I']) == 4 and len(other['Cu']) == 6
+
+
+def test_an_occupied_site_is_refused():
+    pristine, _ = cui_frenkel_pair()
+    with pytest.raises(ValueError, match='not empty'):
+        frenkel_pair(pristine, 0, pristine.positions[1])
+    with pytest.raises(ValueError, match='atom 99 does not exist'):
+        frenkel_pair(pristine, 99, [0.0, 0.0, 0.0])
+
+
+def test_the_minimum_check_tells_a_minimum_from_a_saddle():
+    crystal = bulk('Cu', 'fcc', a=3.6, cubic=True).repeat(2)
+    relaxed = relax(crystal, EMT())
+    assert relaxed.converged
+    check = check_minimum(relaxed, EMT(), rattle=0.05, watch=0)
+    assert check.is_minimum and check.max_displacement < 0.1 and abs(check.energy_change) < 1e-3
+    # a vacancy with its neighbour half-way into it: the symmetric saddle of the hop
+    site, neighbour = crystal.positions[0].copy(), 1 + int(np.argmin(crystal.get_distances(0, range(1, 32), mic=True)))
+    saddle = crystal.copy()
+    del saddle[0]
+    saddle.positions[neighbour - 1] = (saddle.positions[neighbour - 1] + site) / 2
+    relaxed = relax(saddle, EMT(), steps=0)
+    check = check_minimum(relaxed, EMT(), rattle=0.05, seed=1, watch=neighbour - 1)
+    assert not check.is_minimum and check.moved_atom_displacement > 0.5 and check.energy_change < -0.1

@@ -1,0 +1,140 @@
+"""``anharmal.neb`` as a CalcJob: the path equals the core's, outputs survive every end, bad bands are refused."""
+
+import io
+
+import numpy as np
+import pytest
+from aiida import orm
+from aiida.engine import run_get_node
+from ase.build import bulk
+from ase.calculators.emt import EMT
+from ase.optimize import BFGS
+
+from aiida_anharmal.calculations.neb import NEBCalculation
+from aiida_anharmal.core.neb import NEBSettings, interpolate, path_profile, run_neb
+from aiida_anharmal.core.uncertainty import CalculatorAsEnsemble
+
+OPTIONS = {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}, 'max_wallclock_seconds': 600}
+PARAMETERS = {'n_images': 3, 'fmax': 0.05, 'steps': 200}
+
+
+def vacancy_hop(repeat=(2, 2, 2)):
+    """Relaxed end points (EMT) of a vacancy hop in fcc Cu."""
+    crystal = bulk('Cu', 'fcc', a=3.6, cubic=True).repeat(repeat)
+    site = crystal.positions[0].copy()
+    neighbour = int(np.argmin(crystal.get_distances(0, range(1, len(crystal)), mic=True)))
+    initial = crystal.copy()
+    del initial[0]
+    final = initial.copy()
+    final.positions[neighbour] = site
+    ends = []
+    for atoms in (initial, final):
+        atoms.calc = EMT()
+        BFGS(atoms, logfile=None).run(fmax=0.01, steps=200)
+        atoms.calc = None
+        ends.append(atoms)
+    return ends
+
+
+def neb_inputs(neb_code, initial, final, driver=None, parameters=PARAMETERS, **extra):
+    inputs = {
+        'initial': orm.StructureData(ase=initial),
+        'final': orm.StructureData(ase=final),
+        'code': neb_code,
+        'parameters': orm.Dict(parameters),
+        'metadata': {'options': OPTIONS},
+        **extra,
+    }
+    inputs.update(driver if driver is not None else {'reference': {'engine': orm.Str('emt')}})
+    return inputs
+
+
+@pytest.mark.slow
+def test_the_path_through_the_calcjob_equals_the_core_path(neb_code):
+    initial, final = vacancy_hop()
+    _, node = run_get_node(NEBCalculation, **neb_inputs(neb_code, initial, final))
+    assert node.is_finished_ok, node.exit_message
+    settings = NEBSettings(**PARAMETERS)
+    run = run_neb(interpolate(initial, final, settings), settings, calculator=EMT())
+    profile = path_profile(run.images, CalculatorAsEnsemble(EMT()))
+    path = node.outputs.path
+    assert path.numsteps == 5
+    np.testing.assert_allclose(path.get_positions(), np.stack([i.positions for i in run.images]), atol=1e-6)
+    summary = node.outputs.summary
+    assert summary['converged'] and summary['steps'] == run.steps
+    assert abs(summary['barrier'] - profile.barrier) < 1e-3 and summary['highest_image'] == 2
+    arrays = node.outputs.images_data
+    np.testing.assert_allclose(arrays.get_array('energies'), profile.energies, atol=1e-6)
+    assert arrays.get_array('uce_forces').shape == (5, 31) and len(arrays.get_array('fmax_history')) == run.steps + 1
+
+
+@pytest.mark.slow
+def test_an_unconverged_band_keeps_its_outputs_and_an_interrupted_one_continues(neb_code):
+    initial, final = vacancy_hop()
+    _, capped = run_get_node(
+        NEBCalculation, **neb_inputs(neb_code, initial, final, parameters={**PARAMETERS, 'steps': 3})
+    )
+    assert capped.exit_status == 315 and 'after 3 steps' in capped.exit_message
+    assert capped.outputs.summary['steps'] == 3 and not capped.outputs.summary['converged']
+    assert 'images_data' in capped.outputs
+    # a time budget spent after the first step: the band so far is the `path`, and a restart continues from it
+    _, stopped = run_get_node(
+        NEBCalculation, **neb_inputs(neb_code, initial, final, settings=orm.Dict({'max_seconds': 1e-6}))
+    )
+    assert stopped.exit_status == 330 and stopped.outputs.path.base.attributes.get('optimizer_step') == 1
+    restart = {k: v for k, v in neb_inputs(neb_code, initial, final).items() if k not in ('initial', 'final')}
+    _, resumed = run_get_node(NEBCalculation, images=stopped.outputs.path, **restart)
+    assert resumed.is_finished_ok, resumed.exit_message
+    assert resumed.outputs.summary['highest_image'] == 2 and resumed.outputs.summary['barrier'] > 0.3
+
+
+def fake_ensemble(species=('Cu',)):
+    from aiida_anharmal.data import Ensemble, MLIPModel
+
+    members = {
+        f'sub0_seed{s}': MLIPModel(
+            io.BytesIO(b'x'),
+            filename='m.nequip.zip',
+            architecture='NequIP',
+            model_format='nequip-package',
+            species=list(species),
+            r_max=4.0,
+            seed=s,
+        ).store()
+        for s in (0, 1)
+    }
+    return Ensemble(members=members).store()
+
+
+def test_bad_bands_are_refused_before_any_job(neb_code):
+    initial, final = vacancy_hop((2, 2, 1))
+    swapped = final.copy()
+    swapped.symbols[3] = 'Ag'
+    stretched = final.copy()
+    stretched.set_cell(final.cell * 1.02, scale_atoms=True)
+    silver = initial.copy()
+    silver.symbols[:] = 'Ag'
+    two = orm.TrajectoryData()
+    two.set_trajectory(symbols=initial.get_chemical_symbols(), positions=np.stack([initial.positions, final.positions]))
+    cases = [
+        ({'final': final[:-1]}, '15 and 14 atoms'),
+        ({'final': swapped}, 'species in a different order'),
+        ({'final': stretched}, 'different cells'),
+        ({'parameters': orm.Dict({**PARAMETERS, 'n_images': 1, 'max_image_step': 1.0})}, r'moves 1\.\d\d A'),
+        ({'parameters': orm.Dict({'images': 3})}, 'unknown NEB parameter'),
+        ({'parameters': orm.Dict({'method': 'nonsense'})}, 'method must be one of'),
+        ({'settings': orm.Dict({'walltime': 5})}, 'unknown `settings` key'),
+    ]
+    for extra, match in cases:
+        ends = {'final': final, **extra}
+        with pytest.raises(ValueError, match=match):
+            run_get_node(NEBCalculation, **neb_inputs(neb_code, initial, **ends))
+    with pytest.raises(ValueError, match='at least 3 images'):
+        inputs = {k: v for k, v in neb_inputs(neb_code, initial, final).items() if k not in ('initial', 'final')}
+        run_get_node(NEBCalculation, images=two, **inputs)
+    ensemble = {'ensemble': fake_ensemble()}
+    with pytest.raises(ValueError, match=r"elements \['Ag'\]"):
+        run_get_node(NEBCalculation, **neb_inputs(neb_code, silver, silver, driver=ensemble))
+    both = {'ensemble': fake_ensemble(), 'reference': {'engine': orm.Str('emt')}}
+    with pytest.raises(ValueError, match='not both'):
+        run_get_node(NEBCalculation, **neb_inputs(neb_code, initial, final, driver=both))
