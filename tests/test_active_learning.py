@@ -171,6 +171,21 @@ def archive_status_in_fresh_profile(node, tmp_path) -> list[str]:
     return out.stdout.strip().splitlines()
 
 
+def check_timing(node):
+    """The time of each iteration, split into its steps, from the graph (`anharmal al timing`)."""
+    from aiida_anharmal.analysis.timing import timing_lines, timing_rows
+
+    rows = timing_rows(node)
+    assert [r['iteration'] for r in rows] == [1, 2]
+    for r in rows:
+        parts = r['training'] + r['evaluation'] + r['md'] + r['labelling']
+        assert r['training'] > 0 and r['md'] > 0 and abs(r['total'] - parts - r['other']) < 1e-6
+        assert r['other'] > -1.0  # the steps run one after the other inside the iteration
+        assert r['member_train'] > 0 and r['member_package'] > 0  # read from the members' metrics
+    lines = timing_lines(node)
+    assert lines[0].startswith('iter  total (s)') and lines[-1].startswith('whole run')
+
+
 def check_decision_and_summary(node):
     """Why it stopped, and the summary table, are calcfunction outputs that agree with each other."""
     decision = node.outputs.convergence
@@ -244,6 +259,7 @@ def test_two_iterations_from_random_initial_data(
 
     check_decision_and_summary(node)
     check_calibration(iterations)
+    check_timing(node)
 
     # for every training frame, its iteration and selection node by a QueryBuilder query
     qb = orm.QueryBuilder()

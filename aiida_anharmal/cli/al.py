@@ -75,6 +75,17 @@ def al_validate(profile, identifier):
         click.echo(line)
 
 
+@al.command('timing')
+@PROFILE
+@click.argument('identifier')
+def al_timing(profile, identifier):
+    """Where the time of an AL run went: per iteration training, evaluation, MD, labelling and the rest (s)."""
+    from ..analysis.timing import timing_lines
+
+    for line in timing_lines(_load(profile, identifier)):
+        click.echo(line)
+
+
 @al.command('export')
 @PROFILE
 @click.argument('identifier')

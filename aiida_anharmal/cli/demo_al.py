@@ -31,7 +31,7 @@ CUI_LATTICE_CONSTANT = 6.06
 #: temperature, ground truth = the labelling engine, started with the loop.
 DEMO_OVERRIDES = {
     'fast': {
-        'max_iterations': 5,
+        'max_iterations': 4,
         'acquisition': {'n_max': 8},
         'explore': {
             'seeds': [0, 1],
@@ -182,8 +182,12 @@ def demo_al(profile, engine, protocol, temperature, iterations, output, timeout)
 def print_results(node, output: Path) -> None:
     """The tables of a finished demo run, its plots and training set in ``output``, and what to type next."""
     from ..analysis.al import status_lines, write_plots
+    from ..analysis.timing import timing_lines
 
     for line in status_lines(node):
+        click.echo(line)
+    click.echo('where the time went (s; `other`: the workchain steps, calcfunctions and daemon gaps)')
+    for line in timing_lines(node):
         click.echo(line)
     for path in write_plots(node, output):
         click.echo(f'wrote {path}')
@@ -193,6 +197,7 @@ def print_results(node, output: Path) -> None:
     click.echo('\nInspect it:')
     click.echo(f'  anharmal al status {node.pk}')
     click.echo(f'  anharmal al validate {node.pk}')
+    click.echo(f'  anharmal al timing {node.pk}')
     click.echo(f'  anharmal al provenance {node.pk} {len(training_set) - 1}')
     click.echo(f'  verdi process report {node.pk}')
     click.echo(f'  verdi archive create --nodes {node.pk} -- cui_al.aiida')

@@ -44,6 +44,7 @@ class NEBSettings:
     optimizer: str = 'FIRE'
     max_image_step: float = 4.0  # A: largest displacement of an atom between neighbouring images
     min_distance: float = 0.5  # A: an image with two atoms closer than this trips the guard
+    relax_end_points: bool = False  # relax both end points (fixed cell, same fmax and step cap) first
 
     def __post_init__(self):
         checks = {
@@ -62,8 +63,9 @@ class NEBSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise ValueError(f'{name} must be an integer >= {minimum}, not {value!r}')
-        if not isinstance(self.climb, bool):
-            raise ValueError(f'climb must be true or false, not {self.climb!r}')  # noqa: TRY004 - bad input: ValueError
+        for name in ('climb', 'relax_end_points'):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f'{name} must be true or false, not {getattr(self, name)!r}')  # noqa: TRY004
 
     @classmethod
     def from_dict(cls, parameters: dict) -> NEBSettings:
@@ -226,6 +228,8 @@ class PathProfile:
     uce_energy: np.ndarray
     uce_force_max: np.ndarray
     uce_forces: np.ndarray  # (images, atoms)
+    forces: np.ndarray  # mean forces (images, atoms, 3)
+    total_energies: np.ndarray
     anharmonicity: np.ndarray | None  # A per image (harmonic reference given)
     uce_anharmonicity: np.ndarray | None
     barrier: float  # max(E) - E(initial), from the images
@@ -281,6 +285,8 @@ def path_profile(images, predictor, harmonic=None) -> PathProfile:
         uce_energy=np.array([p.uce_energy for p in predictions]),
         uce_force_max=np.array([p.uce_force_max for p in predictions]),
         uce_forces=np.stack([p.uce_forces for p in predictions]),
+        forces=np.stack([p.forces for p in predictions]),
+        total_energies=total,
         anharmonicity=a,
         uce_anharmonicity=ua,
         barrier=float(energies[highest]),

@@ -9,10 +9,11 @@ The program that :class:`aiida_anharmal.calculations.NEBCalculation` runs. It re
   (time budget: the run stops cleanly at the first step after it, never before the first);
 * ``band.npz``: ``numbers``, ``cell``, ``pbc`` and ``positions`` (images x atoms x 3),
 
-and runs the band relaxation (:func:`aiida_anharmal.core.neb.run_neb`, one shared calculator),
+and (with ``neb.relax_end_points``, when interpolating) first relaxes both end points with the
+same potential, then runs the band relaxation (:func:`aiida_anharmal.core.neb.run_neb`, one shared calculator),
 rewriting ``band.npz`` after every optimizer step (the band so far, for a restart), then the
 profile of the final band. It writes ``profile.npz`` (per image: ``energies`` relative to the
-initial image, ``total_energies``, ``uce_energy``, ``uce_force_max``, ``uce_forces``, ``forces``,
+initial image, ``total_energies``, ``uce_energy``, ``uce_force_max``, ``uce_forces``, mean ``forces``,
 ``anharmonicity`` and ``uce_anharmonicity`` with a harmonic reference; the path coordinate, the
 spline of the fit, ``fmax_history``), ``summary.json`` (barrier, reaction energy, highest image,
 fit barrier, max UCE_F^max, converged, steps, seconds) and ``status.json``: state ``finished``,
@@ -64,6 +65,17 @@ def write_band(path: Path, images, **extra) -> None:
     os.replace(tmp, path)
 
 
+def relaxed_end(atoms, calculator, settings):
+    """An end point relaxed with the band's potential (fixed cell, the band's ``fmax`` and step cap)."""
+    from ..core.defects import relax
+
+    result = relax(atoms, calculator, fmax=settings.fmax, steps=settings.steps)
+    PROGRAM.logger.info('end point relaxed in %d steps (converged %s)', result.steps, result.converged)
+    end = result.atoms.copy()
+    end.calc = None
+    return end
+
+
 def setup(directory: Path) -> SimpleNamespace:
     from ..core.neb import NEBSettings, check_images, interpolate
 
@@ -71,20 +83,23 @@ def setup(directory: Path) -> SimpleNamespace:
     config = read_config(directory)
     settings = NEBSettings.from_dict(config.get('neb', {}))
     images = read_band(directory / BAND_FILE)
+    predictor = load_ensemble(directory, config)
+    predictor.check_atoms(images[0])
+    calculator = getattr(predictor, 'calculator', predictor)  # the engine's own, or the ensemble itself
     if config.get('interpolate'):
         if len(images) != 2:
             raise ValueError(f'`interpolate` needs the two end points, the band file holds {len(images)} images')
+        if settings.relax_end_points:
+            images = [relaxed_end(atoms, calculator, settings) for atoms in images]
         images = interpolate(images[0], images[1], settings)
     check_images(images, settings.max_image_step)
-    predictor = load_ensemble(directory, config)
-    predictor.check_atoms(images[0])
     return SimpleNamespace(
         directory=directory,
         start=time.monotonic(),
         settings=settings,
         images=images,
         predictor=predictor,
-        calculator=getattr(predictor, 'calculator', predictor),  # the engine's own, or the ensemble itself
+        calculator=calculator,
         harmonic=optional_harmonic(directory, config),
         max_seconds=config.get('max_seconds'),
     )
@@ -99,6 +114,8 @@ def write_profile(job: SimpleNamespace, run) -> dict:
         'uce_energy': profile.uce_energy,
         'uce_force_max': profile.uce_force_max,
         'uce_forces': profile.uce_forces,
+        'forces': profile.forces,
+        'total_energies': profile.total_energies,
         'path': profile.path,
         'fit_path': profile.fit_path,
         'fit_energies': profile.fit_energies,

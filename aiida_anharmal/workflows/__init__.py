@@ -6,6 +6,7 @@ from .harmonic import HarmonicWorkChain
 from .initial import InitialDataWorkChain
 from .label import LabelBaseWorkChain, LabelWorkChain
 from .md import ExplorationWorkChain, MDBaseWorkChain
+from .neb import NEBWorkChain
 from .validation import ValidationMDWorkChain
 
 __all__ = (
@@ -17,5 +18,6 @@ __all__ = (
     'LabelBaseWorkChain',
     'LabelWorkChain',
     'MDBaseWorkChain',
+    'NEBWorkChain',
     'ValidationMDWorkChain',
 )

@@ -1,0 +1,74 @@
+"""Calcfunctions of the NEB validation: the images of a path as structures to label, and the comparison table."""
+
+from __future__ import annotations
+
+import numpy as np
+from aiida import orm
+from aiida.engine import calcfunction
+
+from ..data.training_set import TrainingSet
+
+
+@calcfunction
+def path_structures(path: orm.TrajectoryData) -> TrainingSet:
+    """The images of a relaxed band as an (unlabelled) TrainingSet, each with its origin (image, path)."""
+    from ase import Atoms
+
+    positions, cells = path.get_positions(), path.get_cells()
+    pbc = path.pbc if path.pbc is not None else True
+    atoms = [
+        Atoms(symbols=list(path.symbols), positions=positions[k], cell=cells[k], pbc=pbc) for k in range(path.numsteps)
+    ]
+    origins = [{'kind': 'neb', 'image': k, 'path_uuid': path.uuid} for k in range(path.numsteps)]
+    return TrainingSet.from_ase(atoms, origins=origins)
+
+
+def _barrier(energies) -> dict:
+    energies = np.asarray(energies, dtype=float)
+    relative = energies - energies[0]
+    return {
+        'barrier': float(relative.max()),
+        'reaction_energy': float(relative[-1]),
+        'highest_image': int(np.argmax(relative)),
+    }
+
+
+@calcfunction
+def compare_paths(images_data: orm.ArrayData, labelled: TrainingSet, **reference) -> orm.Dict:
+    """The MLIP's path next to the ground truth: energies of the *same* images, and the ground truth's own NEB.
+
+    ``labelled``: the MLIP path's images labelled by the engine (origins carry the image index).
+    ``reference``: optionally ``summary`` and ``images_data`` of the engine's own NEB.
+    Energies in eV relative to the initial image; force errors in eV/A (mean over atoms of
+    |F_MLIP - F_engine| per image, and the largest component error).
+    """
+    mlip = images_data.get_array('energies')
+    uce = images_data.get_array('uce_force_max')
+    forces = images_data.get_array('forces') if 'forces' in images_data.get_arraynames() else None
+    frames = labelled.frames
+    images = [origin['image'] for origin in labelled.origins]
+    truth = np.full(len(mlip), np.nan)
+    truth[images] = frames.energy
+    rows = []
+    for k in range(len(mlip)):
+        row = {'image': k, 'mlip_energy': float(mlip[k]), 'uce_force_max': float(uce[k])}
+        if k in images:
+            j = images.index(k)
+            row['engine_energy'] = float(truth[k] - truth[images.index(0)]) if 0 in images else None
+            if forces is not None:
+                error = np.abs(forces[k] - frames.forces[frames.atom_slice(j)])
+                row['force_mae'] = float(error.mean())
+                row['force_max_error'] = float(error.max())
+        rows.append(row)
+    result = {'rows': rows, 'mlip': _barrier(mlip)}
+    if 0 in images and len(images) == len(mlip):
+        result['engine_on_mlip_path'] = _barrier(truth)
+        result['energy_mae'] = float(np.mean(np.abs((truth - truth[0]) - mlip)))
+    result['max_uce_force_max'] = float(uce.max())
+    if 'summary' in reference:
+        summary = reference['summary'].get_dict()
+        result['engine_path'] = {k: summary[k] for k in ('barrier', 'reaction_energy', 'highest_image') if k in summary}
+        result['engine_path']['converged'] = summary.get('converged')
+    if 'images_data' in reference:
+        result['engine_path_energies'] = reference['images_data'].get_array('energies').tolist()
+    return orm.Dict(result)

@@ -1,0 +1,88 @@
+"""``NEBWorkChain`` through the daemon: a tiny EMT-trained ensemble's path, EMT on the same images, EMT's own path."""
+
+import numpy as np
+import pytest
+from aiida import orm
+from ase.build import bulk
+from ase.calculators.emt import EMT
+from ase.optimize import BFGS
+
+from aiida_anharmal.workflows.neb import NEBWorkChain
+
+from .test_md_calculation import ensemble_and_reference
+from .test_neb_calculation import fake_ensemble
+
+
+def vacancy_hop_221():
+    """End points of a vacancy hop in the 16-atom Cu cell the test ensemble was trained on (15 atoms)."""
+    crystal = bulk('Cu', 'fcc', a=3.6, cubic=True).repeat((2, 2, 1))
+    site = crystal.positions[0].copy()
+    neighbour = int(np.argmin(crystal.get_distances(0, range(1, len(crystal)), mic=True)))
+    initial = crystal.copy()
+    del initial[0]
+    final = initial.copy()
+    final.positions[neighbour] = site
+    ends = []
+    for atoms in (initial, final):
+        atoms.calc = EMT()
+        BFGS(atoms, logfile=None).run(fmax=0.02, steps=100)
+        atoms.calc = None
+        ends.append(atoms)
+    return ends
+
+
+@pytest.mark.slow
+def test_the_ensemble_path_next_to_the_engine(submit_and_await, train_code, neb_code, label_code, options):
+    ensemble, _, _ = ensemble_and_reference(train_code)
+    initial, final = vacancy_hop_221()
+    builder = NEBWorkChain.get_builder_from_protocol(
+        {'neb': neb_code, 'label': label_code},
+        ensemble,
+        initial,
+        final,
+        engine='emt',
+        protocol='fast',
+        overrides={'reference_neb': True, 'parameters': {'steps': 40}},
+        options=options,
+    )
+    assert builder.parameters['n_images'] == 3 and builder.parameters['relax_end_points'] is True
+    node = submit_and_await(builder, timeout=600)
+    assert node.is_finished_ok, node.exit_message
+    comparison = node.outputs.comparison
+    rows = comparison['rows']
+    assert [r['image'] for r in rows] == [0, 1, 2, 3, 4] and len(node.outputs.labelled) == 5
+    # the engine's energies on the MLIP's images are the labels of those images, relative to the first
+    energies = node.outputs.labelled.frames.energy
+    np.testing.assert_allclose([r['engine_energy'] for r in rows], energies - energies[0], atol=1e-8)
+    assert all(r['uce_force_max'] > 0 for r in rows) and all(r['force_mae'] > 0 for r in rows)
+    assert comparison['mlip']['barrier'] == pytest.approx(node.outputs.summary['barrier'])
+    # EMT's own path: the symmetric hop, converged, its saddle in the middle
+    engine = node.outputs.reference.summary
+    assert engine['converged'] and engine['highest_image'] == 2 and 0.3 < engine['barrier'] < 1.5
+    assert comparison['engine_path']['barrier'] == pytest.approx(engine['barrier'])
+    origins = node.outputs.labelled.origins
+    assert [o['image'] for o in origins] == [0, 1, 2, 3, 4] and origins[0]['path_uuid'] == node.outputs.path.uuid
+
+
+def test_bad_input_is_refused_before_any_job(neb_code, label_code):
+    from aiida.engine import run_get_node
+
+    ensemble = fake_ensemble()
+    initial, final = vacancy_hop_221()
+    codes = {'neb': neb_code, 'label': label_code}
+    with pytest.raises(ValueError, match='unknown override key'):
+        NEBWorkChain.get_builder_from_protocol(codes, ensemble, initial, final, engine='emt', overrides={'x': 1})
+    builder = NEBWorkChain.get_builder_from_protocol(codes, ensemble, initial, final[:-1], engine='emt')
+    with pytest.raises(ValueError, match='15 and 14 atoms'):
+        run_get_node(builder)
+    builder = NEBWorkChain.get_builder_from_protocol(
+        codes, ensemble, initial, final, engine='emt', overrides={'parameters': {'n_images': 'five'}}
+    )
+    with pytest.raises(ValueError, match='n_images must be an integer'):
+        run_get_node(builder)
+    builder.parameters = orm.Dict({'n_images': 3})
+    silver = initial.copy()
+    silver.symbols[:] = 'Ag'
+    builder.initial, builder.final = orm.StructureData(ase=silver), orm.StructureData(ase=silver)
+    with pytest.raises(ValueError, match=r"elements \['Ag'\]"):
+        run_get_node(builder)
