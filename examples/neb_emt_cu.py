@@ -20,6 +20,7 @@ from ase.calculators.emt import EMT
 from ase.optimize import BFGS
 
 from aiida_anharmal.calculations import NEBCalculation
+from aiida_anharmal.core.defects import vacancy_hop
 from aiida_anharmal.core.neb import NEBSettings, interpolate, path_profile, run_neb
 from aiida_anharmal.core.uncertainty import CalculatorAsEnsemble
 
@@ -34,13 +35,8 @@ def relaxed(atoms):
     return atoms
 
 
-crystal = bulk('Cu', 'fcc', a=3.6, cubic=True).repeat(2)
-site = crystal.positions[0].copy()
-neighbour = int(np.argmin(crystal.get_distances(0, range(1, len(crystal)), mic=True)))
-initial = crystal.copy()
-del initial[0]  # the vacancy
-final = initial.copy()
-final.positions[neighbour] = site  # its neighbour hopped into it
+# the vacancy at atom 0, and its nearest neighbour hopped into it
+initial, final = vacancy_hop(bulk('Cu', 'fcc', a=3.6, cubic=True).repeat(2))
 initial, final = relaxed(initial), relaxed(final)
 
 settings = NEBSettings(n_images=3, fmax=0.05, steps=200)

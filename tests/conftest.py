@@ -85,6 +85,27 @@ def emt_cu_frames(n, seed=0, repeat=(2, 2, 1)):
     return frames
 
 
+def placeholder_ensemble(species=('Cu',)):
+    """Members whose files are never loaded: input validation reads attributes only."""
+    import io
+
+    from aiida_anharmal.data import Ensemble, MLIPModel
+
+    members = {
+        f'sub0_seed{s}': MLIPModel(
+            io.BytesIO(b'not loaded'),
+            filename='m.nequip.zip',
+            architecture='NequIP',
+            model_format='nequip-package',
+            species=list(species),
+            r_max=4.0,
+            seed=s,
+        ).store()
+        for s in (0, 1)
+    }
+    return Ensemble(members=members).store()
+
+
 def cu_structures(n, seed=0):
     """``n`` rattled fcc Cu cells of 4 atoms."""
     structures = []

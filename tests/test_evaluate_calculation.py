@@ -9,26 +9,7 @@ from ase.build import bulk
 from aiida_anharmal.calculations.evaluate import EvaluateCalculation
 from aiida_anharmal.data import Ensemble, MLIPModel, TrainingSet
 
-from .conftest import emt_cu_frames
-
-
-def placeholder_ensemble(species=('Cu',)):
-    """Members whose files are never loaded: input validation reads attributes only."""
-    import io
-
-    members = {
-        f'sub0_seed{s}': MLIPModel(
-            io.BytesIO(b'not loaded'),
-            filename='m.nequip.zip',
-            architecture='NequIP',
-            model_format='nequip-package',
-            species=list(species),
-            r_max=4.0,
-            seed=s,
-        ).store()
-        for s in (0, 1)
-    }
-    return Ensemble(members=members).store()
+from .conftest import emt_cu_frames, placeholder_ensemble
 
 
 def harmonic_for(atoms, n_atoms=None):

@@ -1,18 +1,19 @@
 """``anharmal.neb`` as a CalcJob: the path equals the core's, outputs survive every end, bad bands are refused."""
 
-import io
-
 import numpy as np
 import pytest
 from aiida import orm
 from aiida.engine import run_get_node
 from ase.build import bulk
 from ase.calculators.emt import EMT
-from ase.optimize import BFGS
 
 from aiida_anharmal.calculations.neb import NEBCalculation
+from aiida_anharmal.core import defects
+from aiida_anharmal.core.defects import relax
 from aiida_anharmal.core.neb import NEBSettings, interpolate, path_profile, run_neb
 from aiida_anharmal.core.uncertainty import CalculatorAsEnsemble
+
+from .conftest import placeholder_ensemble
 
 OPTIONS = {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}, 'max_wallclock_seconds': 600}
 PARAMETERS = {'n_images': 3, 'fmax': 0.05, 'steps': 200}
@@ -21,19 +22,7 @@ PARAMETERS = {'n_images': 3, 'fmax': 0.05, 'steps': 200}
 def vacancy_hop(repeat=(2, 2, 2)):
     """Relaxed end points (EMT) of a vacancy hop in fcc Cu."""
     crystal = bulk('Cu', 'fcc', a=3.6, cubic=True).repeat(repeat)
-    site = crystal.positions[0].copy()
-    neighbour = int(np.argmin(crystal.get_distances(0, range(1, len(crystal)), mic=True)))
-    initial = crystal.copy()
-    del initial[0]
-    final = initial.copy()
-    final.positions[neighbour] = site
-    ends = []
-    for atoms in (initial, final):
-        atoms.calc = EMT()
-        BFGS(atoms, logfile=None).run(fmax=0.01, steps=200)
-        atoms.calc = None
-        ends.append(atoms)
-    return ends
+    return [relax(atoms, EMT(), fmax=0.01, steps=200).atoms for atoms in defects.vacancy_hop(crystal)]
 
 
 def neb_inputs(neb_code, initial, final, driver=None, parameters=PARAMETERS, **extra):
@@ -88,24 +77,6 @@ def test_an_unconverged_band_keeps_its_outputs_and_an_interrupted_one_continues(
     assert resumed.outputs.summary['highest_image'] == 2 and resumed.outputs.summary['barrier'] > 0.3
 
 
-def fake_ensemble(species=('Cu',)):
-    from aiida_anharmal.data import Ensemble, MLIPModel
-
-    members = {
-        f'sub0_seed{s}': MLIPModel(
-            io.BytesIO(b'x'),
-            filename='m.nequip.zip',
-            architecture='NequIP',
-            model_format='nequip-package',
-            species=list(species),
-            r_max=4.0,
-            seed=s,
-        ).store()
-        for s in (0, 1)
-    }
-    return Ensemble(members=members).store()
-
-
 def test_bad_bands_are_refused_before_any_job(neb_code):
     initial, final = vacancy_hop((2, 2, 1))
     swapped = final.copy()
@@ -132,9 +103,9 @@ def test_bad_bands_are_refused_before_any_job(neb_code):
     with pytest.raises(ValueError, match='at least 3 images'):
         inputs = {k: v for k, v in neb_inputs(neb_code, initial, final).items() if k not in ('initial', 'final')}
         run_get_node(NEBCalculation, images=two, **inputs)
-    ensemble = {'ensemble': fake_ensemble()}
+    ensemble = {'ensemble': placeholder_ensemble()}
     with pytest.raises(ValueError, match=r"elements \['Ag'\]"):
         run_get_node(NEBCalculation, **neb_inputs(neb_code, silver, silver, driver=ensemble))
-    both = {'ensemble': fake_ensemble(), 'reference': {'engine': orm.Str('emt')}}
+    both = {'ensemble': placeholder_ensemble(), 'reference': {'engine': orm.Str('emt')}}
     with pytest.raises(ValueError, match='not both'):
         run_get_node(NEBCalculation, **neb_inputs(neb_code, initial, final, driver=both))

@@ -3,32 +3,17 @@
 import numpy as np
 import pytest
 from aiida import orm
-from ase.build import bulk
-from ase.calculators.emt import EMT
-from ase.optimize import BFGS
 
 from aiida_anharmal.workflows.neb import NEBWorkChain
 
+from .conftest import placeholder_ensemble
 from .test_md_calculation import ensemble_and_reference
-from .test_neb_calculation import fake_ensemble
+from .test_neb_calculation import vacancy_hop
 
 
 def vacancy_hop_221():
     """End points of a vacancy hop in the 16-atom Cu cell the test ensemble was trained on (15 atoms)."""
-    crystal = bulk('Cu', 'fcc', a=3.6, cubic=True).repeat((2, 2, 1))
-    site = crystal.positions[0].copy()
-    neighbour = int(np.argmin(crystal.get_distances(0, range(1, len(crystal)), mic=True)))
-    initial = crystal.copy()
-    del initial[0]
-    final = initial.copy()
-    final.positions[neighbour] = site
-    ends = []
-    for atoms in (initial, final):
-        atoms.calc = EMT()
-        BFGS(atoms, logfile=None).run(fmax=0.02, steps=100)
-        atoms.calc = None
-        ends.append(atoms)
-    return ends
+    return vacancy_hop((2, 2, 1))
 
 
 @pytest.mark.slow
@@ -67,7 +52,7 @@ def test_the_ensemble_path_next_to_the_engine(submit_and_await, train_code, neb_
 def test_bad_input_is_refused_before_any_job(neb_code, label_code):
     from aiida.engine import run_get_node
 
-    ensemble = fake_ensemble()
+    ensemble = placeholder_ensemble()
     initial, final = vacancy_hop_221()
     codes = {'neb': neb_code, 'label': label_code}
     with pytest.raises(ValueError, match='unknown override key'):

@@ -31,7 +31,7 @@ CUI_LATTICE_CONSTANT = 6.06
 #: temperature, ground truth = the labelling engine, started with the loop.
 DEMO_OVERRIDES = {
     'fast': {
-        'max_iterations': 4,
+        'max_iterations': 3,
         'acquisition': {'n_max': 8},
         'explore': {
             'seeds': [0, 1],

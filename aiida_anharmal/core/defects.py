@@ -59,6 +59,23 @@ def cui_frenkel_pair(lattice_constant: float = 6.06, repeat: int = 2, site: int 
     return pristine, frenkel_pair(pristine, origin[0], target)
 
 
+def vacancy_hop(crystal, index: int = 0):
+    """End points (unrelaxed) of a vacancy hop: atom ``index`` removed, then its nearest neighbour moved into the site.
+
+    :returns: ``(initial, final)``, each with one atom fewer than ``crystal``, the atoms in the same order.
+    """
+    if not 0 <= index < len(crystal):
+        raise ValueError(f'atom {index} does not exist in {len(crystal)} atoms')
+    others = [k for k in range(len(crystal)) if k != index]
+    neighbour = others[int(np.argmin(crystal.get_distances(index, others, mic=True)))]
+    initial = crystal.copy()
+    initial.calc = None
+    del initial[index]
+    final = initial.copy()
+    final.positions[neighbour - (neighbour > index)] = crystal.positions[index]
+    return initial, final
+
+
 def neighbour_shell(atoms, position, cutoff: float = 3.2) -> dict[str, list[float]]:
     """Distances (A, sorted) from ``position`` to the atoms within ``cutoff``, per element."""
     _, distances = find_mic(atoms.positions - np.asarray(position, dtype=float), atoms.cell, atoms.pbc)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from ase.build import bulk
 from ase.calculators.emt import EMT
+from ase.geometry import find_mic
 
 from aiida_anharmal.core.defects import (
     check_minimum,
@@ -11,6 +12,7 @@ from aiida_anharmal.core.defects import (
     frenkel_pair,
     neighbour_shell,
     relax,
+    vacancy_hop,
 )
 
 
@@ -53,3 +55,17 @@ def test_the_minimum_check_tells_a_minimum_from_a_saddle():
     relaxed = relax(saddle, EMT(), steps=0)
     check = check_minimum(relaxed, EMT(), rattle=0.05, seed=1, watch=neighbour - 1)
     assert not check.is_minimum and check.moved_atom_displacement > 0.5 and check.energy_change < -0.1
+
+
+def test_a_vacancy_hop_moves_one_neighbour_into_the_site():
+    crystal = bulk('Cu', 'fcc', a=3.6, cubic=True).repeat(2)
+    initial, final = vacancy_hop(crystal, index=5)
+    assert len(initial) == len(final) == 31
+    moved = np.flatnonzero(np.linalg.norm(final.positions - initial.positions, axis=1) > 1e-9)
+    assert len(moved) == 1
+    np.testing.assert_allclose(final.positions[moved[0]], crystal.positions[5])
+    # the nearest neighbour in fcc: a / sqrt(2) away (minimum image)
+    _, hop = find_mic(final.positions[moved] - initial.positions[moved], crystal.cell, crystal.pbc)
+    assert hop[0] == pytest.approx(3.6 / np.sqrt(2))
+    with pytest.raises(ValueError, match='atom 40 does not exist'):
+        vacancy_hop(crystal, index=40)

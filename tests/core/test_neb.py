@@ -7,6 +7,7 @@ from ase.calculators.emt import EMT
 from ase.mep import NEB, NEBTools
 from ase.optimize import BFGS, FIRE
 
+from aiida_anharmal.core import defects
 from aiida_anharmal.core.neb import (
     GuardTripped,
     NEBSettings,
@@ -29,14 +30,7 @@ def relaxed(atoms):
 @pytest.fixture(scope='module')
 def vacancy_hop():
     """Cu 2x2x2 (31 atoms): the vacancy at site 0, and its nearest neighbour hopped into it."""
-    crystal = bulk('Cu', 'fcc', a=3.6, cubic=True).repeat(2)
-    site = crystal.positions[0].copy()
-    distances = crystal.get_distances(0, range(1, len(crystal)), mic=True)
-    neighbour = 1 + int(np.argmin(distances))
-    initial = crystal.copy()
-    del initial[0]
-    final = initial.copy()
-    final.positions[neighbour - 1] = site
+    initial, final = defects.vacancy_hop(bulk('Cu', 'fcc', a=3.6, cubic=True).repeat(2))
     return relaxed(initial), relaxed(final)
 
 
