@@ -47,7 +47,12 @@ def test_builder_from_protocol(train_code, evaluate_code, md_code, label_code):
     )
     assert builder.max_iterations.value == 2
     assert builder.acquisition.get_dict()['n_max'] == 3 and builder.acquisition.get_dict()['kind'] == 'force_max'
-    assert builder.convergence.get_dict() == {'tolerance': 0.002, 'patience': 1, 'max_error_over_uncertainty': 3.0}
+    assert builder.convergence.get_dict() == {
+        'tolerance': 0.002,
+        'patience': 1,
+        'max_error_over_uncertainty': 3.0,
+        'empty_explorations': 2,
+    }
     assert builder.ensemble.n_sub.value == 2 and builder.ensemble.hyperparameters['l_max'] == 1
     assert builder.ensemble.retrain.value == 'finetune'
     assert builder.explore.temperatures.get_list() == [500.0] and builder.explore.parameters['steps'] == 200

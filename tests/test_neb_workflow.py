@@ -71,3 +71,82 @@ def test_bad_input_is_refused_before_any_job(neb_code, label_code):
     builder.initial, builder.final = orm.StructureData(ase=silver), orm.StructureData(ase=silver)
     with pytest.raises(ValueError, match=r"elements \['Ag'\]"):
         run_get_node(builder)
+
+
+@pytest.mark.slow
+def test_the_loop_runs_the_neb_with_every_ensemble(
+    submit_and_await, train_code, evaluate_code, md_code, label_code, neb_code, tmp_path
+):
+    from click.testing import CliRunner
+
+    from aiida_anharmal.cli import cli
+    from aiida_anharmal.workflows import ActiveLearningWorkChain
+
+    from .conftest import emt_cu_frames
+
+    start = emt_cu_frames(1)[0]
+    start.calc = None
+    initial, final = vacancy_hop_221()
+    codes = {'train': train_code, 'evaluate': evaluate_code, 'md': md_code, 'label': label_code, 'neb': neb_code}
+    builder = ActiveLearningWorkChain.get_builder_from_protocol(
+        codes,
+        start,
+        engine='emt',
+        protocol='fast',
+        overrides={
+            'max_iterations': 2,
+            'initial': {'parameters': {'random': {'n_train': 10, 'n_test': 4, 'amplitude': 0.08}}},
+            'acquisition': {'n_max': 3, 's': 0.01, 'g': 20.0},
+            'ensemble': {'n_sub': 2, 'seeds': [0], 'hyperparameters': {'max_epochs': 4}},
+            'explore': {'temperatures': [900.0], 'parameters': {'steps': 40, 'save_stride': 4}},
+            'neb': {'initial': initial, 'final': final, 'parameters': {'steps': 15}},
+        },
+        options={'max_wallclock_seconds': 600},
+    )
+    assert builder.neb.parameters['n_images'] == 3 and 'ensemble' not in builder.neb
+    node = submit_and_await(builder, timeout=900)
+    assert node.is_finished_ok, node.exit_message
+    iterations = node.outputs.iterations
+    tables = {name: iterations[name]['neb'] for name in ('iter_01', 'iter_02')}
+    # one NEB per ensemble, the engine's own path once (with the first)
+    assert 'engine_path' in tables['iter_01'] and 'engine_path' not in tables['iter_02']
+    nebs = {
+        link.link_label: link.node
+        for link in node.base.links.get_outgoing().all()
+        if link.link_label.startswith('neb_')
+    }
+    assert sorted(nebs) == ['neb_01', 'neb_02']
+    assert nebs['neb_01'].inputs.ensemble.uuid == iterations['iter_01']['ensemble'].uuid
+    assert nebs['neb_02'].inputs.ensemble.uuid == iterations['iter_02']['ensemble'].uuid
+    assert nebs['neb_01'].inputs.reference_neb.value and not nebs['neb_02'].inputs.reference_neb.value
+    result = CliRunner().invoke(cli, ['al', 'neb', str(node.pk)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[0].startswith('iter  MLIP barrier') and [line.split()[0] for line in lines[1:3]] == ['1', '2']
+    assert lines[3].startswith("engine's own path: barrier")
+    plots = CliRunner().invoke(cli, ['al', 'plot', str(node.pk), '-o', str(tmp_path)])
+    assert plots.exit_code == 0 and (tmp_path / 'neb.png').exists(), plots.output
+
+
+def test_a_loop_neb_with_foreign_elements_is_refused(train_code, evaluate_code, md_code, label_code, neb_code):
+    from aiida.engine import run_get_node
+
+    from aiida_anharmal.workflows import ActiveLearningWorkChain
+
+    from .conftest import emt_cu_frames
+
+    start = emt_cu_frames(1)[0]
+    start.calc = None
+    initial, final = vacancy_hop_221()
+    initial.symbols[:] = 'Ag'
+    final.symbols[:] = 'Ag'
+    codes = {'train': train_code, 'evaluate': evaluate_code, 'md': md_code, 'label': label_code, 'neb': neb_code}
+    builder = ActiveLearningWorkChain.get_builder_from_protocol(
+        codes, start, engine='emt', protocol='fast', overrides={'neb': {'initial': initial, 'final': final}}
+    )
+    with pytest.raises(ValueError, match=r"NEB validation: elements \['Ag'\]"):
+        run_get_node(builder)
+    with pytest.raises(ValueError, match='needs `initial`, `final`'):
+        ActiveLearningWorkChain.get_builder_from_protocol(
+            codes, start, engine='emt', protocol='fast', overrides={'neb': {'initial': initial}}
+        )

@@ -204,4 +204,9 @@ def write_plots(node, directory) -> list[Path]:
         from .validation import plot_validation, validation_traces
 
         written.append(plot_validation(validation_traces(node.outputs.validation), directory / 'validation_md.png'))
+    from .neb import neb_tables, plot_neb
+
+    tables = neb_tables(node)
+    if tables:
+        written.append(plot_neb(tables, directory / 'neb.png'))
     return written

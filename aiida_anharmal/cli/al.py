@@ -75,6 +75,21 @@ def al_validate(profile, identifier):
         click.echo(line)
 
 
+@al.command('neb')
+@PROFILE
+@click.argument('identifier')
+def al_neb(profile, identifier):
+    """The NEB validation of an AL run: per iteration the barrier of its ensemble's path and the engine's (eV)."""
+    from ..analysis.neb import neb_lines
+
+    node = _load(profile, identifier)
+    lines = neb_lines(node)
+    if not lines:
+        raise click.ClickException(f'{node.process_label}<{node.pk}> has no NEB validation (give `neb` to run one)')
+    for line in lines:
+        click.echo(line)
+
+
 @al.command('timing')
 @PROFILE
 @click.argument('identifier')

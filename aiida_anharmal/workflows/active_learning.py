@@ -41,6 +41,7 @@ from ..data.training_set import TrainingSet
 from ..functions.acquisition import acquire, selected_structures
 from ..functions.convergence import calibrate, check_convergence
 from ..functions.datasets import frame_structure, merge_training_sets
+from .active_learning_neb import NEBSteps
 from .active_learning_setup import ActiveLearningProtocol, validate_active_learning_inputs
 from .active_learning_validation import ValidationSteps
 from .common import describe
@@ -53,7 +54,7 @@ from .md import ExplorationWorkChain, run_ends
 SEED_SHIFT = 1000
 
 
-class ActiveLearningWorkChain(ActiveLearningProtocol, ValidationSteps, WorkChain):
+class ActiveLearningWorkChain(ActiveLearningProtocol, ValidationSteps, NEBSteps, WorkChain):
     """Ensemble active learning with a soft acquisition (Kang et al.), every decision a node."""
 
     @classmethod
@@ -76,6 +77,7 @@ class ActiveLearningWorkChain(ActiveLearningProtocol, ValidationSteps, WorkChain
             ),
             cls.results,
             if_(cls.should_validate)(cls.await_ground_truth, cls.validate, cls.inspect_validation),
+            if_(cls.should_run_neb)(cls.await_nebs, cls.inspect_nebs),
         )
         spec.output('ensemble', valid_type=Ensemble, help='The last ensemble.')
         spec.output('training_set', valid_type=TrainingSet, help='The final training set.')
@@ -91,6 +93,7 @@ class ActiveLearningWorkChain(ActiveLearningProtocol, ValidationSteps, WorkChain
             'ERROR_EXPLORATION_FAILED',
             'ERROR_LABELLING_FAILED',
             'ERROR_VALIDATION_FAILED',
+            'ERROR_NEB_FAILED',
             workchain=True,
         )
 
@@ -154,6 +157,7 @@ class ActiveLearningWorkChain(ActiveLearningProtocol, ValidationSteps, WorkChain
         spec.expose_inputs(LabelWorkChain, namespace='label', exclude=('structures',))
         spec.input('evaluate_code', valid_type=orm.AbstractCode, help='Code of `anharmal-evaluate`.')
         cls.define_validation(spec)
+        cls.define_neb(spec)
         spec.inputs.validator = validate_active_learning_inputs
 
     # ------------------------------------------------------------------------------------- start
@@ -266,6 +270,7 @@ class ActiveLearningWorkChain(ActiveLearningProtocol, ValidationSteps, WorkChain
         return None
 
     def explore(self):
+        self.start_neb()
         for name, node in (('ensemble', self.ctx.ensemble), ('statistics', self.ctx.statistics)):
             self._out(name, node)
             self._record(name, node)

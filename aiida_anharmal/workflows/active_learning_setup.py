@@ -20,6 +20,7 @@ from ..data.ensemble import Ensemble
 from ..data.mlip_model import MLIPModel
 from ..data.training_set import TrainingSet
 from ..protocols import ProtocolMixin, namespace_inputs
+from .active_learning_neb import NEB_LOOP_SETS, check_neb_inputs
 from .active_learning_validation import LOOP_SETS, check_validation_inputs
 from .ensemble import EnsembleWorkChain
 from .initial import check_initial_inputs
@@ -39,7 +40,7 @@ class ActiveLearningProtocol(ProtocolMixin):
     """The protocols of the loop: its own YAML file and the builders of its three sub-workchains."""
 
     _protocol_file = 'active_learning.yaml'
-    _namespaces = (*SUB_WORKCHAINS, 'validation')
+    _namespaces = (*SUB_WORKCHAINS, 'validation', 'neb')
 
     @classmethod
     def get_builder_from_protocol(
@@ -74,6 +75,7 @@ class ActiveLearningProtocol(ProtocolMixin):
         overrides = dict(overrides or {})
         sub = {name: overrides.pop(name, None) for name in SUB_WORKCHAINS}
         validation = overrides.pop('validation', None)
+        neb = overrides.pop('neb', None)
         inputs = cls.get_protocol_inputs(protocol, overrides)
         missing = sorted({'train', 'evaluate', 'md', 'label'} - set(codes))
         if missing:
@@ -117,7 +119,24 @@ class ActiveLearningProtocol(ProtocolMixin):
                 {}, protocol=protocol, overrides=validation, options=options
             )
             builder.validation = namespace_inputs(validate, LOOP_SETS)
+        if neb is not None:
+            builder.neb = cls._neb_inputs(codes, dict(neb), engine, protocol, options)
         return builder
+
+    @staticmethod
+    def _neb_inputs(codes: dict, neb: dict, engine: str, protocol: str | None, options: dict | None) -> dict:
+        """The ``neb`` namespace from the ``neb`` override: ``initial`` and ``final`` (Atoms or StructureData),
+        the rest overrides of the NEBWorkChain protocol."""
+        from .neb import NEBWorkChain
+
+        missing = sorted({'initial', 'final'} - set(neb))
+        if missing or 'neb' not in codes:
+            raise ValueError(f'the `neb` override needs `initial`, `final` and codes["neb"]; missing {missing}')
+        initial, final = neb.pop('initial'), neb.pop('final')
+        builder = NEBWorkChain.get_builder_from_protocol(
+            {'neb': codes['neb'], 'label': codes['label']}, None, initial, final, engine, protocol, neb, options=options
+        )
+        return namespace_inputs(builder, NEB_LOOP_SETS)
 
 
 def frame_keys(training_set: TrainingSet, decimals: int = 6) -> set[bytes]:
@@ -233,7 +252,7 @@ def validate_active_learning_inputs(value, ctx=None):
         message = _labeller_message(value, initial['frames'])
     if message:
         return message
-    message = _finetune_message(value) or check_validation_inputs(value)
+    message = _finetune_message(value) or check_validation_inputs(value) or check_neb_inputs(value)
     if message:
         return message
     if 'initial_ensemble' in value and set(value['initial_ensemble'].species) != species:

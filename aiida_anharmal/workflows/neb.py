@@ -83,7 +83,7 @@ class NEBWorkChain(ProtocolMixin, WorkChain):
     def get_builder_from_protocol(
         cls,
         codes: dict,
-        ensemble: Ensemble,
+        ensemble: Ensemble | None,
         initial,
         final,
         engine: str = 'nequip-reference',
@@ -101,7 +101,8 @@ class NEBWorkChain(ProtocolMixin, WorkChain):
         inputs = cls.get_protocol_inputs(protocol, overrides)
         builder = cls.get_builder()
         builder.code = codes['neb']
-        builder.ensemble = ensemble
+        if ensemble is not None:  # None: an enclosing loop sets it
+            builder.ensemble = ensemble
         for port, structure in (('initial', initial), ('final', final)):
             builder[port] = structure if isinstance(structure, orm.StructureData) else orm.StructureData(ase=structure)
         builder.parameters = orm.Dict(inputs['parameters'])
