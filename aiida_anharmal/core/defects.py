@@ -45,16 +45,23 @@ def frenkel_pair(supercell, index: int, site, min_distance: float = 1.5):
     return move_atom(supercell, index, site)
 
 
-def cui_frenkel_pair(lattice_constant: float = 6.06, repeat: int = 2, site: int = 0):
+def cui_frenkel_pair(lattice_constant: float = 6.06, repeat: int = 2, site: int = 0, pristine=None):
     """The pristine CuI supercell and its Cu Frenkel pair: the Cu at the origin on tetrahedral site ``site``.
 
     :param site: index into :data:`CUI_TETRAHEDRAL_I_SITES` (0: (1/2, 0, 0) a, a/2 from that Cu).
-    :returns: ``(pristine, defect)`` ASE Atoms (unrelaxed), 8 ``repeat``^3 atoms each.
+    :param pristine: the supercell to use (e.g. a phonopy supercell, whose atom order differs from ASE's),
+        with a Cu at the origin; default ``bulk('CuI', 'zincblende', cubic=True).repeat(repeat)``.
+    :returns: ``(pristine, defect)`` ASE Atoms (unrelaxed), the atoms in the same order.
     """
     from ase.build import bulk
 
-    pristine = bulk('CuI', 'zincblende', a=lattice_constant, cubic=True).repeat(repeat)
-    origin = [k for k, atom in enumerate(pristine) if atom.symbol == 'Cu' and np.allclose(atom.position, 0)]
+    if pristine is None:
+        pristine = bulk('CuI', 'zincblende', a=lattice_constant, cubic=True).repeat(repeat)
+    pristine = pristine.copy()
+    pristine.calc = None
+    origin = [k for k, atom in enumerate(pristine) if atom.symbol == 'Cu' and np.allclose(atom.position, 0, atol=1e-6)]
+    if not origin:
+        raise ValueError('the pristine supercell has no Cu at the origin')
     target = np.asarray(CUI_TETRAHEDRAL_I_SITES[site]) * lattice_constant
     return pristine, frenkel_pair(pristine, origin[0], target)
 

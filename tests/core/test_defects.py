@@ -69,3 +69,16 @@ def test_a_vacancy_hop_moves_one_neighbour_into_the_site():
     assert hop[0] == pytest.approx(3.6 / np.sqrt(2))
     with pytest.raises(ValueError, match='atom 40 does not exist'):
         vacancy_hop(crystal, index=40)
+
+
+def test_the_frenkel_pair_of_a_given_supercell_keeps_its_atom_order():
+    ordered, _ = cui_frenkel_pair(6.06)
+    by_species = ordered[np.argsort(ordered.numbers, kind='stable')]  # phonopy-like: all Cu, then all I
+    pristine, defect = cui_frenkel_pair(6.06, pristine=by_species)
+    assert pristine.get_chemical_symbols() == defect.get_chemical_symbols() == by_species.get_chemical_symbols()
+    moved = np.flatnonzero(np.linalg.norm(defect.positions - pristine.positions, axis=1) > 1e-9)
+    assert len(moved) == 1 and np.allclose(pristine.positions[moved[0]], 0)
+    shifted = by_species.copy()
+    shifted.positions += 0.3
+    with pytest.raises(ValueError, match='no Cu at the origin'):
+        cui_frenkel_pair(6.06, pristine=shifted)
