@@ -172,7 +172,8 @@ def _attach_calculators(images, calculator, calculators) -> bool:
     return True
 
 
-def _guard(images, settings: NEBSettings, step: int) -> None:
+def _guard(images, neb, settings: NEBSettings, step: int) -> None:
+    """Trip on an image with atoms too close or non-finite results, from what the NEB last computed (no new call)."""
     for k, image in enumerate(images):
         if shortest_distance(image) < settings.min_distance:
             raise GuardTripped(
@@ -180,37 +181,64 @@ def _guard(images, settings: NEBSettings, step: int) -> None:
                 f'image {k}: two atoms closer than {settings.min_distance:g} A at step {step}',
                 step,
             )
-        forces = image.get_forces()
-        if not np.all(np.isfinite(forces)) or not np.isfinite(image.get_potential_energy()):
-            raise GuardTripped('non_finite', f'image {k}: non-finite energy or forces at step {step}', step)
+    energies, forces = np.asarray(neb.energies), np.asarray(neb.real_forces)
+    bad = [k for k in range(len(images)) if not (np.isfinite(energies[k]) and np.all(np.isfinite(forces[k])))]
+    if bad:
+        raise GuardTripped('non_finite', f'image {bad[0]}: non-finite energy or forces at step {step}', step)
+
+
+def _fix_end_points(images) -> None:
+    """Give the fixed end points their results once: with a shared calculator ASE would recompute them every step."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    for image in (images[0], images[-1]):
+        energy, forces = image.get_potential_energy(), image.get_forces()
+        image.calc = SinglePointCalculator(image, energy=energy, forces=forces)
+
+
+def _recording_neb(images, settings: NEBSettings, shared: bool):
+    """ASE's NEB that evaluates a band once per set of positions (ASE's optimizers ask up to three times per
+    step, and a shared calculator caches only its last image) and keeps the result (``last_forces``)."""
+    from ase.mep import NEB
+
+    class RecordingNEB(NEB):
+        last_forces = None
+        _at = None
+
+        def get_forces(self):
+            positions = self.get_positions()
+            if self._at is None or not np.array_equal(positions, self._at):
+                self.last_forces = super().get_forces()
+                self._at = positions.copy()
+            return self.last_forces.copy()
+
+    return RecordingNEB(
+        images, k=settings.spring, climb=settings.climb, method=settings.method, allow_shared_calculator=shared
+    )
 
 
 def run_neb(images, settings: NEBSettings, calculator=None, calculators=None, on_step=None) -> NEBRun:
     """Relax the band ``images`` (end points included, fixed) with ASE's NEB.
+
+    One calculator call per moving image and step: the end points are evaluated once, and the
+    guards and the step log read what the NEB computed.
 
     :param calculator: one ASE calculator shared by every image (e.g. an ``EnsembleCalculator``).
     :param calculators: or one per image (end points included).
     :param on_step: ``on_step(images, step, fmax)`` after every optimizer step (e.g. write the band).
     :raises GuardTripped: an image became unphysical (the caller keeps the band).
     """
-    from ase.mep import NEB
-
     check_images(images, settings.max_image_step)
     shared = _attach_calculators(images, calculator, calculators)
-    neb = NEB(
-        images,
-        k=settings.spring,
-        climb=settings.climb,
-        method=settings.method,
-        allow_shared_calculator=shared,
-    )
+    _fix_end_points(images)
+    neb = _recording_neb(images, settings, shared)
     optimizer = _optimizer(settings.optimizer)(neb, logfile=None)
     history: list[float] = []  # the band's fmax before the first step and after each step
 
     def after_step():
         step = optimizer.nsteps
-        _guard(images, settings, step)
-        fmax = float(np.sqrt((neb.get_forces() ** 2).sum(axis=1).max()))
+        _guard(images, neb, settings, step)
+        fmax = float(np.sqrt((neb.last_forces**2).sum(axis=1).max()))
         history.append(fmax)
         if on_step is not None:
             on_step(images, step, fmax)

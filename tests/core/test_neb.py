@@ -106,3 +106,19 @@ def test_an_image_with_atoms_on_top_of_each_other_trips_the_guard(vacancy_hop):
     with pytest.raises(GuardTripped, match='image 1: two atoms closer than 0.5 A at step 0') as caught:
         run_neb(images, NEBSettings(n_images=1, max_image_step=10.0), calculator=EMT())
     assert caught.value.reason == 'min_distance'
+
+
+def test_one_call_per_moving_image_and_step(vacancy_hop):
+    """The end points once, then each intermediate image once per evaluation: no recomputation for guards or logs."""
+
+    class Counting(EMT):
+        calls = 0
+
+        def calculate(self, *args, **kwargs):
+            Counting.calls += 1
+            super().calculate(*args, **kwargs)
+
+    settings = NEBSettings(n_images=3, steps=6)
+    run = run_neb(interpolate(*vacancy_hop, settings), settings, calculator=Counting())
+    evaluations = run.steps + 1  # FIRE evaluates the band once before each step and once after the last
+    assert Counting.calls == 2 + 3 * evaluations
