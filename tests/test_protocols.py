@@ -11,6 +11,7 @@ from aiida_anharmal.workflows import (
     ExplorationWorkChain,
     HarmonicWorkChain,
     LabelWorkChain,
+    NEBWorkChain,
     ValidationMDWorkChain,
 )
 
@@ -80,6 +81,18 @@ CASES = {
         'explore': ({'guards': {'min_distance': None}}, lambda b: b.explore.guards['min_distance'], None),
         'label': ({'batch_size': 6}, lambda b: b.label.batch_size, 6),
         'validation': ({'parameters': {'steps': 10}}, lambda b: b.validation.parameters['steps'], 10),
+        'neb': (
+            {'initial': bulk('Cu', 'fcc', a=3.6), 'final': bulk('Cu', 'fcc', a=3.6), 'parameters': {'steps': 8}},
+            lambda b: b.neb.parameters['steps'],
+            8,
+        ),
+    },
+    NEBWorkChain: {
+        'reference_neb': (True, lambda b: b.reference_neb, True),
+        'parameters': ({'steps': 7}, lambda b: b.parameters['steps'], 7),
+        'settings': ({'workers': 2}, lambda b: b.settings, {'workers': 2}),
+        'options': ({'queue_name': 'neb'}, lambda b: b.options['queue_name'], 'neb'),
+        'label': ({'batch_size': 3}, lambda b: b.label.batch_size, 3),
     },
     ValidationMDWorkChain: {
         'max_restarts': (2, lambda b: b.max_restarts, 2),
@@ -101,14 +114,16 @@ def build(workchain, codes, overrides, options=None):
         return workchain.get_builder_from_protocol(codes['md'], None, cu, 'fast', overrides, options=options)
     if workchain is HarmonicWorkChain:
         return workchain.get_builder_from_protocol(codes['label'], cu, 'emt', 'fast', overrides, options=options)
+    if workchain is NEBWorkChain:
+        return workchain.get_builder_from_protocol(codes, None, cu, cu, 'emt', 'fast', overrides, options=options)
     if workchain is ValidationMDWorkChain:
         return workchain.get_builder_from_protocol(codes, cu, None, None, 'emt', 'fast', overrides, options=options)
     return workchain.get_builder_from_protocol(codes, cu, 'emt', 'fast', overrides, options=options)
 
 
 @pytest.fixture
-def codes(train_code, evaluate_code, md_code, label_code):
-    return {'train': train_code, 'evaluate': evaluate_code, 'md': md_code, 'label': label_code}
+def codes(train_code, evaluate_code, md_code, label_code, neb_code):
+    return {'train': train_code, 'evaluate': evaluate_code, 'md': md_code, 'label': label_code, 'neb': neb_code}
 
 
 @pytest.mark.parametrize('workchain', list(CASES), ids=lambda w: w.__name__)

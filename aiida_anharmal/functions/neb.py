@@ -38,7 +38,7 @@ def compare_paths(images_data: orm.ArrayData, labelled: TrainingSet, **reference
     """The MLIP's path next to the ground truth: energies of the *same* images, and the ground truth's own NEB.
 
     ``labelled``: the MLIP path's images labelled by the engine (origins carry the image index).
-    ``reference``: optionally ``summary`` and ``images_data`` of the engine's own NEB.
+    ``reference``: optionally ``reference_summary`` and ``reference_images_data`` of the engine's own NEB.
     Energies in eV relative to the initial image; force errors in eV/A (mean over atoms of
     |F_MLIP - F_engine| per image, and the largest component error).
     """
@@ -65,10 +65,10 @@ def compare_paths(images_data: orm.ArrayData, labelled: TrainingSet, **reference
         result['engine_on_mlip_path'] = _barrier(truth)
         result['energy_mae'] = float(np.mean(np.abs((truth - truth[0]) - mlip)))
     result['max_uce_force_max'] = float(uce.max())
-    if 'summary' in reference:
-        summary = reference['summary'].get_dict()
+    if 'reference_summary' in reference:
+        summary = reference['reference_summary'].get_dict()
         result['engine_path'] = {k: summary[k] for k in ('barrier', 'reaction_energy', 'highest_image') if k in summary}
         result['engine_path']['converged'] = summary.get('converged')
-    if 'images_data' in reference:
-        result['engine_path_energies'] = reference['images_data'].get_array('energies').tolist()
+    if 'reference_images_data' in reference:
+        result['engine_path_energies'] = reference['reference_images_data'].get_array('energies').tolist()
     return orm.Dict(result)

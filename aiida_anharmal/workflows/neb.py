@@ -178,7 +178,7 @@ class NEBWorkChain(ProtocolMixin, WorkChain):
         reference = {}
         if 'reference_neb' in self.ctx:
             outputs = self.ctx.reference_neb.outputs
-            reference = {'summary': outputs.summary, 'images_data': outputs.images_data}
+            reference = {'reference_summary': outputs.summary, 'reference_images_data': outputs.images_data}
         comparison = compare_paths(self.ctx.neb.outputs.images_data, self.ctx.labelling.outputs.labelled, **reference)
         self.out('comparison', comparison)
         mlip, engine = comparison['mlip'], comparison.get('engine_on_mlip_path', {})
