@@ -12,7 +12,7 @@ from aiida_anharmal.core import harmonic as core_harmonic
 from aiida_anharmal.data import TrainingSet
 from aiida_anharmal.workflows.ensemble import EnsembleWorkChain
 
-from .conftest import emt_cu_frames
+from .conftest import emt_cu_frames, placeholder_ensemble
 
 _CACHE = {}
 OPTIONS = {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}, 'max_wallclock_seconds': 600}
@@ -153,23 +153,7 @@ def test_exploration_runs_in_parallel_and_continues_interrupted_runs(submit_and_
 
 
 def test_bad_md_inputs_are_refused(md_code):
-    import io
-
-    from aiida_anharmal.data import Ensemble, MLIPModel
-
-    members = {
-        f'sub0_seed{s}': MLIPModel(
-            io.BytesIO(b'x'),
-            filename='m.nequip.zip',
-            architecture='NequIP',
-            model_format='nequip-package',
-            species=['Cu'],
-            r_max=4.0,
-            seed=s,
-        ).store()
-        for s in (0, 1)
-    }
-    ensemble = Ensemble(members=members).store()
+    ensemble = placeholder_ensemble()
     cu = bulk('Cu', 'fcc', a=3.6, cubic=True)
     wrong = orm.ArrayData()
     wrong.set_array('positions', cu.repeat(2).positions)

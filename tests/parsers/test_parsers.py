@@ -5,7 +5,6 @@ Each case folder of ``fixtures/<program>/<case>/`` holds what the program leaves
 parser runs on a stored CalcJobNode with real inputs, as the engine would run it after a job.
 """
 
-import io
 import json
 import shutil
 from pathlib import Path
@@ -16,6 +15,8 @@ from aiida.common.links import LinkType
 from aiida.plugins import CalculationFactory, ParserFactory
 from ase.build import bulk
 
+from ..conftest import placeholder_ensemble
+
 FIXTURES = Path(__file__).parent / 'fixtures'
 CASES = sorted((p.parent.parent.name, p.parent.name) for p in FIXTURES.glob('*/*/expected.json'))
 
@@ -24,24 +25,6 @@ def cu_frames(n=2):
     from aiida_anharmal.data import TrainingSet
 
     return TrainingSet.from_ase([bulk('Cu', 'fcc', a=3.6, cubic=True) for _ in range(n)])
-
-
-def placeholder_ensemble():
-    from aiida_anharmal.data import Ensemble, MLIPModel
-
-    members = {
-        f'sub0_seed{s}': MLIPModel(
-            io.BytesIO(b'x'),
-            filename='m.nequip.zip',
-            architecture='NequIP',
-            model_format='nequip-package',
-            species=['Cu'],
-            r_max=4.0,
-            seed=s,
-        ).store()
-        for s in (0, 1)
-    }
-    return Ensemble(members=members).store()
 
 
 def inputs_of(program: str) -> dict:
