@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from ase.geometry import find_mic
 
+from .checks import closest_pair
+
 #: Tangents ASE offers; 'aseneb' is accepted only when asked for explicitly (known wrong tangent).
 METHODS = ('improvedtangent', 'eb', 'spline', 'string', 'aseneb')
 INTERPOLATIONS = ('idpp', 'linear')
@@ -134,13 +136,6 @@ def interpolate(initial, final, settings: NEBSettings) -> list:
     return images
 
 
-def shortest_distance(atoms) -> float:
-    if len(atoms) < 2:
-        return np.inf
-    distances = atoms.get_all_distances(mic=True)
-    return float(np.min(distances[np.triu_indices(len(atoms), 1)]))
-
-
 @dataclass
 class NEBRun:
     """A relaxed (or interrupted) band: its images with their calculators, and how the relaxation went."""
@@ -175,7 +170,7 @@ def _attach_calculators(images, calculator, calculators) -> bool:
 def _guard(images, neb, settings: NEBSettings, step: int) -> None:
     """Trip on an image with atoms too close or non-finite results, from what the NEB last computed (no new call)."""
     for k, image in enumerate(images):
-        if shortest_distance(image) < settings.min_distance:
+        if closest_pair(image, settings.min_distance) is not None:
             raise GuardTripped(
                 'min_distance',
                 f'image {k}: two atoms closer than {settings.min_distance:g} A at step {step}',
