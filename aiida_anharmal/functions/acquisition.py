@@ -8,6 +8,7 @@ from aiida.engine import calcfunction
 
 from ..core.acquisition import ACQUISITIONS, check_acquisition_parameters, select
 from ..data.training_set import TrainingSet
+from .datasets import trajectory_atoms
 
 __all__ = ['acquire', 'check_acquisition_parameters', 'selected_structures']
 
@@ -97,21 +98,10 @@ def selected_structures(selection: orm.Dict, iteration: orm.Int | None = None, *
     and (given ``iteration``) the AL iteration, so "why is this structure in my training set"
     leads back to the selection and the exploration.
     """
-    from ase import Atoms
-
     atoms_list, origins = [], []
     for run, k in selection['frames']:
         trajectory = trajectories[run]
-        positions = trajectory.get_positions()[k]
-        cell = trajectory.get_cells()[k]
-        atoms_list.append(
-            Atoms(
-                symbols=list(trajectory.symbols),
-                positions=positions,
-                cell=cell,
-                pbc=trajectory.pbc if trajectory.pbc is not None else True,
-            )
-        )
+        atoms_list.extend(trajectory_atoms(trajectory, [k]))
         origins.append(
             {
                 'kind': 'exploration',

@@ -10,6 +10,16 @@ from ..core.frames import Frames
 from ..data.training_set import TrainingSet
 
 
+def trajectory_atoms(trajectory: orm.TrajectoryData, indices) -> list:
+    """Frames ``indices`` of a TrajectoryData as ASE Atoms (symbols, positions, cell, pbc; no calculator)."""
+    from ase import Atoms
+
+    positions, cells = trajectory.get_positions(), trajectory.get_cells()
+    pbc = trajectory.pbc if trajectory.pbc is not None else True
+    symbols = list(trajectory.symbols)
+    return [Atoms(symbols=symbols, positions=positions[k], cell=cells[k], pbc=pbc) for k in indices]
+
+
 def _ordered(kwargs: dict, prefix) -> list:
     return [kwargs[key] for key in sorted(kwargs) if key.startswith(prefix)]
 

@@ -7,18 +7,13 @@ from aiida import orm
 from aiida.engine import calcfunction
 
 from ..data.training_set import TrainingSet
+from .datasets import trajectory_atoms
 
 
 @calcfunction
 def path_structures(path: orm.TrajectoryData) -> TrainingSet:
     """The images of a relaxed band as an (unlabelled) TrainingSet, each with its origin (image, path)."""
-    from ase import Atoms
-
-    positions, cells = path.get_positions(), path.get_cells()
-    pbc = path.pbc if path.pbc is not None else True
-    atoms = [
-        Atoms(symbols=list(path.symbols), positions=positions[k], cell=cells[k], pbc=pbc) for k in range(path.numsteps)
-    ]
+    atoms = trajectory_atoms(path, range(path.numsteps))
     origins = [{'kind': 'neb', 'image': k, 'path_uuid': path.uuid} for k in range(path.numsteps)]
     return TrainingSet.from_ase(atoms, origins=origins)
 

@@ -7,6 +7,7 @@ from aiida import orm
 from aiida.engine import calcfunction
 
 from ..data.training_set import TrainingSet
+from .datasets import trajectory_atoms
 
 
 @calcfunction
@@ -16,23 +17,18 @@ def reference_frames(trajectory: orm.TrajectoryData, frames: orm.ArrayData, para
     ``parameters``: ``equilibration`` (fs, frames before are left out), ``stride`` (every n-th saved frame
     after it), ``engine`` and ``description`` of the label provenance.
     """
-    from ase import Atoms
-
     from ..core.validation import reference_frame_indices
 
     p = parameters.get_dict()
     indices = reference_frame_indices(frames.get_array('time'), p['equilibration'], p['stride'])
     if not indices:
         raise ValueError('the ground-truth run has no frame after the equilibration time')
-    positions, cells = trajectory.get_positions(), trajectory.get_cells()
+    from ase.calculators.singlepoint import SinglePointCalculator
+
     forces, energies = trajectory.get_array('forces'), frames.get_array('energy')
     steps = trajectory.get_stepids()
-    pbc = trajectory.pbc if trajectory.pbc is not None else True
     atoms_list, origins = [], []
-    for k in indices:
-        from ase.calculators.singlepoint import SinglePointCalculator
-
-        atoms = Atoms(symbols=list(trajectory.symbols), positions=positions[k], cell=cells[k], pbc=pbc)
+    for k, atoms in zip(indices, trajectory_atoms(trajectory, indices), strict=True):
         atoms.calc = SinglePointCalculator(atoms, energy=float(energies[k]), forces=np.array(forces[k]))
         atoms_list.append(atoms)
         origins.append(
