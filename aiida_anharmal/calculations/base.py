@@ -95,6 +95,15 @@ class AnharmalCalcJob(CalcJob):
             copies.append((reference.model.uuid, reference.model.filename, engine['model_file']))
         return engine, copies
 
+    def driver_files(self, folder) -> tuple[dict | None, list[str], list[tuple]]:
+        """What drives the program: ``(engine, member_files, local_copy_list)`` for the ``ensemble`` input, or for
+        the labelling engine of the ``reference`` namespace (no member files)."""
+        if 'ensemble' in self.inputs:
+            member_files, copies = self.member_files(folder, self.inputs.ensemble)
+            return None, member_files, copies
+        engine, copies = self.reference_engine()
+        return engine, [], copies
+
     def write_harmonic(self, folder) -> str | None:
         """Write the ``harmonic`` input (if any) for the program; return its file name or ``None``."""
         if 'harmonic' not in self.inputs:

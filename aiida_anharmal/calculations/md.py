@@ -200,11 +200,7 @@ class MDCalculation(AnharmalCalcJob):
         inputs = self.inputs
         atoms = start_atoms(inputs)
         settings = inputs.settings.get_dict() if 'settings' in inputs else {}
-        if 'ensemble' in inputs:
-            member_files, local_copy_list = self.member_files(folder, inputs.ensemble)
-            engine = None
-        else:
-            member_files, (engine, local_copy_list) = [], self.reference_engine()
+        engine, member_files, local_copy_list = self.driver_files(folder)
         config = {
             'engine': engine,
             'md': inputs.parameters.get_dict() if 'parameters' in inputs else {},

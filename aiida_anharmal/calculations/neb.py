@@ -128,11 +128,7 @@ class NEBCalculation(AnharmalCalcJob):
     def prepare_for_submission(self, folder):
         inputs = self.inputs
         settings = inputs.settings.get_dict() if 'settings' in inputs else {}
-        if 'ensemble' in inputs:
-            member_files, local_copy_list = self.member_files(folder, inputs.ensemble)
-            engine = None
-        else:
-            member_files, (engine, local_copy_list) = [], self.reference_engine()
+        engine, member_files, local_copy_list = self.driver_files(folder)
         self.write_config(
             folder,
             {

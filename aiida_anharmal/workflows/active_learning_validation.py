@@ -17,7 +17,7 @@ from __future__ import annotations
 from aiida import orm
 from aiida.engine import ToContext
 
-from .common import describe
+from .common import describe, engine_reference
 from .md import MDBaseWorkChain
 from .validation import REFERENCE, ValidationMDWorkChain, md_inputs, run_ended
 
@@ -59,15 +59,10 @@ class ValidationSteps:
     def _validation_inputs(self) -> dict:
         """The exposed validation inputs with those the loop sets (all but ``ensembles`` and ``ground_truth``)."""
         inputs = self.exposed_inputs(ValidationMDWorkChain, 'validation')
-        label = self.inputs.label
-        reference = {'engine': label.engine}
-        for name in ('parameters', 'model'):
-            if name in label:
-                reference[name] = label[name]
         inputs.update(
             structure=self.inputs.structure,
             harmonic=self.inputs.harmonic,
-            reference=reference,
+            reference=engine_reference(self.inputs.label),
             md_code=self.inputs.explore.code,
             evaluate_code=self.inputs.evaluate_code,
         )

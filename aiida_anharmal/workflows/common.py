@@ -10,6 +10,11 @@ def describe(node) -> str:
     return f'{node.process_label}<{node.pk}> exit {status}{message}'
 
 
+def engine_reference(label) -> dict:
+    """The ``reference`` namespace (the labelling engine drives MD or a NEB) from a workchain's ``label`` inputs."""
+    return {'engine': label['engine'], **{name: label[name] for name in ('parameters', 'model') if name in label}}
+
+
 #: The resources of a job when a workchain is given none.
 DEFAULT_RESOURCES = {'num_machines': 1, 'num_mpiprocs_per_machine': 1}
 

@@ -23,7 +23,7 @@ from ..data.ensemble import Ensemble
 from ..data.mlip_model import MLIPModel
 from ..functions.neb import compare_paths, path_structures
 from ..protocols import ProtocolMixin, namespace_inputs, recursive_merge
-from .common import add_options_input, describe, options_message
+from .common import add_options_input, describe, engine_reference, options_message
 from .label import LabelWorkChain
 
 #: Ports of the labelling that this workchain fills itself.
@@ -135,8 +135,7 @@ class NEBWorkChain(ProtocolMixin, WorkChain):
     def run_nebs(self):
         running = {'neb': self.submit(NEBCalculation, **self._neb_inputs({'ensemble': self.inputs.ensemble}, 'neb'))}
         if self.inputs.reference_neb.value:
-            label = self.inputs.label
-            reference = {'engine': label.engine, **{k: label[k] for k in ('parameters', 'model') if k in label}}
+            reference = engine_reference(self.inputs.label)
             running['reference_neb'] = self.submit(
                 NEBCalculation, **self._neb_inputs({'reference': reference}, 'reference_neb')
             )
