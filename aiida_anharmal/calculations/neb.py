@@ -25,9 +25,8 @@ def band_atoms(value) -> list:
     return [value['initial'].get_ase(), value['final'].get_ase()]
 
 
-def _band_message(value, settings: NEBSettings) -> str | None:
-    """Why the band cannot be a path (checked before any job)."""
-    images = band_atoms(value)
+def _band_message(value, images, settings: NEBSettings) -> str | None:
+    """Why the band ``images`` (the given images, or the two end points) cannot be a path (checked before any job)."""
     try:
         if 'images' in value:
             check_images(images, settings.max_image_step)
@@ -58,7 +57,8 @@ def validate_inputs(value, ctx=None):
         settings = NEBSettings.from_dict(value['parameters'].get_dict() if 'parameters' in value else {})
     except (TypeError, ValueError) as exc:
         return f'bad NEB `parameters`: {exc}'
-    message = _band_message(value, settings) or driver_message(value, band_atoms(value)[0])
+    images = band_atoms(value)
+    message = _band_message(value, images, settings) or driver_message(value, images[0])
     if message:
         return message
     message = unknown_keys(value['settings'].get_dict() if 'settings' in value else {}, SETTINGS_KEYS)
@@ -69,9 +69,7 @@ def validate_inputs(value, ctx=None):
         from ..data.force_constants import harmonic_reference
 
         try:
-            check_supercell_matches(
-                harmonic_reference(value['harmonic']), band_atoms(value)[0], max_displacement=np.inf
-            )
+            check_supercell_matches(harmonic_reference(value['harmonic']), images[0], max_displacement=np.inf)
         except ValueError as exc:
             return f'the band does not match the harmonic reference: {exc}'
     return None
@@ -141,14 +139,7 @@ class NEBCalculation(AnharmalCalcJob):
                 'harmonic_file': self.write_harmonic(folder),
             },
         )
-        images = band_atoms(inputs)
-        band = {
-            'numbers': images[0].numbers,
-            'cell': images[0].cell[:],
-            'pbc': images[0].pbc,
-            'positions': np.stack([image.positions for image in images]),
-        }
-        self.write_arrays(folder, program.BAND_FILE, band)
+        self.write_arrays(folder, program.BAND_FILE, program.band_arrays(band_atoms(inputs)))
         return self.calcinfo(
             local_copy_list,
             retrieve_list=[STATUS_FILE, program.BAND_FILE, program.PROFILE_FILE, program.SUMMARY_FILE],

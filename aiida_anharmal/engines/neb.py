@@ -50,18 +50,21 @@ def read_band(path: Path) -> list:
         ]
 
 
+def band_arrays(images) -> dict:
+    """The arrays of ``band.npz``: ``numbers``, ``cell``, ``pbc`` and ``positions`` (images x atoms x 3)."""
+    first = images[0]
+    return {
+        'numbers': first.numbers,
+        'cell': first.cell[:],
+        'pbc': first.pbc,
+        'positions': np.stack([image.positions for image in images]),
+    }
+
+
 def write_band(path: Path, images, **extra) -> None:
     """The band's positions (atomically: a reader sees the old band or the whole new one)."""
     tmp = path.with_name(path.stem + '.tmp.npz')
-    first = images[0]
-    np.savez(
-        tmp,
-        numbers=first.numbers,
-        cell=first.cell[:],
-        pbc=first.pbc,
-        positions=np.stack([image.positions for image in images]),
-        **extra,
-    )
+    np.savez(tmp, **band_arrays(images), **extra)
     os.replace(tmp, path)
 
 
