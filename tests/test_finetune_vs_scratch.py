@@ -87,7 +87,7 @@ def force_mae(model: Path, frames) -> float:
 @pytest.mark.xfail(
     strict=True,
     reason='measured 2026-12-01: with the fast recipe on EMT Cu, fine-tuned members are about twice as bad as members '
-    'trained from scratch (36-41 against 17-18 meV/A), unlike on CuI (docs/source/ensembles.rst); open in issue 11',
+    'trained from scratch (36-41 against 17-18 meV/A), unlike on CuI (docs/source/ensembles.rst): the recipe is to be fixed',
 )
 def test_finetuning_is_not_worse_than_scratch(tmp_path):
     base = Frames.from_atoms(emt_cu_frames(12, seed=0))

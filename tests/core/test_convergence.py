@@ -57,7 +57,7 @@ def record(k, mae, n, ensemble, ratio=1.5):
 
 
 def test_an_over_confident_ensemble_never_converges():
-    # the probe of issue 11: EMT Cu, 2 tiny members: 548 meV/A test error against 5.8 meV/A UCE_F^max
+    # an earlier probe: EMT Cu, 2 tiny members: 548 meV/A test error against 5.8 meV/A UCE_F^max
     rule = MaeAndSelection(max_iterations=10)
     history = [record(1, 0.548, 0, 'a', ratio=94.5), record(2, 0.548, 0, 'a', ratio=94.5)]
     d = rule(history)
