@@ -61,6 +61,26 @@ def test_acquire_then_build_the_structures_to_label():
     # again with the same inputs: the same selection
     again = acquire(orm.Dict(STATS), parameters, orm.Int(3), T300_seed0=f1, T600_seed0=f2)
     assert again['selection']['frames'] == chosen
+    # per run, what the stopping rule reads: the mean P(UCE) of its frames, accepted, ended normally
+    selection = result['selection']
+    assert selection['threshold'] == pytest.approx(0.05 + 2 * 0.01)
+    assert selection['tail_bound'] == pytest.approx(1 / (1 + 4 / 1.1))
+    for r, tail in enumerate(selection['runs']):
+        assert tail['run'] == names[r] and tail['frames'] == 40 and tail['ended_normally']
+        assert tail['p_uncertainty_mean'] == pytest.approx(np.mean(core.p_uncertainty[runs == r]))
+        assert tail['accepted'] == int(np.sum(np.isin(core.accepted, np.flatnonzero(runs == r))))
+    assert sum(tail['accepted'] for tail in selection['runs']) == selection['accepted_before_thinning']
+    guarded = acquire(
+        orm.Dict(STATS),
+        parameters,
+        orm.Int(3),
+        ended_normally=orm.Dict({'T600_seed0': False}),
+        T300_seed0=f1,
+        T600_seed0=f2,
+    )
+    assert [tail['ended_normally'] for tail in guarded['selection']['runs']] == [True, False]
+    with pytest.raises(ValueError, match='names runs without frames'):
+        acquire(orm.Dict(STATS), parameters, orm.Int(3), ended_normally=orm.Dict({'T900': False}), T300_seed0=f1)
 
     structures = selected_structures(result['selection'], T300_seed0=t1, T600_seed0=t2)
     assert len(structures) == len(chosen)

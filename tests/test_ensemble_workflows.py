@@ -101,14 +101,14 @@ def test_ensemble_2x2_then_finetune(submit_and_await, train_code, evaluate_code,
     np.testing.assert_allclose(arrays.get_array('force_max_error'), worst, atol=1e-9)
     assert stats['errors']['error_over_uncertainty'] == pytest.approx(np.mean(worst) / np.mean(spread), rel=1e-9)
 
-    # fine-tune two members on the enlarged set from their parent members (fast protocol: retrain=finetune)
+    # fine-tune two members on the enlarged set from their parent members
     enlarged = TrainingSet.from_ase(frames[:36])
     builder = EnsembleWorkChain.get_builder_from_protocol(
         train_code,
         enlarged,
         protocol='fast',
         parent_ensemble=ensemble,
-        overrides={'n_sub': 2, 'seeds': [0], 'hyperparameters': {'max_epochs': 4}},
+        overrides={'n_sub': 2, 'seeds': [0], 'hyperparameters': {'max_epochs': 4}, 'retrain': 'finetune'},
     )
     assert builder.retrain.value == 'finetune'
     child = submit_and_await(builder, timeout=600)

@@ -166,8 +166,10 @@ def test_options_merge_recursively_everywhere(workchain, codes):
 
 
 def test_the_ensemble_of_a_loop_keeps_the_protocol_retrain(codes, train_code):
-    # built for a loop (no training set): the loop applies `finetune` from its second iteration on
-    assert value(build(ActiveLearningWorkChain, codes, None).ensemble.retrain) == 'finetune'
+    # built for a loop (no training set): the loop applies the protocol's `retrain` from its second iteration on
+    assert value(build(ActiveLearningWorkChain, codes, None).ensemble.retrain) == 'scratch'
+    finetuned = build(ActiveLearningWorkChain, codes, {'ensemble': {'retrain': 'finetune'}})
+    assert value(finetuned.ensemble.retrain) == 'finetune'
     # built for one training set without a parent: nothing to fine-tune from, so `retrain` is left out
     frames = TrainingSet.from_ase(emt_cu_frames(6))
     alone = EnsembleWorkChain.get_builder_from_protocol(train_code, frames, 'fast')

@@ -92,6 +92,7 @@ class Selection:
     p_energy: np.ndarray
     drawn: np.ndarray  # the uniform numbers compared with P
     accepted_before_thinning: int
+    accepted: np.ndarray  # every accepted frame, before sorting and thinning
 
 
 def thin(order, runs, frame_numbers, min_spacing: int, n_max: int) -> list[int]:
@@ -151,7 +152,37 @@ def select(
     else:
         raise ValueError(f'order must be `uncertainty` or `random`, not {order!r}')
     kept = thin(ranked, runs, frame_numbers, min_spacing, n_max)
-    return Selection(np.array(kept, dtype=int), probability, pu, pe, drawn, len(accepted))
+    return Selection(np.array(kept, dtype=int), probability, pu, pe, drawn, len(accepted), accepted)
+
+
+def run_tails(p_uncertainty, run_index, accepted, n_runs: int) -> list[dict]:
+    """Per run: its frames, the mean of their P(UCE) and how many were accepted before thinning.
+
+    What the stopping rule reads of an exploration (:mod:`aiida_anharmal.core.convergence`): the mean
+    P(UCE) of frames drawn like the test set is at most :func:`tail_bound` (Cantelli's inequality).
+    """
+    p_uncertainty, run_index = np.asarray(p_uncertainty, dtype=float), np.asarray(run_index)
+    accepted_mask = np.zeros(len(p_uncertainty), dtype=bool)
+    accepted_mask[np.asarray(accepted, dtype=int)] = True
+    tails = []
+    for r in range(n_runs):
+        mine = run_index == r
+        mean = float(np.mean(p_uncertainty[mine])) if mine.any() else None
+        tails.append(
+            {'frames': int(mine.sum()), 'p_uncertainty_mean': mean, 'accepted': int(accepted_mask[mine].sum())}
+        )
+    return tails
+
+
+def tail_bound(s: float, g: float) -> float:
+    """The largest mean P(UCE) of frames whose uncertainty has the test set's mean and std, any distribution.
+
+    P(UCE) = Phi((x - mu - s sigma) / (g sigma sqrt(0.1))) is the probability that x - Z exceeds
+    mu + s sigma, Z ~ N(0, 0.1 g^2 sigma^2) drawn apart; x - Z then has mean mu and variance
+    sigma^2 (1 + g^2 / 10), and Cantelli's one-sided inequality bounds that probability by
+    1 / (1 + s^2 / (1 + g^2 / 10)): 0.216 for s = 2, g = 1 (a normal spread gives 0.034).
+    """
+    return 1.0 / (1.0 + s * s / (1.0 + g * g / 10.0))
 
 
 # ------------------------------------------------------------------------------------ the kinds

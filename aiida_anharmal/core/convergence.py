@@ -1,8 +1,13 @@
 """When does active learning stop? A small strategy object (no AiiDA import).
 
 Kang et al. stop when an iteration accepts no frame: the ensemble is then as sure of every
-explored frame as of the test set. An empty selection from one short exploration can be luck,
-so :class:`MaeAndSelection` asks for ``empty_explorations`` of them in a row (each from fresh
+explored frame as of the test set. But frames *like* the test set are accepted too: P(UCE) is
+1/2 at mu + s sigma of the test set, and a test-like spread puts a few percent of its frames near
+there, so an exploration of 80 frames by an ensemble that knows them all still accepts a few,
+and the paper's rule never fires. So :class:`MaeAndSelection` counts *quiet* explorations: runs
+that ended normally and whose frames' mean P(UCE) is no larger than that of any spread with the
+test set's mean and std can be (Cantelli's inequality, :func:`~aiida_anharmal.core.acquisition.tail_bound`:
+0.216 at s = 2, g = 1). It asks for ``quiet_explorations`` of them in a row (each from fresh
 velocities and seeds) and that the test-set force MAE has settled: its change stayed below
 ``tolerance`` over the last ``patience`` retrainings. (The reference code's
 tolerance of 1e-7 never fires; docs/source/science.rst, section 2.) The iteration cap ends the loop too, and
@@ -20,6 +25,26 @@ from .registry import Registry, Strategy, check_number
 
 
 @dataclass(frozen=True)
+class RunRecord:
+    """What the criterion reads of one exploration run: its frames, their mean P(UCE) (``None``: the
+    acquisition kind has no threshold), how many were accepted, whether it ran to its end."""
+
+    frames: int
+    p_uncertainty_mean: float | None
+    accepted: int
+    ended_normally: bool = True
+
+    def quiet(self, limit: float) -> bool:
+        """Ran to its end, and the mean P(UCE) of its frames is at most ``limit``."""
+        return (
+            self.ended_normally
+            and self.frames > 0
+            and self.p_uncertainty_mean is not None
+            and self.p_uncertainty_mean <= limit
+        )
+
+
+@dataclass(frozen=True)
 class IterationRecord:
     """What the criterion reads of one finished iteration."""
 
@@ -28,6 +53,8 @@ class IterationRecord:
     n_selected: int
     ensemble: str | None = None  # identity of the iteration's ensemble (None: every iteration retrained)
     error_over_uncertainty: float | None = None  # test set: mean max force error / mean UCE_F^max
+    runs: tuple[RunRecord, ...] = ()  # its exploration runs (empty: one run, quiet if nothing was selected)
+    tail_bound: float | None = None  # the largest mean P(UCE) of frames like the test set (acquisition.tail_bound)
 
 
 @dataclass(frozen=True)
@@ -58,43 +85,53 @@ DEFAULT_RULE = 'mae_and_selection'
 @CONVERGENCE_RULES.register
 @dataclass(frozen=True)
 class MaeAndSelection(ConvergenceRule):
-    """Converged when the last ``empty_explorations`` explorations accepted no frame, the ensemble that explored was retrained and
-    its test force MAE changed by less than ``tolerance`` (eV/A) in each of the last ``patience``
-    retrainings, and its uncertainty is not far below its error: on the test set, mean max force error
-    over mean UCE_F^max at most ``max_error_over_uncertainty``. Stop at ``max_iterations``.
+    """Converged when the last ``quiet_explorations`` exploration runs were quiet, the ensemble that explored
+    was retrained and its test force MAE changed by less than ``tolerance`` (eV/A) in each of the last
+    ``patience`` retrainings, and its uncertainty is not far below its error: on the test set, mean max
+    force error over mean UCE_F^max at most ``max_error_over_uncertainty``. Stop at ``max_iterations``.
 
-    Physically: the ensemble, explored at the loop's temperature in ``empty_explorations`` independent
-    runs (fresh Maxwell-Boltzmann velocities and thermostat seeds, each as long as the protocol's
-    exploration), is as sure of every new frame as of the test set, further data no longer change its accuracy, and "as sure as of the test set" means
-    something because its uncertainty tracks its error there. An over-confident ensemble (error 100x
-    its UCE) accepts nothing because its thresholds are too small, not because it knows: that is never
-    convergence. Iterations that reused an ensemble (nothing was selected before them) are no evidence
-    that the MAE settled: changes are counted between successive *different* ensembles only.
+    A run is quiet when it ran to its end (no guard or stop trigger) and the mean P(UCE) of its frames
+    is at most ``max_mean_p_uncertainty`` (``None``: the acquisition's ``tail_bound``, the most that frames
+    with the test set's mean and std of the uncertainty can reach, whatever their distribution;
+    P(U) is left out, so that high-energy frames of a broken crystal are not quiet). Physically: the
+    ensemble, explored at the loop's temperature in independent runs (fresh Maxwell-Boltzmann
+    velocities and thermostat seeds, each as long as the protocol's exploration), finds nothing it is less sure of than of the test set; further data no longer change
+    its accuracy; and "as sure as of the test set" means something because its uncertainty tracks its
+    error there. An over-confident ensemble (error 100x its UCE) accepts nothing because its thresholds
+    are too small, not because it knows: that is never convergence. Iterations that reused an ensemble
+    (nothing was selected before them) are no evidence that the MAE settled: changes are counted between
+    successive *different* ensembles only.
     """
 
     key: ClassVar[str] = 'mae_and_selection'
-    label: ClassVar[str] = 'no frame accepted, test force MAE settled, uncertainty calibrated'
+    label: ClassVar[str] = 'quiet explorations, test force MAE settled, uncertainty calibrated'
     defaults: ClassVar[dict] = {
         'tolerance': 0.002,
         'patience': 1,
         'max_error_over_uncertainty': 3.0,
-        'empty_explorations': 2,
+        'quiet_explorations': 2,
+        'max_mean_p_uncertainty': None,
     }
 
     max_iterations: int
     tolerance: float = defaults['tolerance']
     patience: int = defaults['patience']
     max_error_over_uncertainty: float | None = defaults['max_error_over_uncertainty']
-    empty_explorations: int = defaults['empty_explorations']
+    quiet_explorations: int = defaults['quiet_explorations']
+    max_mean_p_uncertainty: float | None = defaults['max_mean_p_uncertainty']
 
     @classmethod
     def validate(cls, parameters: dict) -> dict:
         p = super().validate(parameters)
         check_number('tolerance', p['tolerance'])
         check_number('patience', p['patience'], integer=True, minimum=0)
-        check_number('empty_explorations', p['empty_explorations'], integer=True, minimum=1)
-        if p['max_error_over_uncertainty'] is not None:
-            check_number('max_error_over_uncertainty', p['max_error_over_uncertainty'])
+        check_number('quiet_explorations', p['quiet_explorations'], integer=True, minimum=1)
+        for key in ('max_error_over_uncertainty', 'max_mean_p_uncertainty'):
+            if p[key] is not None:
+                check_number(key, p[key])
+        limit = p['max_mean_p_uncertainty']
+        if limit is not None and not 0 < limit < 1:
+            raise ValueError(f'max_mean_p_uncertainty must lie in (0, 1), not {limit}')
         return p
 
     def __post_init__(self):
@@ -104,8 +141,8 @@ class MaeAndSelection(ConvergenceRule):
             raise ValueError(f'the MAE tolerance must be positive, not {self.tolerance}')
         if self.patience < 0:
             raise ValueError(f'patience must be >= 0, not {self.patience}')
-        if self.empty_explorations < 1:
-            raise ValueError(f'empty_explorations must be >= 1, not {self.empty_explorations}')
+        if self.quiet_explorations < 1:
+            raise ValueError(f'quiet_explorations must be >= 1, not {self.quiet_explorations}')
 
     def mae_changes(self, history: list[IterationRecord]) -> list[float]:
         """Changes of the test MAE between successive different ensembles (a reused one repeats its MAE)."""
@@ -115,30 +152,40 @@ class MaeAndSelection(ConvergenceRule):
         maes = [r.test_forces_mae for r in distinct]
         return [abs(b - a) for a, b in itertools.pairwise(maes)]
 
-    @staticmethod
-    def empty_run(history: list[IterationRecord]) -> int:
-        """How many of the last explorations in a row accepted nothing."""
+    def tail_limit(self, record: IterationRecord) -> float:
+        """The largest mean P(UCE) of a quiet run: ``max_mean_p_uncertainty`` or the acquisition's bound (0 without)."""
+        if self.max_mean_p_uncertainty is not None:
+            return self.max_mean_p_uncertainty
+        return 0.0 if record.tail_bound is None else record.tail_bound
+
+    def quiet_runs(self, record: IterationRecord) -> tuple[int, int]:
+        """(quiet runs, runs) of one iteration; a record without runs is one run, quiet if nothing was selected."""
+        if not record.runs:
+            return int(record.n_selected == 0), 1
+        limit = self.tail_limit(record)
+        return sum(run.quiet(limit) for run in record.runs), len(record.runs)
+
+    def quiet_streak(self, history: list[IterationRecord]) -> int:
+        """How many of the last exploration runs were quiet, counting back over iterations whose runs all were."""
         count = 0
         for record in reversed(history):
-            if record.n_selected:
+            quiet, total = self.quiet_runs(record)
+            if quiet < total:
                 break
-            count += 1
+            count += total
         return count
 
     def _blocker(self, history: list[IterationRecord]) -> str | None:
-        """Why an iteration that accepted nothing is not convergence, or ``None``."""
+        """Why a quiet iteration is not convergence, or ``None``."""
         last = history[-1]
-        empty = self.empty_run(history)
-        if empty < self.empty_explorations:
-            return (
-                f'{empty} of {self.empty_explorations} explorations in a row without an accepted frame '
-                '(fresh velocities each)'
-            )
+        quiet = self.quiet_streak(history)
+        if quiet < self.quiet_explorations:
+            return f'{quiet} of {self.quiet_explorations} quiet explorations in a row (fresh velocities each)'
         ratio, limit = last.error_over_uncertainty, self.max_error_over_uncertainty
         if limit is not None and ratio is not None and math.isfinite(ratio) and ratio > limit:
             return (
                 f'the ensemble is over-confident: its test-set force error is {ratio:.1f} x its UCE_F^max '
-                f'(limit {limit:g}), so an empty selection says nothing'
+                f'(limit {limit:g}), so a quiet exploration says nothing'
             )
         reused = len(history) > 1 and last.ensemble is not None and last.ensemble == history[-2].ensemble
         changes = self.mae_changes(history)[-self.patience :] if self.patience else []
@@ -155,34 +202,50 @@ class MaeAndSelection(ConvergenceRule):
             )
         return None
 
+    def _noisy(self, record: IterationRecord, still: bool = False) -> str:
+        """What made an iteration's exploration not quiet."""
+        accepted = f'{record.n_selected} frame(s) {"still " if still else ""}accepted'
+        if not record.runs:
+            return accepted
+        limit = self.tail_limit(record)
+        loud = [run for run in record.runs if not run.quiet(limit)]
+        guarded = sum(not run.ended_normally for run in loud)
+        means = [f'{run.p_uncertainty_mean:.2f}' for run in loud if run.ended_normally and run.p_uncertainty_mean]
+        parts = [accepted]
+        if means:
+            parts.append(f'mean P(UCE) of the runs {", ".join(means)} (like the test set: at most {limit:.2f})')
+        if guarded:
+            parts.append(f'{guarded} run(s) ended by a guard')
+        return '; '.join(parts)
+
     def __call__(self, history: list[IterationRecord]) -> Decision:
         if not history:
             raise ValueError('no iteration to judge')
         last = history[-1]
-        blocker = self._blocker(history) if last.n_selected == 0 else None
-        if last.n_selected == 0 and blocker is None:
+        quiet, total = self.quiet_runs(last)
+        blocker = self._blocker(history) if quiet == total else None
+        if quiet == total and blocker is None:
             changes = self.mae_changes(history)[-self.patience :] if self.patience else []
             detail = (
-                (
-                    f'; test force MAE changed by {max(changes) * 1000:.2f} meV/A at most over the last '
-                    f'{self.patience} retraining(s), below {self.tolerance * 1000:.2f}'
-                )
+                f'; test force MAE changed by {max(changes) * 1000:.2f} meV/A at most over the last '
+                f'{self.patience} retraining(s), below {self.tolerance * 1000:.2f}'
                 if changes
                 else ''
             )
-            runs = self.empty_run(history)
-            where = 'no frame accepted' if runs == 1 else f'no frame accepted in {runs} explorations in a row'
+            streak = self.quiet_streak(history)
+            if not last.runs:
+                where = 'no frame accepted' if streak == 1 else f'no frame accepted in {streak} explorations in a row'
+            else:
+                where = f'{streak} quiet explorations in a row ({last.n_selected} frame(s) accepted in the last)'
             return Decision(True, True, 'converged', f'iteration {last.iteration}: {where}{detail}')
         if last.iteration >= self.max_iterations:
-            why = (
-                f'{last.n_selected} frame(s) still accepted' if last.n_selected else f'no frame accepted but {blocker}'
-            )
+            why = f'quiet but {blocker}' if quiet == total else self._noisy(last, still=True)
             return Decision(
                 True, False, 'iteration_cap', f'iteration cap {self.max_iterations} reached, not converged: {why}'
             )
-        if last.n_selected == 0:
-            return Decision(False, False, 'continue', f'no frame accepted but {blocker}: explore again')
-        return Decision(False, False, 'continue', f'{last.n_selected} frame(s) accepted')
+        if quiet == total:
+            return Decision(False, False, 'continue', f'quiet but {blocker}: explore again')
+        return Decision(False, False, 'continue', self._noisy(last))
 
 
 def with_defaults(parameters: dict) -> dict:

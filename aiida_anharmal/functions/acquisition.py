@@ -6,7 +6,7 @@ import numpy as np
 from aiida import orm
 from aiida.engine import calcfunction
 
-from ..core.acquisition import ACQUISITIONS, check_acquisition_parameters, select
+from ..core.acquisition import ACQUISITIONS, check_acquisition_parameters, run_tails, select, tail_bound
 from ..data.training_set import TrainingSet
 from .datasets import trajectory_atoms
 
@@ -29,7 +29,9 @@ def pooled_frames(frames: dict, runs: list[str], name: str) -> tuple[np.ndarray,
 
 
 @calcfunction
-def acquire(statistics: orm.Dict, parameters: orm.Dict, seed: orm.Int, **frames):
+def acquire(
+    statistics: orm.Dict, parameters: orm.Dict, seed: orm.Int, ended_normally: orm.Dict | None = None, **frames
+):
     """Draw exploration frames with P(UCE) P(U) (Kang et al.) against the test-set ``statistics``.
 
     ``frames``: the per-frame ArrayData of each MD run (``frames.<run>`` of an exploration), with
@@ -37,6 +39,10 @@ def acquire(statistics: orm.Dict, parameters: orm.Dict, seed: orm.Int, **frames)
     ``frames`` = ``[[run, frame], ...]`` best first, and the parameters) and ``probabilities``
     (ArrayData: per pooled frame ``run_index``, ``frame``, ``uncertainty``, ``energy``, ``p``,
     ``p_uncertainty``, ``p_energy``, ``drawn``; attribute ``runs``). Same inputs, same selection.
+    The selection also says, per run (``runs``: ``run``, ``frames``, ``p_uncertainty_mean``, ``accepted``,
+    ``ended_normally``), what the stopping rule reads: ``ended_normally`` (Dict run -> bool, default
+    true) tells which runs a guard or stop trigger ended; ``threshold`` is mu + s sigma of the test set
+    and ``tail_bound`` the largest mean P(UCE) of frames like the test set (``None`` for ``random``).
     """
     p = check_acquisition_parameters(parameters.get_dict())
     kind = ACQUISITIONS.get(p['kind'])
@@ -61,6 +67,15 @@ def acquire(statistics: orm.Dict, parameters: orm.Dict, seed: orm.Int, **frames)
         frame_numbers=frame,
         order=kind.order,
     )
+    threshold = kind.threshold(stats, p)
+    ended = ended_normally.get_dict() if ended_normally is not None else {}
+    unknown = sorted(set(ended) - set(runs))
+    if unknown:
+        raise ValueError(f'`ended_normally` names runs without frames: {unknown}')
+    tails = [
+        {'run': run, **tail, 'ended_normally': bool(ended.get(run, True))}
+        for run, tail in zip(runs, run_tails(result.p_uncertainty, run_index, result.accepted, len(runs)))
+    ]
     probabilities = orm.ArrayData()
     for key, values in {
         'run_index': run_index,
@@ -81,6 +96,9 @@ def acquire(statistics: orm.Dict, parameters: orm.Dict, seed: orm.Int, **frames)
                 'frames': chosen,
                 'accepted_before_thinning': result.accepted_before_thinning,
                 'n_candidates': len(uncertainty),
+                'threshold': threshold,
+                'runs': tails,
+                'tail_bound': None if threshold is None else tail_bound(p['s'], p['g']),
                 'seed': seed.value,
                 **p,
             }

@@ -69,6 +69,8 @@ def summary_row(iteration: int, nodes: dict) -> dict:
         'accepted': selection['accepted_before_thinning'],
         'selected': len(selection['frames']),
     }
+    if 'runs' in selection.get_dict():  # per run: frames, mean P(UCE), accepted, ended normally
+        row.update(runs=selection['runs'], tail_bound=selection['tail_bound'], threshold=selection['threshold'])
     calibration = nodes.get('calibration')
     if calibration is not None:
         row['labelled'] = len(calibration['force_max_error'])
@@ -92,7 +94,7 @@ def check_convergence(parameters: orm.Dict, max_iterations: orm.Int, **iteration
     continue, ``message``) and ``summary`` (``rows``: one per iteration, with the decision the
     rule takes on the history up to that iteration).
     """
-    from ..core.convergence import IterationRecord, check_convergence_parameters, make_rule
+    from ..core.convergence import IterationRecord, RunRecord, check_convergence_parameters, make_rule
 
     p = check_convergence_parameters(parameters.get_dict())
     by_iteration: dict[int, dict] = {}
@@ -117,6 +119,11 @@ def check_convergence(parameters: orm.Dict, max_iterations: orm.Int, **iteration
             if 'ensemble' in by_iteration[r['iteration']]
             else None,
             error_over_uncertainty=r['test_error_over_uncertainty'],
+            runs=tuple(
+                RunRecord(run['frames'], run['p_uncertainty_mean'], run['accepted'], run['ended_normally'])
+                for run in r.get('runs', [])
+            ),
+            tail_bound=r.get('tail_bound'),
         )
         for r in rows
     ]

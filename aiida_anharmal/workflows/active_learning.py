@@ -306,7 +306,10 @@ class ActiveLearningWorkChain(ActiveLearningProtocol, ValidationSteps, NEBSteps,
 
     def acquire(self):
         seed = orm.Int(self.inputs.seed.value * 1000 + self.ctx.iteration)
-        result = acquire(self.ctx.statistics, self.inputs.acquisition, seed, **self.ctx.runs['frames'])
+        ended = orm.Dict({end['label']: end['ended_normally'] for end in self.ctx.run_ends})
+        result = acquire(
+            self.ctx.statistics, self.inputs.acquisition, seed, ended_normally=ended, **self.ctx.runs['frames']
+        )
         selection = result['selection']
         self._out('selection', selection)
         self._record('selection', selection)
