@@ -112,3 +112,27 @@ class HarmonicReference:
 
     def sigma_per_species(self, positions, forces) -> dict[str, float]:
         return {s: self.sigma(positions, forces, s) for s in dict.fromkeys(self.symbols or ())}
+
+
+class HarmonicCalculator:
+    """An ASE calculator of the harmonic model of ``reference``: ``E = u . Phi u / 2``, ``F = -Phi u``.
+
+    For MD of a purely harmonic crystal (whose mode energies are constants of motion) and tests.
+    Built on first use, so that importing this module needs no ASE calculator machinery.
+    """
+
+    def __new__(cls, reference: HarmonicReference):
+        from ase.calculators.calculator import Calculator, all_changes
+
+        class _Harmonic(Calculator):
+            implemented_properties = ('energy', 'forces')
+
+            def calculate(self, atoms=None, properties=('energy',), system_changes=all_changes):
+                super().calculate(atoms, properties, system_changes)
+                if len(self.atoms) != len(reference.positions):
+                    raise ValueError(f'{len(self.atoms)} atoms, the harmonic reference has {len(reference.positions)}')
+                u = minimum_image_displacements(self.atoms.positions, reference.positions, reference.cell)
+                forces = harmonic_forces(u, reference.force_constants)
+                self.results = {'energy': -0.5 * float(np.sum(u * forces)), 'forces': forces}
+
+        return _Harmonic()

@@ -1,0 +1,146 @@
+"""Harmonic normal modes of a supercell and the projection of MD on them; numpy + phonopy, no AiiDA import.
+
+The modes are those of the commensurate q-points of the supercell (phonopy's primitive cell; every q
+with ``q . L`` integer for the supercell lattice vectors ``L``, so there are exactly as many modes as
+degrees of freedom). With phonopy's eigenvectors ``e_s(q)`` (phase convention of atomic positions:
+phonopy's dynamical matrix carries ``exp(2 pi i q . (r_j - r_i))``) the supercell mode vector is::
+
+    E_qs[j, alpha] = e_s(q)[3 kappa(j) + alpha] exp(2 pi i q . r_j) / sqrt(N_cells)
+
+with ``kappa(j)`` the primitive atom of supercell atom ``j`` and ``r_j`` its position in reduced
+coordinates of the primitive cell. The ``E_qs`` are orthonormal and diagonalise the mass-weighted
+force constants: ``D E_qs = omega_qs^2 E_qs``.
+
+A trajectory (positions ``R(t)``, velocities ``V(t)`` in A/fs, fixed cell) projects as::
+
+    u_qs(t) = E_qs^H  sqrt(m) (R(t) - R0)   (minimum image)      p_qs(t) = E_qs^H  sqrt(m) V(t)
+    a_qs(t) = (u_qs + i p_qs / omega_qs) / 2                      E_qs(t) = 2 omega_qs^2 |a_qs|^2
+
+``a_qs`` is the amplitude of the wave travelling along +q (a wave ``A exp(-i omega t)`` gives
+``a = A exp(-i omega t)``, the wave along -q gives 0), and ``E_qs`` its energy: for every mode of a
+harmonic crystal it is a constant of motion, and the energies add up to the harmonic energy
+``sum (|p|^2 + omega^2 |u|^2) / 2``. Units: u in A amu^1/2, p in A/fs amu^1/2, omega in rad/fs,
+energies in eV (:data:`ENERGY_UNIT` converts amu A^2 / fs^2). Memory and time are linear in the
+frames: they are projected in chunks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from phonopy import Phonopy
+from phonopy.harmonic.dynmat_to_fc import get_commensurate_points
+
+from .anharmonicity import minimum_image_displacements
+from .phonopy_io import _require_force_constants
+
+#: eV per amu A^2 / fs^2.
+ENERGY_UNIT = 1.66053906660e-27 * 1e-20 / 1e-30 / 1.602176634e-19
+
+#: Frames projected at a time (bounds the memory to chunk x 3N complex numbers per array).
+CHUNK = 2048
+
+
+@dataclass(frozen=True)
+class NormalModes:
+    """The harmonic modes of a supercell at its commensurate q-points.
+
+    ``qpoints`` (nq, 3) reduced coordinates of phonopy's primitive reciprocal cell; ``frequencies``
+    (nq, nb) THz (imaginary as negative); ``vectors`` (nq, nb, 3N) the supercell mode vectors
+    ``E_qs`` (complex, orthonormal); ``masses`` (N,) amu; ``positions`` (N, 3) and ``cell`` (3, 3)
+    the reference supercell in Angstrom, in phonopy's atom order.
+    """
+
+    qpoints: np.ndarray
+    frequencies: np.ndarray
+    vectors: np.ndarray
+    masses: np.ndarray
+    positions: np.ndarray
+    cell: np.ndarray
+
+    @property
+    def omegas(self) -> np.ndarray:
+        """Angular frequencies (rad/fs), negative where the frequency is imaginary."""
+        return 2 * np.pi * 1e-3 * self.frequencies
+
+    @property
+    def gamma_index(self) -> int:
+        return int(np.flatnonzero(np.all(np.abs(self.qpoints) < 1e-8, axis=1))[0])
+
+    def acoustic(self) -> np.ndarray:
+        """Mask (nq, nb) of the three acoustic modes at Gamma (the lowest three bands there)."""
+        mask = np.zeros(self.frequencies.shape, dtype=bool)
+        mask[self.gamma_index, np.argsort(np.abs(self.frequencies[self.gamma_index]))[:3]] = True
+        return mask
+
+    def matrix(self) -> np.ndarray:
+        """The (3N, 3N) unitary matrix whose columns are the mode vectors, q-major then band."""
+        nq, nb, dim = self.vectors.shape
+        return self.vectors.reshape(nq * nb, dim).T
+
+
+def commensurate_modes(phonon: Phonopy) -> NormalModes:
+    """The modes of ``phonon``'s supercell at its commensurate q-points (force constants required)."""
+    _require_force_constants(phonon)
+    primitive, supercell = phonon.primitive, phonon.supercell
+    # the supercell in primitive lattice vectors (the primitive's own matrix is relative to the supercell)
+    to_primitive = np.rint(np.linalg.inv(primitive.primitive_matrix)).astype(int)
+    qpoints = np.asarray(get_commensurate_points(to_primitive), dtype=float)
+    phonon.run_qpoints(qpoints, with_eigenvectors=True)
+    result = phonon.get_qpoints_dict()
+    frequencies, eigenvectors = np.asarray(result['frequencies']), np.asarray(result['eigenvectors'])
+    kappa = np.array([primitive.p2p_map[k] for k in primitive.s2p_map])
+    reduced = supercell.positions @ np.linalg.inv(primitive.cell)
+    n_cells = len(supercell) // len(primitive)
+    vectors = np.empty((len(qpoints), 3 * len(primitive), 3 * len(supercell)), dtype=complex)
+    for iq, q in enumerate(qpoints):
+        phase = np.exp(2j * np.pi * reduced @ q) / np.sqrt(n_cells)  # (N,)
+        per_atom = eigenvectors[iq].reshape(len(primitive), 3, -1)[kappa]  # (N, 3, nb)
+        vectors[iq] = (per_atom * phase[:, None, None]).reshape(3 * len(supercell), -1).T
+    return NormalModes(
+        qpoints=qpoints,
+        frequencies=frequencies,
+        vectors=vectors,
+        masses=np.asarray(supercell.masses, dtype=float),
+        positions=np.asarray(supercell.positions, dtype=float),
+        cell=np.asarray(supercell.cell, dtype=float),
+    )
+
+
+@dataclass(frozen=True)
+class ModeProjection:
+    """Per frame and mode (frames, nq, nb): ``u``, ``p``, the amplitudes ``a`` and energies (eV)."""
+
+    u: np.ndarray
+    p: np.ndarray
+    amplitudes: np.ndarray
+    energies: np.ndarray
+
+
+def project(modes: NormalModes, positions, velocities) -> ModeProjection:
+    """Project frames (positions in A, velocities in A/fs, the reference supercell's atom order) on ``modes``.
+
+    Modes of zero or imaginary frequency get NaN amplitudes and energies (``u`` and ``p`` are kept).
+    """
+    positions, velocities = np.asarray(positions, dtype=float), np.asarray(velocities, dtype=float)
+    n = len(modes.masses)
+    if positions.ndim != 3 or positions.shape[1:] != (n, 3) or velocities.shape != positions.shape:
+        raise ValueError(f'positions {positions.shape} and velocities {velocities.shape} must both be (frames, {n}, 3)')
+    nq, nb, dim = modes.vectors.shape
+    conjugate = modes.matrix().conj()  # (3N, nq nb)
+    weights = np.sqrt(np.repeat(modes.masses, 3))
+    u = np.empty((len(positions), nq * nb), dtype=complex)
+    p = np.empty_like(u)
+    for start in range(0, len(positions), CHUNK):
+        chunk = slice(start, start + CHUNK)
+        displacement = minimum_image_displacements(positions[chunk], modes.positions, modes.cell).reshape(-1, dim)
+        u[chunk] = (displacement * weights) @ conjugate
+        p[chunk] = (velocities[chunk].reshape(-1, dim) * weights) @ conjugate
+    omega = modes.omegas.reshape(-1)
+    valid = omega > 1e-9
+    safe = np.where(valid, omega, 1.0)
+    amplitudes = np.where(valid, (u + 1j * p / safe) / 2, np.nan)
+    energies = 2 * safe**2 * np.abs(amplitudes) ** 2 * ENERGY_UNIT
+    shape = (len(positions), nq, nb)
+    return ModeProjection(u.reshape(shape), p.reshape(shape), amplitudes.reshape(shape), energies.reshape(shape))
