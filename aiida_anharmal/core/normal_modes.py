@@ -108,6 +108,52 @@ def commensurate_modes(phonon: Phonopy) -> NormalModes:
     )
 
 
+#: Fewest frames a lifetime analysis accepts: the fit needs the autocorrelation to decay over several lags.
+MIN_FRAMES = 100
+
+
+def check_frames(modes: NormalModes, positions, velocities, cells=None, min_frames: int = MIN_FRAMES) -> None:
+    """Raise ``ValueError`` unless the frames can be projected on ``modes``: checked before any compute.
+
+    Positions (frames, N, 3) in A and velocities of the same shape in A/fs, both present; at least
+    ``min_frames`` frames; a fixed cell (``cells``, per frame, if given) equal to the reference
+    supercell's; and every atom of the first frame nearer its own reference site than half the
+    shortest interatomic distance (another atom order, or a structure other than the force
+    constants' supercell, fails here).
+    """
+    n = len(modes.masses)
+    if velocities is None:
+        raise ValueError('the trajectory has no velocities: the mode energies need them (NVE MD with velocities)')
+    positions, velocities = np.asarray(positions, dtype=float), np.asarray(velocities, dtype=float)
+    if positions.ndim != 3 or positions.shape[1:] != (n, 3) or velocities.shape != positions.shape:
+        raise ValueError(
+            f'positions {positions.shape} and velocities {velocities.shape} must both be (frames, {n}, 3): '
+            f'the supercell of the force constants has {n} atoms'
+        )
+    if len(positions) < min_frames:
+        raise ValueError(f'{len(positions)} frames are too few for a lifetime fit (at least {min_frames})')
+    if cells is not None:
+        cells = np.asarray(cells, dtype=float).reshape(-1, 3, 3)
+        drift = np.abs(cells - cells[0]).max()
+        if drift > 1e-6:
+            raise ValueError(
+                f'the cell changes by up to {drift:.3g} A along the trajectory: lifetimes need a fixed cell'
+            )
+        mismatch = np.abs(cells[0] - modes.cell).max()
+        if mismatch > 1e-4:
+            raise ValueError(f"the cell differs from the force constants' supercell by up to {mismatch:.3g} A")
+    distances = np.linalg.norm(minimum_image_displacements(positions[0], modes.positions, modes.cell), axis=1)
+    offsets = modes.positions[:, None] - modes.positions[None]
+    pairs = np.linalg.norm(minimum_image_displacements(offsets, np.zeros(3), modes.cell), axis=-1)
+    limit = 0.5 * pairs[~np.eye(n, dtype=bool)].min()
+    if distances.max() >= limit:
+        i = int(distances.argmax())
+        raise ValueError(
+            f'atom {i} is {distances[i]:.3g} A from its reference site (limit {limit:.3g} A): atoms in another '
+            "order than the force constants' supercell, or another structure"
+        )
+
+
 @dataclass(frozen=True)
 class ModeProjection:
     """Per frame and mode (frames, nq, nb): ``u``, ``p``, the amplitudes ``a`` and energies (eV)."""

@@ -17,7 +17,7 @@ from aiida_anharmal.core.lifetimes import (
     ioffe_regel_fraction,
     lifetime_table,
 )
-from aiida_anharmal.core.normal_modes import ENERGY_UNIT, commensurate_modes, project
+from aiida_anharmal.core.normal_modes import ENERGY_UNIT, check_frames, commensurate_modes, project
 
 
 @pytest.fixture(scope='module')
@@ -162,3 +162,27 @@ def test_ioffe_regel_fraction_and_units():
     assert ioffe_regel_fraction([1.0, 1.0, 2.0, 2.0], [0.5, 2.0, 0.4, np.inf]) == pytest.approx(0.5)
     assert ioffe_regel_fraction([1.0], [np.nan]) == 1.0  # decayed within two lags: below the limit
     assert ENERGY_UNIT == pytest.approx(103.6427, rel=1e-6)  # eV per amu A^2 / fs^2
+
+
+def test_frames_that_cannot_be_projected_are_refused(cu_phonon):
+    modes = commensurate_modes(cu_phonon)
+    rng = np.random.default_rng(0)
+    positions = modes.positions + 0.02 * rng.normal(size=(200, 8, 3))
+    velocities = 0.01 * rng.normal(size=(200, 8, 3))
+    cells = np.repeat(modes.cell[None], 200, axis=0)
+    check_frames(modes, positions, velocities, cells)  # fine
+    with pytest.raises(ValueError, match='no velocities'):
+        check_frames(modes, positions, None)
+    with pytest.raises(ValueError, match='too few'):
+        check_frames(modes, positions[:50], velocities[:50])
+    with pytest.raises(ValueError, match='must both be'):
+        check_frames(modes, positions[:, :7], velocities[:, :7])
+    stretched = cells.copy()
+    stretched[100:] *= 1.01
+    with pytest.raises(ValueError, match='fixed cell'):
+        check_frames(modes, positions, velocities, stretched)
+    with pytest.raises(ValueError, match="differs from the force constants' supercell"):
+        check_frames(modes, positions, velocities, cells * 1.01)
+    swapped = positions[:, [1, 0, *range(2, 8)]]
+    with pytest.raises(ValueError, match='another order'):
+        check_frames(modes, swapped, velocities)
