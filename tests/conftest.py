@@ -69,6 +69,12 @@ def neb_code(aiida_localhost):
     return installed_code(aiida_localhost, 'anharmal-neb')
 
 
+@pytest.fixture
+def lifetimes_code(aiida_localhost):
+    """The `anharmal-lifetimes` program of this package as an InstalledCode on localhost."""
+    return installed_code(aiida_localhost, 'anharmal-lifetimes')
+
+
 def emt_cu_frames(n, seed=0, repeat=(2, 2, 1)):
     """``n`` rattled fcc Cu supercells (16 atoms by default) with EMT energy, forces and stress."""
     from ase.calculators.emt import EMT

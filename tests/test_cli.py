@@ -17,7 +17,14 @@ def test_codes_created_once_per_program(aiida_localhost):
     first = ensure_codes(aiida_localhost, echo=lambda *_: None)
     again = ensure_codes(aiida_localhost, echo=lambda *_: None)
     assert {k: c.pk for k, c in first.items()} == {k: c.pk for k, c in again.items()}
-    assert sorted(first) == ['anharmal-evaluate', 'anharmal-label', 'anharmal-md', 'anharmal-neb', 'anharmal-train']
+    assert sorted(first) == [
+        'anharmal-evaluate',
+        'anharmal-label',
+        'anharmal-lifetimes',
+        'anharmal-md',
+        'anharmal-neb',
+        'anharmal-train',
+    ]
     for code in first.values():
         assert Path(code.filepath_executable).exists() and 'OMP_NUM_THREADS=1' in code.prepend_text
 

@@ -2,8 +2,16 @@
 
 from .evaluate import EvaluateCalculation
 from .label import LabelCalculation
+from .lifetimes import LifetimeCalculation
 from .md import MDCalculation
 from .neb import NEBCalculation
 from .train import TrainCalculation
 
-__all__ = ('EvaluateCalculation', 'LabelCalculation', 'MDCalculation', 'NEBCalculation', 'TrainCalculation')
+__all__ = (
+    'EvaluateCalculation',
+    'LabelCalculation',
+    'LifetimeCalculation',
+    'MDCalculation',
+    'NEBCalculation',
+    'TrainCalculation',
+)

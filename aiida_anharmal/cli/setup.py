@@ -15,6 +15,7 @@ PROGRAMS = {
     'anharmal-evaluate': 'anharmal.evaluate',
     'anharmal-md': 'anharmal.md',
     'anharmal-neb': 'anharmal.neb',
+    'anharmal-lifetimes': 'anharmal.lifetimes',
 }
 
 #: Prepended to every job script: one thread per process (threaded BLAS slowed GPAW 2-10x on 2 cores).

@@ -1,0 +1,103 @@
+"""``anharmal-lifetimes``: an NVE trajectory and harmonic force constants -> the lifetime of every mode.
+
+The program that :class:`aiida_anharmal.calculations.LifetimeCalculation` runs. It reads
+
+* ``aiida.json``: ``dho`` (also the damped-oscillator cross-check), ``shell_tolerance`` (THz),
+  ``min_frames``;
+* ``phonopy.yaml``: the harmonic reference with its force constants (the ``ForceConstants`` node's file);
+* ``trajectory.npz``: ``positions`` (A), ``velocities`` (A/fs), ``cells`` (A) and ``times`` (fs),
+  in the atom order of the force constants' supercell,
+
+checks the frames (:func:`aiida_anharmal.core.normal_modes.check_frames`) before any compute,
+projects them on the harmonic modes and fits every mode's energy autocorrelation
+(:func:`aiida_anharmal.core.lifetimes.lifetime_table`). Writes ``lifetimes.npz`` (the per-mode
+table), ``summary.json`` (:func:`summary`) and ``status.json`` (states ``finished``,
+``setup_failed``, ``failed``; see :mod:`.runner`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+from .runner import Program, read_config
+
+PHONOPY_FILE = 'phonopy.yaml'
+TRAJECTORY_FILE = 'trajectory.npz'
+LIFETIMES_FILE = 'lifetimes.npz'
+SUMMARY_FILE = 'summary.json'
+
+
+def frame_interval(times) -> float:
+    """The time between frames (ps) of ``times`` (fs), which must be evenly spaced."""
+    steps = np.diff(np.asarray(times, dtype=float))
+    if steps.size == 0 or steps.min() <= 0 or np.ptp(steps) > 1e-6 * max(abs(steps.mean()), 1e-12):
+        raise ValueError('the frames must be evenly spaced in time (one stride, no gaps or restarts out of order)')
+    return float(steps.mean()) / 1000.0
+
+
+def summary(table: dict, frames: int, dt: float) -> dict:
+    """Counts per flag, the Ioffe-Regel fraction, median lifetimes overall and per 1-THz band (ps)."""
+    from ..core.lifetimes import NO_MODE, OK, ioffe_regel_fraction
+
+    kept = table['flag'] != NO_MODE
+    ok = table['flag'] == OK
+    bands = {}
+    for low in range(int(np.floor(max(table['frequency'].max(), 0))) + 1):
+        band = ok & (table['frequency'] >= low) & (table['frequency'] < low + 1)
+        if band.any():
+            bands[f'{low}-{low + 1}'] = {'modes': int(band.sum()), 'median_tau': float(np.median(table['tau'][band]))}
+    return {
+        'frames': frames,
+        'frame_interval': dt,
+        't_max': frames * dt,
+        'modes': int(table['flag'].size),
+        'flags': {str(flag): int((table['flag'] == flag).sum()) for flag in np.unique(table['flag'])},
+        'ioffe_regel_fraction': ioffe_regel_fraction(table['frequency'][kept], table['tau'][kept]),
+        'median_tau': float(np.median(table['tau'][ok])) if ok.any() else None,
+        'bands': bands,
+    }
+
+
+def setup(directory: Path) -> SimpleNamespace:
+    from ..core.harmonic import load_phonopy_yaml
+    from ..core.normal_modes import MIN_FRAMES, check_frames, commensurate_modes
+
+    config = read_config(directory)
+    modes = commensurate_modes(load_phonopy_yaml(directory / PHONOPY_FILE))
+    with np.load(directory / TRAJECTORY_FILE) as data:
+        arrays = {name: data[name] for name in data.files}
+    velocities = arrays.get('velocities')
+    check_frames(modes, arrays['positions'], velocities, arrays.get('cells'), int(config.get('min_frames', MIN_FRAMES)))
+    return SimpleNamespace(
+        directory=directory,
+        start=time.monotonic(),
+        modes=modes,
+        positions=arrays['positions'],
+        velocities=velocities,
+        dt=frame_interval(arrays['times']),
+        dho=bool(config.get('dho', False)),
+        shell_tolerance=float(config.get('shell_tolerance', 1e-3)),
+    )
+
+
+def run(job: SimpleNamespace) -> dict:
+    from ..core.lifetimes import lifetime_table
+    from ..core.normal_modes import project
+
+    PROGRAM.logger.info('%d frames, %d modes, %.4f ps apart', len(job.positions), job.modes.frequencies.size, job.dt)
+    projection = project(job.modes, job.positions, job.velocities)
+    table = lifetime_table(job.modes, projection, job.dt, job.shell_tolerance, dho=job.dho)
+    np.savez(job.directory / LIFETIMES_FILE, **table)
+    result = summary(table, len(job.positions), job.dt)
+    result['seconds'] = round(time.monotonic() - job.start, 3)
+    (job.directory / SUMMARY_FILE).write_text(json.dumps(result, indent=1))
+    return {'state': 'finished'}
+
+
+PROGRAM = Program('anharmal-lifetimes', __doc__.split('\n\n')[0], setup, run)
+main = PROGRAM.main
