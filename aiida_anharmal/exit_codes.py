@@ -74,6 +74,7 @@ WORKCHAIN = (
     Code(460, 'ERROR_INITIAL_DATA_FAILED', 'The initial data could not be made: {message}'),
     Code(470, 'ERROR_VALIDATION_FAILED', 'The validation MD failed: {message}'),
     Code(480, 'ERROR_NEB_FAILED', 'The NEB failed: {message}'),
+    Code(490, 'ERROR_LIFETIMES_FAILED', 'The lifetime analysis failed: {message}'),
 )
 
 #: Ranges kept for the exit codes that strategies bring: (first, last, what).

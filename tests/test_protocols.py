@@ -11,6 +11,7 @@ from aiida_anharmal.workflows import (
     ExplorationWorkChain,
     HarmonicWorkChain,
     LabelWorkChain,
+    LifetimesWorkChain,
     NEBWorkChain,
     ValidationMDWorkChain,
 )
@@ -70,6 +71,13 @@ CASES = {
         'label_protocol': ('precise', lambda b: b.label.options['max_wallclock_seconds'], 86400),
         'phonopy': ({'dos_mesh': [4, 4, 4]}, lambda b: b.phonopy_parameters['dos_mesh'], [4, 4, 4]),
     },
+    LifetimesWorkChain: {
+        'max_restarts': (5, lambda b: b.max_restarts, 5),
+        'analysis': ({'dho': False}, lambda b: b.analysis['dho'], False),
+        'equilibration': ({'steps': 10}, lambda b: b.equilibration['steps'], 10),
+        'production': ({'save_stride': 2}, lambda b: b.production['save_stride'], 2),
+        'options': ({'queue_name': 'md'}, lambda b: b.options['queue_name'], 'md'),
+    },
     ActiveLearningWorkChain: {
         'max_iterations': (4, lambda b: b.max_iterations, 4),
         'seed': (9, lambda b: b.seed, 9),
@@ -116,14 +124,47 @@ def build(workchain, codes, overrides, options=None):
         return workchain.get_builder_from_protocol(codes['label'], cu, 'emt', 'fast', overrides, options=options)
     if workchain is NEBWorkChain:
         return workchain.get_builder_from_protocol(codes, None, cu, cu, 'emt', 'fast', overrides, options=options)
+    if workchain is LifetimesWorkChain:
+        return workchain.get_builder_from_protocol(
+            codes, cu_force_constants(), None, 'emt', 'fast', overrides, options=options
+        )
     if workchain is ValidationMDWorkChain:
         return workchain.get_builder_from_protocol(codes, cu, None, None, 'emt', 'fast', overrides, options=options)
     return workchain.get_builder_from_protocol(codes, cu, 'emt', 'fast', overrides, options=options)
 
 
 @pytest.fixture
-def codes(train_code, evaluate_code, md_code, label_code, neb_code):
-    return {'train': train_code, 'evaluate': evaluate_code, 'md': md_code, 'label': label_code, 'neb': neb_code}
+def codes(train_code, evaluate_code, md_code, label_code, neb_code, lifetimes_code):
+    return {
+        'train': train_code,
+        'evaluate': evaluate_code,
+        'md': md_code,
+        'label': label_code,
+        'neb': neb_code,
+        'lifetimes': lifetimes_code,
+    }
+
+
+def cu_force_constants():
+    """EMT Cu's harmonic reference (the fcc primitive cell 2 x 2 x 2), built once per test session."""
+    global _CU_FORCE_CONSTANTS
+    if _CU_FORCE_CONSTANTS is None or not _CU_FORCE_CONSTANTS.is_stored:
+        from ase.calculators.emt import EMT
+
+        from aiida_anharmal.core.harmonic import force_constants_from_forces, make_displacements, phonopy_object
+        from aiida_anharmal.data.force_constants import ForceConstants
+
+        displacements = make_displacements(bulk('Cu', 'fcc', a=3.6), [2, 2, 2])
+        forces = []
+        for atoms in displacements.displaced_supercells():
+            atoms.calc = EMT()
+            forces.append(atoms.get_forces())
+        phonon = phonopy_object(displacements, force_constants_from_forces(displacements, forces))
+        _CU_FORCE_CONSTANTS = ForceConstants.from_phonopy(phonon).store()
+    return _CU_FORCE_CONSTANTS
+
+
+_CU_FORCE_CONSTANTS = None
 
 
 @pytest.mark.parametrize('workchain', list(CASES), ids=lambda w: w.__name__)

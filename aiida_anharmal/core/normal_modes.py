@@ -14,6 +14,8 @@ force constants: ``D E_qs = omega_qs^2 E_qs``.
 A trajectory (positions ``R(t)``, velocities ``V(t)`` in A/fs, fixed cell) projects as::
 
     u_qs(t) = E_qs^H  sqrt(m) (R(t) - R0)   (minimum image)      p_qs(t) = E_qs^H  sqrt(m) V(t)
+
+(the drift of the centre of mass taken out of both: :func:`displacements`, :func:`stationary`)
     a_qs(t) = (u_qs + i p_qs / omega_qs) / 2                      E_qs(t) = 2 omega_qs^2 |a_qs|^2
 
 ``a_qs`` is the amplitude of the wave travelling along +q (a wave ``A exp(-i omega t)`` gives
@@ -108,6 +110,28 @@ def commensurate_modes(phonon: Phonopy) -> NormalModes:
     )
 
 
+def displacements(modes: NormalModes, positions) -> np.ndarray:
+    """Displacements (frames, N, 3) from the reference sites, without the drift of the centre of mass.
+
+    A thermostat that does not conserve momentum lets the whole crystal drift (1e-3 A/fs is 10 A in
+    10 ps). A uniform shift projects on the translations alone, but wrapped into the supercell atom
+    by atom it would not be uniform: so the shift of atom 0 is taken out before the minimum image,
+    and the mass-weighted mean displacement after it.
+    """
+    positions = np.asarray(positions, dtype=float)
+    shift = minimum_image_displacements(positions[:, :1], modes.positions[:1], modes.cell)  # (frames, 1, 3)
+    d = minimum_image_displacements(positions - shift, modes.positions, modes.cell) + shift
+    weights = modes.masses / modes.masses.sum()
+    return d - np.einsum('i,fij->fj', weights, d)[:, None, :]
+
+
+def stationary(modes: NormalModes, velocities) -> np.ndarray:
+    """Velocities (frames, N, 3) without the velocity of the centre of mass."""
+    velocities = np.asarray(velocities, dtype=float)
+    weights = modes.masses / modes.masses.sum()
+    return velocities - np.einsum('i,fij->fj', weights, velocities)[:, None, :]
+
+
 #: Fewest frames a lifetime analysis accepts: the fit needs the autocorrelation to decay over several lags.
 MIN_FRAMES = 100
 
@@ -118,8 +142,8 @@ def check_frames(modes: NormalModes, positions, velocities, cells=None, min_fram
     Positions (frames, N, 3) in A and velocities of the same shape in A/fs, both present; at least
     ``min_frames`` frames; a fixed cell (``cells``, per frame, if given) equal to the reference
     supercell's; and every atom of the first frame nearer its own reference site than half the
-    shortest interatomic distance (another atom order, or a structure other than the force
-    constants' supercell, fails here).
+    shortest interatomic distance, once the drift of the centre of mass is taken out (another atom
+    order, or a structure other than the force constants' supercell, fails here).
     """
     n = len(modes.masses)
     if velocities is None:
@@ -142,7 +166,7 @@ def check_frames(modes: NormalModes, positions, velocities, cells=None, min_fram
         mismatch = np.abs(cells[0] - modes.cell).max()
         if mismatch > 1e-4:
             raise ValueError(f"the cell differs from the force constants' supercell by up to {mismatch:.3g} A")
-    distances = np.linalg.norm(minimum_image_displacements(positions[0], modes.positions, modes.cell), axis=1)
+    distances = np.linalg.norm(displacements(modes, positions[:1])[0], axis=1)
     offsets = modes.positions[:, None] - modes.positions[None]
     pairs = np.linalg.norm(minimum_image_displacements(offsets, np.zeros(3), modes.cell), axis=-1)
     limit = 0.5 * pairs[~np.eye(n, dtype=bool)].min()
@@ -180,9 +204,9 @@ def project(modes: NormalModes, positions, velocities) -> ModeProjection:
     p = np.empty_like(u)
     for start in range(0, len(positions), CHUNK):
         chunk = slice(start, start + CHUNK)
-        displacement = minimum_image_displacements(positions[chunk], modes.positions, modes.cell).reshape(-1, dim)
+        displacement = displacements(modes, positions[chunk]).reshape(-1, dim)
         u[chunk] = (displacement * weights) @ conjugate
-        p[chunk] = (velocities[chunk].reshape(-1, dim) * weights) @ conjugate
+        p[chunk] = (stationary(modes, velocities[chunk]).reshape(-1, dim) * weights) @ conjugate
     omega = modes.omegas.reshape(-1)
     valid = omega > 1e-9
     safe = np.where(valid, omega, 1.0)

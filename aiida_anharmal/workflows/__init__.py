@@ -5,6 +5,7 @@ from .ensemble import EnsembleWorkChain
 from .harmonic import HarmonicWorkChain
 from .initial import InitialDataWorkChain
 from .label import LabelBaseWorkChain, LabelWorkChain
+from .lifetimes import LifetimesWorkChain
 from .md import ExplorationWorkChain, MDBaseWorkChain
 from .neb import NEBWorkChain
 from .validation import ValidationMDWorkChain
@@ -17,6 +18,7 @@ __all__ = (
     'InitialDataWorkChain',
     'LabelBaseWorkChain',
     'LabelWorkChain',
+    'LifetimesWorkChain',
     'MDBaseWorkChain',
     'NEBWorkChain',
     'ValidationMDWorkChain',

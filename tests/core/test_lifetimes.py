@@ -186,3 +186,18 @@ def test_frames_that_cannot_be_projected_are_refused(cu_phonon):
     swapped = positions[:, [1, 0, *range(2, 8)]]
     with pytest.raises(ValueError, match='another order'):
         check_frames(modes, swapped, velocities)
+
+
+def test_a_drifting_crystal_projects_as_a_resting_one(cu_phonon):
+    # a thermostat that does not conserve momentum lets the crystal drift by more than a cell: same modes
+    modes = commensurate_modes(cu_phonon)
+    tau = np.where(modes.acoustic().reshape(-1), 1.0, 0.5)
+    positions, velocities = synthetic_trajectory(modes, tau, 2000, 0.02, seed=5)
+    drift = np.array([1e-3, 2e-3, -5e-4])  # A/fs
+    times = 20.0 * np.arange(2000)[:, None, None]  # fs
+    resting, moving = (
+        project(modes, positions, velocities),
+        project(modes, positions + drift * times, velocities + drift),
+    )
+    np.testing.assert_allclose(moving.energies, resting.energies, rtol=1e-8, atol=1e-14)
+    check_frames(modes, positions + drift * times, velocities + drift)  # not refused as another atom order
