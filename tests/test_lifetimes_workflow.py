@@ -69,3 +69,12 @@ def test_bad_input_is_refused_before_any_job(md_code, lifetimes_code, harmonic):
     del neither.reference
     with pytest.raises(ValueError, match='either an `ensemble` or a `reference`'):
         run_get_node(neither)
+
+
+def test_a_run_that_a_guard_ends_early_says_so(submit_and_await, md_code, lifetimes_code, harmonic):
+    # a force guard that every frame of EMT Cu at 300 K trips: both runs end at once, and the workchain says why
+    builder = builder_for(md_code, lifetimes_code, harmonic)
+    builder.guards = orm.Dict({'max_force': 0.01})
+    node = submit_and_await(builder, timeout=600)
+    assert node.exit_status == 490 and 'too few for a lifetime fit' in node.exit_message
+    assert 'stopped: ' in node.exit_message and 'trajectory' in node.outputs  # what it ran is kept

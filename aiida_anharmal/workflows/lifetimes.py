@@ -14,7 +14,7 @@ from aiida import orm
 from aiida.engine import ToContext, WorkChain
 
 from .. import exit_codes
-from ..calculations.lifetimes import PARAMETER_KEYS, LifetimeCalculation
+from ..calculations.lifetimes import PARAMETER_KEYS, LifetimeCalculation, trajectory_problem
 from ..calculations.md import add_reference_inputs
 from ..data.ensemble import Ensemble
 from ..data.force_constants import ForceConstants
@@ -22,6 +22,7 @@ from ..data.mlip_model import MLIPModel
 from ..protocols import ProtocolMixin, recursive_merge
 from .common import add_options_input, describe, options_message
 from .md import MDBaseWorkChain
+from .validation import run_ended
 
 
 def supercell_structure(harmonic: ForceConstants) -> orm.StructureData:
@@ -86,6 +87,7 @@ class LifetimesWorkChain(ProtocolMixin, WorkChain):
         spec.input(
             'analysis', valid_type=orm.Dict, default=lambda: orm.Dict({}), help='`LifetimeCalculation` parameters.'
         )
+        spec.input('guards', valid_type=orm.Dict, required=False, help='Stop rules of both MD runs (`MDCalculation`).')
         spec.input('md_code', valid_type=orm.AbstractCode, help='Code of `anharmal-md`.')
         spec.input('lifetimes_code', valid_type=orm.AbstractCode, help='Code of `anharmal-lifetimes`.')
         spec.input('max_restarts', valid_type=orm.Int, default=lambda: orm.Int(3), help='Calculations per MD run.')
@@ -142,6 +144,8 @@ class LifetimesWorkChain(ProtocolMixin, WorkChain):
             'metadata': {'options': dict(self.inputs.options)},
             **start,
         }
+        if 'guards' in self.inputs:
+            md['guards'] = self.inputs.guards
         if 'ensemble' in self.inputs:
             md['ensemble'] = self.inputs.ensemble
         else:
@@ -169,6 +173,14 @@ class LifetimesWorkChain(ProtocolMixin, WorkChain):
         if not node.is_finished_ok or 'trajectory' not in node.outputs:
             return self.exit_codes.ERROR_EXPLORATION_FAILED.format(message=f'production: {describe(node)}')
         self.out('trajectory', node.outputs.trajectory)
+        from ..core.normal_modes import MIN_FRAMES
+
+        problem = trajectory_problem(
+            node.outputs.trajectory, self.inputs.harmonic, int(self.inputs.analysis.get('min_frames', MIN_FRAMES))
+        )
+        if problem:  # e.g. a guard ended the run early: say so instead of failing on the calculation's validation
+            ended = run_ended(node)
+            return self.exit_codes.ERROR_LIFETIMES_FAILED.format(message=f'the NVE run ({ended}): {problem}')
         calculation = self.submit(
             LifetimeCalculation,
             code=self.inputs.lifetimes_code,
