@@ -33,14 +33,9 @@ def cu_phonon(repeat: int):
     from ase.build import bulk
     from ase.calculators.emt import EMT
 
-    from aiida_anharmal.core.harmonic import force_constants_from_forces, make_displacements, phonopy_object
+    from aiida_anharmal.core.harmonic import force_constants_with
 
-    displacements = make_displacements(bulk('Cu', 'fcc', a=3.6, cubic=True), [repeat] * 3)
-    forces = []
-    for atoms in displacements.displaced_supercells():
-        atoms.calc = EMT()
-        forces.append(atoms.get_forces())
-    return phonopy_object(displacements, force_constants_from_forces(displacements, forces))
+    return force_constants_with(EMT(), bulk('Cu', 'fcc', a=3.6, cubic=True), [repeat] * 3)
 
 
 def run(frames: int, phonon) -> dict:

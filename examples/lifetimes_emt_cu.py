@@ -22,19 +22,14 @@ from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 from ase.md.verlet import VelocityVerlet
 
-from aiida_anharmal.core.harmonic import force_constants_from_forces, make_displacements, phonopy_object
+from aiida_anharmal.core.harmonic import force_constants_with
 from aiida_anharmal.core.lifetimes import OK, ioffe_regel_fraction, lifetime_table
 from aiida_anharmal.core.normal_modes import commensurate_modes, project
 from aiida_anharmal.core.phonopy_io import phonopy_to_ase
 
 
 def harmonic_cu(repeat: int = 3):
-    displacements = make_displacements(bulk('Cu', 'fcc', a=3.6), [repeat] * 3)
-    forces = []
-    for atoms in displacements.displaced_supercells():
-        atoms.calc = EMT()
-        forces.append(atoms.get_forces())
-    return phonopy_object(displacements, force_constants_from_forces(displacements, forces))
+    return force_constants_with(EMT(), bulk('Cu', 'fcc', a=3.6), [repeat] * 3)
 
 
 def nve_frames(phonon, temperature: float, picoseconds: float, seed: int = 0):

@@ -18,19 +18,13 @@ from aiida.engine import submit
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
-from aiida_anharmal.core.harmonic import force_constants_from_forces, make_displacements, phonopy_object
+from aiida_anharmal.core.harmonic import force_constants_with
 from aiida_anharmal.data.force_constants import ForceConstants
 from aiida_anharmal.workflows import LifetimesWorkChain
 
 
 def emt_cu_force_constants() -> ForceConstants:
-    displacements = make_displacements(bulk('Cu', 'fcc', a=3.6), [2, 2, 2])
-    forces = []
-    for atoms in displacements.displaced_supercells():
-        atoms.calc = EMT()
-        forces.append(atoms.get_forces())
-    phonon = phonopy_object(displacements, force_constants_from_forces(displacements, forces))
-    return ForceConstants.from_phonopy(phonon).store()
+    return ForceConstants.from_phonopy(force_constants_with(EMT(), bulk('Cu', 'fcc', a=3.6), [2, 2, 2])).store()
 
 
 def main():

@@ -151,15 +151,10 @@ def cu_force_constants():
     if _CU_FORCE_CONSTANTS is None or not _CU_FORCE_CONSTANTS.is_stored:
         from ase.calculators.emt import EMT
 
-        from aiida_anharmal.core.harmonic import force_constants_from_forces, make_displacements, phonopy_object
+        from aiida_anharmal.core.harmonic import force_constants_with
         from aiida_anharmal.data.force_constants import ForceConstants
 
-        displacements = make_displacements(bulk('Cu', 'fcc', a=3.6), [2, 2, 2])
-        forces = []
-        for atoms in displacements.displaced_supercells():
-            atoms.calc = EMT()
-            forces.append(atoms.get_forces())
-        phonon = phonopy_object(displacements, force_constants_from_forces(displacements, forces))
+        phonon = force_constants_with(EMT(), bulk('Cu', 'fcc', a=3.6), [2, 2, 2])
         _CU_FORCE_CONSTANTS = ForceConstants.from_phonopy(phonon).store()
     return _CU_FORCE_CONSTANTS
 

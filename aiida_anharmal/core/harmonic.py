@@ -55,6 +55,7 @@ __all__ = [
     'check_supercell_matches',
     'force_constants_from_forces',
     'force_constants_to_matrix',
+    'force_constants_with',
     'full_force_constants',
     'harmonic_reference',
     'load_phonopy_yaml',
@@ -316,6 +317,16 @@ def force_constants_from_forces(displacement_set: DisplacementSet, forces, symme
     if symmetrize:
         phonon.symmetrize_force_constants(show_drift=False)
     return np.array(phonon.force_constants, dtype=float)
+
+
+def force_constants_with(calculator, unitcell: Atoms, supercell_matrix, distance: float = 0.01) -> Phonopy:
+    """Phonopy with force constants from any cheap ASE ``calculator``, here (DFT: ``HarmonicWorkChain``)."""
+    displacements = make_displacements(unitcell, supercell_matrix, distance=distance)
+    forces = []
+    for atoms in displacements.displaced_supercells():
+        atoms.calc = calculator
+        forces.append(atoms.get_forces())
+    return phonopy_object(displacements, force_constants_from_forces(displacements, forces))
 
 
 def harmonic_reference(displacement_set: DisplacementSet, force_constants) -> HarmonicReference:

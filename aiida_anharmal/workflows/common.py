@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from aiida import orm
+
 
 def describe(node) -> str:
     """``Label<pk> exit N: message`` of a finished (or failed) process node."""
@@ -13,6 +15,15 @@ def describe(node) -> str:
 def engine_reference(label) -> dict:
     """The ``reference`` namespace (the labelling engine drives MD or a NEB) from a workchain's ``label`` inputs."""
     return {'engine': label['engine'], **{name: label[name] for name in ('parameters', 'model') if name in label}}
+
+
+def set_reference(builder, engine: str | None, model=None, engine_parameters: dict | None = None) -> None:
+    """The ``reference`` namespace of a builder: the labelling engine that drives MD instead of an ensemble."""
+    if engine is not None:
+        builder.reference.engine = orm.Str(engine)
+        builder.reference.parameters = orm.Dict(engine_parameters or {})
+    if model is not None:
+        builder.reference.model = model
 
 
 #: The resources of a job when a workchain is given none.

@@ -20,7 +20,7 @@ from ..data.ensemble import Ensemble
 from ..data.force_constants import ForceConstants
 from ..data.mlip_model import MLIPModel
 from ..protocols import ProtocolMixin, recursive_merge
-from .common import add_options_input, describe, options_message
+from .common import add_options_input, describe, options_message, set_reference
 from .md import MDBaseWorkChain
 from .validation import run_ended
 
@@ -124,12 +124,7 @@ class LifetimesWorkChain(ProtocolMixin, WorkChain):
         builder.md_code, builder.lifetimes_code = codes['md'], codes['lifetimes']
         if ensemble is not None:
             builder.ensemble = ensemble
-        if engine is not None:
-            builder.reference = {'engine': orm.Str(engine)}
-            if model is not None:
-                builder.reference['model'] = model
-            if engine_parameters is not None:
-                builder.reference['parameters'] = orm.Dict(engine_parameters)
+        set_reference(builder, engine, model, engine_parameters)
         for key in ('equilibration', 'production', 'analysis'):
             builder[key] = orm.Dict(inputs[key])
         builder.max_restarts = orm.Int(inputs['max_restarts'])

@@ -21,7 +21,7 @@ from ..data.ensemble import Ensemble
 from ..data.mlip_model import MLIPModel
 from ..functions.validation import compare_validation, reference_frames
 from ..protocols import ProtocolMixin, recursive_merge
-from .common import add_options_input, describe
+from .common import add_options_input, describe, set_reference
 from .md import MDBaseWorkChain
 
 #: The label of the ground-truth run among the runs.
@@ -184,11 +184,7 @@ class ValidationMDWorkChain(ProtocolMixin, WorkChain):
         builder.parameters = orm.Dict(inputs['parameters'])
         if inputs.get('guards'):
             builder.guards = orm.Dict(inputs['guards'])
-        if engine is not None:
-            builder.reference.engine = orm.Str(engine)
-            builder.reference.parameters = orm.Dict(engine_parameters or {})
-        if model is not None:
-            builder.reference.model = model
+        set_reference(builder, engine, model, engine_parameters)
         builder.analysis = orm.Dict(inputs['analysis'])
         for port, name in (('md_code', 'md'), ('evaluate_code', 'evaluate')):
             if codes.get(name) is not None:

@@ -5,7 +5,7 @@ import pytest
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
-from aiida_anharmal.core.harmonic import force_constants_from_forces, make_displacements, phonopy_object
+from aiida_anharmal.core.harmonic import force_constants_with
 from aiida_anharmal.core.lifetimes import (
     BEYOND_RUN,
     NO_FLUCTUATION,
@@ -23,12 +23,7 @@ from aiida_anharmal.core.normal_modes import ENERGY_UNIT, check_frames, commensu
 @pytest.fixture(scope='module')
 def cu_phonon():
     """EMT Cu, the fcc primitive cell in a 2 x 2 x 2 supercell: 8 atoms, 8 q-points, 24 modes."""
-    displacements = make_displacements(bulk('Cu', 'fcc', a=3.6), [2, 2, 2])
-    forces = []
-    for atoms in displacements.displaced_supercells():
-        atoms.calc = EMT()
-        forces.append(atoms.get_forces())
-    return phonopy_object(displacements, force_constants_from_forces(displacements, forces))
+    return force_constants_with(EMT(), bulk('Cu', 'fcc', a=3.6), [2, 2, 2])
 
 
 def test_the_mode_vectors_are_orthonormal_and_diagonalise_the_dynamical_matrix(cu_phonon):
