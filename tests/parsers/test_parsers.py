@@ -83,7 +83,7 @@ def test_every_state_of_every_program(program, name, aiida_localhost, tmp_path):
 
 def test_every_program_state_has_a_fixture():
     """The map of each calculation (program state -> exit code) is covered by the fixtures."""
-    for program in ('label', 'md', 'train', 'evaluate'):
+    for program in ('label', 'md', 'train', 'evaluate', 'lifetimes'):
         states = set(CalculationFactory(f'anharmal.{program}').state_exit_codes())
         names = {name for p, name in CASES if p == program}
         missing = sorted(state for state in states if state not in names)
