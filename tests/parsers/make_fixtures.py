@@ -366,45 +366,24 @@ def evaluate_cases():
 
 # --------------------------------------------------------------------------------------- lifetimes
 def lifetimes_npz(path: Path):
-    np.savez(
-        path,
-        q=np.zeros((3, 3)),
-        band=np.arange(3),
-        frequency=np.array([0.0, 3.1, 4.2]),
-        tau=np.array([np.nan, 2.5, np.inf]),
-        flag=np.array(['no_mode', 'ok', 'beyond_run']),
-    )
+    flags = np.array(['no_mode', 'ok', 'beyond_run'])
+    np.savez(path, frequency=np.array([0.0, 3.1, 4.2]), tau=np.array([np.nan, 2.5, np.inf]), flag=flags)
 
 
 def lifetimes_cases():
     summary = {'frames': 500, 'modes': 3, 'flags': {'no_mode': 1, 'ok': 1, 'beyond_run': 1}, 'seconds': 1.0}
     finished = {'status.json': status('finished'), 'summary.json': summary}
-    case(
-        'lifetimes',
-        'finished',
-        {'exit_status': 0, 'outputs': ['modes', 'summary']},
-        finished,
-        {'lifetimes.npz': lifetimes_npz},
-    )
-    case(
-        'lifetimes',
-        'setup_failed',
-        {'exit_status': 303, 'label': 'ERROR_SETUP_FAILED', 'message': 'velocities', 'outputs': []},
-        {'status.json': status('setup_failed', 'ValueError: the trajectory has no velocities')},
-    )
-    case(
-        'lifetimes',
-        'failed',
-        {'exit_status': 305, 'label': 'ERROR_PROGRAM_FAILED', 'message': 'MemoryError', 'outputs': []},
-        {'status.json': status('failed', 'MemoryError')},
-    )
+    ok = {'exit_status': 0, 'outputs': ['modes', 'summary']}
+    case('lifetimes', 'finished', ok, finished, {'lifetimes.npz': lifetimes_npz})
+    for name, code, label, message in (
+        ('setup_failed', 303, 'ERROR_SETUP_FAILED', 'ValueError: the trajectory has no velocities'),
+        ('failed', 305, 'ERROR_PROGRAM_FAILED', 'MemoryError'),
+    ):
+        expected = {'exit_status': code, 'label': label, 'message': message, 'outputs': []}
+        case('lifetimes', name, expected, {'status.json': status(name, message)})
     case('lifetimes', 'killed', {'exit_status': 300, 'label': 'ERROR_NO_OUTPUT', 'outputs': []})
-    case(
-        'lifetimes',
-        'finished_without_arrays',
-        {'exit_status': 304, 'label': 'ERROR_OUTPUT_CORRUPT', 'message': 'lifetimes', 'outputs': []},
-        finished,
-    )
+    corrupt = {'exit_status': 304, 'label': 'ERROR_OUTPUT_CORRUPT', 'message': 'lifetimes', 'outputs': []}
+    case('lifetimes', 'finished_without_arrays', corrupt, finished)
 
 
 if __name__ == '__main__':
