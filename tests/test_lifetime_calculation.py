@@ -94,6 +94,8 @@ def test_bad_trajectories_are_refused_before_any_job(lifetimes_code, cu_phonon, 
     cells[100:] *= 1.01
     refused('fixed cell', trajectory_node(modes, positions[:200], velocities[:200], cells))
     refused('unknown', trajectory_node(modes, positions[:200], velocities[:200]), parameters=orm.Dict({'window': 3}))
+    swapped = positions[:200, [1, 0, *range(2, 8)]]
+    refused('another order', trajectory_node(modes, swapped, velocities[:200]))
     # a thermostatted run given as NVE: its creator says `langevin`
     thermostatted = trajectory_node(modes, positions[:200], velocities[:200])
     md = orm.CalcJobNode(process_type='aiida.calculations:anharmal.md')

@@ -34,7 +34,12 @@ def trajectory_problem(trajectory: orm.TrajectoryData, harmonic: ForceConstants,
     cells = trajectory.get_array('cells')
     if np.abs(cells - cells[0]).max() > 1e-6:
         return 'the cell changes along the trajectory: lifetimes need a fixed cell'
-    return None
+    from types import SimpleNamespace
+
+    from ..core.normal_modes import site_problem
+
+    reference = SimpleNamespace(**{name: harmonic.get_array(name) for name in ('positions', 'cell', 'masses')})
+    return site_problem(reference, trajectory.get_positions()[0])
 
 
 def validate_inputs(value, ctx=None):

@@ -113,6 +113,8 @@ def commensurate_modes(phonon: Phonopy) -> NormalModes:
 def displacements(modes: NormalModes, positions) -> np.ndarray:
     """Displacements (frames, N, 3) from the reference sites, without the drift of the centre of mass.
 
+    ``modes`` needs only ``positions``, ``cell`` and ``masses`` of the reference supercell.
+
     A thermostat that does not conserve momentum lets the whole crystal drift (1e-3 A/fs is 10 A in
     10 ps). A uniform shift projects on the translations alone, but wrapped into the supercell atom
     by atom it would not be uniform: so the shift of atom 0 is taken out before the minimum image,
@@ -166,16 +168,30 @@ def check_frames(modes: NormalModes, positions, velocities, cells=None, min_fram
         mismatch = np.abs(cells[0] - modes.cell).max()
         if mismatch > 1e-4:
             raise ValueError(f"the cell differs from the force constants' supercell by up to {mismatch:.3g} A")
-    distances = np.linalg.norm(displacements(modes, positions[:1])[0], axis=1)
-    offsets = modes.positions[:, None] - modes.positions[None]
-    pairs = np.linalg.norm(minimum_image_displacements(offsets, np.zeros(3), modes.cell), axis=-1)
+    problem = site_problem(modes, positions[0])
+    if problem:
+        raise ValueError(problem)
+
+
+def site_problem(reference, frame) -> str | None:
+    """Why ``frame`` (N, 3) is not the supercell of ``reference`` in its atom order, or ``None``.
+
+    ``reference``: anything with ``positions``, ``cell`` and ``masses`` of the supercell (a
+    :class:`NormalModes`, or the arrays of a ``ForceConstants`` node). Every atom must lie nearer its
+    own site than half the shortest interatomic distance, once the drift of the centre of mass is out.
+    """
+    n = len(reference.positions)
+    distances = np.linalg.norm(displacements(reference, np.asarray(frame, dtype=float)[None])[0], axis=1)
+    offsets = reference.positions[:, None] - reference.positions[None]
+    pairs = np.linalg.norm(minimum_image_displacements(offsets, np.zeros(3), reference.cell), axis=-1)
     limit = 0.5 * pairs[~np.eye(n, dtype=bool)].min()
-    if distances.max() >= limit:
-        i = int(distances.argmax())
-        raise ValueError(
-            f'atom {i} is {distances[i]:.3g} A from its reference site (limit {limit:.3g} A): atoms in another '
-            "order than the force constants' supercell, or another structure"
-        )
+    if distances.max() < limit:
+        return None
+    i = int(distances.argmax())
+    return (
+        f'atom {i} is {distances[i]:.3g} A from its reference site (limit {limit:.3g} A): atoms in another '
+        "order than the force constants' supercell, or another structure"
+    )
 
 
 @dataclass(frozen=True)
