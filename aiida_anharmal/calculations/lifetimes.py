@@ -31,15 +31,14 @@ def trajectory_problem(trajectory: orm.TrajectoryData, harmonic: ForceConstants,
         return f'the trajectory has {n_atoms} atoms, the supercell of the force constants {harmonic.n_atoms}'
     if n_frames < min_frames:
         return f'{n_frames} frames are too few for a lifetime fit (at least {min_frames})'
-    cells = trajectory.get_array('cells')
-    if np.abs(cells - cells[0]).max() > 1e-6:
-        return 'the cell changes along the trajectory: lifetimes need a fixed cell'
     from types import SimpleNamespace
 
-    from ..core.normal_modes import site_problem
+    from ..core.normal_modes import cell_problem, site_problem
 
     reference = SimpleNamespace(**{name: harmonic.get_array(name) for name in ('positions', 'cell', 'masses')})
-    return site_problem(reference, trajectory.get_positions()[0])
+    return cell_problem(trajectory.get_cells(), reference.cell) or site_problem(
+        reference, trajectory.get_positions()[0]
+    )
 
 
 def validate_inputs(value, ctx=None):

@@ -158,19 +158,21 @@ def check_frames(modes: NormalModes, positions, velocities, cells=None, min_fram
         )
     if len(positions) < min_frames:
         raise ValueError(f'{len(positions)} frames are too few for a lifetime fit (at least {min_frames})')
-    if cells is not None:
-        cells = np.asarray(cells, dtype=float).reshape(-1, 3, 3)
-        drift = np.abs(cells - cells[0]).max()
-        if drift > 1e-6:
-            raise ValueError(
-                f'the cell changes by up to {drift:.3g} A along the trajectory: lifetimes need a fixed cell'
-            )
-        mismatch = np.abs(cells[0] - modes.cell).max()
-        if mismatch > 1e-4:
-            raise ValueError(f"the cell differs from the force constants' supercell by up to {mismatch:.3g} A")
-    problem = site_problem(modes, positions[0])
+    problem = (cell_problem(cells, modes.cell) if cells is not None else None) or site_problem(modes, positions[0])
     if problem:
         raise ValueError(problem)
+
+
+def cell_problem(cells, reference_cell) -> str | None:
+    """Why the cells (frames, 3, 3) are not the fixed supercell ``reference_cell``, or ``None``."""
+    cells = np.asarray(cells, dtype=float).reshape(-1, 3, 3)
+    drift = np.abs(cells - cells[0]).max()
+    if drift > 1e-6:
+        return f'the cell changes by up to {drift:.3g} A along the trajectory: lifetimes need a fixed cell'
+    mismatch = np.abs(cells[0] - np.asarray(reference_cell, dtype=float)).max()
+    if mismatch > 1e-4:
+        return f"the cell differs from the force constants' supercell by up to {mismatch:.3g} A"
+    return None
 
 
 def site_problem(reference, frame) -> str | None:

@@ -25,20 +25,6 @@ from .md import MDBaseWorkChain
 from .validation import run_ended
 
 
-def supercell_structure(harmonic: ForceConstants) -> orm.StructureData:
-    """The supercell of ``harmonic`` in its atom order, at the reference positions."""
-    from ase import Atoms
-
-    return orm.StructureData(
-        ase=Atoms(
-            numbers=harmonic.get_array('numbers'),
-            positions=harmonic.get_array('positions'),
-            cell=harmonic.get_array('cell'),
-            pbc=True,
-        )
-    )
-
-
 def validate_lifetimes_inputs(value, ctx=None):
     if 'harmonic' not in value:
         return None
@@ -56,8 +42,9 @@ def validate_lifetimes_inputs(value, ctx=None):
         return f'unknown `analysis` key(s) {unknown}; allowed: {sorted(PARAMETER_KEYS)}'
     from ..core.normal_modes import MIN_FRAMES
 
-    if frames < analysis.get('min_frames', MIN_FRAMES):
-        return f'the production saves {frames} frames, too few for a lifetime fit (at least {MIN_FRAMES})'
+    needed = analysis.get('min_frames', MIN_FRAMES)
+    if frames < needed:
+        return f'the production saves {frames} frames, too few for a lifetime fit (at least {needed})'
     structure = value.get('structure')
     if structure is not None:
         harmonic = value['harmonic']
@@ -150,7 +137,11 @@ class LifetimesWorkChain(ProtocolMixin, WorkChain):
         )
 
     def equilibrate(self):
-        structure = self.inputs.structure if 'structure' in self.inputs else supercell_structure(self.inputs.harmonic)
+        structure = (
+            self.inputs.structure
+            if 'structure' in self.inputs
+            else orm.StructureData(ase=self.inputs.harmonic.get_supercell())
+        )
         self.report(f'NVT equilibration: {self.inputs.equilibration["steps"]} steps')
         return ToContext(equilibration=self._md(self.inputs.equilibration, 'equilibration', structure=structure))
 
