@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from ase.calculators.calculator import Calculator, all_changes
 
 
 def minimum_image_displacements(positions, reference_positions, reference_cell) -> np.ndarray:
@@ -114,25 +115,23 @@ class HarmonicReference:
         return {s: self.sigma(positions, forces, s) for s in dict.fromkeys(self.symbols or ())}
 
 
-class HarmonicCalculator:
+class HarmonicCalculator(Calculator):
     """An ASE calculator of the harmonic model of ``reference``: ``E = u . Phi u / 2``, ``F = -Phi u``.
 
     For MD of a purely harmonic crystal (whose mode energies are constants of motion) and tests.
-    Built on first use, so that importing this module needs no ASE calculator machinery.
     """
 
-    def __new__(cls, reference: HarmonicReference):
-        from ase.calculators.calculator import Calculator, all_changes
+    implemented_properties = ('energy', 'forces')
 
-        class _Harmonic(Calculator):
-            implemented_properties = ('energy', 'forces')
+    def __init__(self, reference: HarmonicReference, **kwargs):
+        super().__init__(**kwargs)
+        self.reference = reference
 
-            def calculate(self, atoms=None, properties=('energy',), system_changes=all_changes):
-                super().calculate(atoms, properties, system_changes)
-                if len(self.atoms) != len(reference.positions):
-                    raise ValueError(f'{len(self.atoms)} atoms, the harmonic reference has {len(reference.positions)}')
-                u = minimum_image_displacements(self.atoms.positions, reference.positions, reference.cell)
-                forces = harmonic_forces(u, reference.force_constants)
-                self.results = {'energy': -0.5 * float(np.sum(u * forces)), 'forces': forces}
-
-        return _Harmonic()
+    def calculate(self, atoms=None, properties=('energy',), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        reference = self.reference
+        if len(self.atoms) != len(reference.positions):
+            raise ValueError(f'{len(self.atoms)} atoms, the harmonic reference has {len(reference.positions)}')
+        u = minimum_image_displacements(self.atoms.positions, reference.positions, reference.cell)
+        forces = harmonic_forces(u, reference.force_constants)
+        self.results = {'energy': -0.5 * float(np.sum(u * forces)), 'forces': forces}
