@@ -4,7 +4,7 @@ EMT Cu, the conventional cell 4 x 4 x 4 (256 atoms, 64 q-points of the fcc primi
 modes); frames of random displacements (0.05 A) and velocities, since the cost does not depend on
 the physics. Times the three stages (commensurate modes; projection on them; autocorrelations
 and fits of every mode, :func:`aiida_anharmal.core.lifetimes.lifetime_table`) and reports the peak
-resident memory of the process. The goal (issue 13): within 60 s and 4 GB on 2 cores, memory and
+resident memory of the process. The goal: within 60 s and 4 GB on 2 cores, memory and
 time linear in the frames (``--frames`` at two sizes shows it). Prints and writes
 ``benchmarks/results/lifetimes_<tag>.md``::
 
