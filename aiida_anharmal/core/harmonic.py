@@ -45,6 +45,8 @@ from .phonopy_io import (
     load_phonopy_yaml,
     phonopy_to_ase,
     phonopy_yaml_text,
+    unitcell_from_dict,
+    unitcell_to_dict,
 )
 
 __all__ = [
@@ -187,12 +189,7 @@ class DisplacementSet:
         """A JSON-serialisable dict (plain lists, numbers and strings)."""
         return _json_safe(
             {
-                'unitcell': {
-                    'symbols': self.unitcell.get_chemical_symbols(),
-                    'cell': self.unitcell.cell.array,
-                    'scaled_positions': self.unitcell.get_scaled_positions(wrap=False),
-                    'masses': self.unitcell.get_masses(),
-                },
+                'unitcell': unitcell_to_dict(self.unitcell),
                 'supercell_matrix': self.supercell_matrix,
                 'primitive_matrix': self.primitive_matrix,
                 'dataset': self.dataset,
@@ -202,16 +199,8 @@ class DisplacementSet:
 
     @classmethod
     def from_dict(cls, data: dict) -> DisplacementSet:
-        cell = data['unitcell']
-        unitcell = Atoms(
-            symbols=cell['symbols'],
-            cell=cell['cell'],
-            scaled_positions=cell['scaled_positions'],
-            masses=cell['masses'],
-            pbc=True,
-        )
         return cls(
-            unitcell=unitcell,
+            unitcell=unitcell_from_dict(data['unitcell']),
             supercell_matrix=data['supercell_matrix'],
             primitive_matrix=data['primitive_matrix'],
             dataset=data['dataset'],

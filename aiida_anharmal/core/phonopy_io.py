@@ -52,6 +52,27 @@ def phonopy_to_ase(cell: PhonopyAtoms) -> Atoms:
     )
 
 
+def unitcell_to_dict(atoms: Atoms) -> dict:
+    """Symbols, cell, scaled positions and masses of ``atoms`` as plain lists (JSON)."""
+    return {
+        'symbols': atoms.get_chemical_symbols(),
+        'cell': atoms.cell.array.tolist(),
+        'scaled_positions': atoms.get_scaled_positions(wrap=False).tolist(),
+        'masses': atoms.get_masses().tolist(),
+    }
+
+
+def unitcell_from_dict(data: dict) -> Atoms:
+    """The periodic structure of :func:`unitcell_to_dict`."""
+    return Atoms(
+        symbols=data['symbols'],
+        cell=data['cell'],
+        scaled_positions=data['scaled_positions'],
+        masses=data['masses'],
+        pbc=True,
+    )
+
+
 # ---------------------------------------------------------------------- force constants
 def _require_force_constants(phonon: Phonopy) -> np.ndarray:
     """The force constants of a :class:`Phonopy` object; ``ValueError`` if it has none."""
