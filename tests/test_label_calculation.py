@@ -8,7 +8,7 @@ from aiida.engine import run_get_node
 from aiida_anharmal.calculations.label import LabelCalculation
 from aiida_anharmal.data import TrainingSet
 
-from .conftest import REFERENCE_MODEL, cu_structures, cui_cell
+from .conftest import REFERENCE_MODEL, cu_structures, cui_cell, emt_cu_frames, placeholder_ensemble
 
 
 def inputs(label_code, options, structures, engine, **extra):
@@ -73,6 +73,23 @@ def test_reference_model_matches_direct_evaluation(label_code, options, referenc
     assert reference_model.uuid in labelled.base.attributes.get('label_description')
 
 
+def test_the_ensemble_engine_labels_with_the_ensemble_mean(label_code, options, train_code):
+    from .test_md_calculation import ensemble_and_reference
+
+    ensemble, _, _ = ensemble_and_reference(train_code)
+    frames = emt_cu_frames(2, seed=7)
+    results, node = run_get_node(LabelCalculation, **inputs(label_code, options, frames, 'ensemble', ensemble=ensemble))
+    assert node.is_finished_ok, node.exit_message
+    labelled = results['labelled']
+    calculator = ensemble.calculator(workers=1)
+    for k, atoms in enumerate(frames):
+        atoms.calc = calculator
+        assert abs(labelled.get_array('energy')[k] - atoms.get_potential_energy()) < 1e-9
+        np.testing.assert_allclose(labelled.frames.get_atoms(k).get_forces(), atoms.get_forces(), atol=1e-9)
+    assert labelled.ground_truth == 'surrogate'
+    assert ensemble.uuid in labelled.base.attributes.get('label_description')
+
+
 def test_time_budget_keeps_finished_labels(label_code, options):
     results, node = run_get_node(
         LabelCalculation,
@@ -100,6 +117,8 @@ def test_scf_failure_has_its_exit_code(label_code, options):
         ('nequip-reference', lambda: cu_structures(1), {}, 'needs a `model` input'),
         ('gpaw', lambda: cu_structures(1), {'parameters': {'mode': 'lcao', 'txt': 'x'}}, '`txt`'),
         ('emt', list, {}, 'empty'),
+        ('ensemble', lambda: cu_structures(1), {}, 'needs an `ensemble` input'),
+        ('ensemble', lambda: cu_structures(1), {'parameters': {'workers': 0}}, '`workers` must be a positive'),
     ],
 )
 def test_bad_input_refused_before_submission(label_code, options, engine, structures, extra, match):
@@ -126,6 +145,17 @@ def test_bad_geometry_and_model_species_refused(label_code, options, reference_m
             **inputs(
                 label_code, options, [bulk('AgI', 'zincblende', a=6.5)], 'nequip-reference', model=reference_model
             ),
+        )
+
+
+def test_an_ensemble_is_refused_where_the_engine_takes_none_and_for_foreign_species(label_code, options):
+    with pytest.raises(ValueError, match='takes no `ensemble` input'):
+        run_get_node(
+            LabelCalculation, **inputs(label_code, options, cu_structures(1), 'emt', ensemble=placeholder_ensemble())
+        )
+    with pytest.raises(ValueError, match=r'does not support the element\(s\) I'):
+        run_get_node(
+            LabelCalculation, **inputs(label_code, options, [cui_cell()], 'ensemble', ensemble=placeholder_ensemble())
         )
 
 

@@ -10,6 +10,7 @@ from aiida import orm
 
 from ..core.checks import DEFAULT_MIN_DISTANCE, StructureError, check_frames, check_species
 from ..core.labellers import EngineError, check_request
+from ..data.ensemble import Ensemble
 from ..data.mlip_model import MLIPModel
 from ..data.training_set import TrainingSet
 from ..engines import label as program
@@ -27,6 +28,7 @@ def check_label_request(
     settings: dict | None = None,
     model: MLIPModel | None = None,
     indices=None,
+    ensemble: Ensemble | None = None,
 ) -> str | None:
     """Return an error message if this labelling request cannot run, else ``None``.
 
@@ -46,6 +48,10 @@ def check_label_request(
         return f'engine `{engine}` needs a `model` input (the reference model used in place of DFT)'
     if not labeller.needs_model and model is not None:
         return f'engine `{engine}` takes no `model` input'
+    if labeller.needs_ensemble and ensemble is None:
+        return f'engine `{engine}` needs an `ensemble` input (the ensemble whose mean labels the structures)'
+    if not labeller.needs_ensemble and ensemble is not None:
+        return f'engine `{engine}` takes no `ensemble` input'
     max_seconds = settings.get('max_seconds')
     if max_seconds is not None and not float(max_seconds) > 0:
         return f'`settings.max_seconds` must be positive, not {max_seconds}'
@@ -53,8 +59,10 @@ def check_label_request(
     try:
         check_frames(structures.frames, min_distance=min_distance, indices=indices)
         subset = structures.frames if indices is None else structures.frames.subset(indices)
-        what = f'engine `{engine}`' if model is None else f'the model <{model.pk or "unstored"}> of engine `{engine}`'
-        check_species(subset.species, labeller.supported_elements(parameters, model.species if model else None), what)
+        source = model if model is not None else ensemble
+        what = f'engine `{engine}`' if source is None else f'the model <{source.pk or "unstored"}> of engine `{engine}`'
+        species = source.species if source is not None else None
+        check_species(subset.species, labeller.supported_elements(parameters, species), what)
     except StructureError as exc:
         return str(exc)
     return None
@@ -72,11 +80,12 @@ def validate_inputs(value, ctx=None):
         value['settings'].get_dict() if 'settings' in value else {},
         value.get('model'),
         indices,
+        value.get('ensemble'),
     )
 
 
 class LabelCalculation(AnharmalCalcJob):
-    """Compute energy, forces (and stress) of structures with GPAW, EMT or a reference NequIP model.
+    """Compute energy, forces (and stress) of structures with GPAW, EMT, a reference NequIP model or an ensemble.
 
     Runs the ``anharmal-label`` program of this package. Every finished label is written to disk
     at once, so a killed or failed job keeps what it produced: the ``labelled`` output holds every
@@ -98,7 +107,9 @@ class LabelCalculation(AnharmalCalcJob):
             required=False,
             help='Indices of the structures to label (default: all). Labels keep these indices as `source_index`.',
         )
-        spec.input('engine', valid_type=orm.Str, help='Labelling engine: `gpaw`, `emt` or `nequip-reference`.')
+        spec.input(
+            'engine', valid_type=orm.Str, help='Labelling engine: `gpaw`, `emt`, `nequip-reference` or `ensemble`.'
+        )
         spec.input(
             'parameters',
             valid_type=orm.Dict,
@@ -113,6 +124,7 @@ class LabelCalculation(AnharmalCalcJob):
             'the walltime), `min_distance` (Angstrom, refuse closer atoms; default 0.5).',
         )
         spec.input('model', valid_type=MLIPModel, required=False, help='Model file for `nequip-reference`.')
+        spec.input('ensemble', valid_type=Ensemble, required=False, help='The ensemble of engine `ensemble`.')
         spec.inputs.validator = validate_inputs
 
         spec.output('labelled', valid_type=TrainingSet, required=False, help='The structures that were labelled.')
@@ -148,6 +160,9 @@ class LabelCalculation(AnharmalCalcJob):
             suffix = ''.join(PurePath(model.filename).suffixes)
             config['model_file'] = f'model{suffix}'
             local_copy_list.append((model.uuid, model.filename, config['model_file']))
+        if 'ensemble' in self.inputs:
+            config['member_files'], copies = self.member_files(folder, self.inputs.ensemble)
+            local_copy_list.extend(copies)
 
         self.write_config(folder, config)
         data = structures.frames.subset(indices).to_npz_bytes()

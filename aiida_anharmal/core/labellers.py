@@ -15,6 +15,10 @@ Engines:
 ``nequip-reference``
     A NequIP model used as a stand-in for DFT (Kang et al. validate this way). Provenance
     marks its labels as ``ground_truth = 'stand-in'``.
+``ensemble``
+    The mean of a trained ensemble (its members' files). Not a ground truth
+    (``ground_truth = 'surrogate'``): for quantities *of the model*, such as its third-order
+    force constants, computed through the same labelling machinery as the ground truth's.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ class Labeller(ABC):
     ground_truth: str = 'dft'
     description: str = ''
     needs_model: bool = False
+    #: The engine evaluates the members of an ensemble (``member_paths`` of :meth:`make_calculator`).
+    needs_ensemble: bool = False
 
     def check_parameters(self, parameters: dict) -> None:
         """Raise :class:`EngineError` for parameters the engine cannot use."""
@@ -53,7 +59,9 @@ class Labeller(ABC):
         return ALL_PROPERTIES
 
     @abstractmethod
-    def make_calculator(self, parameters: dict, model_path: str | Path | None = None, directory: str | Path = '.'):
+    def make_calculator(
+        self, parameters: dict, model_path: str | Path | None = None, directory: str | Path = '.', member_paths=None
+    ):
         """Return an ASE calculator."""
 
     def is_scf_failure(self, exception: BaseException) -> bool:
@@ -82,7 +90,7 @@ class EMTLabeller(Labeller):
 
         return set(emt_parameters)
 
-    def make_calculator(self, parameters: dict, model_path=None, directory='.'):
+    def make_calculator(self, parameters: dict, model_path=None, directory='.', member_paths=None):
         from ase.calculators.emt import EMT
 
         return EMT(**parameters)
@@ -140,7 +148,7 @@ class GPAWLabeller(Labeller):
                     found.add(symbol)
         return found or None
 
-    def make_calculator(self, parameters: dict, model_path=None, directory='.'):
+    def make_calculator(self, parameters: dict, model_path=None, directory='.', member_paths=None):
         from gpaw import GPAW
 
         kwargs = copy.deepcopy(parameters)
@@ -196,7 +204,7 @@ class NequIPReferenceLabeller(Labeller):
     def default_properties(self, parameters: dict) -> tuple[str, ...]:
         return ('energy', 'forces')
 
-    def make_calculator(self, parameters: dict, model_path=None, directory='.'):
+    def make_calculator(self, parameters: dict, model_path=None, directory='.', member_paths=None):
         from .nequip_legacy import LegacyNequIPCalculator
 
         if model_path is None:
@@ -204,8 +212,41 @@ class NequIPReferenceLabeller(Labeller):
         return LegacyNequIPCalculator(model_path, device=parameters.get('device', 'cpu'))
 
 
+class EnsembleLabeller(Labeller):
+    name = 'ensemble'
+    ground_truth = 'surrogate'
+    description = 'the mean of an ensemble of MLIPs (a model, not a ground truth)'
+    needs_ensemble = True
+
+    def check_parameters(self, parameters: dict) -> None:
+        unknown = set(parameters) - {'device', 'workers'}
+        if unknown:
+            raise EngineError(f'engine `ensemble` takes only `device` and `workers`, not {sorted(unknown)}')
+        workers = parameters.get('workers')
+        if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
+            raise EngineError(f'engine `ensemble`: `workers` must be a positive integer, not {workers!r}')
+
+    def supported_elements(self, parameters: dict, model_species=None) -> set[str] | None:
+        return set(model_species) if model_species is not None else None
+
+    def default_properties(self, parameters: dict) -> tuple[str, ...]:
+        return ('energy', 'forces')
+
+    def make_calculator(self, parameters: dict, model_path=None, directory='.', member_paths=None):
+        from .ensemble import EnsembleCalculator
+
+        if not member_paths:
+            raise EngineError('engine `ensemble` needs the files of the ensemble members')
+        return EnsembleCalculator.from_files(
+            [str(path) for path in member_paths],
+            device=parameters.get('device', 'cpu'),
+            workers=parameters.get('workers'),
+        )
+
+
 LABELLERS: dict[str, Labeller] = {
-    labeller.name: labeller for labeller in (GPAWLabeller(), EMTLabeller(), NequIPReferenceLabeller())
+    labeller.name: labeller
+    for labeller in (GPAWLabeller(), EMTLabeller(), NequIPReferenceLabeller(), EnsembleLabeller())
 }
 
 

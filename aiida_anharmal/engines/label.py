@@ -4,7 +4,8 @@ The program that :class:`aiida_anharmal.calculations.LabelCalculation` runs. It 
 
 * ``aiida.json``: ``engine``, ``parameters`` (passed to the engine's calculator),
   ``properties``, ``indices`` (the source index of each structure), optional ``max_seconds``
-  (a time budget: no new structure is started once it is spent) and ``model_file``;
+  (a time budget: no new structure is started once it is spent), ``model_file`` and, for the
+  ``ensemble`` engine, ``member_files``;
 * ``structures.npz``: the structures (:class:`aiida_anharmal.core.frames.Frames` format),
 
 and writes
@@ -57,7 +58,10 @@ def setup(directory: Path) -> SimpleNamespace:
     labeller, properties = check_request(config['engine'], parameters, config.get('properties'))
     model_file = config.get('model_file')
     model_path = directory / model_file if model_file else None
-    calculator = labeller.make_calculator(parameters, model_path=model_path, directory=directory)
+    member_paths = [directory / name for name in config.get('member_files') or []]
+    calculator = labeller.make_calculator(
+        parameters, model_path=model_path, directory=directory, member_paths=member_paths or None
+    )
     return SimpleNamespace(
         directory=directory,
         frames=frames,

@@ -103,5 +103,7 @@ class LabelParser(AnharmalParser):
         description = labeller.description
         if 'model' in self.node.inputs:
             description += f'; model {self.node.inputs.model.uuid}'
+        if 'ensemble' in self.node.inputs:
+            description += f'; ensemble {self.node.inputs.ensemble.uuid}'
         labelled.set_label_provenance(engine, labeller.ground_truth, description)
         return labelled

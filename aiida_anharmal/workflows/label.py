@@ -12,6 +12,7 @@ from .. import exit_codes
 from ..calculations.label import LabelCalculation
 from ..calculations.label import validate_inputs as validate_label_inputs
 from ..core.labellers import get_labeller
+from ..data.ensemble import Ensemble
 from ..data.mlip_model import MLIPModel
 from ..data.training_set import TrainingSet
 from ..functions.datasets import collect_labels
@@ -169,10 +170,13 @@ class LabelWorkChain(ProtocolMixin, WorkChain):
     def define(cls, spec):
         super().define(spec)
         spec.input('structures', valid_type=TrainingSet, help='Structures to label.')
-        spec.input('engine', valid_type=orm.Str, help='Labelling engine: `gpaw`, `emt` or `nequip-reference`.')
+        spec.input(
+            'engine', valid_type=orm.Str, help='Labelling engine: `gpaw`, `emt`, `nequip-reference` or `ensemble`.'
+        )
         spec.input('parameters', valid_type=orm.Dict, required=False, help='Engine parameters.')
         spec.input('settings', valid_type=orm.Dict, required=False, help='See `LabelCalculation.settings`.')
         spec.input('model', valid_type=MLIPModel, required=False, help='Reference model of `nequip-reference`.')
+        spec.input('ensemble', valid_type=Ensemble, required=False, help='The ensemble of engine `ensemble`.')
         spec.input('code', valid_type=orm.AbstractCode, help='Code of the `anharmal-label` program.')
         spec.input('batch_size', valid_type=orm.Int, default=lambda: orm.Int(10), help='Structures per job.')
         spec.input(
@@ -198,6 +202,7 @@ class LabelWorkChain(ProtocolMixin, WorkChain):
         overrides: dict | None = None,
         model: MLIPModel | None = None,
         options: dict | None = None,
+        ensemble: Ensemble | None = None,
     ):
         """Return a builder filled from a protocol (``fast``, ``moderate``, ``precise``).
 
@@ -221,6 +226,8 @@ class LabelWorkChain(ProtocolMixin, WorkChain):
         builder.options = recursive_merge(inputs['options'], options or {})
         if model is not None:
             builder.model = model
+        if ensemble is not None:
+            builder.ensemble = ensemble
         return builder
 
     def run_batches(self):
@@ -239,7 +246,7 @@ class LabelWorkChain(ProtocolMixin, WorkChain):
                 'max_iterations': self.inputs.max_restarts,
                 'metadata': {'call_link_label': f'batch_{b:03d}'},
             }
-            for name in ('parameters', 'settings', 'model'):
+            for name in ('parameters', 'settings', 'model', 'ensemble'):
                 if name in self.inputs:
                     inputs['label'][name] = self.inputs[name]
             node = self.submit(LabelBaseWorkChain, **inputs)
