@@ -70,6 +70,12 @@ def neb_code(aiida_localhost):
 
 
 @pytest.fixture
+def perturbative_code(aiida_localhost):
+    """The `anharmal-perturbative` program of this package as an InstalledCode on localhost."""
+    return installed_code(aiida_localhost, 'anharmal-perturbative')
+
+
+@pytest.fixture
 def lifetimes_code(aiida_localhost):
     """The `anharmal-lifetimes` program of this package as an InstalledCode on localhost."""
     return installed_code(aiida_localhost, 'anharmal-lifetimes')

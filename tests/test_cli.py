@@ -23,6 +23,7 @@ def test_codes_created_once_per_program(aiida_localhost):
         'anharmal-lifetimes',
         'anharmal-md',
         'anharmal-neb',
+        'anharmal-perturbative',
         'anharmal-train',
     ]
     for code in first.values():

@@ -13,6 +13,7 @@ from aiida_anharmal.workflows import (
     LabelWorkChain,
     LifetimesWorkChain,
     NEBWorkChain,
+    PerturbativeWorkChain,
     ValidationMDWorkChain,
 )
 
@@ -78,6 +79,13 @@ CASES = {
         'production': ({'save_stride': 2}, lambda b: b.production['save_stride'], 2),
         'options': ({'queue_name': 'md'}, lambda b: b.options['queue_name'], 'md'),
     },
+    PerturbativeWorkChain: {
+        'displacements': ({'cutoff_pair_distance': 4.0}, lambda b: b.displacements['cutoff_pair_distance'], 4.0),
+        'analysis': ({'mesh': [3, 3, 3]}, lambda b: b.analysis['mesh'], [3, 3, 3]),
+        'label': ({'batch_size': 7}, lambda b: b.label.batch_size, 7),
+        'label_protocol': ('precise', lambda b: b.label.options['max_wallclock_seconds'], 86400),
+        'options': ({'queue_name': 'p3'}, lambda b: b.options['queue_name'], 'p3'),
+    },
     ActiveLearningWorkChain: {
         'max_iterations': (4, lambda b: b.max_iterations, 4),
         'seed': (9, lambda b: b.seed, 9),
@@ -128,13 +136,17 @@ def build(workchain, codes, overrides, options=None):
         return workchain.get_builder_from_protocol(
             codes, cu_force_constants(), None, 'emt', 'fast', overrides, options=options
         )
+    if workchain is PerturbativeWorkChain:
+        return workchain.get_builder_from_protocol(
+            codes, cu_force_constants(), 'emt', 'fast', overrides, options=options
+        )
     if workchain is ValidationMDWorkChain:
         return workchain.get_builder_from_protocol(codes, cu, None, None, 'emt', 'fast', overrides, options=options)
     return workchain.get_builder_from_protocol(codes, cu, 'emt', 'fast', overrides, options=options)
 
 
 @pytest.fixture
-def codes(train_code, evaluate_code, md_code, label_code, neb_code, lifetimes_code):
+def codes(train_code, evaluate_code, md_code, label_code, neb_code, lifetimes_code, perturbative_code):
     return {
         'train': train_code,
         'evaluate': evaluate_code,
@@ -142,6 +154,7 @@ def codes(train_code, evaluate_code, md_code, label_code, neb_code, lifetimes_co
         'label': label_code,
         'neb': neb_code,
         'lifetimes': lifetimes_code,
+        'perturbative': perturbative_code,
     }
 
 

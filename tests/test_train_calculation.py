@@ -132,7 +132,9 @@ def test_unlabelled_frames_refused_at_submission(train_code, options):
 
 
 @pytest.mark.parametrize('recipe, walltime, expected', [(90, 600, 90), (900, 600, 480), (None, 600, 480)])
-def test_the_training_budget_is_the_recipes_within_the_jobs(train_code, recipe, walltime, expected, tmp_path, monkeypatch):
+def test_the_training_budget_is_the_recipes_within_the_jobs(
+    train_code, recipe, walltime, expected, tmp_path, monkeypatch
+):
     import json
 
     monkeypatch.chdir(tmp_path)  # a dry run writes its folder under the working directory

@@ -5,6 +5,7 @@ from .label import LabelCalculation
 from .lifetimes import LifetimeCalculation
 from .md import MDCalculation
 from .neb import NEBCalculation
+from .perturbative import PerturbativeCalculation
 from .train import TrainCalculation
 
 __all__ = (
@@ -13,5 +14,6 @@ __all__ = (
     'LifetimeCalculation',
     'MDCalculation',
     'NEBCalculation',
+    'PerturbativeCalculation',
     'TrainCalculation',
 )

@@ -16,6 +16,7 @@ PROGRAMS = {
     'anharmal-md': 'anharmal.md',
     'anharmal-neb': 'anharmal.neb',
     'anharmal-lifetimes': 'anharmal.lifetimes',
+    'anharmal-perturbative': 'anharmal.perturbative',
 }
 
 #: Prepended to every job script: one thread per process (threaded BLAS slowed GPAW 2-10x on 2 cores).

@@ -123,15 +123,52 @@ def degenerate_shells(frequencies, tolerance: float = 1e-3) -> np.ndarray:
     return labels
 
 
-def ioffe_regel_fraction(frequencies, tau) -> float:
+def ioffe_regel_fraction(frequencies, tau, weights=None) -> float:
     """Fraction of the modes with a resolved or longer lifetime whose ``tau`` (ps) is below one period ``1/nu`` (THz).
 
     Modes flagged too fast to resolve (NaN ``tau``) count as below: their decay is shorter than two lags.
+    ``weights``: the multiplicity of each mode (q-points of a mesh reduced by symmetry); default 1.
     """
     nu, tau = np.asarray(frequencies, dtype=float).ravel(), np.asarray(tau, dtype=float).ravel()
+    weights = np.ones_like(nu) if weights is None else np.asarray(weights, dtype=float).ravel()
     keep = nu > 0
     below = np.where(np.isnan(tau[keep]), True, tau[keep] < 1.0 / nu[keep])
-    return float(below.mean()) if below.size else float('nan')
+    return float(np.sum(weights[keep] * below) / np.sum(weights[keep])) if below.size else float('nan')
+
+
+def weighted_median(values, weights=None) -> float:
+    """The median of ``values``; with ``weights`` (multiplicities) the smallest value with half the weight at or below."""
+    values = np.asarray(values, dtype=float).ravel()
+    if weights is None:
+        return float(np.median(values))
+    order = np.argsort(values)
+    cumulative = np.cumsum(np.asarray(weights, dtype=float).ravel()[order])
+    return float(values[order][np.searchsorted(cumulative, cumulative[-1] / 2)])
+
+
+def mode_summary(frequency, tau, flag, weights=None) -> dict:
+    """Modes per flag, the fraction below the Ioffe-Regel limit, median lifetimes overall and per 1-THz band (ps).
+
+    ``weights``: multiplicities (counts and medians are then over the modes of the whole mesh).
+    """
+    frequency, tau, flag = np.asarray(frequency, dtype=float), np.asarray(tau, dtype=float), np.asarray(flag)
+    w = np.ones_like(frequency) if weights is None else np.asarray(weights, dtype=float)
+    kept, ok = flag != NO_MODE, flag == OK
+    bands = {}
+    for low in range(int(np.floor(max(frequency.max(), 0))) + 1):
+        band = ok & (frequency >= low) & (frequency < low + 1)
+        if band.any():
+            bands[f'{low}-{low + 1}'] = {
+                'modes': round(float(w[band].sum())),
+                'median_tau': weighted_median(tau[band], None if weights is None else w[band]),
+            }
+    return {
+        'modes': round(float(w.sum())),
+        'flags': {str(f): round(float(w[flag == f].sum())) for f in np.unique(flag)},
+        'ioffe_regel_fraction': ioffe_regel_fraction(frequency[kept], tau[kept], w[kept]),
+        'median_tau': weighted_median(tau[ok], None if weights is None else w[ok]) if ok.any() else None,
+        'bands': bands,
+    }
 
 
 def dho_autocorrelation(t, omega0, gamma):

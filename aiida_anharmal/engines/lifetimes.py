@@ -41,25 +41,14 @@ def frame_interval(times) -> float:
 
 
 def summary(table: dict, frames: int, dt: float) -> dict:
-    """Counts per flag, the Ioffe-Regel fraction, median lifetimes overall and per 1-THz band (ps)."""
-    from ..core.lifetimes import NO_MODE, OK, ioffe_regel_fraction
+    """The run (frames, interval, length) and :func:`aiida_anharmal.core.lifetimes.mode_summary` of the table."""
+    from ..core.lifetimes import mode_summary
 
-    kept = table['flag'] != NO_MODE
-    ok = table['flag'] == OK
-    bands = {}
-    for low in range(int(np.floor(max(table['frequency'].max(), 0))) + 1):
-        band = ok & (table['frequency'] >= low) & (table['frequency'] < low + 1)
-        if band.any():
-            bands[f'{low}-{low + 1}'] = {'modes': int(band.sum()), 'median_tau': float(np.median(table['tau'][band]))}
     return {
         'frames': frames,
         'frame_interval': dt,
         't_max': frames * dt,
-        'modes': int(table['flag'].size),
-        'flags': {str(flag): int((table['flag'] == flag).sum()) for flag in np.unique(table['flag'])},
-        'ioffe_regel_fraction': ioffe_regel_fraction(table['frequency'][kept], table['tau'][kept]),
-        'median_tau': float(np.median(table['tau'][ok])) if ok.any() else None,
-        'bands': bands,
+        **mode_summary(table['frequency'], table['tau'], table['flag']),
     }
 
 

@@ -7,6 +7,7 @@ from .datasets import collect_labels, frame_structure, merge_training_sets, subs
 from .ensembles import assemble_ensemble
 from .harmonic import build_force_constants, make_displacements
 from .initial import harmonic_sampling, random_sampling, split_initial
+from .perturbative import fc3_displacements
 from .validation import compare_validation, reference_frames
 
 __all__ = (
@@ -18,6 +19,7 @@ __all__ = (
     'check_convergence',
     'collect_labels',
     'compare_validation',
+    'fc3_displacements',
     'frame_structure',
     'harmonic_sampling',
     'make_displacements',

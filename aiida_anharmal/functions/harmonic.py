@@ -72,9 +72,12 @@ def make_displacements(structure: orm.StructureData, parameters: orm.Dict):
     }
 
 
-def ordered_displacement_forces(displacement_set, labelled: TrainingSet) -> np.ndarray:
+def ordered_displacement_forces(displacement_set, labelled: TrainingSet, kind: str = DISPLACEMENT_KIND) -> np.ndarray:
     """Forces of the labelled displaced supercells, shape ``(n_displacements, N, 3)``, in the set's order.
 
+    ``displacement_set``: anything with ``n_displacements`` and ``displaced_supercells()`` (the harmonic
+    :class:`~aiida_anharmal.core.harmonic.DisplacementSet`, the third-order
+    :class:`~aiida_anharmal.core.perturbative.Fc3DisplacementSet`); ``kind``: the origins' kind.
     Frames are matched by the ``displacement`` index of their origin. Raises ``ValueError`` if a
     displacement has no labelled frame (force constants need every one), has two, has no forces,
     or if a frame is not the displaced supercell it claims to be.
@@ -83,8 +86,8 @@ def ordered_displacement_forces(displacement_set, labelled: TrainingSet) -> np.n
     n = displacement_set.n_displacements
     by_index: dict[int, int] = {}
     for k, origin in enumerate(frames.origins):
-        if origin.get('kind') != DISPLACEMENT_KIND or 'displacement' not in origin:
-            raise ValueError(f'labelled frame {k} is not a phonopy displacement (origin {origin})')
+        if origin.get('kind') != kind or 'displacement' not in origin:
+            raise ValueError(f'labelled frame {k} is not a {kind.replace("_", " ")} (origin {origin})')
         index = int(origin['displacement'])
         if not 0 <= index < n:
             raise ValueError(f'labelled frame {k} claims displacement {index}, but the set has {n}')

@@ -8,6 +8,7 @@ from .label import LabelBaseWorkChain, LabelWorkChain
 from .lifetimes import LifetimesWorkChain
 from .md import ExplorationWorkChain, MDBaseWorkChain
 from .neb import NEBWorkChain
+from .perturbative import PerturbativeWorkChain
 from .validation import ValidationMDWorkChain
 
 __all__ = (
@@ -21,5 +22,6 @@ __all__ = (
     'LifetimesWorkChain',
     'MDBaseWorkChain',
     'NEBWorkChain',
+    'PerturbativeWorkChain',
     'ValidationMDWorkChain',
 )

@@ -196,3 +196,16 @@ def test_a_drifting_crystal_projects_as_a_resting_one(cu_phonon):
     )
     np.testing.assert_allclose(moving.energies, resting.energies, rtol=1e-8, atol=1e-14)
     check_frames(modes, positions + drift * times, velocities + drift)  # not refused as another atom order
+
+
+def test_weighted_statistics_count_each_mode_by_its_multiplicity():
+    from aiida_anharmal.core.lifetimes import mode_summary, weighted_median
+
+    assert weighted_median([1.0, 2.0, 3.0], [1, 1, 5]) == 3.0
+    assert weighted_median([1.0, 2.0, 3.0, 4.0]) == 2.5  # no weights: numpy's median
+    # 1 THz modes: tau 0.5 ps is below the limit (weight 3), 2 ps is not (weight 1)
+    assert ioffe_regel_fraction([1.0, 1.0], [0.5, 2.0], [3, 1]) == 0.75
+    summary = mode_summary([0.0, 1.0, 1.5], [np.nan, 0.5, 2.0], ['no_mode', OK, OK], [1, 3, 1])
+    assert summary['modes'] == 5 and summary['flags'] == {'no_mode': 1, OK: 4}
+    assert summary['ioffe_regel_fraction'] == 0.75 and summary['median_tau'] == 0.5
+    assert summary['bands'] == {'1-2': {'modes': 4, 'median_tau': 0.5}}
