@@ -1,4 +1,4 @@
-"""Fully anharmonic phonon lifetimes of EMT Cu at 300 K from NVE MD, with the core (a minute on a laptop).
+"""Phonon lifetimes of EMT Cu at 300 K, fully anharmonic (NVE MD) and perturbative (phono3py), with the core.
 
     OMP_NUM_THREADS=1 python examples/lifetimes_emt_cu.py [--temperature 300] [--ps 100] [--plot lifetimes.png]
 
@@ -9,7 +9,10 @@ equilibrates 5 ps with Langevin dynamics, runs ``--ps`` of NVE (velocity Verlet,
 fits the lifetime of every mode from its energy autocorrelation
 (:mod:`aiida_anharmal.core.lifetimes`). It prints the lifetimes per frequency band, the fraction of
 modes below the Ioffe-Regel limit (tau < 1/nu) and a DHO cross-check, and draws tau^-1 against the
-frequency with the Ioffe-Regel line. No AiiDA profile is needed: the workflows come next.
+frequency with the Ioffe-Regel line. The perturbative route (:mod:`aiida_anharmal.core.perturbative`)
+labels phono3py's displaced supercells of the same reference with EMT and gives the RTA lifetimes
+on the q-points of the MD (a 3 x 3 x 3 mesh) and on an 11 x 11 x 11 mesh, side by side. No AiiDA
+profile is needed (the workchains: ``examples/lifetimes_workflow_emt_cu.py``); about two minutes.
 """
 
 import argparse
@@ -51,6 +54,30 @@ def nve_frames(phonon, temperature: float, picoseconds: float, seed: int = 0):
     return np.array(positions), np.array(velocities)
 
 
+def perturbative(phonon, mesh, temperature: float):
+    """RTA lifetimes from EMT's third-order force constants on the harmonic reference's supercell."""
+    from aiida_anharmal.core.perturbative import make_fc3_displacements, perturbative_lifetimes
+
+    displacements = make_fc3_displacements(phonon)
+    forces = []
+    for atoms in displacements.supercells():
+        atoms.calc = EMT()
+        forces.append(atoms.get_forces())
+    result = perturbative_lifetimes(displacements, forces, phonon.force_constants, mesh, [temperature])
+    return result.table(0), len(forces)
+
+
+def print_perturbative(table, mesh, n_supercells):
+    from aiida_anharmal.core.lifetimes import mode_summary
+
+    summary = mode_summary(table['frequency'], table['tau'], table['flag'], table['weight'])
+    bands = ', '.join(f'{band} THz {row["median_tau"]:.2f}' for band, row in summary['bands'].items())
+    print(
+        f'perturbative, {n_supercells} fc3 supercells, mesh {mesh}: median tau {summary["median_tau"]:.2f} ps '
+        f'({bands}); below Ioffe-Regel {summary["ioffe_regel_fraction"]:.2f}'
+    )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--temperature', type=float, default=300.0)
@@ -77,6 +104,10 @@ def main():
     print(
         f'fraction below the Ioffe-Regel limit (tau < 1/nu): {ioffe_regel_fraction(table["frequency"][kept], table["tau"][kept]):.2f}'
     )
+    perturbative_tables = {}
+    for mesh in (3, 11):
+        perturbative_tables[mesh], n_supercells = perturbative(phonon, [mesh] * 3, args.temperature)
+        print_perturbative(perturbative_tables[mesh], f'{mesh}x{mesh}x{mesh}', n_supercells)
     if args.plot:
         import matplotlib
 
@@ -87,6 +118,10 @@ def main():
         nu = table['frequency'][ok]
         ax.scatter(nu, 1 / table['tau'][ok], s=12, label='MD, energy ACF')
         ax.scatter(table['frequency_dho'][ok], 1 / table['tau_dho'][ok], s=8, marker='x', label='MD, DHO fit')
+        for mesh, style in ((11, {'s': 3, 'c': '0.7'}), (3, {'s': 14, 'marker': '+', 'c': 'C3'})):
+            pt = perturbative_tables[mesh]
+            keep = pt['flag'] == OK
+            ax.scatter(pt['frequency'][keep], 1 / pt['tau'][keep], label=f'phono3py RTA, {mesh}x{mesh}x{mesh}', **style)
         grid = np.linspace(0, nu.max() * 1.05, 50)
         ax.plot(grid, grid, 'k--', lw=1, label=r'Ioffe-Regel $\tau^{-1} = \nu$')
         ax.set_xlabel('frequency (THz)')

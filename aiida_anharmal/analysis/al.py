@@ -204,6 +204,11 @@ def write_plots(node, directory) -> list[Path]:
         from .validation import plot_validation, validation_traces
 
         written.append(plot_validation(validation_traces(node.outputs.validation), directory / 'validation_md.png'))
+    from .lifetimes import modes_of, plot_lifetimes
+
+    runs = modes_of(node)
+    if runs:
+        written.append(plot_lifetimes(runs, directory / 'lifetimes.png'))
     from .neb import neb_tables, plot_neb
 
     tables = neb_tables(node)

@@ -90,6 +90,24 @@ def al_neb(profile, identifier):
         click.echo(line)
 
 
+@al.command('lifetimes')
+@PROFILE
+@click.argument('identifier')
+def al_lifetimes(profile, identifier):
+    """The lifetimes validation of an AL run: per route and source the median lifetime, the fraction of modes
+    below the Ioffe-Regel limit, kappa (perturbative) and the median lifetime per 1-THz band."""
+    from ..analysis.lifetimes import lifetime_lines, lifetime_table
+
+    node = _load(profile, identifier)
+    rows = lifetime_table(node)
+    if rows is None:
+        raise click.ClickException(
+            f'{node.process_label}<{node.pk}> has no lifetimes validation (give `validation.lifetimes` to run one)'
+        )
+    for line in lifetime_lines(rows):
+        click.echo(line)
+
+
 @al.command('timing')
 @PROFILE
 @click.argument('identifier')
@@ -119,6 +137,7 @@ def al_export(profile, identifier, path):
     '-o', '--output', default='.', show_default=True, type=click.Path(file_okay=False), help='Folder of the PNG files.'
 )
 def al_plot(profile, identifier, output):
-    """PNG plots: learning curve (MAE vs labels), UCE along each exploration, P values of each acquisition."""
+    """PNG plots: learning curve (MAE vs labels), UCE along each exploration, P values of each acquisition, and the
+    validations that ran (MD, NEB, lifetimes)."""
     for path in write_plots(_load(profile, identifier), output):
         click.echo(f'wrote {path}')

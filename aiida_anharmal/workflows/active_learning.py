@@ -41,6 +41,7 @@ from ..data.training_set import TrainingSet
 from ..functions.acquisition import acquire, selected_structures
 from ..functions.convergence import calibrate, check_convergence
 from ..functions.datasets import frame_structure, merge_training_sets
+from .active_learning_lifetimes import LifetimeSteps
 from .active_learning_neb import NEBSteps
 from .active_learning_setup import ActiveLearningProtocol, validate_active_learning_inputs
 from .active_learning_validation import ValidationSteps
@@ -54,7 +55,7 @@ from .md import ExplorationWorkChain, run_ends
 SEED_SHIFT = 1000
 
 
-class ActiveLearningWorkChain(ActiveLearningProtocol, ValidationSteps, NEBSteps, WorkChain):
+class ActiveLearningWorkChain(ActiveLearningProtocol, ValidationSteps, LifetimeSteps, NEBSteps, WorkChain):
     """Ensemble active learning with a soft acquisition (Kang et al.), every decision a node."""
 
     @classmethod
@@ -64,6 +65,7 @@ class ActiveLearningWorkChain(ActiveLearningProtocol, ValidationSteps, NEBSteps,
         spec.outline(
             cls.setup,
             if_(cls.should_validate)(cls.start_ground_truth),
+            if_(cls.should_run_lifetimes)(cls.start_reference_lifetimes),
             if_(cls.needs_initial_data)(cls.make_initial_data, cls.inspect_initial_data),
             while_(cls.should_continue)(
                 cls.start_iteration,
@@ -77,6 +79,7 @@ class ActiveLearningWorkChain(ActiveLearningProtocol, ValidationSteps, NEBSteps,
             ),
             cls.results,
             if_(cls.should_validate)(cls.await_ground_truth, cls.validate, cls.inspect_validation),
+            if_(cls.should_run_lifetimes)(cls.run_ensemble_lifetimes, cls.inspect_lifetimes),
             if_(cls.should_run_neb)(cls.await_nebs, cls.inspect_nebs),
         )
         spec.output('ensemble', valid_type=Ensemble, help='The last ensemble.')
@@ -157,6 +160,7 @@ class ActiveLearningWorkChain(ActiveLearningProtocol, ValidationSteps, NEBSteps,
         spec.expose_inputs(LabelWorkChain, namespace='label', exclude=('structures',))
         spec.input('evaluate_code', valid_type=orm.AbstractCode, help='Code of `anharmal-evaluate`.')
         cls.define_validation(spec)
+        cls.define_lifetimes(spec)
         cls.define_neb(spec)
         spec.inputs.validator = validate_active_learning_inputs
 

@@ -20,6 +20,7 @@ from ..data.ensemble import Ensemble
 from ..data.mlip_model import MLIPModel
 from ..data.training_set import TrainingSet
 from ..protocols import ProtocolMixin, namespace_inputs
+from .active_learning_lifetimes import ROUTE_WORKCHAINS, check_lifetime_inputs
 from .active_learning_neb import NEB_LOOP_SETS, check_neb_inputs
 from .active_learning_validation import LOOP_SETS, check_validation_inputs
 from .ensemble import EnsembleWorkChain
@@ -114,14 +115,59 @@ class ActiveLearningProtocol(ProtocolMixin):
         }
         for name, (_, exclude) in SUB_WORKCHAINS.items():
             builder[name] = namespace_inputs(builders[name], exclude)
-        if validation is not None:  # the override names the validation: run it, with the same protocol
-            validate = ValidationMDWorkChain.get_builder_from_protocol(
-                {}, protocol=protocol, overrides=validation, options=options
+        if validation is not None:
+            builder.validation = cls._validation_inputs(
+                codes, dict(validation), harmonic, engine, protocol, model, options
             )
-            builder.validation = namespace_inputs(validate, LOOP_SETS)
         if neb is not None:
             builder.neb = cls._neb_inputs(codes, dict(neb), engine, protocol, options)
         return builder
+
+    @classmethod
+    def _validation_inputs(cls, codes, validation: dict, harmonic, engine, protocol, model, options) -> dict:
+        """The ``validation`` namespace from the override: the validation MD (unless the override holds only
+        ``lifetimes``) with the loop's protocol, and ``lifetimes``."""
+        lifetimes = validation.pop('lifetimes', None)
+        namespace = {}
+        if validation or lifetimes is None:  # the override names the validation MD
+            validate = ValidationMDWorkChain.get_builder_from_protocol(
+                {}, protocol=protocol, overrides=validation, options=options
+            )
+            namespace = namespace_inputs(validate, LOOP_SETS)
+        if lifetimes is not None:
+            namespace['lifetimes'] = cls._lifetime_inputs(
+                codes, dict(lifetimes), harmonic, engine, protocol, model, options
+            )
+        return namespace
+
+    @staticmethod
+    def _lifetime_inputs(codes, lifetimes: dict, harmonic, engine, protocol, model, options) -> dict:
+        """The ``validation.lifetimes`` namespace from the override: ``md`` and/or ``perturbative``, each the
+        overrides of that route's workchain protocol (``{}`` for the protocol as it is)."""
+        unknown = sorted(set(lifetimes) - set(ROUTE_WORKCHAINS))
+        if unknown or not lifetimes:
+            raise ValueError(
+                f'`validation.lifetimes` takes the routes {sorted(ROUTE_WORKCHAINS)}, not {unknown or "none"}'
+            )
+        if harmonic is None:
+            raise ValueError('the lifetimes validation needs `harmonic` (a ForceConstants node)')
+        namespaces = {}
+        for route, overrides in lifetimes.items():
+            workchain, exclude = ROUTE_WORKCHAINS[route]
+            if route == 'md':
+                route_codes = {'md': codes['md'], 'lifetimes': codes.get('lifetimes')}
+                builder = workchain.get_builder_from_protocol(
+                    route_codes, harmonic, protocol=protocol, overrides=overrides, options=options
+                )
+            else:
+                route_codes = {'label': codes['label'], 'perturbative': codes.get('perturbative')}
+                builder = workchain.get_builder_from_protocol(
+                    route_codes, harmonic, engine, protocol, overrides, model=model, options=options
+                )
+            if None in route_codes.values():
+                raise ValueError(f'the lifetimes route `{route}` needs codes {sorted(route_codes)}')
+            namespaces[route] = namespace_inputs(builder, exclude)
+        return namespaces
 
     @staticmethod
     def _neb_inputs(codes: dict, neb: dict, engine: str, protocol: str | None, options: dict | None) -> dict:
@@ -252,7 +298,12 @@ def validate_active_learning_inputs(value, ctx=None):
         message = _labeller_message(value, initial['frames'])
     if message:
         return message
-    message = _finetune_message(value) or check_validation_inputs(value) or check_neb_inputs(value)
+    message = (
+        _finetune_message(value)
+        or check_validation_inputs(value)
+        or check_lifetime_inputs(value)
+        or check_neb_inputs(value)
+    )
     if message:
         return message
     if 'initial_ensemble' in value and set(value['initial_ensemble'].species) != species:

@@ -27,8 +27,11 @@ LOOP_SETS = ('ensembles', 'structure', 'harmonic', 'reference', 'md_code', 'eval
 
 def check_validation_inputs(value) -> str | None:
     """Refuse a validation the loop cannot run (before any job)."""
-    if 'parameters' not in value.get('validation', {}):
-        return None
+    validation = {key: item for key, item in value.get('validation', {}).items() if key != 'lifetimes'}
+    if 'parameters' not in validation:
+        defaults = {name for name, port in ValidationMDWorkChain.spec().inputs.items() if port.has_default()}
+        given = sorted(key for key in validation if key not in defaults and key != 'metadata')
+        return f'the validation MD needs its `parameters` (given only {given})' if given else None
     if 'harmonic' not in value:
         return 'the validation MD needs the `harmonic` input (the reference of A)'
     return None
@@ -51,6 +54,8 @@ class ValidationSteps:
             },
         )
         spec.inputs['validation'].validator = None  # checked with the loop's own inputs
+        for port in spec.inputs['validation'].values():  # `validation.lifetimes` alone runs no validation MD
+            port.required = False
         spec.output('validation', valid_type=orm.Dict, required=False, help='The validation table (`rows`).')
 
     def should_validate(self):

@@ -1,0 +1,121 @@
+"""The lifetimes validation of the AL loop through the daemon: both routes, the engine and two ensembles, tiny."""
+
+import pytest
+from aiida import get_profile
+from aiida.engine import run_get_node
+from click.testing import CliRunner
+
+from aiida_anharmal.cli import cli
+from aiida_anharmal.data import TrainingSet
+from aiida_anharmal.data.force_constants import ForceConstants
+from aiida_anharmal.workflows import ActiveLearningWorkChain
+
+from .conftest import emt_cu_frames
+
+
+@pytest.fixture
+def harmonic():
+    """EMT Cu's harmonic reference of the cubic cell repeated 2 x 2 x 1 (16 atoms), the loop's cell."""
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+
+    from aiida_anharmal.core.harmonic import force_constants_with
+
+    return ForceConstants.from_phonopy(force_constants_with(EMT(), bulk('Cu', 'fcc', a=3.6, cubic=True), [2, 2, 1]))
+
+
+TINY_LIFETIMES = {
+    'md': {
+        'equilibration': {'steps': 50, 'save_stride': 10},
+        'production': {'steps': 500, 'save_stride': 5},  # 101 frames over 2 ps
+        'analysis': {'dho': False},
+    },
+    'perturbative': {'displacements': {'cutoff_pair_distance': 3.0}, 'analysis': {'mesh': [3, 3, 3]}},
+}
+
+
+def loop_builder(codes, harmonic, lifetimes, **overrides):
+    frames = emt_cu_frames(14)
+    training, test = TrainingSet.from_ase(frames[:10]), TrainingSet.from_ase(frames[10:])
+    for node in (training, test):
+        node.set_label_provenance('emt', 'toy', 'ASE EMT')
+    return ActiveLearningWorkChain.get_builder_from_protocol(
+        codes,
+        harmonic.get_supercell(),
+        engine='emt',
+        protocol='fast',
+        training_set=training,
+        test_set=test,
+        harmonic=harmonic,
+        overrides={
+            'acquisition': {'n_max': 3, 's': 0.01, 'g': 20.0},  # P(UCE) ~ 1/2: iteration 2 trains again
+            'ensemble': {'n_sub': 2, 'seeds': [0], 'hyperparameters': {'max_epochs': 6}},
+            'explore': {'temperatures': [600.0], 'parameters': {'steps': 60, 'save_stride': 4}},
+            'validation': {'lifetimes': lifetimes},
+            **overrides,
+        },
+        options={'max_wallclock_seconds': 600},
+    )
+
+
+@pytest.fixture
+def codes(train_code, evaluate_code, md_code, label_code, lifetimes_code, perturbative_code):
+    return {
+        'train': train_code,
+        'evaluate': evaluate_code,
+        'md': md_code,
+        'label': label_code,
+        'lifetimes': lifetimes_code,
+        'perturbative': perturbative_code,
+    }
+
+
+@pytest.mark.slow
+def test_both_routes_before_and_after_learning(submit_and_await, codes, harmonic, tmp_path):
+    node = submit_and_await(loop_builder(codes, harmonic.store(), TINY_LIFETIMES), timeout=1500)
+    assert node.is_finished_ok, node.exit_message
+    assert 'validation' not in node.outputs  # only the lifetimes were asked for
+    lifetimes = node.outputs.lifetimes
+    table = lifetimes['table']
+    assert table.creator.process_label == 'compare_lifetimes'
+    rows = {(r['route'], r['source']): r for r in table['rows']}
+    assert sorted(rows) == [
+        (route, source) for route in ('md', 'perturbative') for source in ('final', 'initial', 'reference')
+    ]
+    reference = rows[('perturbative', 'reference')]
+    assert reference['ended'] == 'finished' and reference['ioffe_regel_fraction'] == 0.0  # EMT Cu: phonons
+    assert rows[('md', 'reference')]['ended'] == 'finished' and rows[('md', 'reference')]['t_max'] > 1.9
+    for source in ('initial', 'final'):
+        for route in ('md', 'perturbative'):
+            row = rows[(route, source)]
+            assert row['ended'] == 'finished' or row['ended'].startswith(
+                ('LifetimesWorkChain', 'PerturbativeWorkChain')
+            )
+    ensembles = {s: node.outputs.iterations[f'iter_0{k}'].ensemble for k, s in ((1, 'initial'), (2, 'final'))}
+    for source, ensemble in ensembles.items():
+        labelled = lifetimes[f'perturbative_{source}']['summary'].creator.caller.outputs.supercells
+        assert labelled.ground_truth == 'surrogate' and ensemble.uuid in labelled.base.attributes.get(
+            'label_description'
+        )
+    # the command line: the table, and the figure
+    runner = CliRunner()
+    profile = get_profile().name
+    result = runner.invoke(cli, ['al', 'lifetimes', '-p', profile, str(node.pk)])
+    assert result.exit_code == 0, result.output
+    assert 'perturbative' in result.output and 'reference' in result.output and 'Ioffe-Regel' in result.output
+    result = runner.invoke(cli, ['al', 'plot', '-p', profile, str(node.pk), '-o', str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / 'lifetimes.png').exists()
+
+
+def test_a_lifetimes_validation_is_checked_before_any_job(codes, harmonic):
+    with pytest.raises(ValueError, match='takes the routes'):
+        loop_builder(codes, harmonic, {'phono3py': {}})
+    cases = [
+        ({'md': {'production': {'steps': 100}}}, r'lifetimes validation \(md\): the production saves 20 frames'),
+        ({'perturbative': {'analysis': {'meshes': 3}}}, r'lifetimes validation \(perturbative\): unknown `analysis`'),
+        ({'perturbative': {'displacements': {'n_random': 3}}}, 'symfc'),
+    ]
+    for lifetimes, match in cases:
+        with pytest.raises(ValueError, match=match):
+            run_get_node(loop_builder(codes, harmonic.store(), lifetimes))
