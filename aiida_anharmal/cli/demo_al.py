@@ -47,6 +47,18 @@ DEMO_OVERRIDES = {
     'moderate': {'explore': {'guards': {'max_anharmonicity': 1.5}}, 'validation': {}},
 }
 
+#: ``--lifetimes``: the routes of the lifetimes validation, as in docs/source/lifetimes.rst (CuI, 300 K):
+#: MD 0.5 ps Langevin then 4 ps NVE at 5 fs, a frame every 10 fs (the reference model: ~1 s per step);
+#: perturbative: every pair of the 222 fc3 supercells, an 11x11x11 mesh.
+LIFETIME_OVERRIDES = {
+    'md': {
+        'equilibration': {'steps': 100, 'timestep': 5.0, 'save_stride': 10, 'friction': 0.00295},
+        'production': {'steps': 800, 'timestep': 5.0, 'save_stride': 2},
+    },
+    'perturbative': {'analysis': {'mesh': [11, 11, 11]}},  # labelled like the loop's frames (its label inputs)
+}
+LIFETIME_CHOICES = {'none': (), 'perturbative': ('perturbative',), 'md': ('md',), 'both': ('md', 'perturbative')}
+
 
 def report_lines(node) -> list[str]:
     """The report of ``node`` and its descendants as ``[minute:second] Process<pk>: message`` lines."""
@@ -90,6 +102,35 @@ def wait(node, what: str, timeout: float, echo=click.echo):
     return time.monotonic() - start
 
 
+def demo_overrides(protocol: str, temperature: float, iterations: int | None, engine: str, routes) -> dict:
+    """The overrides of the AL protocol for the demo: its settings, the temperature, the lifetimes routes."""
+    from ..protocols import recursive_merge
+
+    overrides = recursive_merge(
+        DEMO_OVERRIDES.get(protocol, {}),
+        {
+            'initial': {'parameters': {'harmonic': {'temperature': temperature}}},
+            'explore': {'temperatures': [temperature]},
+            'validation': {'parameters': {'temperature': temperature}},
+        },
+    )
+    if iterations is not None:
+        overrides['max_iterations'] = iterations
+    if routes:
+        lifetime_overrides = {route: LIFETIME_OVERRIDES[route] for route in routes}
+        if 'md' in lifetime_overrides:
+            lifetime_overrides['md'] = recursive_merge(
+                lifetime_overrides['md'],
+                {key: {'temperature': temperature} for key in ('equilibration', 'production')},
+            )
+        overrides.setdefault('validation', {})['lifetimes'] = lifetime_overrides
+    if engine == 'gpaw':  # a DFT calculation per MD step: hours; run ValidationMDWorkChain apart
+        overrides.pop('validation', None)
+        if routes:
+            raise click.ClickException('--lifetimes needs the reference model (a DFT call per MD step or fc3 label)')
+    return overrides
+
+
 @click.command('al')
 @click.option('-p', '--profile', default=None, help='AiiDA profile (default: the one `anharmal setup` made).')
 @click.option(
@@ -110,15 +151,22 @@ def wait(node, what: str, timeout: float, echo=click.echo):
     type=click.Path(file_okay=False),
     help='Folder of the plots and the exported training set.',
 )
+@click.option(
+    '--lifetimes',
+    type=click.Choice(list(LIFETIME_CHOICES)),
+    default='none',
+    show_default=True,
+    help='Phonon lifetimes of the reference model, the initial and the final ensemble: the perturbative route '
+    '(~6 min per source), the fully anharmonic one (4 ps of MD; the reference model alone ~15 min), or both.',
+)
 @click.option('--timeout', default=3600, show_default=True, help='Seconds to wait for each workchain.')
-def demo_al(profile, engine, protocol, temperature, iterations, output, timeout):
+def demo_al(profile, engine, protocol, temperature, iterations, output, timeout, lifetimes):
     """Active learning of CuI at 300 K (Kang et al.), the reference model standing in for DFT."""
     from aiida import load_profile, orm
     from aiida.engine import submit
     from aiida.engine.daemon.client import get_daemon_client
     from ase.build import bulk
 
-    from ..protocols import recursive_merge
     from ..workflows.active_learning import ActiveLearningWorkChain
     from ..workflows.harmonic import HarmonicWorkChain
     from . import reference_model
@@ -127,7 +175,8 @@ def demo_al(profile, engine, protocol, temperature, iterations, output, timeout)
     loaded = load_profile(profile or DEFAULT_PROFILE, allow_switch=True)
     if not get_daemon_client(loaded.name).is_daemon_running:
         raise click.ClickException('the daemon is not running: run `anharmal setup` first')
-    codes = {name: orm.load_code(f'anharmal-{name}@localhost') for name in ('train', 'evaluate', 'md', 'label')}
+    programs = ('train', 'evaluate', 'md', 'label', *(('lifetimes', 'perturbative') if lifetimes != 'none' else ()))
+    codes = {name: orm.load_code(f'anharmal-{name}@localhost') for name in programs}
     model = reference_model() if engine == 'nequip-reference' else None
     unit_cell = bulk('CuI', 'zincblende', a=CUI_LATTICE_CONSTANT, cubic=True)
     label_overrides = {}  # the labelling protocol's parameters (GPAW: LCAO dzp in `fast`, PW 400 eV in `moderate`)
@@ -147,19 +196,7 @@ def demo_al(profile, engine, protocol, temperature, iterations, output, timeout)
     wait(harmonic, 'the harmonic reference', timeout)
     force_constants = harmonic.outputs.force_constants
 
-    overrides = recursive_merge(
-        DEMO_OVERRIDES.get(protocol, {}),
-        {
-            'initial': {'parameters': {'harmonic': {'temperature': temperature}}},
-            'explore': {'temperatures': [temperature]},
-            'label': label_overrides,
-            'validation': {'parameters': {'temperature': temperature}},
-        },
-    )
-    if iterations is not None:
-        overrides['max_iterations'] = iterations
-    if engine == 'gpaw':
-        overrides.pop('validation', None)  # a DFT calculation per MD step: hours; run ValidationMDWorkChain apart
+    overrides = demo_overrides(protocol, temperature, iterations, engine, LIFETIME_CHOICES[lifetimes])
     builder = ActiveLearningWorkChain.get_builder_from_protocol(
         codes,
         orm.StructureData(ase=force_constants.get_supercell()),
@@ -192,6 +229,13 @@ def print_results(node, output: Path) -> None:
     click.echo('where the time went (s; `other`: the workchain steps, calcfunctions and daemon gaps)')
     for line in timing_lines(node):
         click.echo(line)
+    from ..analysis.lifetimes import lifetime_lines, lifetime_table
+
+    rows = lifetime_table(node)
+    if rows:
+        click.echo('phonon lifetimes at the temperature (`anharmal al lifetimes`)')
+        for line in lifetime_lines(rows):
+            click.echo(line)
     for path in write_plots(node, output):
         click.echo(f'wrote {path}')
     training_set = node.outputs.training_set
