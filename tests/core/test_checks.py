@@ -43,7 +43,9 @@ def test_singular_cell():
 
 
 def test_unknown_engine():
-    with pytest.raises(EngineError, match="unknown labelling engine 'vasp'; known engines: emt, ensemble, gpaw, nequip-reference$"):
+    with pytest.raises(
+        EngineError, match="unknown labelling engine 'vasp'; known engines: emt, ensemble, gpaw, nequip-reference$"
+    ):
         check_request('vasp', {})
 
 
