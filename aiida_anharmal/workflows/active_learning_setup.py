@@ -116,7 +116,7 @@ class ActiveLearningProtocol(ProtocolMixin):
         for name, (_, exclude) in SUB_WORKCHAINS.items():
             builder[name] = namespace_inputs(builders[name], exclude)
         if validation is not None:
-            builder.validation = cls._validation_inputs(
+            builder.validation = cls._validation_namespace(
                 codes, dict(validation), harmonic, engine, protocol, model, options
             )
         if neb is not None:
@@ -124,7 +124,7 @@ class ActiveLearningProtocol(ProtocolMixin):
         return builder
 
     @classmethod
-    def _validation_inputs(cls, codes, validation: dict, harmonic, engine, protocol, model, options) -> dict:
+    def _validation_namespace(cls, codes, validation: dict, harmonic, engine, protocol, model, options) -> dict:
         """The ``validation`` namespace from the override: the validation MD (unless the override holds only
         ``lifetimes``) with the loop's protocol, and ``lifetimes``."""
         lifetimes = validation.pop('lifetimes', None)
