@@ -85,12 +85,7 @@ def test_both_routes_before_and_after_learning(submit_and_await, codes, harmonic
     reference = rows[('perturbative', 'reference')]
     assert reference['ended'] == 'finished' and reference['ioffe_regel_fraction'] == 0.0  # EMT Cu: phonons
     assert rows[('md', 'reference')]['ended'] == 'finished' and rows[('md', 'reference')]['t_max'] > 1.9
-    for source in ('initial', 'final'):
-        for route in ('md', 'perturbative'):
-            row = rows[(route, source)]
-            assert row['ended'] == 'finished' or row['ended'].startswith(
-                ('LifetimesWorkChain', 'PerturbativeWorkChain')
-            )
+    assert all(row['ended'] == 'finished' for row in rows.values())  # EMT Cu at 300 K: every ensemble stays put
     ensembles = {s: node.outputs.iterations[f'iter_0{k}'].ensemble for k, s in ((1, 'initial'), (2, 'final'))}
     for source, ensemble in ensembles.items():
         labelled = lifetimes[f'perturbative_{source}']['summary'].creator.caller.outputs.supercells
@@ -111,10 +106,16 @@ def test_both_routes_before_and_after_learning(submit_and_await, codes, harmonic
 def test_a_lifetimes_validation_is_checked_before_any_job(codes, harmonic):
     with pytest.raises(ValueError, match='takes the routes'):
         loop_builder(codes, harmonic, {'phono3py': {}})
+    with pytest.raises(ValueError, match='labels like the loop'):
+        loop_builder(codes, harmonic, {'perturbative': {'label': {'batch_size': 3}}})
+    with pytest.raises(ValueError, match=r"needs codes \['perturbative'\]"):
+        loop_builder({**codes, 'perturbative': None}, harmonic, {'perturbative': {}})
     cases = [
         ({'md': {'production': {'steps': 100}}}, r'lifetimes validation \(md\): the production saves 20 frames'),
         ({'perturbative': {'analysis': {'meshes': 3}}}, r'lifetimes validation \(perturbative\): unknown `analysis`'),
         ({'perturbative': {'displacements': {'n_random': 3}}}, 'symfc'),
+        ({'perturbative': {'analysis': {'mesh': [0, 3, 3]}}}, 'three positive integers'),
+        ({'perturbative': {'analysis': {'sigma': -1.0}}}, 'positive smearing width'),
     ]
     for lifetimes, match in cases:
         with pytest.raises(ValueError, match=match):

@@ -62,12 +62,20 @@ def harmonic_problem(displacement_set, harmonic: ForceConstants) -> str | None:
             f'the fc3 displacements were made for the harmonic supercell {displacement_set.phonon_supercell_matrix.tolist()}'
             f', the force constants are of {harmonic.supercell_matrix.tolist()}'
         )
-    unitcell = harmonic.get_phonopy().unitcell
-    theirs = displacement_set.unitcell
-    if list(unitcell.symbols) != theirs.get_chemical_symbols() or not np.allclose(
-        unitcell.cell, theirs.cell.array, atol=1e-6
-    ):
-        return 'the fc3 displacements were made for another unit cell than that of the force constants'
+    phonon = harmonic.get_phonopy()
+    unitcell, theirs = phonon.unitcell, displacement_set.unitcell
+    same = (
+        list(unitcell.symbols) == theirs.get_chemical_symbols()
+        and np.allclose(unitcell.cell, theirs.cell.array, atol=1e-6)
+        and np.allclose(unitcell.masses, theirs.get_masses(), atol=1e-6)
+    )
+    if same:
+        shift = np.asarray(unitcell.scaled_positions) - theirs.get_scaled_positions(wrap=False)
+        same = np.abs(shift - np.round(shift)).max() < 1e-6
+    if not same:
+        return 'the fc3 displacements were made for another unit cell (atoms, positions or masses) than the force constants'
+    if not np.allclose(phonon.primitive_matrix, displacement_set.primitive_matrix, atol=1e-8):
+        return 'the fc3 displacements were made with another primitive matrix than the force constants'
     return None
 
 

@@ -126,8 +126,6 @@ def demo_overrides(protocol: str, temperature: float, iterations: int | None, en
         overrides.setdefault('validation', {})['lifetimes'] = lifetime_overrides
     if engine == 'gpaw':  # a DFT calculation per MD step: hours; run ValidationMDWorkChain apart
         overrides.pop('validation', None)
-        if routes:
-            raise click.ClickException('--lifetimes needs the reference model (a DFT call per MD step or fc3 label)')
     return overrides
 
 
@@ -172,6 +170,8 @@ def demo_al(profile, engine, protocol, temperature, iterations, output, timeout,
     from . import reference_model
     from .setup import DEFAULT_PROFILE
 
+    if engine == 'gpaw' and lifetimes != 'none':
+        raise click.ClickException('--lifetimes needs the reference model (a DFT call per MD step or fc3 label)')
     loaded = load_profile(profile or DEFAULT_PROFILE, allow_switch=True)
     if not get_daemon_client(loaded.name).is_daemon_running:
         raise click.ClickException('the daemon is not running: run `anharmal setup` first')

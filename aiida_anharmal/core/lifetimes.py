@@ -137,13 +137,20 @@ def ioffe_regel_fraction(frequencies, tau, weights=None) -> float:
 
 
 def weighted_median(values, weights=None) -> float:
-    """The median of ``values``; with ``weights`` (multiplicities) the smallest value with half the weight at or below."""
+    """The median of ``values`` with ``weights`` (multiplicities; default 1): the value with half the weight at or
+    below it, the mean of the two values where half the weight ends exactly between them (numpy's median for unit
+    weights)."""
     values = np.asarray(values, dtype=float).ravel()
     if weights is None:
         return float(np.median(values))
     order = np.argsort(values)
+    ordered = values[order]
     cumulative = np.cumsum(np.asarray(weights, dtype=float).ravel()[order])
-    return float(values[order][np.searchsorted(cumulative, cumulative[-1] / 2)])
+    half = cumulative[-1] / 2
+    k = int(np.searchsorted(cumulative, half))
+    if k + 1 < len(ordered) and np.isclose(cumulative[k], half):
+        return float((ordered[k] + ordered[k + 1]) / 2)
+    return float(ordered[k])
 
 
 def mode_summary(frequency, tau, flag, weights=None) -> dict:

@@ -47,6 +47,8 @@ FC2_SOURCES = ('reference', 'labels')
 NO_SCATTERING = 'no_scattering'
 #: Frequencies (THz) below this are not modes (phono3py's default cutoff frequency).
 CUTOFF_FREQUENCY = 1e-4
+#: Linewidths (THz) below this are no scattering (tau > 8e6 ps): the round-off of a harmonic crystal's fc3 gives ~1e-10.
+NO_SCATTERING_GAMMA = 1e-8
 
 
 def _phono3py(unitcell: Atoms, supercell_matrix, primitive_matrix, phonon_supercell_matrix, symprec: float):
@@ -259,18 +261,19 @@ class PerturbativeResult:
 
     def table(self, t_index: int = 0) -> dict[str, np.ndarray]:
         """Per mode at temperature number ``t_index``: ``q`` (reduced), ``band``, ``weight``, ``frequency`` (THz),
-        ``gamma`` (THz), ``tau`` (ps) and ``flag`` (:data:`OK`, :data:`NO_SCATTERING`, :data:`NO_MODE`)."""
+        ``gamma`` (THz), ``tau`` (ps) and ``flag`` (``ok``, :data:`NO_SCATTERING` below :data:`NO_SCATTERING_GAMMA`
+        with ``tau = inf``, ``no_mode``)."""
         n_q, n_bands = self.frequencies.shape
         frequency = self.frequencies.ravel()
         gamma = self.gamma[t_index].ravel()
-        flag = np.where(frequency < CUTOFF_FREQUENCY, NO_MODE, np.where(gamma > 0, OK, NO_SCATTERING))
+        flag = np.where(frequency < CUTOFF_FREQUENCY, NO_MODE, np.where(gamma > NO_SCATTERING_GAMMA, OK, NO_SCATTERING))
         return {
             'q': np.repeat(self.qpoints, n_bands, axis=0),
             'band': np.tile(np.arange(n_bands), n_q),
             'weight': np.repeat(self.weights, n_bands),
             'frequency': frequency,
             'gamma': gamma,
-            'tau': np.where(flag == NO_MODE, np.nan, lifetime_from_linewidth(gamma)),
+            'tau': np.where(flag == NO_MODE, np.nan, np.where(flag == OK, lifetime_from_linewidth(gamma), np.inf)),
             'flag': flag.astype(str),
         }
 

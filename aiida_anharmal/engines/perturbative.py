@@ -35,8 +35,9 @@ MODES_FILE = 'modes.npz'
 SUMMARY_FILE = 'summary.json'
 
 
-def summary(result, seconds: float, sigma: float | None = None) -> dict:
-    """kappa per temperature, and :func:`aiida_anharmal.core.lifetimes.mode_summary` of the modes at the first one."""
+def summary(result, seconds: float, sigma: float | None = None, fc2: str = 'reference', fc_calculator=None) -> dict:
+    """kappa per temperature, how it was computed, and :func:`aiida_anharmal.core.lifetimes.mode_summary` of the
+    modes at the first temperature."""
     from ..core.lifetimes import mode_summary
 
     table = result.table(0)
@@ -49,6 +50,9 @@ def summary(result, seconds: float, sigma: float | None = None) -> dict:
             for t, k in zip(result.temperatures, result.kappa, strict=True)
         },
         'irreducible_qpoints': len(result.qpoints),
+        'integration': 'tetrahedra' if sigma is None else f'smearing {sigma:g} THz',
+        'fc2': fc2,
+        'fc_calculator': fc_calculator,
         **mode_summary(table['frequency'], table['tau'], table['flag'], table['weight']),
         'seconds': round(seconds, 3),
     }
@@ -96,7 +100,8 @@ def run(job: SimpleNamespace) -> dict:
     )
     np.savez(job.directory / RESULT_FILE, **result.arrays())
     np.savez(job.directory / MODES_FILE, **result.table(0))
-    text = json.dumps(summary(result, time.monotonic() - job.start, job.sigma), indent=1)
+    fc2 = 'reference' if job.fc2 is not None else 'labels'
+    text = json.dumps(summary(result, time.monotonic() - job.start, job.sigma, fc2, job.fc_calculator), indent=1)
     (job.directory / SUMMARY_FILE).write_text(text)
     return {'state': 'finished'}
 

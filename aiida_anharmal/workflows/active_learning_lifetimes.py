@@ -97,11 +97,15 @@ class LifetimeSteps:
         else:
             label = self.exposed_inputs(LabelWorkChain, 'label')
             if ensemble is not None:
-                label = {**label, 'engine': orm.Str('ensemble'), 'ensemble': ensemble, 'parameters': orm.Dict()}
-                label.pop('model', None)
+                label = ensemble_label(label, ensemble)
             inputs['label'] = label
         inputs['metadata'] = {'call_link_label': f'lifetimes_{route}_{source}'}
-        node = self.submit(workchain, **inputs)
+        try:
+            node = self.submit(workchain, **inputs)
+        except ValueError as exc:  # refused by the workchain's validation: recorded, the loop goes on
+            self.ctx.setdefault('lifetime_refused', {})[f'{route}_{source}'] = f'refused: {exc}'
+            self.report(f'lifetimes ({route}) of the {source}: refused ({exc})')
+            return
         self.ctx.setdefault('lifetime_pks', {})[f'{route}_{source}'] = node.pk
         self.report(f'lifetimes ({route}) of the {source}: {workchain.__name__}<{node.pk}>')
 
@@ -117,11 +121,12 @@ class LifetimeSteps:
         for route in self.lifetime_routes():
             for source, ensemble in sources.items():
                 self._submit_lifetimes(route, source, ensemble)
-        return ToContext(**{f'lifetimes_{key}': orm.load_node(pk) for key, pk in self.ctx.lifetime_pks.items()})
+        pks = self.ctx.get('lifetime_pks', {})
+        return ToContext(**{f'lifetimes_{key}': orm.load_node(pk) for key, pk in pks.items()})
 
     def inspect_lifetimes(self):
-        summaries, ended = {}, {}
-        for key in self.ctx.lifetime_pks:
+        summaries, ended = {}, dict(self.ctx.get('lifetime_refused', {}))
+        for key in self.ctx.get('lifetime_pks', {}):
             node = self.ctx[f'lifetimes_{key}']
             route, source = key.split('_', 1)
             if node.is_finished_ok:
@@ -138,7 +143,30 @@ class LifetimeSteps:
         self.out('lifetimes.table', table)
         for row in table['rows']:
             if 'median_tau' in row:
+                median = 'none resolved' if row['median_tau'] is None else f'{row["median_tau"]:.3f} ps'
                 self.report(
-                    f'lifetimes ({row["route"]}) of the {row["source"]}: median {row["median_tau"]:.3f} ps, '
+                    f'lifetimes ({row["route"]}) of the {row["source"]}: median {median}, '
                     f'{100 * row["ioffe_regel_fraction"]:.0f} % below the Ioffe-Regel limit'
                 )
+
+    def on_terminated(self):
+        """A loop that ends early (a failed step) does not leave its lifetime runs behind."""
+        super().on_terminated()
+        pks = self.ctx.get('lifetime_pks', {}) if hasattr(self, 'ctx') and self.ctx is not None else {}
+        alive = [pk for pk in pks.values() if not orm.load_node(pk).is_terminated]
+        if alive:
+            from aiida.manage import get_manager
+
+            controller = get_manager().get_process_controller()
+            for pk in alive:
+                controller.kill_process(pk, msg_text='the active-learning loop ended early')
+
+
+def ensemble_label(label: dict, ensemble) -> dict:
+    """The loop's labelling inputs with the engine ``ensemble`` of ``ensemble`` (energy and forces only)."""
+    label = {**label, 'engine': orm.Str('ensemble'), 'ensemble': ensemble, 'parameters': orm.Dict()}
+    label.pop('model', None)
+    settings = label['settings'].get_dict() if 'settings' in label else {}
+    settings['properties'] = ['energy', 'forces']
+    label['settings'] = orm.Dict(settings)
+    return label

@@ -154,18 +154,22 @@ class ActiveLearningProtocol(ProtocolMixin):
         namespaces = {}
         for route, overrides in lifetimes.items():
             workchain, exclude = ROUTE_WORKCHAINS[route]
+            names = ('md', 'lifetimes') if route == 'md' else ('label', 'perturbative')
+            missing = [name for name in names if codes.get(name) is None]
+            if missing:
+                raise ValueError(f'the lifetimes route `{route}` needs codes {missing}')
+            route_codes = {name: codes[name] for name in names}
             if route == 'md':
-                route_codes = {'md': codes['md'], 'lifetimes': codes.get('lifetimes')}
                 builder = workchain.get_builder_from_protocol(
                     route_codes, harmonic, protocol=protocol, overrides=overrides, options=options
                 )
             else:
-                route_codes = {'label': codes['label'], 'perturbative': codes.get('perturbative')}
+                dropped = sorted({'label', 'label_protocol'} & set(overrides or {}))
+                if dropped:
+                    raise ValueError(f'`validation.lifetimes.perturbative` labels like the loop: {dropped} not allowed')
                 builder = workchain.get_builder_from_protocol(
                     route_codes, harmonic, engine, protocol, overrides, model=model, options=options
                 )
-            if None in route_codes.values():
-                raise ValueError(f'the lifetimes route `{route}` needs codes {sorted(route_codes)}')
             namespaces[route] = namespace_inputs(builder, exclude)
         return namespaces
 
@@ -204,12 +208,15 @@ def _labeller_message(value, to_label) -> str | None:
     label = value.get('label', {})
     if 'engine' not in label:
         return None
+    if label['engine'].value == 'ensemble':
+        return "the loop cannot label with engine `ensemble`: an ensemble's own labels teach it nothing"
     return check_label_request(
         to_label,
         label['engine'].value,
         label['parameters'].get_dict() if 'parameters' in label else {},
         label['settings'].get_dict() if 'settings' in label else {},
         label.get('model'),
+        ensemble=label.get('ensemble'),
     )
 
 

@@ -114,6 +114,7 @@ def validate_inputs(value, ctx=None):
             label['parameters'].get_dict() if 'parameters' in label else {},
             label['settings'].get_dict() if 'settings' in label else {},
             label.get('model'),
+            ensemble=label.get('ensemble'),
         )
         if message:
             return f'labelling: {message}'

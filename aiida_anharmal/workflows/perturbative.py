@@ -18,7 +18,7 @@ from aiida.engine import ToContext, WorkChain
 
 from .. import exit_codes
 from ..calculations.label import check_label_request
-from ..calculations.perturbative import PARAMETER_DEFAULTS, PerturbativeCalculation
+from ..calculations.perturbative import PARAMETER_DEFAULTS, PerturbativeCalculation, parameters_problem
 from ..data.ensemble import Ensemble
 from ..data.force_constants import ForceConstants
 from ..data.mlip_model import MLIPModel
@@ -39,9 +39,20 @@ def validate_inputs(value, ctx=None):
     unknown = sorted(set(analysis) - set(PARAMETER_DEFAULTS))
     if unknown:
         return f'unknown `analysis` key(s) {unknown}; allowed: {sorted(PARAMETER_DEFAULTS)}'
-    random = 'displacements' in value and value['displacements'].get_dict().get('n_random') is not None
-    if random and analysis.get('fc_calculator') is None:
-        return "random fc3 displacements (`n_random`) need `analysis.fc_calculator: 'symfc'`"
+    displacements = value['displacements'].get_dict() if 'displacements' in value else {}
+    if 'harmonic' in value:  # the calculation's own check, on what the displacements will be
+        from ..core.harmonic import supercell_matrix_3x3
+
+        harmonic_matrix = value['harmonic'].supercell_matrix
+        matrix = displacements.get('supercell_matrix')
+        planned = SimpleNamespace(
+            n_random=displacements.get('n_random'),
+            supercell_matrix=harmonic_matrix if matrix is None else supercell_matrix_3x3(matrix),
+            phonon_supercell_matrix=harmonic_matrix,
+        )
+        message = parameters_problem(analysis, planned)
+        if message:
+            return f'`analysis`: {message}'
     label = value.get('label') or {}
     if 'harmonic' in value and 'engine' in label:
         from ..core.frames import Frames
@@ -177,14 +188,22 @@ class PerturbativeWorkChain(ProtocolMixin, WorkChain):
         return None
 
     def analyse(self):
+        from ..calculations.perturbative import validate_inputs
+
+        inputs = {
+            'harmonic': self.inputs.harmonic,
+            'fc3_displacements': self.ctx.fc3_displacements,
+            'labelled': self.ctx.label.outputs.labelled,
+            'parameters': self.inputs.analysis,
+        }
+        problem = validate_inputs(inputs)
+        if problem:  # e.g. labels that are not the supercells they claim to be
+            return self.exit_codes.ERROR_LIFETIMES_FAILED.format(message=problem)
         calculation = self.submit(
             PerturbativeCalculation,
             code=self.inputs.code,
-            harmonic=self.inputs.harmonic,
-            fc3_displacements=self.ctx.fc3_displacements,
-            labelled=self.ctx.label.outputs.labelled,
-            parameters=self.inputs.analysis,
             metadata={'options': dict(self.inputs.options), 'call_link_label': 'perturbative'},
+            **inputs,
         )
         return ToContext(perturbative=calculation)
 

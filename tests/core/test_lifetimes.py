@@ -203,6 +203,8 @@ def test_weighted_statistics_count_each_mode_by_its_multiplicity():
 
     assert weighted_median([1.0, 2.0, 3.0], [1, 1, 5]) == 3.0
     assert weighted_median([1.0, 2.0, 3.0, 4.0]) == 2.5  # no weights: numpy's median
+    assert weighted_median([1.0, 2.0, 3.0, 4.0], [1, 1, 1, 1]) == 2.5  # unit weights: the same
+    assert weighted_median([1.0, 2.0, 3.0, 4.0], [1, 2, 1, 1]) == 2.0
     # 1 THz modes: tau 0.5 ps is below the limit (weight 3), 2 ps is not (weight 1)
     assert ioffe_regel_fraction([1.0, 1.0], [0.5, 2.0], [3, 1]) == 0.75
     summary = mode_summary([0.0, 1.0, 1.5], [np.nan, 0.5, 2.0], ['no_mode', OK, OK], [1, 3, 1])
