@@ -68,20 +68,33 @@ def check_label_request(
     return None
 
 
+def check_label_inputs(label, structures, indices=None) -> str | None:
+    """:func:`check_label_request` of a namespace of labelling inputs (``engine``, ``parameters``, ``settings``,
+    ``model``, ``ensemble``: those of ``LabelCalculation`` or of an exposed ``label`` namespace) on ``structures``,
+    a TrainingSet or a list of ASE Atoms."""
+    if not hasattr(structures, 'frames'):
+        from types import SimpleNamespace
+
+        from ..core.frames import Frames
+
+        structures = SimpleNamespace(frames=Frames.from_atoms(list(structures)))
+    return check_label_request(
+        structures,
+        label['engine'].value,
+        label['parameters'].get_dict() if 'parameters' in label else {},
+        label['settings'].get_dict() if 'settings' in label else {},
+        label.get('model'),
+        indices,
+        label.get('ensemble'),
+    )
+
+
 def validate_inputs(value, ctx=None):
     """Validate the whole input namespace of :class:`LabelCalculation`."""
     if 'structures' not in value or 'engine' not in value:
         return None  # exposed in a workchain that sets them later
     indices = value['indices'].get_list() if 'indices' in value else None
-    return check_label_request(
-        value['structures'],
-        value['engine'].value,
-        value['parameters'].get_dict() if 'parameters' in value else {},
-        value['settings'].get_dict() if 'settings' in value else {},
-        value.get('model'),
-        indices,
-        value.get('ensemble'),
-    )
+    return check_label_inputs(value, value['structures'], indices)
 
 
 class LabelCalculation(AnharmalCalcJob):

@@ -21,6 +21,14 @@ def _load(profile, identifier):
     return orm.load_node(identifier)
 
 
+def _echo_validation(node, lines, what: str, given: str) -> None:
+    """Print the table ``lines`` of a validation of ``node``; a clear error when it ran none (``lines`` None or empty)."""
+    if not lines:
+        raise click.ClickException(f'{node.process_label}<{node.pk}> has no {what} (give `{given}` to run one)')
+    for line in lines:
+        click.echo(line)
+
+
 def _training_set(profile, identifier):
     try:
         return final_training_set(_load(profile, identifier))
@@ -67,12 +75,7 @@ def al_validate(profile, identifier):
 
     node = _load(profile, identifier)
     comparison = comparison_of(node)
-    if comparison is None:
-        raise click.ClickException(
-            f'{node.process_label}<{node.pk}> has no validation MD (give `validation` to run one)'
-        )
-    for line in validation_lines(comparison):
-        click.echo(line)
+    _echo_validation(node, None if comparison is None else validation_lines(comparison), 'validation MD', 'validation')
 
 
 @al.command('neb')
@@ -83,11 +86,7 @@ def al_neb(profile, identifier):
     from ..analysis.neb import neb_lines
 
     node = _load(profile, identifier)
-    lines = neb_lines(node)
-    if not lines:
-        raise click.ClickException(f'{node.process_label}<{node.pk}> has no NEB validation (give `neb` to run one)')
-    for line in lines:
-        click.echo(line)
+    _echo_validation(node, neb_lines(node), 'NEB validation', 'neb')
 
 
 @al.command('lifetimes')
@@ -100,12 +99,9 @@ def al_lifetimes(profile, identifier):
 
     node = _load(profile, identifier)
     rows = lifetime_table(node)
-    if rows is None:
-        raise click.ClickException(
-            f'{node.process_label}<{node.pk}> has no lifetimes validation (give `validation.lifetimes` to run one)'
-        )
-    for line in lifetime_lines(rows):
-        click.echo(line)
+    _echo_validation(
+        node, None if rows is None else lifetime_lines(rows), 'lifetimes validation', 'validation.lifetimes'
+    )
 
 
 @al.command('timing')

@@ -187,7 +187,17 @@ class GPAWLabeller(Labeller):
             return None
 
 
-class NequIPReferenceLabeller(Labeller):
+class ModelLabeller(Labeller):
+    """An engine that is a machine-learned model: the model's species, energy and forces (no stress)."""
+
+    def supported_elements(self, parameters: dict, model_species=None) -> set[str] | None:
+        return set(model_species) if model_species is not None else None
+
+    def default_properties(self, parameters: dict) -> tuple[str, ...]:
+        return ('energy', 'forces')
+
+
+class NequIPReferenceLabeller(ModelLabeller):
     name = 'nequip-reference'
     ground_truth = 'stand-in'
     description = 'a NequIP model used as a stand-in for DFT (not DFT)'
@@ -198,12 +208,6 @@ class NequIPReferenceLabeller(Labeller):
         if unknown:
             raise EngineError(f'engine `nequip-reference` takes only `device`, not {sorted(unknown)}')
 
-    def supported_elements(self, parameters: dict, model_species=None) -> set[str] | None:
-        return set(model_species) if model_species is not None else None
-
-    def default_properties(self, parameters: dict) -> tuple[str, ...]:
-        return ('energy', 'forces')
-
     def make_calculator(self, parameters: dict, model_path=None, directory='.', member_paths=None):
         from .nequip_legacy import LegacyNequIPCalculator
 
@@ -212,7 +216,7 @@ class NequIPReferenceLabeller(Labeller):
         return LegacyNequIPCalculator(model_path, device=parameters.get('device', 'cpu'))
 
 
-class EnsembleLabeller(Labeller):
+class EnsembleLabeller(ModelLabeller):
     name = 'ensemble'
     ground_truth = 'surrogate'
     description = 'the mean of an ensemble of MLIPs (a model, not a ground truth)'
@@ -225,12 +229,6 @@ class EnsembleLabeller(Labeller):
         workers = parameters.get('workers')
         if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
             raise EngineError(f'engine `ensemble`: `workers` must be a positive integer, not {workers!r}')
-
-    def supported_elements(self, parameters: dict, model_species=None) -> set[str] | None:
-        return set(model_species) if model_species is not None else None
-
-    def default_properties(self, parameters: dict) -> tuple[str, ...]:
-        return ('energy', 'forces')
 
     def make_calculator(self, parameters: dict, model_path=None, directory='.', member_paths=None):
         from .ensemble import EnsembleCalculator

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiida import orm
 
-from ..calculations.label import check_label_request
+from ..calculations.label import check_label_inputs
 from ..core.acquisition import ACQUISITIONS, check_acquisition_parameters
 from ..core.acquisition import with_defaults as acquisition_defaults
 from ..core.convergence import check_convergence_parameters
@@ -210,14 +210,7 @@ def _labeller_message(value, to_label) -> str | None:
         return None
     if label['engine'].value == 'ensemble':
         return "the loop cannot label with engine `ensemble`: an ensemble's own labels teach it nothing"
-    return check_label_request(
-        to_label,
-        label['engine'].value,
-        label['parameters'].get_dict() if 'parameters' in label else {},
-        label['settings'].get_dict() if 'settings' in label else {},
-        label.get('model'),
-        ensemble=label.get('ensemble'),
-    )
+    return check_label_inputs(label, to_label)
 
 
 def _finetune_message(value) -> str | None:

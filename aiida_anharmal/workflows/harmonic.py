@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
 
 import numpy as np
 from aiida import orm
@@ -11,7 +10,7 @@ from aiida.common import AttributeDict
 from aiida.engine import WorkChain
 
 from .. import exit_codes
-from ..calculations.label import check_label_request
+from ..calculations.label import check_label_inputs
 from ..data.force_constants import ForceConstants
 from ..data.mlip_model import MLIPModel
 from ..data.training_set import TrainingSet
@@ -105,17 +104,7 @@ def validate_inputs(value, ctx=None):
     label = value.get('label') or {}
     if structure is not None and 'engine' in label:
         # the displaced supercells hold the unit cell's species and distances (up to the displacement)
-        from ..core.frames import Frames
-
-        frames = SimpleNamespace(frames=Frames.from_atoms([structure.get_ase()]))
-        message = check_label_request(
-            frames,
-            label['engine'].value,
-            label['parameters'].get_dict() if 'parameters' in label else {},
-            label['settings'].get_dict() if 'settings' in label else {},
-            label.get('model'),
-            ensemble=label.get('ensemble'),
-        )
+        message = check_label_inputs(label, [structure.get_ase()])
         if message:
             return f'labelling: {message}'
         return options_message(label, 'label.options')

@@ -17,7 +17,7 @@ from aiida.common import AttributeDict
 from aiida.engine import ToContext, WorkChain
 
 from .. import exit_codes
-from ..calculations.label import check_label_request
+from ..calculations.label import check_label_inputs
 from ..calculations.perturbative import PARAMETER_DEFAULTS, PerturbativeCalculation, parameters_problem
 from ..data.ensemble import Ensemble
 from ..data.force_constants import ForceConstants
@@ -55,17 +55,7 @@ def validate_inputs(value, ctx=None):
             return f'`analysis`: {message}'
     label = value.get('label') or {}
     if 'harmonic' in value and 'engine' in label:
-        from ..core.frames import Frames
-
-        frames = SimpleNamespace(frames=Frames.from_atoms([value['harmonic'].get_supercell()]))
-        message = check_label_request(
-            frames,
-            label['engine'].value,
-            label['parameters'].get_dict() if 'parameters' in label else {},
-            label['settings'].get_dict() if 'settings' in label else {},
-            label.get('model'),
-            ensemble=label.get('ensemble'),
-        )
+        message = check_label_inputs(label, [value['harmonic'].get_supercell()])
         if message:
             return f'labelling: {message}'
         return options_message(label, 'label.options') or options_message(value)
@@ -188,23 +178,18 @@ class PerturbativeWorkChain(ProtocolMixin, WorkChain):
         return None
 
     def analyse(self):
-        from ..calculations.perturbative import validate_inputs
-
-        inputs = {
-            'harmonic': self.inputs.harmonic,
-            'fc3_displacements': self.ctx.fc3_displacements,
-            'labelled': self.ctx.label.outputs.labelled,
-            'parameters': self.inputs.analysis,
-        }
-        problem = validate_inputs(inputs)
-        if problem:  # e.g. labels that are not the supercells they claim to be
-            return self.exit_codes.ERROR_LIFETIMES_FAILED.format(message=problem)
-        calculation = self.submit(
-            PerturbativeCalculation,
-            code=self.inputs.code,
-            metadata={'options': dict(self.inputs.options), 'call_link_label': 'perturbative'},
-            **inputs,
-        )
+        try:  # the calculation's validator checks the labels against the supercells they claim to be
+            calculation = self.submit(
+                PerturbativeCalculation,
+                code=self.inputs.code,
+                harmonic=self.inputs.harmonic,
+                fc3_displacements=self.ctx.fc3_displacements,
+                labelled=self.ctx.label.outputs.labelled,
+                parameters=self.inputs.analysis,
+                metadata={'options': dict(self.inputs.options), 'call_link_label': 'perturbative'},
+            )
+        except ValueError as exc:
+            return self.exit_codes.ERROR_LIFETIMES_FAILED.format(message=str(exc))
         return ToContext(perturbative=calculation)
 
     def results(self):
