@@ -33,7 +33,7 @@ def declared() -> dict[tuple[int, str], list[str]]:
 
 
 def documented() -> set[tuple[int, str]]:
-    rows = re.findall(r'^   \* - (\d{3})\n     - (ERROR_\w+)$', TABLE.read_text(), flags=re.MULTILINE)
+    rows = re.findall(r'^   \* - (\d{3})\n     - ((?:ERROR|STOPPED)_\w+)$', TABLE.read_text(), flags=re.MULTILINE)
     return {(int(status), label) for status, label in rows}
 
 

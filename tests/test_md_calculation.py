@@ -168,7 +168,65 @@ def test_bad_md_inputs_are_refused(md_code):
         ({'structure': orm.StructureData(ase=bulk('Ag', 'fcc', a=4.1))}, r"elements \['Ag'\]"),
         ({'harmonic': wrong}, 'does not match the harmonic reference'),
         ({'guards': orm.Dict({'max_force': -1})}, 'must be positive or null'),
+        ({'guards': orm.Dict({'softmax': 0.5})}, r"unknown `guards` key\(s\) \['softmax'\]"),
+        ({'bias': orm.Dict({'kind': 'hal', 'tau_r': 0.0})}, r'bad `bias`: `tau_r` must lie in \(0, 1\]'),
+        ({'bias': orm.Dict({'kind': 'hal', 'tau_r': 1.01})}, r'`tau_r` must lie in \(0, 1\]'),
+        ({'bias': orm.Dict({'kind': 'hal', 'tau_hist': 0})}, '`tau_hist` must be an integer of at least 1'),
+        ({'bias': orm.Dict({'kind': 'hal', 'tau_hst': 10})}, r"unknown parameter\(s\) \['tau_hst'\] of `hal`"),
+        ({'bias': orm.Dict({'kind': 'metad'})}, 'unknown MD bias `metad`'),
+        ({'trigger': orm.Dict({'kind': 'softmax', 'eps': 0})}, 'bad `trigger`: `eps` must be a positive number'),
+        ({'trigger': orm.Dict({'kind': 'softmax', 's_tol': 1.0})}, r'`s_tol` must lie in \(0, 1\)'),
+        ({'trigger': orm.Dict({'kind': 'softmax', 's_tol': 0})}, r'`s_tol` must lie in \(0, 1\)'),
+        ({'trigger': orm.Dict({'kind': 'softmax', 'tol': 0.3})}, r"unknown parameter\(s\) \['tol'\] of `softmax`"),
+        ({'trigger': orm.Dict({'kind': 'uncertainty'})}, 'unknown MD stop trigger `uncertainty`'),
     ]
     for extra, match in cases:
         with pytest.raises(ValueError, match=match):
             run_get_node(MDCalculation, **md_inputs(md_code, ensemble, cu, **extra))
+    # an Ensemble has at least two members; the labelling engine driving the MD is a committee of one
+    reference = {'reference': {'engine': orm.Str('emt')}, 'bias': orm.Dict({'kind': 'hal'})}
+    inputs = {k: v for k, v in md_inputs(md_code, ensemble, cu, **reference).items() if k != 'ensemble'}
+    with pytest.raises(ValueError, match='needs a committee of at least 2 members, not the labelling engine'):
+        run_get_node(MDCalculation, **inputs)
+
+
+HAL = {'kind': 'hal', 'tau_r': 0.2, 'tau_hist': 5}
+
+
+@pytest.mark.slow
+def test_hal_md_stops_at_its_trigger_and_continues_after_interruption(submit_and_await, train_code, md_code):
+    """The bias and trigger through the daemon: exit 341 with every frame; an interrupted HAL run is the same run."""
+    from aiida_anharmal.workflows.md import MDBaseWorkChain
+
+    ensemble, _, supercell = ensemble_and_reference(train_code)
+    hal = {'bias': orm.Dict(HAL)}
+    full = submit_and_await(MDCalculation, timeout=300, **md_inputs(md_code, ensemble, supercell, **hal))
+    assert full.is_finished_ok, full.exit_message
+    tau = full.outputs.frames.get_array('tau')
+    assert (tau[:2] == 0).all() and (tau[2:] > 0).all()  # frames every 5 steps: steps 0 and 5 unbiased
+    assert np.isfinite(full.outputs.frames.get_array('bias_force')).all()
+    cut = submit_and_await(
+        MDCalculation,
+        timeout=300,
+        **md_inputs(md_code, ensemble, supercell, settings=orm.Dict({'max_seconds': 1e-9}), **hal),
+    )
+    assert cut.exit_status == 330, cut.exit_message
+    rest = submit_and_await(
+        MDCalculation,
+        timeout=300,
+        **md_inputs(md_code, ensemble, supercell, parent_folder=cut.outputs.remote_folder, **hal),
+    )
+    assert rest.is_finished_ok, rest.exit_message
+    np.testing.assert_array_equal(rest.outputs.trajectory.get_positions(), full.outputs.trajectory.get_positions())
+    for name in ('step', 'tau', 'bias_force'):
+        np.testing.assert_array_equal(rest.outputs.frames.get_array(name), full.outputs.frames.get_array(name))
+
+    # a trigger ends the run with its own exit code; the restart workchain ends successfully with every frame
+    trigger = orm.Dict({'kind': 'max_relative', 'tol': 1e-4})
+    md = md_inputs(md_code, ensemble, supercell, trigger=trigger, **hal)
+    node = submit_and_await(MDBaseWorkChain, timeout=300, md=md)
+    assert node.is_finished_ok, node.exit_message
+    (calc,) = [c for c in node.called if c.process_class is MDCalculation]
+    assert calc.exit_status == 341 and 'relative force uncertainty' in calc.exit_message
+    scores = node.outputs.frames.get_array('trigger_score')
+    assert scores[-1] > 1e-4 and node.outputs.trajectory.numsteps == len(scores)

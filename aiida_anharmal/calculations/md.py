@@ -8,7 +8,8 @@ import numpy as np
 from aiida import orm
 
 from ..core.guards import check_guard_settings, needing_harmonic, settable_rules, stop_rules
-from ..core.md import MDSettings
+from ..core.md import BIASES, MDSettings, check_bias_settings
+from ..core.triggers import TRIGGERS, check_trigger_settings
 from ..data.ensemble import Ensemble
 from ..data.force_constants import harmonic_reference
 from ..data.mlip_model import MLIPModel
@@ -91,6 +92,9 @@ def validate_inputs(value, ctx=None):
         return str(exc)
     if 'harmonic' not in value and needing_harmonic(guards):
         return f'guard(s) {needing_harmonic(guards)} need the `harmonic` input (the reference of A)'
+    message = committee_message(value)
+    if message:
+        return message
     settings = value['settings'].get_dict() if 'settings' in value else {}
     message = unknown_keys(settings, SETTINGS_KEYS)
     if message:
@@ -102,6 +106,27 @@ def validate_inputs(value, ctx=None):
             check_supercell_matches(harmonic_reference(value['harmonic']), atoms, max_displacement=np.inf)
         except ValueError as exc:
             return f'the structure does not match the harmonic reference: {exc}'
+    return None
+
+
+def committee_message(value) -> str | None:
+    """Why the ``bias`` or ``trigger`` input is refused (unknown kind or key, a bad value, a committee too small)."""
+    members = len(value['ensemble'].members) if 'ensemble' in value else 1
+    for name, check, registry in (('bias', check_bias_settings, BIASES), ('trigger', check_trigger_settings, TRIGGERS)):
+        if name not in value:
+            continue
+        try:
+            checked = check(value[name].get_dict())
+        except ValueError as exc:
+            return f'bad `{name}`: {exc}'
+        if checked is None:
+            continue
+        needed = registry.get(checked['kind']).min_members
+        if members < needed:
+            driver = (
+                f'an ensemble of {members} member(s)' if 'ensemble' in value else 'the labelling engine (one member)'
+            )
+            return f'{name} `{checked["kind"]}` needs a committee of at least {needed} members, not {driver}'
     return None
 
 
@@ -176,6 +201,20 @@ class MDCalculation(AnharmalCalcJob):
         )
         spec.input('harmonic', valid_type=orm.ArrayData, required=False, help='Harmonic reference for A and UCE_A.')
         spec.input(
+            'bias',
+            valid_type=orm.Dict,
+            required=False,
+            help=f'Bias of the dynamics: kind ({" | ".join(BIASES.keys())}) and its parameters (hal: tau, null for '
+            'adaptive; tau_r; tau_hist). Frames keep the unbiased prediction and record tau and bias_force.',
+        )
+        spec.input(
+            'trigger',
+            valid_type=orm.Dict,
+            required=False,
+            help=f'Stop trigger: kind ({" | ".join(TRIGGERS.keys())}) and its parameters (softmax: s_tol, eps, '
+            'reference_atoms; max_relative: tol, eps). The run ends at the frame that fires (exit 340-349).',
+        )
+        spec.input(
             'settings',
             valid_type=orm.Dict,
             required=False,
@@ -192,8 +231,9 @@ class MDCalculation(AnharmalCalcJob):
             'frames',
             valid_type=orm.ArrayData,
             required=False,
-            help='Per saved frame: energy (U), uce_energy, uce_force_max, anharmonicity, '
-            'uce_anharmonicity, temperature, kinetic_energy, step, time; uce_forces (frames x atoms).',
+            help='Per saved frame: energy (U), uce_energy (= sigma of the HAL bias), uce_force_max, anharmonicity, '
+            'uce_anharmonicity, temperature, kinetic_energy, tau, bias_force, trigger_score (NaN without a bias or '
+            'trigger), step, time; uce_forces (frames x atoms).',
         )
 
     def prepare_for_submission(self, folder):
@@ -205,6 +245,8 @@ class MDCalculation(AnharmalCalcJob):
             'engine': engine,
             'md': inputs.parameters.get_dict() if 'parameters' in inputs else {},
             'guards': check_guard_settings(inputs.guards.get_dict() if 'guards' in inputs else {}),
+            'bias': check_bias_settings(inputs.bias.get_dict()) if 'bias' in inputs else None,
+            'trigger': check_trigger_settings(inputs.trigger.get_dict()) if 'trigger' in inputs else None,
             'member_files': member_files,
             'workers': settings.get('workers'),
             'max_seconds': self.time_budget(settings.get('max_seconds')),

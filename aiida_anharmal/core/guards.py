@@ -8,8 +8,9 @@ after every MD step on the atoms and the ensemble prediction; the one that fires
 the program writes (``reason``), and the calculation maps that state to the rule's exit code
 (guards 320-329, triggers 340-349). The frame that fired is saved: it says what went wrong.
 
-A rule's parameter is one threshold under its ``key`` in the MD calculation's ``guards`` input
-(``null`` switches it off). To add a guard: subclass :class:`Guard` with ``key``, ``reason``,
+A guard's parameter is one threshold under its ``key`` in the MD calculation's ``guards`` input
+(``null`` switches it off); a trigger (:mod:`aiida_anharmal.core.triggers`) has parameters of its own
+and is chosen by the calculation's ``trigger`` input. To add a guard: subclass :class:`Guard` with ``key``, ``reason``,
 ``exit_status``, ``exit_label``, ``message``, ``default``, ``unit``, ``label`` and ``check``, decorate
 it with ``@GUARDS.register``, and test it; the calculation, parser, restart workchain, protocols
 and docs read it from here. No AiiDA import.
@@ -205,8 +206,8 @@ def stop_rules() -> list[type[StopRule]]:
 
 
 def settable_rules() -> dict[str, type[StopRule]]:
-    """Rules with a threshold in the ``guards`` input, by key."""
-    return {rule.key: rule for rule in stop_rules() if not rule.always}
+    """Guards with a threshold in the ``guards`` input, by key (triggers have a ``trigger`` input of their own)."""
+    return {rule.key: rule for rule in GUARDS if not rule.always}
 
 
 def guard_defaults() -> dict[str, float | None]:
@@ -234,15 +235,22 @@ def needing_harmonic(settings: dict) -> list[str]:
     return [key for key, rule in settable_rules().items() if rule.needs_harmonic and thresholds[key] is not None]
 
 
-def build_stop_rules(settings: dict, target_temperature: float, harmonic=None) -> list[StopRule]:
-    """The rules of one run: every always-on rule, and each settable one whose threshold is not ``None``."""
+def build_stop_rules(settings: dict, target_temperature: float, harmonic=None, trigger=None) -> list[StopRule]:
+    """The rules of one run: every always-on guard, each settable one whose threshold is not ``None``, and the
+    ``trigger`` (settings of :func:`aiida_anharmal.core.triggers.build_trigger`) after them."""
+    from .triggers import build_trigger
+
     thresholds = check_guard_settings(settings)
     if harmonic is None and needing_harmonic(settings):
         raise ValueError(f'guard(s) {needing_harmonic(settings)} need the harmonic reference of the run')
     rules = []
-    for rule in stop_rules():
+    for rule in GUARDS:
         if rule.always:
             rules.append(rule(None, target_temperature, harmonic))
         elif thresholds[rule.key] is not None:
             rules.append(rule(thresholds[rule.key], target_temperature, harmonic))
-    return rules
+    built = build_trigger(trigger, target_temperature)
+    return rules if built is None else [*rules, built]
+
+
+from . import triggers as _triggers  # noqa: F401  (registers the triggers)

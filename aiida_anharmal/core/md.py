@@ -24,11 +24,21 @@ from ase import Atoms, units
 from ase.calculators.calculator import Calculator, all_changes
 
 from .anharmonicity import HarmonicReference
-from .guards import build_stop_rules
+from .guards import Trigger, build_stop_rules
 from .md_files import FrameRecorder, read_checkpoint, read_frames, write_checkpoint
 from .registry import Registry, Strategy
 
-__all__ = ['BIASES', 'Bias', 'MDResult', 'MDSettings', 'read_checkpoint', 'read_frames', 'run_md']
+__all__ = [
+    'BIASES',
+    'Bias',
+    'MDResult',
+    'MDSettings',
+    'build_bias',
+    'check_bias_settings',
+    'read_checkpoint',
+    'read_frames',
+    'run_md',
+]
 
 DYNAMICS = ('langevin', 'nve')
 
@@ -68,15 +78,57 @@ class Bias(Strategy):
     """Base of the MD biases (registry :data:`BIASES`): what the integrator sees instead of the mean.
 
     ``__call__(atoms, prediction)`` returns the ``(energy, forces)`` that drive the dynamics; the
-    frame records keep the unbiased ensemble prediction. Hyperactive learning registers its
-    ``E - tau sigma`` bias here.
+    frame records keep the unbiased ensemble prediction. The loop calls :meth:`observe` once per MD
+    step (step 0 included) after the step's forces, then :meth:`advance` (the bias of the next
+    step's forces); :meth:`record` adds scalars to the frame, :meth:`state`/:meth:`restore` go into
+    the checkpoint. Hyperactive learning registers its ``E - tau sigma`` bias here
+    (:mod:`aiida_anharmal.core.hal`).
     """
+
+    #: the committee size the bias needs (the MD calculation refuses a smaller ensemble)
+    min_members: ClassVar[int] = 1
 
     def __call__(self, atoms: Atoms, prediction) -> tuple[float, np.ndarray]:
         raise NotImplementedError
 
+    def observe(self, prediction) -> None:
+        """One MD step is done; its forces came from the last call."""
+
+    def advance(self) -> None:
+        """Set the bias of the next step's forces."""
+
+    def record(self) -> dict:
+        """Scalars of the last observed frame (names of :data:`~aiida_anharmal.core.md_files.BIAS_SCALARS`)."""
+        return {}
+
+    def state(self) -> dict:
+        return {}
+
+    def restore(self, state: dict) -> None:
+        """Back to a checkpoint's :meth:`state`: the next call recomputes the checkpoint step's forces."""
+
 
 BIASES: Registry[type[Bias]] = Registry('MD bias')
+
+
+def check_bias_settings(settings: dict | None) -> dict | None:
+    """``{'kind': ..., parameters}`` checked with the defaults of its class filled in (``None``/``{}``: no bias)."""
+    if not settings:
+        return None
+    settings = dict(settings)
+    kind = settings.pop('kind', None)
+    if kind is None:
+        raise ValueError(f'the `bias` settings need a `kind`: one of {BIASES.keys()}')
+    return {'kind': kind, **BIASES.get(kind).validate(settings)}
+
+
+def build_bias(settings: dict | None) -> Bias | None:
+    """The bias of ``settings`` (see :func:`check_bias_settings`), or ``None``."""
+    checked = check_bias_settings(settings)
+    if checked is None:
+        return None
+    kind = checked.pop('kind')
+    return BIASES.get(kind)(checked)
 
 
 # ------------------------------------------------------------------------------------------- loop
@@ -159,6 +211,8 @@ class MDRun:
         self.guards, self.harmonic = guards, harmonic
         self.max_seconds, self.checkpoint_seconds = max_seconds, checkpoint_seconds
         self.rng = np.random.default_rng(settings.seed)
+        self.bias = bias
+        self.trigger = next((rule for rule in guards if isinstance(rule, Trigger)), None)
         self.start_step = self._restore(checkpoint)
         self.timing = {'predict': 0.0, 'guards': 0.0, 'record': 0.0, 'integrate': 0.0}
         self.frames_written = 0
@@ -180,6 +234,8 @@ class MDRun:
             self.atoms.positions = np.array(checkpoint['positions'])
             self.atoms.set_momenta(np.array(checkpoint['momenta']))
             self.rng.bit_generator.state = checkpoint['rng_state']
+            if self.bias is not None:
+                self.bias.restore(checkpoint.get('bias_state') or {})
             return int(checkpoint['step'])
         if not self.atoms.get_momenta().any():
             from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
@@ -191,6 +247,10 @@ class MDRun:
         """After every step (and before the first): stop rules, the frame, the time budget."""
         step = self.dynamics.nsteps
         prediction = self.forces.prediction
+        if self.bias is not None:
+            self.bias.observe(prediction)
+        if self.trigger is not None:
+            self.trigger.last_score = np.nan
         t0 = time.perf_counter()
         for guard in self.guards:
             message = guard.check(self.atoms, prediction)
@@ -202,6 +262,8 @@ class MDRun:
         stride = self.settings.save_stride
         if step % stride == 0:
             self.save(step, prediction)
+        if self.bias is not None:
+            self.bias.advance()
         # the budget is checked at saved frames after the first stride, so every run makes progress
         spent = self.max_seconds is not None and time.monotonic() - self.begin > self.max_seconds
         if spent and self.start_step < step < self.settings.steps and step % stride == 0:
@@ -223,17 +285,30 @@ class MDRun:
             'uce_anharmonicity': ua,
             'temperature': atoms.get_temperature(),
             'kinetic_energy': atoms.get_kinetic_energy(),
+            'tau': np.nan,
+            'bias_force': np.nan,
+            'trigger_score': np.nan if self.trigger is None else self.trigger.last_score,
         }
+        if self.bias is not None:
+            scalars.update(self.bias.record())
         velocities = atoms.get_velocities() * units.fs
         self.recorder.write(scalars, atoms.positions, velocities, prediction.forces, prediction.uce_forces)
         self.frames_written += 1
         if time.monotonic() - self.last_checkpoint > self.checkpoint_seconds:
-            write_checkpoint(self.directory / 'checkpoint.json', atoms, step, self.rng, self.settings)
+            self.write_checkpoint(step)
             self.last_checkpoint = time.monotonic()
         self.timing['record'] += time.perf_counter() - t0
 
+    def write_checkpoint(self, step: int) -> None:
+        extra = {'bias_state': self.bias.state()} if self.bias is not None else {}
+        write_checkpoint(self.directory / 'checkpoint.json', self.atoms, step, self.rng, self.settings, extra)
+
     def run(self) -> MDResult:
         state, message = 'finished', ''
+        if self.start_step and self.bias is not None:
+            # a continuation: the checkpoint step's forces with the bias they had, then the next step's bias
+            self.atoms.get_forces()
+            self.bias.advance()
         self.dynamics.attach(self.observe, interval=1)
         t0 = time.perf_counter()
         try:
@@ -246,7 +321,7 @@ class MDRun:
             self.recorder.close()
         t0 = time.perf_counter()
         step = self.dynamics.nsteps
-        write_checkpoint(self.directory / 'checkpoint.json', self.atoms, step, self.rng, self.settings)
+        self.write_checkpoint(step)
         self.timing['record'] += time.perf_counter() - t0
         timing = self.timing
         # `integrate` includes the force calls, guards and records made inside the integrator's run
@@ -282,6 +357,8 @@ def run_md(
     came after the last one.
     """
     settings.check()
+    if bias is not None and getattr(calculator, 'n_members', bias.min_members) < bias.min_members:
+        raise ValueError(f'bias `{bias.key}` needs a committee of at least {bias.min_members} members')
     if guards is None:
         guards = build_stop_rules({}, settings.temperature)
     run = MDRun(
@@ -297,3 +374,6 @@ def run_md(
         bias,
     )
     return run.run()
+
+
+from . import hal as _hal  # noqa: F401  (registers the HAL bias)

@@ -29,7 +29,13 @@ SCALARS = (
     'uce_anharmonicity',
     'temperature',
     'kinetic_energy',
+    'tau',
+    'bias_force',
+    'trigger_score',
 )
+#: The scalars a bias records (NaN without one): tau of the frame's forces and the mean over atoms of
+#: |grad sigma| (eV/A per unit tau); ``trigger_score`` is the stop trigger's score (NaN without one).
+BIAS_SCALARS = ('tau', 'bias_force')
 
 
 class FrameRecorder:
@@ -121,13 +127,17 @@ def read_frames(directory: str | Path) -> dict[str, np.ndarray]:
 
 
 # ------------------------------------------------------------------------------------- checkpoint
-def write_checkpoint(path: Path, atoms: Atoms, step: int, rng: np.random.Generator, settings) -> None:
+def write_checkpoint(
+    path: Path, atoms: Atoms, step: int, rng: np.random.Generator, settings, extra: dict | None = None
+) -> None:
+    """Atomically: what continues the trajectory (``extra``: e.g. the state of a bias)."""
     state = {
         'step': step,
         'positions': atoms.positions.tolist(),
         'momenta': atoms.get_momenta().tolist(),
         'rng_state': rng.bit_generator.state,
         'settings': asdict(settings),
+        **(extra or {}),
     }
     tmp = path.with_suffix('.tmp')
     tmp.write_text(json.dumps(state))

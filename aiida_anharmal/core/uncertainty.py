@@ -97,3 +97,36 @@ class CalculatorAsEnsemble:
         energy = float(atoms.get_potential_energy())
         forces = np.asarray(atoms.get_forces(), dtype=float)
         return EnsemblePrediction(np.array([energy]), forces[None])
+
+
+class CalculatorCommittee:
+    """A committee of ASE calculators (e.g. one potential with perturbed parameters) as an ensemble.
+
+    ``predict(atoms)`` evaluates every member: the MD loop, its biases and its triggers run on it as on a
+    NequIP ensemble. Energies and forces of each member come from its own calculator, so the committee's
+    derivatives are exact (what the finite-difference checks of the HAL bias need).
+    """
+
+    workers = 1
+
+    def __init__(self, calculators, name: str = 'committee'):
+        self.calculators = list(calculators)
+        if not self.calculators:
+            raise ValueError('a committee needs at least one calculator')
+        self.name = name
+
+    @property
+    def n_members(self) -> int:
+        return len(self.calculators)
+
+    def check_atoms(self, atoms) -> None:
+        """Nothing to check: each calculator raises on atoms it cannot handle."""
+
+    def predict(self, atoms) -> EnsemblePrediction:
+        energies, forces = [], []
+        for calculator in self.calculators:
+            member = atoms.copy()
+            member.calc = calculator
+            energies.append(float(member.get_potential_energy()))
+            forces.append(np.asarray(member.get_forces(), dtype=float))
+        return EnsemblePrediction(np.array(energies), np.stack(forces))

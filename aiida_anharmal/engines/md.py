@@ -6,7 +6,8 @@ The program that :class:`aiida_anharmal.calculations.MDCalculation` runs. It rea
   (thresholds of the stop rules of :mod:`aiida_anharmal.core.guards` by key; ``null`` leaves one
   out, a missing key takes the rule's default), ``member_files``, optional ``workers``,
   ``harmonic_file`` (A and UCE_A), ``max_seconds`` (time budget: the run stops cleanly at a
-  saved frame);
+  saved frame), ``bias`` and ``trigger`` (``kind`` + parameters, or null: see
+  :func:`aiida_anharmal.core.md.build_bias` and :func:`aiida_anharmal.core.triggers.build_trigger`);
 * ``start.npz`` (``numbers``, ``positions``, ``cell``, ``pbc``, optional ``velocities`` in A/fs), or
   ``checkpoint.json`` + ``frames.bin`` of an earlier run to continue (the same trajectory);
 
@@ -43,7 +44,7 @@ def read_start(path: Path):
 
 def setup(directory: Path) -> SimpleNamespace:
     from ..core.guards import build_stop_rules
-    from ..core.md import MDSettings, read_checkpoint
+    from ..core.md import MDSettings, build_bias, read_checkpoint
 
     config = read_config(directory)
     settings = MDSettings(**config['md'])
@@ -56,7 +57,9 @@ def setup(directory: Path) -> SimpleNamespace:
     return SimpleNamespace(
         directory=directory,
         settings=settings,
-        guards=build_stop_rules(config.get('guards', {}), settings.temperature, harmonic),
+        guards=build_stop_rules(config.get('guards', {}), settings.temperature, harmonic, config.get('trigger')),
+        bias=build_bias(config.get('bias')),
+        trigger=config.get('trigger'),
         checkpoint=read_checkpoint(checkpoint_path) if checkpoint_path.exists() else None,
         atoms=atoms,
         calculator=calculator,
@@ -69,8 +72,15 @@ def run(job: SimpleNamespace) -> dict:
     from ..core.md import run_md
 
     where = f'continuing from step {job.checkpoint["step"]}' if job.checkpoint else 'from the start structure'
+    bias, trigger = job.bias.key if job.bias else 'none', (job.trigger or {}).get('kind', 'none')
+    extras = f', bias {bias}, trigger {trigger}'
     PROGRAM.logger.info(
-        '%s MD, %d atoms, %d members, %s', job.settings.dynamics, len(job.atoms), job.calculator.n_members, where
+        '%s MD, %d atoms, %d members%s, %s',
+        job.settings.dynamics,
+        len(job.atoms),
+        job.calculator.n_members,
+        extras,
+        where,
     )
     result = run_md(
         job.atoms,
@@ -81,6 +91,7 @@ def run(job: SimpleNamespace) -> dict:
         harmonic=job.harmonic,
         checkpoint=job.checkpoint,
         max_seconds=job.max_seconds,
+        bias=job.bias,
     )
     return {
         'state': result.state,

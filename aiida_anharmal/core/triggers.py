@@ -1,0 +1,158 @@
+"""Stop triggers: end an MD run at the frame the committee is unsure of, to label it (no AiiDA import).
+
+Both triggers read the relative force uncertainty of each atom ``i`` (van der Oord et al.)::
+
+    f_i = [(1/K) sum_k |F_k,i - F_mean,i|] / (|F_mean,i| + eps)
+
+(``eps`` in eV/A keeps atoms at rest from dominating). :class:`SoftmaxTrigger` (the published rule)
+stops when ``max_i softmax(f)_i > s_tol``; :class:`MaxRelativeTrigger` (ACEHAL's code) when
+``max_i f_i > tol``.
+
+The softmax score depends on the number of atoms ``N``: for equal ``f_i`` it is ``1/N``, and one atom
+passes ``s_tol = 0.5`` only when its ``f_i`` exceeds the others' by ``ln(N - 1)`` (3.4 for 32 atoms,
+4.1 for 64, 5.5 for 256). A threshold tuned on one supercell therefore does not transfer to another.
+With ``reference_atoms = M`` the score is the softmax that a cell of ``M`` atoms with the same
+distribution of ``f`` would have, ``exp(f_max) / (exp(f_max) + (M - 1) mean_{j != max} exp(f_j))``
+(equal to the softmax when ``N = M``): size independent. The protocols of this package use the
+``softmax`` trigger with ``reference_atoms`` null (the published form) and say so.
+
+A trigger is a :class:`~aiida_anharmal.core.guards.Trigger` (exit codes 340-349): the run stops, the
+frame that fired is saved, every frame so far is kept. Triggers are configured by the MD
+calculation's ``trigger`` input (``kind`` and the class's parameters), not by the ``guards``
+thresholds.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from .guards import TRIGGERS, Trigger
+from .registry import check_number
+
+
+def relative_force_uncertainty(member_forces, eps: float) -> np.ndarray:
+    """f_i = mean over members of |F_k,i - F_mean,i|, over (|F_mean,i| + eps); shape ``(n_atoms,)``."""
+    forces = np.asarray(member_forces, dtype=float)
+    mean = forces.mean(axis=0)
+    spread = np.linalg.norm(forces - mean, axis=-1).mean(axis=0)
+    return spread / (np.linalg.norm(mean, axis=-1) + eps)
+
+
+def softmax_score(f, reference_atoms: int | None = None) -> float:
+    """max_i softmax(f)_i, or with ``reference_atoms`` M its size-independent form (module docstring)."""
+    f = np.asarray(f, dtype=float)
+    top = int(np.argmax(f))
+    weights = np.exp(f - f[top])  # the largest is 1: no overflow
+    others = np.delete(weights, top)
+    if reference_atoms is None:
+        rest = float(others.sum())
+    else:
+        rest = (reference_atoms - 1) * (float(others.mean()) if len(others) else 0.0)
+    return 1.0 / (1.0 + rest)
+
+
+class UncertaintyTrigger(Trigger):
+    """Base of the triggers on committee force disagreement: parameters by name, one ``score`` per frame."""
+
+    defaults: ClassVar[dict] = {'eps': 0.2}
+    #: the parameter that ``score`` is compared with
+    threshold_key: ClassVar[str] = ''
+    min_members = 2
+
+    @classmethod
+    def validate(cls, parameters: dict) -> dict:
+        p = super().validate(parameters)
+        check_number('eps', p['eps'])
+        return p
+
+    def __init__(self, parameters: dict | None = None, target_temperature: float | None = None, harmonic=None):
+        p = self.validate(parameters or {})
+        super().__init__(p[self.threshold_key], target_temperature, harmonic)
+        self.parameters = p
+        self.last_score = np.nan
+
+    def score(self, prediction) -> float:
+        raise NotImplementedError
+
+    def check(self, atoms, prediction) -> str | None:
+        if prediction.n_members < self.min_members:
+            raise ValueError(f'trigger `{self.key}` needs a committee of at least {self.min_members} members')
+        self.last_score = self.score(prediction)
+        if self.last_score > self.threshold:
+            return f'{self.label} {self.last_score:.3f} exceeds {self.threshold}'
+        return None
+
+
+@TRIGGERS.register
+class SoftmaxTrigger(UncertaintyTrigger):
+    """Stop when max_i softmax(f)_i > s_tol (van der Oord et al.; ``s_tol`` in (0, 1), published 0.5)."""
+
+    key = 'softmax'
+    label = 'softmax of the relative force uncertainty'
+    reason = 'trigger_softmax'
+    exit_status = 340
+    exit_label = 'STOPPED_BY_SOFTMAX_TRIGGER'
+    message = 'Stopped by the softmax trigger at a frame to label: {message}.'
+    defaults: ClassVar[dict] = {'s_tol': 0.5, 'eps': 0.2, 'reference_atoms': None}
+    threshold_key = 's_tol'
+    unit = 'softmax score'
+
+    @classmethod
+    def validate(cls, parameters: dict) -> dict:
+        p = super().validate(parameters)
+        s_tol = p['s_tol']
+        if isinstance(s_tol, bool) or not isinstance(s_tol, (int, float)) or not 0 < s_tol < 1:
+            raise ValueError(f'`s_tol` must lie in (0, 1) (published: 0.5), not {s_tol!r}')
+        if p['reference_atoms'] is not None:
+            check_number('reference_atoms', p['reference_atoms'], integer=True, minimum=2)
+        return p
+
+    def score(self, prediction) -> float:
+        f = relative_force_uncertainty(prediction.member_forces, self.parameters['eps'])
+        return softmax_score(f, self.parameters['reference_atoms'])
+
+
+@TRIGGERS.register
+class MaxRelativeTrigger(UncertaintyTrigger):
+    """Stop when max_i f_i > tol (as ACEHAL's code does; ``tol`` > 0, default 0.3: a starting point to tune)."""
+
+    key = 'max_relative'
+    label = 'max relative force uncertainty'
+    reason = 'trigger_max_relative'
+    exit_status = 341
+    exit_label = 'STOPPED_BY_FORCE_TRIGGER'
+    message = 'Stopped by the relative force uncertainty trigger at a frame to label: {message}.'
+    defaults: ClassVar[dict] = {'tol': 0.3, 'eps': 0.2}
+    threshold_key = 'tol'
+    unit = 'f_i, dimensionless'
+
+    @classmethod
+    def validate(cls, parameters: dict) -> dict:
+        p = super().validate(parameters)
+        check_number('tol', p['tol'])
+        return p
+
+    def score(self, prediction) -> float:
+        return float(relative_force_uncertainty(prediction.member_forces, self.parameters['eps']).max())
+
+
+def check_trigger_settings(settings: dict | None) -> dict | None:
+    """``{'kind': ..., parameters}`` checked with the defaults of its class filled in (``None``/``{}``: no trigger)."""
+    if not settings:
+        return None
+    settings = dict(settings)
+    kind = settings.pop('kind', None)
+    if kind is None:
+        raise ValueError(f'the `trigger` settings need a `kind`: one of {TRIGGERS.keys()}')
+    return {'kind': kind, **TRIGGERS.get(kind).validate(settings)}
+
+
+def build_trigger(settings: dict | None, target_temperature: float | None = None) -> UncertaintyTrigger | None:
+    """The trigger of ``settings`` (see :func:`check_trigger_settings`), or ``None``."""
+    checked = check_trigger_settings(settings)
+    if checked is None:
+        return None
+    kind = checked.pop('kind')
+    return TRIGGERS.get(kind)(checked, target_temperature)
