@@ -121,3 +121,36 @@ def test_random_baseline_through_the_same_calcfunction():
     )
     structures = selected_structures(result['selection'], iteration=orm.Int(3), run=t1)
     assert all(o['iteration'] == 3 and o['selection_uuid'] == result['selection'].uuid for o in structures.origins)
+
+
+def test_the_trigger_kind_takes_the_frames_where_triggers_fired():
+    (f1, t1), (f2, t2), (f3, t3) = run_outputs(12, 1), run_outputs(9, 2), run_outputs(20, 3)
+    runs = {'T300_seed0': f1, 'T300_seed1': f2, 'T300_seed2': f3}
+    stops = {'T300_seed0': 'trigger_softmax', 'T300_seed1': 'atoms_too_close', 'T300_seed2': 'finished'}
+    ended = {run: reason == 'finished' for run, reason in stops.items()}
+    parameters = orm.Dict({'kind': 'trigger', 'frames_before': 2})
+    result = acquire(
+        orm.Dict(STATS), parameters, orm.Int(0), ended_normally=orm.Dict(ended), stop_reasons=orm.Dict(stops), **runs
+    )
+    selection = result['selection']
+    # the last frame of the triggered run and the two before it; never the wreck a guard stopped at
+    assert sorted(selection['frames']) == [['T300_seed0', 9], ['T300_seed0', 10], ['T300_seed0', 11]]
+    reasons = dict(zip(map(tuple, selection['frames']), selection['reasons']))
+    assert reasons == {
+        ('T300_seed0', 11): 'trigger',
+        ('T300_seed0', 10): 'before_trigger',
+        ('T300_seed0', 9): 'before_trigger',
+    }
+    u = f1.get_array('uce_force_max')
+    assert [u[k] for _, k in selection['frames']] == sorted(u[9:], reverse=True)  # largest uncertainty first
+    assert np.isnan(result['probabilities'].get_array('drawn')).all()
+    assert result['probabilities'].get_array('p').sum() == 3
+    tails = {run['run']: run for run in selection['runs']}
+    assert tails['T300_seed0']['accepted'] == 3 and not tails['T300_seed0']['ended_normally']
+    assert selection['threshold'] == pytest.approx(0.05 + 2 * 0.01)
+    structures = selected_structures(selection, orm.Int(4), T300_seed0=t1, T300_seed1=t2, T300_seed2=t3)
+    assert [o['reason'] for o in structures.origins] == selection['reasons']
+    with pytest.raises(ValueError, match='needs the `stop_reasons`'):
+        acquire(orm.Dict(STATS), parameters, orm.Int(0), **runs)
+    soft = acquire(orm.Dict(STATS), orm.Dict({'kind': 'force_max'}), orm.Int(0), **runs)['selection']
+    assert set(soft['reasons']) <= {'drawn'} and len(soft['reasons']) == len(soft['frames'])

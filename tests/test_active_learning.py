@@ -111,6 +111,25 @@ def test_bad_input_is_refused_before_any_job(train_code, evaluate_code, md_code,
             '`n_test` must be at least 2',
         ),
     ]
+    cases += [
+        (builder({'acquisition': {'kind': 'trigger'}}), 'acquisition kind `trigger` labels the frames where a stop'),
+        (builder({'acquisition': {'kind': 'trigger', 'frames_before': -1}}), '`frames_before` must be an integer'),
+        (builder({'explore': {'bias': {'kind': 'hal', 'tau_r': 0.0}}}), r'`tau_r` must lie in \(0, 1\]'),
+        (builder({'explore': {'trigger': {'kind': 'softmax', 's_tol': 2}}}), r'`s_tol` must lie in \(0, 1\)'),
+        (
+            builder({'explore': {'trigger': {'kind': 'softmax', 'epsilon': 0.1}}}),
+            r"unknown parameter\(s\) \['epsilon'\]",
+        ),
+        (builder({'explore': {'bias': {'kind': 'hal', 'tau_hist': 0}}}), '`tau_hist` must be an integer of at least 1'),
+    ]
+    hal = builder(exploration='hal')  # a valid HAL loop: the trigger acquisition with the protocol's bias and trigger
+    assert hal.acquisition['kind'] == 'trigger' and hal.explore.trigger['kind'] == 'softmax'
+    assert hal.explore.bias.get_dict() == {'kind': 'hal', 'tau': None, 'tau_r': 0.1, 'tau_hist': 20}
+    from aiida_anharmal.workflows.active_learning_setup import validate_active_learning_inputs
+
+    assert validate_active_learning_inputs(hal._inputs(prune=True)) is None
+    with pytest.raises(ValueError, match="`exploration` must be one of \\('md', 'hal'\\)"):
+        builder(exploration='metadynamics')
     other = labelled(frames[:8], engine='nequip-reference')
     cases.append((builder(training_set=other), 'labelled by `nequip-reference` but the loop labels with `emt`'))
     both = builder()

@@ -63,6 +63,9 @@ CASES = {
         'settings': ({'workers': 2}, lambda b: b.settings, {'workers': 2}),
         'options': ({'queue_name': 'md'}, lambda b: b.options['queue_name'], 'md'),
         'parameters': ({'steps': 33}, lambda b: b.parameters['steps'], 33),
+        'hal': ({'trigger': {'s_tol': 0.3}}, lambda b: (b.trigger['s_tol'], b.bias['tau_hist']), (0.3, 20)),
+        'bias': ({'kind': 'hal', 'tau': 0.5}, lambda b: b.bias.get_dict(), {'kind': 'hal', 'tau': 0.5}),
+        'trigger': ({'kind': 'max_relative'}, lambda b: b.trigger.get_dict(), {'kind': 'max_relative'}),
     },
     HarmonicWorkChain: {
         'supercell_matrix': ([1, 2, 3], lambda b: b.supercell_matrix, [1, 2, 3]),
@@ -127,7 +130,9 @@ def build(workchain, codes, overrides, options=None):
     if workchain is EnsembleWorkChain:
         return workchain.get_builder_from_protocol(codes['train'], None, 'fast', overrides, options=options)
     if workchain is ExplorationWorkChain:
-        return workchain.get_builder_from_protocol(codes['md'], None, cu, 'fast', overrides, options=options)
+        return workchain.get_builder_from_protocol(
+            codes['md'], None, cu, 'fast', overrides, options=options, exploration='hal'
+        )
     if workchain is HarmonicWorkChain:
         return workchain.get_builder_from_protocol(codes['label'], cu, 'emt', 'fast', overrides, options=options)
     if workchain is NEBWorkChain:

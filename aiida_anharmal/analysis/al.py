@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from ..core.acquisition import ACQUISITIONS
 from .plots import THRESHOLD_KEYS
 
@@ -101,10 +103,12 @@ def why(training_set, index: int) -> list[str]:
         probabilities.get_array('frame') == origin['frame']
     )
     k = int(mask.nonzero()[0][0])
+    drawn = probabilities.get_array('drawn')[k]
+    why = f'draw {drawn:.3f}' if np.isfinite(drawn) else f'no draw: {origin.get("reason", "chosen")}'
     lines.append(
         f'  uncertainty {probabilities.get_array("uncertainty")[k]:.4f}, energy '
         f'{probabilities.get_array("energy")[k]:.4f} eV -> P(UCE) {probabilities.get_array("p_uncertainty")[k]:.3f}, '
-        f'P(U) {probabilities.get_array("p_energy")[k]:.3f}, draw {probabilities.get_array("drawn")[k]:.3f}'
+        f'P(U) {probabilities.get_array("p_energy")[k]:.3f}, {why}'
     )
     statistics = acquisition.inputs.statistics
     lines.append(

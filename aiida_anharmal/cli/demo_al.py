@@ -47,6 +47,17 @@ DEMO_OVERRIDES = {
     'moderate': {'explore': {'guards': {'max_anharmonicity': 1.5}}, 'validation': {}},
 }
 
+#: ``--exploration hal`` (hyperactive learning): four biased runs per iteration (adaptive tau, tau_r 0.1, no bias
+#: in the first 20 steps), each ended by the softmax trigger; the trigger frame and the saved frame before it
+#: are labelled, so an iteration labels at most 8 frames, as the soft acquisition of the `md` demo does.
+#: 64 atoms: equal f_i give a softmax score of 1/64, so s_tol 0.5 asks for one atom 4.1 above the rest.
+HAL_OVERRIDES = {
+    'fast': {
+        'acquisition': {'kind': 'trigger', 'frames_before': 1},
+        'explore': {'seeds': [0, 1, 2, 3]},
+    },
+}
+
 #: ``--lifetimes``: the routes of the lifetimes validation, as in docs/source/lifetimes.rst (CuI, 300 K):
 #: MD 0.5 ps Langevin then 4 ps NVE at 5 fs, a frame every 10 fs (the reference model: ~1 s per step);
 #: perturbative: every pair of the 222 fc3 supercells, an 11x11x11 mesh.
@@ -102,12 +113,17 @@ def wait(node, what: str, timeout: float, echo=click.echo):
     return time.monotonic() - start
 
 
-def demo_overrides(protocol: str, temperature: float, iterations: int | None, engine: str, routes) -> dict:
+def demo_overrides(
+    protocol: str, temperature: float, iterations: int | None, engine: str, routes, exploration: str = 'md'
+) -> dict:
     """The overrides of the AL protocol for the demo: its settings, the temperature, the lifetimes routes."""
     from ..protocols import recursive_merge
 
+    base = DEMO_OVERRIDES.get(protocol, {})
+    if exploration == 'hal':
+        base = recursive_merge(base, HAL_OVERRIDES.get(protocol, {}))
     overrides = recursive_merge(
-        DEMO_OVERRIDES.get(protocol, {}),
+        base,
         {
             'initial': {'parameters': {'harmonic': {'temperature': temperature}}},
             'explore': {'temperatures': [temperature]},
@@ -157,8 +173,16 @@ def demo_overrides(protocol: str, temperature: float, iterations: int | None, en
     help='Phonon lifetimes of the reference model, the initial and the final ensemble: the perturbative route '
     '(~6 min per source), the fully anharmonic one (4 ps of MD; the reference model alone ~15 min), or both.',
 )
+@click.option(
+    '--exploration',
+    type=click.Choice(['md', 'hal']),
+    default='md',
+    show_default=True,
+    help='MD on the ensemble mean with the soft acquisition (Kang et al.), or hyperactive learning (MD biased by '
+    'E - tau sigma, each run ended by the softmax trigger, its frame labelled).',
+)
 @click.option('--timeout', default=3600, show_default=True, help='Seconds to wait for each workchain.')
-def demo_al(profile, engine, protocol, temperature, iterations, output, timeout, lifetimes):
+def demo_al(profile, engine, protocol, temperature, iterations, output, timeout, lifetimes, exploration):
     """Active learning of CuI at 300 K (Kang et al.), the reference model standing in for DFT."""
     from aiida import load_profile, orm
     from aiida.engine import submit
@@ -196,7 +220,7 @@ def demo_al(profile, engine, protocol, temperature, iterations, output, timeout,
     wait(harmonic, 'the harmonic reference', timeout)
     force_constants = harmonic.outputs.force_constants
 
-    overrides = demo_overrides(protocol, temperature, iterations, engine, LIFETIME_CHOICES[lifetimes])
+    overrides = demo_overrides(protocol, temperature, iterations, engine, LIFETIME_CHOICES[lifetimes], exploration)
     builder = ActiveLearningWorkChain.get_builder_from_protocol(
         codes,
         orm.StructureData(ase=force_constants.get_supercell()),
@@ -205,9 +229,10 @@ def demo_al(profile, engine, protocol, temperature, iterations, output, timeout,
         overrides=overrides,
         harmonic=force_constants,
         model=model,
+        exploration=exploration,
     )
     click.echo(
-        f'[2/2] active learning at {temperature:.0f} K, protocol `{protocol}`: initial data by harmonic '
+        f'[2/2] active learning ({exploration}) at {temperature:.0f} K, protocol `{protocol}`: initial data by harmonic '
         f'sampling, then up to {builder.max_iterations.value} iteration(s)'
     )
     node = submit(builder)

@@ -204,6 +204,10 @@ class AcquisitionKind(Strategy):
     scale: ClassVar[float] = 1000.0
     needs_harmonic: ClassVar[bool] = False
     order: ClassVar[str] = 'uncertainty'
+    #: the frames come from where stop triggers ended runs, not from a draw (:func:`select_triggered`)
+    from_stops: ClassVar[bool] = False
+    #: why a frame of this kind was chosen (recorded per frame; the trigger kind says it per frame)
+    reason: ClassVar[str] = 'drawn'
     defaults: ClassVar[dict] = {'s': 2.0, 'g': 1.0}
 
     @classmethod
@@ -269,6 +273,7 @@ class RandomAcquisition(AcquisitionKind):
     uncertainty = 'uce_force_max'
     label = 'UCE_F^max (meV/Å)'
     order = 'random'
+    reason = 'random'
 
     @classmethod
     def probabilities(cls, statistics: dict, p: dict) -> tuple:
@@ -277,6 +282,45 @@ class RandomAcquisition(AcquisitionKind):
     @classmethod
     def threshold(cls, statistics: dict, p: dict) -> float | None:
         return None
+
+
+@ACQUISITIONS.register
+class TriggerAcquisition(AcquisitionKind):
+    """The frames where a stop trigger ended a run (hyperactive learning), and ``frames_before`` saved frames
+    before each; no draw. Each chosen frame's reason is ``trigger`` or ``before_trigger``. P(UCE) of UCE_F^max
+    is recorded as for ``force_max``, so the stopping rule reads these runs like any others (a run a trigger
+    ended is never quiet)."""
+
+    key = 'trigger'
+    uncertainty = 'uce_force_max'
+    label = 'UCE_F^max (meV/Å)'
+    from_stops = True
+    defaults: ClassVar[dict] = {'s': 2.0, 'g': 1.0, 'frames_before': 0}
+
+    @classmethod
+    def validate(cls, parameters: dict) -> dict:
+        p = super().validate(parameters)
+        check_number('frames_before', p['frames_before'], integer=True, minimum=0)
+        return p
+
+
+def select_triggered(run_index, frame_numbers, uncertainty, triggered, frames_before: int, n_max: int):
+    """The last frame of every run in ``triggered`` (run indices) and up to ``frames_before`` frames before
+    it; sorted by uncertainty (largest first), cut to ``n_max``. Returns ``(indices, reasons)``."""
+    run_index, frame_numbers = np.asarray(run_index), np.asarray(frame_numbers)
+    uncertainty = np.asarray(uncertainty, dtype=float)
+    chosen, reasons = [], {}
+    for r in sorted(triggered):
+        mine = np.flatnonzero(run_index == r)
+        if not len(mine):
+            continue
+        mine = mine[np.argsort(frame_numbers[mine], kind='stable')]
+        for position, k in enumerate(mine[::-1][: frames_before + 1]):
+            chosen.append(int(k))
+            reasons[int(k)] = 'trigger' if position == 0 else 'before_trigger'
+    ranked = sorted(chosen, key=lambda k: -uncertainty[k] if np.isfinite(uncertainty[k]) else np.inf)
+    kept = ranked[:n_max]
+    return np.array(kept, dtype=int), [reasons[k] for k in kept]
 
 
 def with_defaults(parameters: dict) -> dict:

@@ -6,7 +6,16 @@ import numpy as np
 from aiida import orm
 from aiida.engine import calcfunction
 
-from ..core.acquisition import ACQUISITIONS, check_acquisition_parameters, run_tails, select, tail_bound
+from ..core.acquisition import (
+    ACQUISITIONS,
+    Selection,
+    check_acquisition_parameters,
+    run_tails,
+    select,
+    select_triggered,
+    tail_bound,
+)
+from ..core.guards import TRIGGERS
 from ..data.training_set import TrainingSet
 from .datasets import trajectory_atoms
 
@@ -28,9 +37,33 @@ def pooled_frames(frames: dict, runs: list[str], name: str) -> tuple[np.ndarray,
     return tuple(np.concatenate(part) for part in (run_index, frame, uncertainty, energy))
 
 
+def triggered_selection(kind, p, runs, stops: dict, pooled, probabilities) -> tuple[Selection, list[str]]:
+    """The selection of a kind that takes its frames from where stop triggers ended runs (no draw)."""
+    run_index, frame, uncertainty, energy = pooled
+    if not stops:
+        raise ValueError(f'acquisition kind `{kind.key}` needs the `stop_reasons` of the runs')
+    unknown = sorted(set(stops) - set(runs))
+    if unknown:
+        raise ValueError(f'`stop_reasons` names runs without frames: {unknown}')
+    reasons = {rule.reason for rule in TRIGGERS}
+    triggered = [r for r, run in enumerate(runs) if stops.get(run) in reasons]
+    indices, why = select_triggered(run_index, frame, uncertainty, triggered, p['frames_before'], p['n_max'])
+    pu = np.nan_to_num(probabilities[0](uncertainty), nan=0.0)
+    pe = np.nan_to_num(probabilities[1](energy), nan=0.0)
+    chosen = np.zeros(len(uncertainty))
+    chosen[indices] = 1.0
+    selection = Selection(indices, chosen, pu, pe, np.full(len(uncertainty), np.nan), len(indices), indices)
+    return selection, why
+
+
 @calcfunction
 def acquire(
-    statistics: orm.Dict, parameters: orm.Dict, seed: orm.Int, ended_normally: orm.Dict | None = None, **frames
+    statistics: orm.Dict,
+    parameters: orm.Dict,
+    seed: orm.Int,
+    ended_normally: orm.Dict | None = None,
+    stop_reasons: orm.Dict | None = None,
+    **frames,
 ):
     """Draw exploration frames with P(UCE) P(U) (Kang et al.) against the test-set ``statistics``.
 
@@ -43,6 +76,10 @@ def acquire(
     ``ended_normally``), what the stopping rule reads: ``ended_normally`` (Dict run -> bool, default
     true) tells which runs a guard or stop trigger ended; ``threshold`` is mu + s sigma of the test set
     and ``tail_bound`` the largest mean P(UCE) of frames like the test set (``None`` for ``random``).
+    ``stop_reasons`` (Dict run -> the MD state: ``finished`` or the reason of the stop rule that ended it)
+    is what the ``trigger`` kind selects from: the frame each trigger fired at (and ``frames_before``
+    before it), P = 1 for those and 0 for every other frame, no draw (``drawn`` is NaN). The selection's
+    ``reasons`` say, per chosen frame, why: ``drawn``, ``random``, ``trigger`` or ``before_trigger``.
     """
     p = check_acquisition_parameters(parameters.get_dict())
     kind = ACQUISITIONS.get(p['kind'])
@@ -53,20 +90,26 @@ def acquire(
     runs = sorted(frames)
     if not runs:
         raise ValueError('no exploration frames given')
-    run_index, frame, uncertainty, energy = pooled_frames(frames, runs, name)
+    pooled = pooled_frames(frames, runs, name)
+    run_index, frame, uncertainty, energy = pooled
     p_uncertainty, p_energy = kind.probabilities(stats, p)
-    result = select(
-        uncertainty,
-        energy,
-        p_uncertainty,
-        p_energy,
-        seed=seed.value,
-        n_max=p['n_max'],
-        min_spacing=p['min_spacing'],
-        runs=run_index,
-        frame_numbers=frame,
-        order=kind.order,
-    )
+    stops = stop_reasons.get_dict() if stop_reasons is not None else {}
+    if kind.from_stops:
+        result, reasons = triggered_selection(kind, p, runs, stops, pooled, (p_uncertainty, p_energy))
+    else:
+        result = select(
+            uncertainty,
+            energy,
+            p_uncertainty,
+            p_energy,
+            seed=seed.value,
+            n_max=p['n_max'],
+            min_spacing=p['min_spacing'],
+            runs=run_index,
+            frame_numbers=frame,
+            order=kind.order,
+        )
+        reasons = [kind.reason] * len(result.indices)
     threshold = kind.threshold(stats, p)
     ended = ended_normally.get_dict() if ended_normally is not None else {}
     unknown = sorted(set(ended) - set(runs))
@@ -94,6 +137,7 @@ def acquire(
         'selection': orm.Dict(
             {
                 'frames': chosen,
+                'reasons': reasons,
                 'accepted_before_thinning': result.accepted_before_thinning,
                 'n_candidates': len(uncertainty),
                 'threshold': threshold,
@@ -117,7 +161,8 @@ def selected_structures(selection: orm.Dict, iteration: orm.Int | None = None, *
     leads back to the selection and the exploration.
     """
     atoms_list, origins = [], []
-    for run, k in selection['frames']:
+    reasons = selection.get_dict().get('reasons') or [None] * len(selection['frames'])
+    for (run, k), reason in zip(selection['frames'], reasons):
         trajectory = trajectories[run]
         atoms_list.extend(trajectory_atoms(trajectory, [k]))
         origins.append(
@@ -128,6 +173,7 @@ def selected_structures(selection: orm.Dict, iteration: orm.Int | None = None, *
                 'step': int(trajectory.get_stepids()[k]),
                 'trajectory_uuid': trajectory.uuid,
                 'selection_uuid': selection.uuid,
+                **({'reason': reason} if reason else {}),
                 **({'iteration': iteration.value} if iteration is not None else {}),
             }
         )

@@ -27,6 +27,8 @@ OPEN_KEYS = (
     'hyperparameters',
     'engines',
     'guards',
+    'bias',
+    'trigger',
     'acquisition',
     'convergence',
     'start',

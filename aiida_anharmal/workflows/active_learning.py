@@ -49,7 +49,7 @@ from .common import describe
 from .ensemble import EnsembleWorkChain
 from .initial import InitialDataWorkChain
 from .label import LabelWorkChain
-from .md import ExplorationWorkChain, run_ends
+from .md import ExplorationWorkChain, run_ends, stop_reason
 
 #: The MD seeds of iteration n are the protocol's plus SEED_SHIFT * (n - 1): fresh velocities every iteration.
 SEED_SHIFT = 1000
@@ -285,6 +285,9 @@ class ActiveLearningWorkChain(ActiveLearningProtocol, ValidationSteps, LifetimeS
         if 'harmonic' in self.inputs:
             inputs['harmonic'] = self.inputs.harmonic
         inputs['metadata'] = {'call_link_label': f'explore_{self.ctx.iteration:02d}'}
+        if 'bias' in inputs or 'trigger' in inputs:
+            bias, trigger = (inputs[k]['kind'] if k in inputs else 'none' for k in ('bias', 'trigger'))
+            self.report(f'iteration {self.ctx.iteration}: biased exploration (bias {bias}, trigger {trigger})')
         return ToContext(exploration=self.submit(ExplorationWorkChain, **inputs))
 
     def inspect_exploration(self):
@@ -293,6 +296,7 @@ class ActiveLearningWorkChain(ActiveLearningProtocol, ValidationSteps, LifetimeS
             return self._failed('ERROR_EXPLORATION_FAILED', node)
         self.ctx.runs = {'frames': dict(node.outputs.frames), 'trajectories': dict(node.outputs.trajectories)}
         self.ctx.run_ends = run_ends(self.ctx.runs['trajectories'], self.ctx.runs['frames'])
+        self.ctx.stop_reasons = {run: stop_reason(t) for run, t in self.ctx.runs['trajectories'].items()}
         return None
 
     def _exploration_start(self) -> orm.StructureData:
@@ -311,8 +315,10 @@ class ActiveLearningWorkChain(ActiveLearningProtocol, ValidationSteps, LifetimeS
     def acquire(self):
         seed = orm.Int(self.inputs.seed.value * 1000 + self.ctx.iteration)
         ended = orm.Dict({end['label']: end['ended_normally'] for end in self.ctx.run_ends})
+        stops = orm.Dict(self.ctx.stop_reasons)
+        frames = self.ctx.runs['frames']
         result = acquire(
-            self.ctx.statistics, self.inputs.acquisition, seed, ended_normally=ended, **self.ctx.runs['frames']
+            self.ctx.statistics, self.inputs.acquisition, seed, ended_normally=ended, stop_reasons=stops, **frames
         )
         selection = result['selection']
         self._out('selection', selection)

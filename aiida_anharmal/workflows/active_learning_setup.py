@@ -57,6 +57,7 @@ class ActiveLearningProtocol(ProtocolMixin):
         model: MLIPModel | None = None,
         initial_ensemble: Ensemble | None = None,
         options: dict | None = None,
+        exploration: str = 'md',
     ):
         """A builder from one protocol name for the loop, its initial data and its three sub-workchains.
 
@@ -72,6 +73,9 @@ class ActiveLearningProtocol(ProtocolMixin):
             displacements of ``structure``.
         :param harmonic: ForceConstants of ``structure``: A, UCE_A and the harmonic sampling.
         :param options: scheduler options of every job, merged recursively into each protocol's.
+        :param exploration: ``md`` (Kang et al.: MD on the ensemble mean, soft acquisition) or ``hal``
+            (hyperactive learning: every run biased by E - tau sigma and ended by the softmax trigger of the
+            exploration protocol's ``hal`` section; the acquisition kind is then ``trigger`` unless overridden).
         """
         overrides = dict(overrides or {})
         sub = {name: overrides.pop(name, None) for name in SUB_WORKCHAINS}
@@ -94,7 +98,10 @@ class ActiveLearningProtocol(ProtocolMixin):
         builder.max_iterations = orm.Int(inputs['max_iterations'])
         builder.seed = orm.Int(inputs['seed'])
         # the defaults of the strategy classes filled in; checked with the other inputs when the loop is submitted
-        builder.acquisition = orm.Dict(acquisition_defaults(inputs['acquisition']))
+        acquisition = dict(inputs['acquisition'])
+        if exploration == 'hal':
+            acquisition.setdefault('kind', 'trigger')
+        builder.acquisition = orm.Dict(acquisition_defaults(acquisition))
         builder.convergence = orm.Dict(convergence_defaults(inputs['convergence']))
         builder.start = orm.Dict(inputs['start'])
         builder.evaluate_code = codes['evaluate']
@@ -107,7 +114,7 @@ class ActiveLearningProtocol(ProtocolMixin):
                 codes['train'], None, protocol, sub['ensemble'], options=options
             ),
             'explore': ExplorationWorkChain.get_builder_from_protocol(
-                codes['md'], None, None, protocol, sub['explore'], options=options
+                codes['md'], None, None, protocol, sub['explore'], options=options, exploration=exploration
             ),
             'label': LabelWorkChain.get_builder_from_protocol(
                 codes['label'], None, engine, protocol, sub['label'], model=model, options=options
@@ -238,6 +245,25 @@ def _finetune_message(value) -> str | None:
     return None
 
 
+def _exploration_message(explore) -> str | None:
+    """The stop rules and bias of the exploration, refused now (its runs get their ensemble only in the loop)."""
+    from ..core.guards import check_guard_settings
+    from ..core.md import check_bias_settings
+    from ..core.triggers import check_trigger_settings
+
+    for name, check in (
+        ('guards', check_guard_settings),
+        ('bias', check_bias_settings),
+        ('trigger', check_trigger_settings),
+    ):
+        if name in explore:
+            try:
+                check(explore[name].get_dict())
+            except ValueError as exc:
+                return f'bad `explore.{name}`: {exc}'
+    return None
+
+
 def validate_active_learning_inputs(value, ctx=None):
     """Refuse what cannot run before any job starts: every check of the loop's inputs, in the jobs' own words."""
     if 'structure' not in value:
@@ -258,6 +284,14 @@ def validate_active_learning_inputs(value, ctx=None):
         return str(exc)
     if ACQUISITIONS.get(acquisition['kind']).needs_harmonic and 'harmonic' not in value:
         return f'acquisition kind `{acquisition["kind"]}` needs the `harmonic` input (the reference of A and UCE_A)'
+    message = _exploration_message(value.get('explore', {}))
+    if message:
+        return message
+    if ACQUISITIONS.get(acquisition['kind']).from_stops and 'trigger' not in value.get('explore', {}):
+        return (
+            f'acquisition kind `{acquisition["kind"]}` labels the frames where a stop trigger ended a run: give '
+            '`explore.trigger` (exploration `hal` of the builder sets it)'
+        )
     if 'max_iterations' in value and value['max_iterations'].value < 1:
         return f'`max_iterations` must be at least 1, not {value["max_iterations"].value}'
     species = set(value['structure'].get_ase().get_chemical_symbols())

@@ -12,6 +12,8 @@ from .. import exit_codes
 from ..calculations.md import MDCalculation
 from ..calculations.md import validate_inputs as validate_md_inputs
 from ..core.guards import check_guard_settings, stop_rules
+from ..core.md import check_bias_settings
+from ..core.triggers import check_trigger_settings
 from ..data.ensemble import Ensemble
 from ..protocols import ProtocolMixin, recursive_merge
 from .common import add_options_input, describe, options_message
@@ -31,6 +33,15 @@ def run_order(trajectory: orm.TrajectoryData) -> tuple[float, int]:
 def ended_normally(trajectory: orm.TrajectoryData) -> bool:
     """Whether the run of ``trajectory`` reached its last step (its last frame did not trip a stop rule)."""
     return trajectory.creator is not None and trajectory.creator.is_finished_ok
+
+
+def stop_reason(trajectory: orm.TrajectoryData) -> str:
+    """How the run of ``trajectory`` ended: ``finished``, or the reason of the guard or stop trigger that ended it."""
+    node = trajectory.creator
+    if node is not None and node.is_finished_ok:
+        return 'finished'
+    status = None if node is None else node.exit_status
+    return next((rule.reason for rule in stop_rules() if rule.exit_status == status), f'exit {status}')
 
 
 def run_ends(trajectories: dict, frames: dict) -> list[dict]:
@@ -100,6 +111,12 @@ class MDBaseWorkChain(BaseRestartWorkChain):
         return super().results()
 
 
+#: Inputs of an exploration handed to every one of its MD runs as they are.
+EXPLORATION_MD_KEYS = ('guards', 'harmonic', 'settings', 'bias', 'trigger')
+#: What ``exploration`` of :meth:`ExplorationWorkChain.get_builder_from_protocol` can be.
+EXPLORATION_KINDS = ('md', 'hal')
+
+
 def validate_exploration_inputs(value, ctx=None):
     if 'ensemble' not in value or 'structure' not in value:
         return None
@@ -118,7 +135,7 @@ def validate_exploration_inputs(value, ctx=None):
         'code': value.get('code'),
         'parameters': orm.Dict({**parameters, 'temperature': float(temperatures[0]), 'seed': int(seeds[0])}),
     }
-    for key in ('guards', 'harmonic', 'settings'):
+    for key in EXPLORATION_MD_KEYS:
         if key in value:
             md[key] = value[key]
     message = validate_md_inputs(md)
@@ -148,6 +165,8 @@ class ExplorationWorkChain(ProtocolMixin, WorkChain):
         spec.input('guards', valid_type=orm.Dict, required=False, help='See `MDCalculation.guards`.')
         spec.input('harmonic', valid_type=orm.ArrayData, required=False, help='Harmonic reference for A, UCE_A.')
         spec.input('settings', valid_type=orm.Dict, required=False, help='See `MDCalculation.settings`.')
+        spec.input('bias', valid_type=orm.Dict, required=False, help='See `MDCalculation.bias` (hyperactive learning).')
+        spec.input('trigger', valid_type=orm.Dict, required=False, help='See `MDCalculation.trigger`.')
         spec.input('code', valid_type=orm.AbstractCode, help='Code of the `anharmal-md` program.')
         spec.input('max_restarts', valid_type=orm.Int, default=lambda: orm.Int(3), help='Calculations per run.')
         add_options_input(spec, 'MDCalculation')
@@ -159,9 +178,21 @@ class ExplorationWorkChain(ProtocolMixin, WorkChain):
 
     @classmethod
     def get_builder_from_protocol(
-        cls, code, ensemble=None, structure=None, protocol=None, overrides=None, harmonic=None, options=None
+        cls,
+        code,
+        ensemble=None,
+        structure=None,
+        protocol=None,
+        overrides=None,
+        harmonic=None,
+        options=None,
+        exploration: str = 'md',
     ):
         """A builder from a protocol (``fast``, ``moderate``, ``precise``); ``structure`` may be ASE Atoms.
+
+        ``exploration``: ``md`` (plain MD on the ensemble mean) or ``hal`` (hyperactive learning: the
+        protocol's ``hal.bias`` and ``hal.trigger`` become the ``bias`` and ``trigger`` of every run). A
+        ``bias`` or ``trigger`` override is used as it is, with either.
 
         ``ensemble`` and ``structure`` may be ``None`` when an enclosing loop supplies them. The guards
         are the protocol's thresholds over the defaults of the guard classes; unknown override keys
@@ -181,6 +212,13 @@ class ExplorationWorkChain(ProtocolMixin, WorkChain):
         builder.guards = orm.Dict(check_guard_settings(inputs['guards'] or {}))
         if inputs.get('settings'):
             builder.settings = orm.Dict(inputs['settings'])
+        if exploration not in EXPLORATION_KINDS:
+            raise ValueError(f'`exploration` must be one of {EXPLORATION_KINDS}, not {exploration!r}')
+        for name, check in (('bias', check_bias_settings), ('trigger', check_trigger_settings)):
+            if inputs.get(name):  # as given: checked when submitted
+                builder[name] = orm.Dict(inputs[name])
+            elif exploration == 'hal':
+                builder[name] = orm.Dict(check(inputs['hal'][name]))
         builder.code = code
         builder.max_restarts = orm.Int(inputs['max_restarts'])
         builder.options = recursive_merge(inputs['options'], options or {})
@@ -204,7 +242,7 @@ class ExplorationWorkChain(ProtocolMixin, WorkChain):
                 'parameters': orm.Dict({**parameters, 'temperature': float(temperature), 'seed': int(seed)}),
                 'metadata': {'options': dict(self.inputs.options)},
             }
-            for key in ('guards', 'harmonic', 'settings'):
+            for key in EXPLORATION_MD_KEYS:
                 if key in self.inputs:
                     md[key] = self.inputs[key]
             node = self.submit(
