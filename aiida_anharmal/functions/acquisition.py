@@ -37,6 +37,25 @@ def pooled_frames(frames: dict, runs: list[str], name: str) -> tuple[np.ndarray,
     return tuple(np.concatenate(part) for part in (run_index, frame, uncertainty, energy))
 
 
+def probabilities_node(runs: list[str], pooled, result: Selection) -> orm.ArrayData:
+    """Per pooled frame: run index, frame, uncertainty, energy and the probabilities of ``result``."""
+    run_index, frame, uncertainty, energy = pooled
+    probabilities = orm.ArrayData()
+    for key, values in {
+        'run_index': run_index,
+        'frame': frame,
+        'uncertainty': uncertainty,
+        'energy': energy,
+        'p': result.probability,
+        'p_uncertainty': result.p_uncertainty,
+        'p_energy': result.p_energy,
+        'drawn': result.drawn,
+    }.items():
+        probabilities.set_array(key, np.asarray(values))
+    probabilities.base.attributes.set('runs', runs)
+    return probabilities
+
+
 def triggered_selection(kind, p, runs, stops: dict, pooled, probabilities) -> tuple[Selection, list[str]]:
     """The selection of a kind that takes its frames from where stop triggers ended runs (no draw)."""
     run_index, frame, uncertainty, energy = pooled
@@ -97,17 +116,9 @@ def acquire(
     if kind.from_stops:
         result, reasons = triggered_selection(kind, p, runs, stops, pooled, (p_uncertainty, p_energy))
     else:
+        order = {'n_max': p['n_max'], 'min_spacing': p['min_spacing'], 'order': kind.order}
         result = select(
-            uncertainty,
-            energy,
-            p_uncertainty,
-            p_energy,
-            seed=seed.value,
-            n_max=p['n_max'],
-            min_spacing=p['min_spacing'],
-            runs=run_index,
-            frame_numbers=frame,
-            order=kind.order,
+            uncertainty, energy, p_uncertainty, p_energy, seed.value, runs=run_index, frame_numbers=frame, **order
         )
         reasons = [kind.reason] * len(result.indices)
     threshold = kind.threshold(stats, p)
@@ -119,19 +130,7 @@ def acquire(
         {'run': run, **tail, 'ended_normally': bool(ended.get(run, True))}
         for run, tail in zip(runs, run_tails(result.p_uncertainty, run_index, result.accepted, len(runs)))
     ]
-    probabilities = orm.ArrayData()
-    for key, values in {
-        'run_index': run_index,
-        'frame': frame,
-        'uncertainty': uncertainty,
-        'energy': energy,
-        'p': result.probability,
-        'p_uncertainty': result.p_uncertainty,
-        'p_energy': result.p_energy,
-        'drawn': result.drawn,
-    }.items():
-        probabilities.set_array(key, np.asarray(values))
-    probabilities.base.attributes.set('runs', runs)
+    probabilities = probabilities_node(runs, pooled, result)
     chosen = [[runs[run_index[k]], int(frame[k])] for k in result.indices]
     return {
         'selection': orm.Dict(

@@ -73,9 +73,8 @@ class ActiveLearningProtocol(ProtocolMixin):
             displacements of ``structure``.
         :param harmonic: ForceConstants of ``structure``: A, UCE_A and the harmonic sampling.
         :param options: scheduler options of every job, merged recursively into each protocol's.
-        :param exploration: ``md`` (Kang et al.: MD on the ensemble mean, soft acquisition) or ``hal``
-            (hyperactive learning: every run biased by E - tau sigma and ended by the softmax trigger of the
-            exploration protocol's ``hal`` section; the acquisition kind is then ``trigger`` unless overridden).
+        :param exploration: ``md`` (MD on the ensemble mean, soft acquisition) or ``hal`` (hyperactive learning:
+            the bias and trigger of the exploration protocol's ``hal`` section, acquisition kind ``trigger``).
         """
         overrides = dict(overrides or {})
         sub = {name: overrides.pop(name, None) for name in SUB_WORKCHAINS}
@@ -95,15 +94,7 @@ class ActiveLearningProtocol(ProtocolMixin):
         else:
             mode = inputs['initial'].get('mode') or ('harmonic' if harmonic is not None else 'random')
             builder.initial = {'mode': orm.Str(mode), 'parameters': orm.Dict(inputs['initial']['parameters'][mode])}
-        builder.max_iterations = orm.Int(inputs['max_iterations'])
-        builder.seed = orm.Int(inputs['seed'])
-        # the defaults of the strategy classes filled in; checked with the other inputs when the loop is submitted
-        acquisition = dict(inputs['acquisition'])
-        if exploration == 'hal':
-            acquisition.setdefault('kind', 'trigger')
-        builder.acquisition = orm.Dict(acquisition_defaults(acquisition))
-        builder.convergence = orm.Dict(convergence_defaults(inputs['convergence']))
-        builder.start = orm.Dict(inputs['start'])
+        cls._set_loop_inputs(builder, inputs, exploration)
         builder.evaluate_code = codes['evaluate']
         if harmonic is not None:
             builder.harmonic = harmonic
@@ -129,6 +120,18 @@ class ActiveLearningProtocol(ProtocolMixin):
         if neb is not None:
             builder.neb = cls._neb_inputs(codes, dict(neb), engine, protocol, options)
         return builder
+
+    @staticmethod
+    def _set_loop_inputs(builder, inputs: dict, exploration: str) -> None:
+        """The loop's own inputs; the strategies with the defaults of their classes filled in (checked with
+        the other inputs when the loop is submitted); exploration ``hal`` selects acquisition kind ``trigger``
+        unless the override names a kind."""
+        builder.max_iterations = orm.Int(inputs['max_iterations'])
+        builder.seed = orm.Int(inputs['seed'])
+        hal = {'kind': 'trigger'} if exploration == 'hal' else {}
+        builder.acquisition = orm.Dict(acquisition_defaults({**hal, **inputs['acquisition']}))
+        builder.convergence = orm.Dict(convergence_defaults(inputs['convergence']))
+        builder.start = orm.Dict(inputs['start'])
 
     @classmethod
     def _validation_namespace(cls, codes, validation: dict, harmonic, engine, protocol, model, options) -> dict:
@@ -264,6 +267,28 @@ def _exploration_message(explore) -> str | None:
     return None
 
 
+def _strategy_message(value) -> str | None:
+    """The acquisition, convergence, start and exploration strategies refused, with what they need."""
+    try:
+        acquisition = check_acquisition_parameters(value['acquisition'].get_dict() if 'acquisition' in value else {})
+        check_convergence_parameters(value['convergence'].get_dict() if 'convergence' in value else {})
+        check_start_parameters(value['start'].get_dict() if 'start' in value else {})
+    except ValueError as exc:
+        return str(exc)
+    kind = ACQUISITIONS.get(acquisition['kind'])
+    if kind.needs_harmonic and 'harmonic' not in value:
+        return f'acquisition kind `{kind.key}` needs the `harmonic` input (the reference of A and UCE_A)'
+    message = _exploration_message(value.get('explore', {}))
+    if message:
+        return message
+    if kind.from_stops and 'trigger' not in value.get('explore', {}):
+        return (
+            f'acquisition kind `{kind.key}` labels the frames where a stop trigger ended a run: give '
+            '`explore.trigger` (exploration `hal` of the builder sets it)'
+        )
+    return None
+
+
 def validate_active_learning_inputs(value, ctx=None):
     """Refuse what cannot run before any job starts: every check of the loop's inputs, in the jobs' own words."""
     if 'structure' not in value:
@@ -276,22 +301,9 @@ def validate_active_learning_inputs(value, ctx=None):
         return '`test_set` is needed with `training_set` (frames never trained on, for the statistics)'
     if not given and 'test_set' in value:
         return '`test_set` comes from the initial data when `initial.mode` is given; do not give both'
-    try:
-        acquisition = check_acquisition_parameters(value['acquisition'].get_dict() if 'acquisition' in value else {})
-        check_convergence_parameters(value['convergence'].get_dict() if 'convergence' in value else {})
-        check_start_parameters(value['start'].get_dict() if 'start' in value else {})
-    except ValueError as exc:
-        return str(exc)
-    if ACQUISITIONS.get(acquisition['kind']).needs_harmonic and 'harmonic' not in value:
-        return f'acquisition kind `{acquisition["kind"]}` needs the `harmonic` input (the reference of A and UCE_A)'
-    message = _exploration_message(value.get('explore', {}))
+    message = _strategy_message(value)
     if message:
         return message
-    if ACQUISITIONS.get(acquisition['kind']).from_stops and 'trigger' not in value.get('explore', {}):
-        return (
-            f'acquisition kind `{acquisition["kind"]}` labels the frames where a stop trigger ended a run: give '
-            '`explore.trigger` (exploration `hal` of the builder sets it)'
-        )
     if 'max_iterations' in value and value['max_iterations'].value < 1:
         return f'`max_iterations` must be at least 1, not {value["max_iterations"].value}'
     species = set(value['structure'].get_ase().get_chemical_symbols())
