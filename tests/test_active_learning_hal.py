@@ -12,7 +12,7 @@ from .conftest import emt_cu_frames
 
 
 @pytest.mark.slow
-def test_two_hal_iterations_on_emt_cu(submit_and_await, train_code, evaluate_code, md_code, label_code):
+def test_two_hal_iterations_on_emt_cu(submit_and_await, train_code, evaluate_code, md_code, label_code, tmp_path):
     start = emt_cu_frames(1)[0]
     start.calc = None
     codes = {'train': train_code, 'evaluate': evaluate_code, 'md': md_code, 'label': label_code}
@@ -81,3 +81,16 @@ def test_two_hal_iterations_on_emt_cu(submit_and_await, train_code, evaluate_cod
     if len(iterations['iter_01']['selection']['frames']):
         assert iterations['iter_02']['ensemble'].uuid != iterations['iter_01']['ensemble'].uuid
     assert node.outputs.convergence['reason'] in ('iteration_cap', 'converged')
+
+    # read back: why a frame was chosen, and the plots of the bias and the trigger
+    from aiida_anharmal.analysis.al import why, write_plots
+
+    index = final.origins.index(next(o for o in added if o['reason'] == 'trigger'))
+    lines = why(final, index)
+    assert 'kind trigger' in lines[1] and 'no draw: trigger' in lines[2], lines
+    written = {path.name for path in write_plots(node, tmp_path)}
+    assert {'hal_iter_01.png', 'hal_iter_02.png', 'acquisition_iter_01.png'} <= written
+    from matplotlib.image import imread
+
+    image = imread(tmp_path / 'hal_iter_01.png')
+    assert image.shape[0] > 100 and image.std() > 0

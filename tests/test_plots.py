@@ -162,3 +162,34 @@ def test_acquisition_invalid(tmp_path):
     with pytest.raises(ValueError, match='no candidate frames'):
         plot_acquisition([], [], [], [], np.zeros(0, dtype=bool), tmp_path / 'a.png')
     assert not (tmp_path / 'a.png').exists()
+
+
+def test_plot_hal_draws_tau_bias_and_trigger(tmp_path):
+    from matplotlib.image import imread
+
+    from aiida_anharmal.analysis.hal import plot_hal
+
+    t = np.arange(0.0, 200.0, 4.0)
+    tau = np.where(t > 40, 0.3, 0.0)
+    runs = {
+        'T300_seed0': {
+            'time': t,
+            'tau': tau,
+            'bias_force': np.full(len(t), 0.02),
+            'trigger_score': np.linspace(0.01, 0.07, len(t)),
+            'selected': [len(t) - 1],
+            'trigger': ('max_relative', 0.065),
+        },
+        'T300_seed1': {
+            'time': t,
+            'tau': tau,
+            'bias_force': np.full(len(t), 0.01),
+            'trigger_score': t * 0,
+            'selected': [],
+        },
+    }
+    path = plot_hal(runs, tmp_path / 'hal.png')
+    image = imread(path)
+    assert image.shape[0] > 100 and image.std() > 0
+    with pytest.raises(ValueError, match='no HAL runs'):
+        plot_hal({}, tmp_path / 'none.png')

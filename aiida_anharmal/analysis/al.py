@@ -204,6 +204,11 @@ def write_plots(node, directory) -> list[Path]:
         runs, thresholds = exploration_data(selection)
         written.append(plot_exploration(runs, directory / f'exploration_{name}.png', thresholds))
         written.append(plot_acquisition(path=directory / f'acquisition_{name}.png', **acquisition_data(selection)))
+        from .hal import hal_runs, plot_hal
+
+        biased = hal_runs(selection)
+        if biased:
+            written.append(plot_hal(biased, directory / f'hal_{name}.png'))
     if 'validation' in node.outputs:
         from .validation import plot_validation, validation_traces
 
