@@ -113,14 +113,29 @@ def compare_loops(md_pk: int, hal_pk: int) -> list[str]:
             )
         decision = node.outputs.convergence['reason']
         lines.append(f'| {kind} <{pk}> | final | {len(node.outputs.training_set)} | | | {decision} |')
+    lines += [
+        '',
+        '| loop | validation MD: mean A of the final ensemble | frames with A > 1 | reference mean A |',
+        '|---|---|---|---|',
+    ]
+    for kind, pk in (('md', md_pk), ('hal', hal_pk)):
+        node = orm.load_node(pk)
+        if 'validation' not in node.outputs:
+            continue
+        rows = {row['run']: row for row in node.outputs.validation['rows']}
+        final, reference = rows.get('final', {}), rows.get('reference', {})
+        lines.append(
+            f'| {kind} <{pk}> | {final.get("a_mean", float("nan")):.3f} | '
+            f'{100 * final.get("fraction_a_above_1", float("nan")):.0f} % | {reference.get("a_mean", float("nan")):.3f} |'
+        )
     return lines
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--al', type=int, required=True, help='pk of a finished ActiveLearningWorkChain')
+    parser.add_argument('--al', type=int, default=None, help='pk of a finished ActiveLearningWorkChain')
     parser.add_argument('--iteration', type=int, default=None, help='its iteration (default: the last)')
-    parser.add_argument('--seeds', type=int, default=5)
+    parser.add_argument('--seeds', type=int, default=5, help='0: only --compare')
     parser.add_argument('--steps', type=int, default=400, help='cap of every run')
     parser.add_argument('--tau-r', type=float, default=0.1)
     parser.add_argument('--tau-hist', type=int, default=20)
@@ -128,10 +143,18 @@ def main(argv=None) -> int:
     parser.add_argument('--profile', default='anharmal')
     parser.add_argument('--tag', default='cpu-2core')
     args = parser.parse_args(argv)
+    if (args.seeds and args.al is None) or (not args.seeds and not args.compare):
+        parser.error('give --al PK (steps to the first uncertain frame) or --seeds 0 with --compare MD_PK HAL_PK')
     from aiida import load_profile, orm
     from member_recipes import machine
 
     load_profile(args.profile)
+    if args.seeds == 0:  # only the two loops side by side
+        lines = [f'# HAL vs MD: two loops side by side ({machine()["date"]})', '', *compare_loops(*args.compare)]
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / f'hal_vs_md_{args.tag}.md').write_text('\n'.join(lines) + '\n')
+        print('\n'.join(lines))
+        return 0
     setting = iteration_inputs(orm.load_node(args.al), args.iteration)
     calculator = setting['ensemble'].calculator()
     bias = {'kind': 'hal', 'tau_r': args.tau_r, 'tau_hist': args.tau_hist}

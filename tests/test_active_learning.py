@@ -121,6 +121,14 @@ def test_bad_input_is_refused_before_any_job(train_code, evaluate_code, md_code,
             r"unknown parameter\(s\) \['epsilon'\]",
         ),
         (builder({'explore': {'bias': {'kind': 'hal', 'tau_hist': 0}}}), '`tau_hist` must be an integer of at least 1'),
+        (
+            builder({'explore': {'bias': {'kind': 'hal', 'tau_hist': 200}}}),
+            '`explore.bias` `hal`: tau_hist 200 >= steps 200',
+        ),
+        (
+            builder({'acquisition': {'kind': 'trigger'}, 'explore': {'trigger': {}}}),
+            'acquisition kind `trigger` labels',
+        ),
     ]
     hal = builder(exploration='hal')  # a valid HAL loop: the trigger acquisition with the protocol's bias and trigger
     assert hal.acquisition['kind'] == 'trigger' and hal.explore.trigger['kind'] == 'softmax'

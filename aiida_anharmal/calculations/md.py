@@ -109,6 +109,18 @@ def validate_inputs(value, ctx=None):
     return None
 
 
+def bias_steps_message(bias: dict | None, steps, name: str = 'bias') -> str | None:
+    """Why an adaptive bias (checked settings) would never switch on in a run of ``steps`` steps, else ``None``."""
+    if not bias or bias.get('tau', 0) is not None or steps is None or 'tau_hist' not in bias:
+        return None
+    if bias['tau_hist'] >= steps:
+        return (
+            f'`{name}` `{bias["kind"]}`: tau_hist {bias["tau_hist"]} >= steps {steps}: the adaptive tau would never '
+            'switch on (no bias during the first tau_hist steps)'
+        )
+    return None
+
+
 def committee_message(value) -> str | None:
     """Why the ``bias`` or ``trigger`` input is refused (unknown kind or key, a bad value, a committee too small)."""
     members = len(value['ensemble'].members) if 'ensemble' in value else 1
@@ -121,6 +133,11 @@ def committee_message(value) -> str | None:
             return f'bad `{name}`: {exc}'
         if checked is None:
             continue
+        if name == 'bias':
+            parameters = value['parameters'].get_dict() if 'parameters' in value else {}
+            message = bias_steps_message(checked, parameters.get('steps', MDSettings.steps))
+            if message:
+                return message
         needed = registry.get(checked['kind']).min_members
         if members < needed:
             driver = (

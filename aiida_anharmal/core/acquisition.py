@@ -306,7 +306,8 @@ class TriggerAcquisition(AcquisitionKind):
 
 def select_triggered(run_index, frame_numbers, uncertainty, triggered, frames_before: int, n_max: int):
     """The last frame of every run in ``triggered`` (run indices) and up to ``frames_before`` frames before
-    it; sorted by uncertainty (largest first), cut to ``n_max``. Returns ``(indices, reasons)``."""
+    it; the trigger frames first, each group sorted by uncertainty (largest first), cut to ``n_max``.
+    Returns ``(indices, reasons, n_chosen)`` (``n_chosen``: before the cut)."""
     run_index, frame_numbers = np.asarray(run_index), np.asarray(frame_numbers)
     uncertainty = np.asarray(uncertainty, dtype=float)
     chosen, reasons = [], {}
@@ -318,9 +319,14 @@ def select_triggered(run_index, frame_numbers, uncertainty, triggered, frames_be
         for position, k in enumerate(mine[::-1][: frames_before + 1]):
             chosen.append(int(k))
             reasons[int(k)] = 'trigger' if position == 0 else 'before_trigger'
-    ranked = sorted(chosen, key=lambda k: -uncertainty[k] if np.isfinite(uncertainty[k]) else np.inf)
-    kept = ranked[:n_max]
-    return np.array(kept, dtype=int), [reasons[k] for k in kept]
+
+    # the frames triggers fired at first (the cut to n_max never drops one for an earlier frame), each group
+    # by uncertainty, largest first
+    def rank(k):
+        return (reasons[k] != 'trigger', -uncertainty[k] if np.isfinite(uncertainty[k]) else np.inf)
+
+    kept = sorted(chosen, key=rank)[:n_max]
+    return np.array(kept, dtype=int), [reasons[k] for k in kept], len(chosen)
 
 
 def with_defaults(parameters: dict) -> dict:

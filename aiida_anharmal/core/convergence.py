@@ -215,7 +215,7 @@ class MaeAndSelection(ConvergenceRule):
         if means:
             parts.append(f'mean P(UCE) of the runs {", ".join(means)} (like the test set: at most {limit:.2f})')
         if guarded:
-            parts.append(f'{guarded} run(s) ended by a guard')
+            parts.append(f'{guarded} run(s) ended by a guard or stop trigger')
         return '; '.join(parts)
 
     def __call__(self, history: list[IterationRecord]) -> Decision:

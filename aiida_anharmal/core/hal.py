@@ -98,9 +98,19 @@ class AdaptiveTau:
         return 0.0 if bias == 0.0 else self.tau_r * float(np.mean(self.forces)) / bias
 
     def state(self) -> dict:
-        return {'forces': list(self.forces), 'biases': list(self.biases), 'observed': self.observed}
+        return {
+            'forces': list(self.forces),
+            'biases': list(self.biases),
+            'observed': self.observed,
+            'tau_hist': self.tau_hist,
+        }
 
     def restore(self, state: dict) -> None:
+        if state.get('tau_hist', self.tau_hist) != self.tau_hist:
+            raise ValueError(
+                f'the checkpoint was written with tau_hist {state["tau_hist"]}, not {self.tau_hist}: continue a run with '
+                'the bias it was started with'
+            )
         self.forces = deque((float(x) for x in state['forces']), maxlen=self.tau_hist)
         self.biases = deque((float(x) for x in state['biases']), maxlen=self.tau_hist)
         self.observed = int(state['observed'])
@@ -175,5 +185,10 @@ class HALBias(Bias):
 
     def restore(self, state: dict) -> None:
         """Back to a checkpoint: the next force call recomputes the checkpoint step's forces (with its tau)."""
+        if 'controller' not in state:
+            raise ValueError(
+                'the checkpoint holds no state of the HAL bias: it was written by a run without it; continue a run with '
+                'the bias it was started with'
+            )
         self.controller.restore(state['controller'])
         self.tau = self.tau_frame = float(state['tau_frame'])

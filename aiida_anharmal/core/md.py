@@ -294,7 +294,8 @@ class MDRun:
         velocities = atoms.get_velocities() * units.fs
         self.recorder.write(scalars, atoms.positions, velocities, prediction.forces, prediction.uce_forces)
         self.frames_written += 1
-        if time.monotonic() - self.last_checkpoint > self.checkpoint_seconds:
+        # never at the run's first step: a continuation from there would observe that step twice
+        if step > self.start_step and time.monotonic() - self.last_checkpoint > self.checkpoint_seconds:
             self.write_checkpoint(step)
             self.last_checkpoint = time.monotonic()
         self.timing['record'] += time.perf_counter() - t0
@@ -357,6 +358,8 @@ def run_md(
     came after the last one.
     """
     settings.check()
+    if checkpoint is not None and int(checkpoint['step']) == 0:
+        checkpoint = None  # nothing done yet: a fresh start with the same seed is the same run
     if bias is not None and getattr(calculator, 'n_members', bias.min_members) < bias.min_members:
         raise ValueError(f'bias `{bias.key}` needs a committee of at least {bias.min_members} members')
     if guards is None:

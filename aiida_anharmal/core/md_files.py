@@ -58,6 +58,12 @@ class FrameRecorder:
         self.per_atom = per_atom
         self.sync_seconds = sync_seconds
         layout = {'n_atoms': n_atoms, 'scalars': list(SCALARS), 'per_atom_uncertainty': per_atom}
+        old = self.directory / 'frames.json'
+        if append_after_step is not None and old.exists() and json.loads(old.read_text()) != layout:
+            raise ValueError(
+                f'the frames to continue have the layout {json.loads(old.read_text())}, this version writes {layout}: '
+                'start a new run from the last frame (parent_trajectory) instead'
+            )
         (self.directory / 'frames.json').write_text(json.dumps(layout))
         path = self.directory / 'frames.bin'
         if append_after_step is not None:

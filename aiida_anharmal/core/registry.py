@@ -19,6 +19,7 @@ AiiDA import here.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -26,14 +27,14 @@ T = TypeVar('T')
 
 
 def check_number(name: str, value, *, integer: bool = False, minimum: int = 1) -> None:
-    """Raise :class:`ValueError` unless ``value`` is a positive number (not a bool), or with ``integer``
-    an integer of at least ``minimum``."""
+    """Raise :class:`ValueError` unless ``value`` is a positive finite number (not a bool), or with
+    ``integer`` an integer of at least ``minimum``."""
     if isinstance(value, bool):
         ok = False
     elif integer:
         ok = isinstance(value, int) and value >= minimum
     else:
-        ok = isinstance(value, (int, float)) and value > 0
+        ok = isinstance(value, (int, float)) and 0 < value < math.inf
     if not ok:
         kind = f'an integer of at least {minimum}' if integer else 'a positive number'
         raise ValueError(f'`{name}` must be {kind}, not {value!r}')

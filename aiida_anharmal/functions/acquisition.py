@@ -66,12 +66,12 @@ def triggered_selection(kind, p, runs, stops: dict, pooled, probabilities) -> tu
         raise ValueError(f'`stop_reasons` names runs without frames: {unknown}')
     reasons = {rule.reason for rule in TRIGGERS}
     triggered = [r for r, run in enumerate(runs) if stops.get(run) in reasons]
-    indices, why = select_triggered(run_index, frame, uncertainty, triggered, p['frames_before'], p['n_max'])
+    indices, why, n_chosen = select_triggered(run_index, frame, uncertainty, triggered, p['frames_before'], p['n_max'])
     pu = np.nan_to_num(probabilities[0](uncertainty), nan=0.0)
     pe = np.nan_to_num(probabilities[1](energy), nan=0.0)
     chosen = np.zeros(len(uncertainty))
     chosen[indices] = 1.0
-    selection = Selection(indices, chosen, pu, pe, np.full(len(uncertainty), np.nan), len(indices), indices)
+    selection = Selection(indices, chosen, pu, pe, np.full(len(uncertainty), np.nan), n_chosen, indices)
     return selection, why
 
 

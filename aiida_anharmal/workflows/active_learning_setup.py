@@ -11,6 +11,7 @@ from __future__ import annotations
 from aiida import orm
 
 from ..calculations.label import check_label_inputs
+from ..calculations.md import bias_steps_message
 from ..core.acquisition import ACQUISITIONS, check_acquisition_parameters
 from ..core.acquisition import with_defaults as acquisition_defaults
 from ..core.convergence import check_convergence_parameters
@@ -254,6 +255,7 @@ def _exploration_message(explore) -> str | None:
     from ..core.md import check_bias_settings
     from ..core.triggers import check_trigger_settings
 
+    checked = {}
     for name, check in (
         ('guards', check_guard_settings),
         ('bias', check_bias_settings),
@@ -261,10 +263,11 @@ def _exploration_message(explore) -> str | None:
     ):
         if name in explore:
             try:
-                check(explore[name].get_dict())
+                checked[name] = check(explore[name].get_dict())
             except ValueError as exc:
                 return f'bad `explore.{name}`: {exc}'
-    return None
+    parameters = explore['parameters'].get_dict() if 'parameters' in explore else {}
+    return bias_steps_message(checked.get('bias'), parameters.get('steps'), 'explore.bias')
 
 
 def _strategy_message(value) -> str | None:
@@ -281,7 +284,8 @@ def _strategy_message(value) -> str | None:
     message = _exploration_message(value.get('explore', {}))
     if message:
         return message
-    if kind.from_stops and 'trigger' not in value.get('explore', {}):
+    explore = value.get('explore', {})
+    if kind.from_stops and ('trigger' not in explore or not explore['trigger'].get_dict()):
         return (
             f'acquisition kind `{kind.key}` labels the frames where a stop trigger ended a run: give '
             '`explore.trigger` (exploration `hal` of the builder sets it)'

@@ -99,3 +99,17 @@ def test_random_baseline_ignores_uncertainty():
     assert nan.indices.tolist() == [1]
     with pytest.raises(ValueError, match='order'):
         select(uncertainty, energy, flat, EnergyProbability(0.0, 1.0), seed=4, order='energy')
+
+
+def test_trigger_frames_come_first_and_survive_the_cut():
+    from aiida_anharmal.core.acquisition import select_triggered
+
+    # run 0: frames 0-3 (the last fired, low UCE); run 1: frames 4-6 (the last fired); run 2 not triggered
+    run_index = np.array([0, 0, 0, 0, 1, 1, 1, 2, 2])
+    frames = np.array([0, 1, 2, 3, 0, 1, 2, 0, 1])
+    uncertainty = np.array([0.1, 0.9, 0.8, 0.2, 0.1, 0.7, 0.3, 5.0, 5.0])
+    indices, reasons, n = select_triggered(run_index, frames, uncertainty, [0, 1], frames_before=2, n_max=3)
+    assert n == 6
+    assert list(indices) == [6, 3, 1] and reasons == ['trigger', 'trigger', 'before_trigger']
+    indices, reasons, _ = select_triggered(run_index, frames, uncertainty, [0, 1], frames_before=0, n_max=30)
+    assert sorted(indices) == [3, 6] and reasons == ['trigger', 'trigger']

@@ -209,3 +209,55 @@ def test_a_committee_of_one_is_refused(tmp_path):
     one = CalculatorCommittee([MorsePotential()])
     with pytest.raises(ValueError, match='at least 2 members'):
         run_md(crystal(), one, MDSettings(steps=2), tmp_path, bias=HALBias({}))
+
+
+class Killed(Exception):
+    pass
+
+
+class KilledAfter:
+    """The committee, killed (an exception out of the force call) at its ``calls``-th prediction."""
+
+    def __init__(self, calls):
+        self.inner, self.calls, self.n_members = committee(), calls, 3
+
+    def predict(self, atoms):
+        self.calls -= 1
+        if self.calls < 0:
+            raise Killed
+        return self.inner.predict(atoms)
+
+
+def test_a_killed_hal_run_continues_from_its_last_checkpoint_bit_for_bit(tmp_path):
+    """Checkpoints written at saved frames mid-run (never at the first step) continue the same trajectory."""
+    bias = {'kind': 'hal', 'tau_r': 0.2, 'tau_hist': 5}
+    _, full = run(tmp_path, 'full', bias=bias, steps=30, stride=1)
+    settings = MDSettings(temperature=600, timestep=2.0, steps=30, save_stride=1, friction=0.02, seed=3)
+    guards = build_stop_rules({'max_uncertainty': None}, settings.temperature)
+    folder = tmp_path / 'killed'
+    folder.mkdir()
+    with pytest.raises(Killed):  # killed at the force call of step 1: no checkpoint of step 0 was written
+        run_md(
+            crystal(rattle=0.02), KilledAfter(1), settings, folder, guards, bias=build_bias(bias), checkpoint_seconds=0
+        )
+    assert not (folder / 'checkpoint.json').exists()
+    with pytest.raises(Killed):  # killed during step 12: the checkpoint of step 11 is the last
+        run_md(
+            crystal(rattle=0.02), KilledAfter(12), settings, folder, guards, bias=build_bias(bias), checkpoint_seconds=0
+        )
+    checkpoint = read_checkpoint(folder / 'checkpoint.json')
+    assert checkpoint['step'] == 11
+    run_md(crystal(rattle=0.02), committee(), settings, folder, guards, bias=build_bias(bias), checkpoint=checkpoint)
+    frames = read_frames(folder)
+    assert list(frames['step']) == list(range(31))
+    for name in ('positions', 'velocities', 'tau', 'bias_force'):
+        np.testing.assert_array_equal(frames[name], full[name])
+
+
+def test_a_checkpoint_of_another_bias_is_refused():
+    bias = HALBias({'tau_hist': 5})
+    with pytest.raises(ValueError, match='holds no state of the HAL bias'):
+        bias.restore({})
+    other = HALBias({'tau_hist': 7})
+    with pytest.raises(ValueError, match='written with tau_hist 7, not 5'):
+        bias.restore(other.state())
