@@ -1,0 +1,155 @@
+"""The Bayesian force-constant model on data of a known expansion, and the retrain rules on constructed series."""
+
+import contextlib
+import io
+
+import numpy as np
+import pytest
+from ase.build import bulk
+
+from aiida_anharmal.core.bayesian_fc import BayesianForceConstantModel, check_cutoffs, max_cutoff
+from aiida_anharmal.core.retrain import RETRAIN_RULES, EpsMinRule, TrajectoryAverageRule, make_retrain_rule
+
+
+def cu_model(cutoffs=(3.5, 3.0)):
+    primitive, ideal = bulk('Cu', 'fcc', a=3.6), bulk('Cu', 'fcc', a=3.6, cubic=True).repeat(2)
+    with contextlib.redirect_stdout(io.StringIO()):  # hiphive prints its cluster space
+        return BayesianForceConstantModel(primitive, cutoffs, ideal)
+
+
+@pytest.fixture(scope='module')
+def known():
+    """A harmonic + cubic expansion of random coefficients, 8 labelled structures with 1 meV/A noise."""
+    model = cu_model()
+    rng = np.random.default_rng(0)
+    truth = rng.normal(0.0, 1.0, model.n_parameters)
+    from hiphive import ForceConstantPotential
+    from hiphive.calculators import ForceConstantCalculator
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        calculator = ForceConstantCalculator(
+            ForceConstantPotential(model.cluster_space, truth).get_force_constants(model.ideal)
+        )
+    frames = []
+    for _ in range(8):
+        atoms = model.ideal.copy()
+        atoms.positions += rng.normal(0.0, 0.05, atoms.positions.shape)
+        atoms.calc = calculator
+        forces = atoms.get_forces()
+        frames.append((atoms.positions.copy(), forces))
+        model.add(atoms.positions, forces + rng.normal(0.0, 1e-3, forces.shape))
+    return model, truth, frames, calculator
+
+
+def test_the_sensing_matrix_gives_the_forces_of_the_expansion(known):
+    model, truth, frames, _ = known
+    positions, forces = frames[0]
+    np.testing.assert_allclose(model.sensing_matrix(positions) @ truth, forces.ravel(), atol=1e-12)
+    assert model.n_max == 3 and model.n_parameters == 13
+
+
+def test_the_fit_recovers_the_coefficients_and_the_noise(known):
+    model, truth, _, _ = known
+    fit = model.fit()
+    z = (fit.coefficients - truth) / np.sqrt(np.diag(fit.sigma))
+    assert np.abs(fit.coefficients - truth).max() < 1e-3 and np.abs(z).max() < 4
+    assert fit.noise == pytest.approx(1e-3, rel=0.1)  # beta^-1/2: the 1 meV/A noise put on the forces
+    assert fit.n_structures == 8 and fit.n_rows == 8 * 32 * 3
+
+
+def test_bayesian_error_is_sqrt_diag_a_sigma_at_by_hand(known):
+    model, _, frames, _ = known
+    fit = model.fit()
+    positions = frames[0][0] + 0.01
+    A = model.sensing_matrix(positions)
+    by_hand = np.array([row @ fit.sigma @ row for row in A]).reshape(-1, 3)
+    eps, per_atom = model.bayesian_error(positions, A)
+    assert eps == pytest.approx(np.sqrt(by_hand.mean()), rel=1e-12)
+    np.testing.assert_allclose(per_atom, np.sqrt(by_hand.mean(axis=1)), rtol=1e-12)
+    # the noise 1/beta is not in it: eps_B of a well-determined fit is far below beta^-1/2
+    assert eps < fit.noise
+
+
+def test_posterior_samples_spread_like_sigma(known):
+    model, _, frames, _ = known
+    fit = model.fit()
+    samples = model.sample_coefficients(4000, seed=1)
+    np.testing.assert_allclose(np.cov(samples.T), fit.sigma, atol=5 * np.abs(fit.sigma).max() / np.sqrt(4000))
+    committee = model.committee_forces(frames[1][0], samples[:5])
+    assert committee.shape == (5, 32, 3)
+
+
+def test_the_calculator_of_the_fit_matches_its_forces(known):
+    model, _, frames, _ = known
+    model.fit()
+    atoms = model.ideal.copy()
+    atoms.positions = frames[2][0]
+    with contextlib.redirect_stdout(io.StringIO()):
+        atoms.calc = model.calculator()
+    np.testing.assert_allclose(atoms.get_forces(), model.forces(frames[2][0]), atol=1e-10)
+    assert np.isfinite(atoms.get_potential_energy())
+
+
+@pytest.mark.parametrize(
+    ('cutoffs', 'match'),
+    [
+        ((), 'at least the cut-off of order 2'),
+        ((3.0, 3.5), 'must not increase with the order'),
+        ((-1.0,), 'must be positive'),
+        ((4.0, 3.0), 'longer than the supercell allows'),
+    ],
+)
+def test_bad_cutoffs_are_refused(cutoffs, match):
+    with pytest.raises(ValueError, match=match):
+        check_cutoffs(cutoffs, max_cutoff(bulk('Cu', 'fcc', a=3.6, cubic=True).repeat(2)))
+
+
+def fired(rule, series, refit=None):
+    """The steps at which ``rule`` fires on ``series``; after a firing the frame's eps_B under the new fit is
+    ``refit(eps)`` (default: the value itself)."""
+    steps = []
+    for n, eps in enumerate(series):
+        if rule.fires(eps):
+            steps.append(n)
+            rule.refitted(eps if refit is None else refit(eps))
+    return steps
+
+
+def test_trajectory_average_fires_where_its_formula_says():
+    rule = TrajectoryAverageRule({'gamma': 3.0, 'k': 3})
+    # mu_3 of the steps before: 1 -> fires above 3; [10, 1, 1, 1] then 3.5: mu_3 = 1 -> fires
+    assert fired(rule, [1.0, 1.0, 1.0, 1.0, 3.1, 1.0, 2.9]) == [4]
+    assert fired(TrajectoryAverageRule({'gamma': 3.0, 'k': 3}), [10.0, 1.0, 1.0, 1.0, 3.5]) == [4]
+    # k = 4: mu_4 = (10 + 1 + 1 + 1) / 4 = 3.25 -> 3.5 is below 9.75
+    assert fired(TrajectoryAverageRule({'gamma': 3.0, 'k': 4}), [10.0, 1.0, 1.0, 1.0, 3.5]) == []
+    # never at the first step; the refitted frame enters the window with its new eps_B
+    rule = TrajectoryAverageRule({'gamma': 2.0, 'k': 10})
+    assert fired(rule, [5.0, 1.0, 20.0], refit=lambda eps: 2.0) == [2]
+    assert list(rule.window) == [5.0, 1.0, 2.0]
+
+
+def test_eps_min_fires_above_the_mean_of_the_values_after_each_fit():
+    rule = EpsMinRule()
+    # stored: 1.0 (first step); 1.5 fires (> 1.0), refitted to 0.5 -> mean 0.75; 0.8 fires, refitted to 0.9 ->
+    # mean 0.8; 0.79 does not fire, 0.81 does
+    refits = {1.5: 0.5, 0.8: 0.9, 0.81: 0.6}
+    assert fired(rule, [1.0, 0.9, 1.5, 0.7, 0.8, 0.79, 0.81], refit=refits.get) == [2, 4, 6]
+    assert rule.stored == [1.0, 0.5, 0.9, 0.6]
+
+
+def test_rule_state_round_trips_and_bad_parameters_are_refused():
+    rule = make_retrain_rule({'rule': 'trajectory_average', 'k': 5})
+    fired(rule, [1.0, 2.0, 9.0])
+    copy = make_retrain_rule({'rule': 'trajectory_average', 'k': 5})
+    copy.restore(rule.state())
+    assert [copy.fires(x) for x in (1.0, 30.0)] == [rule.fires(x) for x in (1.0, 30.0)]
+    assert set(RETRAIN_RULES.keys()) == {'trajectory_average', 'eps_min'}
+    for settings, match in (
+        ({'gamma': 1.0}, 'larger than 1'),
+        ({'gamma': 0.5}, 'larger than 1'),
+        ({'k': 0}, '`k` must be an integer of at least 1'),
+        ({'window': 3}, r"unknown parameter\(s\) \['window'\]"),
+        ({'rule': 'eps_max'}, 'unknown retrain rule `eps_max`'),
+    ):
+        with pytest.raises(ValueError, match=match):
+            make_retrain_rule(settings)
