@@ -179,6 +179,7 @@ def test_bad_md_inputs_are_refused(md_code):
         ({'trigger': orm.Dict({'kind': 'softmax', 's_tol': 0})}, r'`s_tol` must lie in \(0, 1\)'),
         ({'trigger': orm.Dict({'kind': 'softmax', 'tol': 0.3})}, r"unknown parameter\(s\) \['tol'\] of `softmax`"),
         ({'trigger': orm.Dict({'kind': 'uncertainty'})}, 'unknown MD stop trigger `uncertainty`'),
+        ({'trigger': orm.Dict({'kind': 'retrain'})}, 'trigger `retrain` reads the Bayesian error'),
         (
             {'trigger': orm.Dict({'kind': 'max_relative', 'eps': float('inf')})},
             '`eps` must be a positive number, not inf',

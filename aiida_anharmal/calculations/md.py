@@ -133,17 +133,22 @@ def committee_message(value) -> str | None:
             return f'bad `{name}`: {exc}'
         if checked is None:
             continue
-        if name == 'bias':
-            parameters = value['parameters'].get_dict() if 'parameters' in value else {}
-            message = bias_steps_message(checked, parameters.get('steps', MDSettings.steps))
-            if message:
-                return message
+        if getattr(registry.get(checked['kind']), 'prediction_kind', 'ensemble') != 'ensemble':
+            return (
+                f'trigger `{checked["kind"]}` reads the Bayesian error of a Bayesian force-constant model; an MD run of '
+                'an ensemble or of the labelling engine has none'
+            )
         needed = registry.get(checked['kind']).min_members
         if members < needed:
             driver = (
                 f'an ensemble of {members} member(s)' if 'ensemble' in value else 'the labelling engine (one member)'
             )
             return f'{name} `{checked["kind"]}` needs a committee of at least {needed} members, not {driver}'
+        if name == 'bias':
+            parameters = value['parameters'].get_dict() if 'parameters' in value else {}
+            message = bias_steps_message(checked, parameters.get('steps', MDSettings.steps))
+            if message:
+                return message
     return None
 
 

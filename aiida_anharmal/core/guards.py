@@ -63,7 +63,27 @@ class Guard(StopRule):
 
 
 class Trigger(StopRule):
-    """A stop rule that ends a run at a frame to label (exit codes 340-349)."""
+    """A stop rule that ends a run at a frame to label (exit codes 340-349).
+
+    A trigger with a running state keeps it in the MD checkpoint (:meth:`state`, :meth:`restore`); the
+    continuation of a run it stopped shows it the stop frame's new prediction (:meth:`resume`, e.g. under
+    a refitted model). With ``refit`` set (a callable of the atoms), the run does not stop: the MD loop
+    calls ``refit``, recomputes the frame's forces and goes on, as the continuation would.
+    """
+
+    refit = None
+    #: what the trigger reads of a frame: ``ensemble`` (a committee's prediction) or ``bayesian`` (the eps_B of a
+    #: Bayesian force-constant model, :mod:`aiida_anharmal.core.dynamic_training`)
+    prediction_kind: ClassVar[str] = 'ensemble'
+
+    def state(self) -> dict:
+        return {}
+
+    def restore(self, state: dict) -> None:
+        """Back to a checkpoint's :meth:`state`."""
+
+    def resume(self, prediction) -> None:
+        """A continuation starts: ``prediction`` is the checkpoint frame's, with the current model."""
 
 
 GUARDS: Registry[type[Guard]] = Registry('MD guard')
@@ -253,4 +273,5 @@ def build_stop_rules(settings: dict, target_temperature: float, harmonic=None, t
     return rules if built is None else [*rules, built]
 
 
+from . import dynamic_training as _dynamic_training  # noqa: F401  (registers the retrain trigger)
 from . import triggers as _triggers  # noqa: F401  (registers the triggers)

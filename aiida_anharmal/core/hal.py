@@ -30,7 +30,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from .md import BIASES, Bias
+from .biases import BIASES, Bias
 from .registry import check_number
 
 

@@ -24,9 +24,9 @@ from ase import Atoms, units
 from ase.calculators.calculator import Calculator, all_changes
 
 from .anharmonicity import HarmonicReference
+from .biases import BIASES, Bias, build_bias, check_bias_settings
 from .guards import Trigger, build_stop_rules
 from .md_files import FrameRecorder, read_checkpoint, read_frames, write_checkpoint
-from .registry import Registry, Strategy
 
 __all__ = [
     'BIASES',
@@ -71,64 +71,6 @@ class MDSettings:
             raise ValueError(f'save_stride must be an integer in [1, steps={self.steps}], not {self.save_stride!r}')
         if self.dynamics == 'langevin' and not 0 < self.friction < 1:
             raise ValueError(f'the Langevin friction must lie in (0, 1) 1/fs, not {self.friction}')
-
-
-# ------------------------------------------------------------------------------------------- bias
-class Bias(Strategy):
-    """Base of the MD biases (registry :data:`BIASES`): what the integrator sees instead of the mean.
-
-    ``__call__(atoms, prediction)`` returns the ``(energy, forces)`` that drive the dynamics; the
-    frame records keep the unbiased ensemble prediction. The loop calls :meth:`observe` once per MD
-    step (step 0 included) after the step's forces, then :meth:`advance` (the bias of the next
-    step's forces); :meth:`record` adds scalars to the frame, :meth:`state`/:meth:`restore` go into
-    the checkpoint. Hyperactive learning registers its ``E - tau sigma`` bias here
-    (:mod:`aiida_anharmal.core.hal`).
-    """
-
-    #: the committee size the bias needs (the MD calculation refuses a smaller ensemble)
-    min_members: ClassVar[int] = 1
-
-    def __call__(self, atoms: Atoms, prediction) -> tuple[float, np.ndarray]:
-        raise NotImplementedError
-
-    def observe(self, prediction) -> None:
-        """One MD step is done; its forces came from the last call."""
-
-    def advance(self) -> None:
-        """Set the bias of the next step's forces."""
-
-    def record(self) -> dict:
-        """Scalars of the last observed frame (names of :data:`~aiida_anharmal.core.md_files.BIAS_SCALARS`)."""
-        return {}
-
-    def state(self) -> dict:
-        return {}
-
-    def restore(self, state: dict) -> None:
-        """Back to a checkpoint's :meth:`state`: the next call recomputes the checkpoint step's forces."""
-
-
-BIASES: Registry[type[Bias]] = Registry('MD bias')
-
-
-def check_bias_settings(settings: dict | None) -> dict | None:
-    """``{'kind': ..., parameters}`` checked with the defaults of its class filled in (``None``/``{}``: no bias)."""
-    if not settings:
-        return None
-    settings = dict(settings)
-    kind = settings.pop('kind', None)
-    if kind is None:
-        raise ValueError(f'the `bias` settings need a `kind`: one of {BIASES.keys()}')
-    return {'kind': kind, **BIASES.get(kind).validate(settings)}
-
-
-def build_bias(settings: dict | None) -> Bias | None:
-    """The bias of ``settings`` (see :func:`check_bias_settings`), or ``None``."""
-    checked = check_bias_settings(settings)
-    if checked is None:
-        return None
-    kind = checked.pop('kind')
-    return BIASES.get(kind)(checked)
 
 
 # ------------------------------------------------------------------------------------------- loop
@@ -236,6 +178,8 @@ class MDRun:
             self.rng.bit_generator.state = checkpoint['rng_state']
             if self.bias is not None:
                 self.bias.restore(checkpoint.get('bias_state') or {})
+            if self.trigger is not None:
+                self.trigger.restore(checkpoint.get('trigger_state') or {})
             return int(checkpoint['step'])
         if not self.atoms.get_momenta().any():
             from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
@@ -252,15 +196,19 @@ class MDRun:
         if self.trigger is not None:
             self.trigger.last_score = np.nan
         t0 = time.perf_counter()
+        saved = False
         for guard in self.guards:
             message = guard.check(self.atoms, prediction)
             if message:
                 self.timing['guards'] += time.perf_counter() - t0
                 self.save(step, prediction)  # keep the frame that fired: it says what went wrong
-                raise RunStopped(guard.reason, message)
+                if getattr(guard, 'refit', None) is None:
+                    raise RunStopped(guard.reason, message)
+                self.refit_in_place(guard)
+                saved = True
         self.timing['guards'] += time.perf_counter() - t0
         stride = self.settings.save_stride
-        if step % stride == 0:
+        if step % stride == 0 and not saved:
             self.save(step, prediction)
         if self.bias is not None:
             self.bias.advance()
@@ -268,6 +216,13 @@ class MDRun:
         spent = self.max_seconds is not None and time.monotonic() - self.begin > self.max_seconds
         if spent and self.start_step < step < self.settings.steps and step % stride == 0:
             raise RunStopped('time_budget_spent', f'stopped at step {step} after {self.max_seconds} s')
+
+    def refit_in_place(self, trigger) -> None:
+        """What a stop and its continuation do, in one run: refit, the frame's forces again, the trigger told."""
+        trigger.refit(self.atoms)
+        self.forces.reset()
+        self.atoms.get_forces()
+        trigger.resume(self.forces.prediction)
 
     def save(self, step: int, prediction) -> None:
         t0 = time.perf_counter()
@@ -302,14 +257,20 @@ class MDRun:
 
     def write_checkpoint(self, step: int) -> None:
         extra = {'bias_state': self.bias.state()} if self.bias is not None else {}
+        if self.trigger is not None:
+            extra['trigger_state'] = self.trigger.state()
         write_checkpoint(self.directory / 'checkpoint.json', self.atoms, step, self.rng, self.settings, extra)
 
     def run(self) -> MDResult:
         state, message = 'finished', ''
-        if self.start_step and self.bias is not None:
-            # a continuation: the checkpoint step's forces with the bias they had, then the next step's bias
+        if self.start_step:
+            # a continuation: the checkpoint step's forces (with the bias they had), then the next step's bias;
+            # the trigger sees the frame under the current model (after a refit: the new one)
             self.atoms.get_forces()
-            self.bias.advance()
+            if self.bias is not None:
+                self.bias.advance()
+            if self.trigger is not None:
+                self.trigger.resume(self.forces.prediction)
         self.dynamics.attach(self.observe, interval=1)
         t0 = time.perf_counter()
         try:
@@ -377,6 +338,3 @@ def run_md(
         bias,
     )
     return run.run()
-
-
-from . import hal as _hal  # noqa: F401  (registers the HAL bias)

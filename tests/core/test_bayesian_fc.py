@@ -153,3 +153,82 @@ def test_rule_state_round_trips_and_bad_parameters_are_refused():
     ):
         with pytest.raises(ValueError, match=match):
             make_retrain_rule(settings)
+
+
+class CachedEMT:
+    """EMT forces, computed once per configuration: numpy's reductions may differ in the last bit with memory
+    alignment, and this test is about the MD, the refits and the continuation, not about EMT."""
+
+    def __init__(self):
+        from ase.calculators.emt import EMT
+
+        self.emt, self.cache = EMT(), {}
+
+    def forces(self, atoms):
+        key = atoms.positions.tobytes()
+        if key not in self.cache:
+            probe = atoms.copy()
+            probe.calc = self.emt
+            self.cache[key] = probe.get_forces()
+        return self.cache[key].copy()
+
+
+class CacheCalculator:
+    """The ASE side of :class:`CachedEMT` (what :func:`dynamic_training` labels with)."""
+
+    def __init__(self, labels):
+        self.labels = labels
+
+    def get_forces(self, atoms):
+        return self.labels.forces(atoms)
+
+    def get_property(self, name, atoms=None, allow_calculation=True):
+        return self.labels.forces(atoms)
+
+
+@pytest.mark.slow
+def test_a_run_continued_after_a_refit_is_the_run_that_refits_in_place(tmp_path):
+    """Dynamic training by stop, label, refit and continue equals one run that refits where it stands, bit for bit."""
+    from aiida_anharmal.core.dynamic_training import BayesianPotential, RetrainTrigger, dynamic_training
+    from aiida_anharmal.core.guards import build_stop_rules
+    from aiida_anharmal.core.md import MDSettings, read_frames, run_md
+
+    labels = CachedEMT()
+    rng = np.random.default_rng(3)
+    ideal = cu_model().ideal
+    initial = [ideal.positions + rng.normal(0.0, 0.05, ideal.positions.shape) for _ in range(3)]
+
+    def fitted():
+        model = cu_model()
+        for positions in initial:
+            atoms = model.ideal.copy()
+            atoms.positions = positions
+            model.add(positions, labels.forces(atoms))
+        model.fit()
+        return BayesianPotential(model)
+
+    settings = MDSettings(temperature=300, timestep=2.0, steps=40, save_stride=1, friction=0.02, seed=5)
+    rule = {'rule': 'trajectory_average', 'gamma': 1.3, 'k': 5}
+    (tmp_path / 'stops').mkdir()
+    stopped = dynamic_training(ideal, fitted(), CacheCalculator(labels), settings, tmp_path / 'stops', rule)
+    assert stopped.result.state == 'finished' and len(stopped.refits) >= 2
+    assert [r['n_data'] for r in stopped.refits] == list(range(4, 4 + len(stopped.refits)))
+
+    potential = fitted()
+    refits = []
+
+    def refit(atoms):
+        refits.append(atoms.positions.copy())
+        potential.refit(atoms.positions, labels.forces(atoms))
+
+    rules = build_stop_rules({'max_uncertainty': None}, settings.temperature, trigger={'kind': 'retrain', **rule})
+    assert isinstance(rules[-1], RetrainTrigger)
+    rules[-1].refit = refit
+    (tmp_path / 'one').mkdir()
+    result = run_md(ideal.copy(), potential, settings, tmp_path / 'one', rules)
+    assert result.state == 'finished' and len(refits) == len(stopped.refits)
+    one, parts = read_frames(tmp_path / 'one'), read_frames(tmp_path / 'stops')
+    assert list(parts['step']) == list(one['step']) == list(range(41))
+    for name in ('positions', 'velocities', 'forces', 'uce_force_max', 'trigger_score'):
+        np.testing.assert_array_equal(parts[name], one[name])
+    assert np.isfinite(one['trigger_score']).all()  # eps_B of every step is recorded
