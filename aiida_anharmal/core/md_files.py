@@ -94,8 +94,8 @@ class FrameRecorder:
         self._handle.close()
 
 
-def record_length(n_atoms: int, per_atom: bool) -> int:
-    return len(SCALARS) + 9 * n_atoms + (n_atoms if per_atom else 0)
+def record_length(n_atoms: int, per_atom: bool, n_scalars: int = len(SCALARS)) -> int:
+    return n_scalars + 9 * n_atoms + (n_atoms if per_atom else 0)
 
 
 def keep_frames_until(path: Path, length: int, step: int) -> None:
@@ -118,7 +118,7 @@ def read_frames(directory: str | Path) -> dict[str, np.ndarray]:
     directory = Path(directory)
     layout = json.loads((directory / 'frames.json').read_text())
     n, per_atom = layout['n_atoms'], layout['per_atom_uncertainty']
-    length = record_length(n, per_atom)
+    length = record_length(n, per_atom, len(layout['scalars']))  # the layout of the file (older ones have fewer)
     raw = np.fromfile(directory / 'frames.bin', dtype='<f8') if (directory / 'frames.bin').exists() else np.zeros(0)
     raw = raw[: len(raw) - len(raw) % length].reshape(-1, length)
     out = {name: raw[:, k] for k, name in enumerate(layout['scalars'])}

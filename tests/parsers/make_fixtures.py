@@ -166,6 +166,9 @@ def md_frames(n_frames: int):
                 'uce_anharmonicity': np.nan,
                 'temperature': 300.0,
                 'kinetic_energy': 0.1,
+                'tau': np.nan,
+                'bias_force': np.nan,
+                'trigger_score': np.nan,
             }
             positions = 1.8 * np.array([[0, 0, 0], [0, 1, 1], [1, 0, 1], [1, 1, 0]], dtype=float) + 0.01 * k
             recorder.write(scalars, positions, np.zeros((N_ATOMS, 3)), np.zeros((N_ATOMS, 3)), np.full(N_ATOMS, 0.02))
@@ -197,6 +200,9 @@ def md_cases():
         'not_finite': 324,
         'anharmonicity_too_large': 325,
     }
+    from aiida_anharmal.core.guards import TRIGGERS
+
+    guards.update({rule.reason: rule.exit_status for rule in TRIGGERS})  # a trigger ends a run like a guard
     for reason, code in guards.items():
         md_case(
             reason,
