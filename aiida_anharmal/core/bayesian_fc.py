@@ -10,7 +10,8 @@ posterior is kept) gives
 * ``beta``: the noise precision (sklearn's ``alpha_``; ``beta^-1/2`` in eV/A is the model's estimate of its
   force error on the training data),
 * ``lambda``: the prior precision of the coefficients (sklearn's ``lambda_``),
-* ``Sigma``: the posterior covariance of ``c`` (``sigma_``).
+* ``Sigma``: the posterior covariance of ``c``, ``(beta A^T A + lambda I)^-1`` (computed here: sklearn's
+  ``sigma_`` loses the prior in the directions the data do not reach when there are fewer rows than parameters).
 
 The **Bayesian error** of a frame is the part of the predictive variance that comes from the coefficients,
 ``diag(A Sigma A^T)`` per force component (sklearn's ``return_std`` adds ``1/beta`` to it; that is the noise, not
@@ -67,6 +68,16 @@ def fit_structure(ideal: Atoms, positions, forces=None) -> Atoms:
     structure.new_array('displacements', displacements)
     structure.new_array('forces', np.zeros_like(displacements) if forces is None else np.asarray(forces, dtype=float))
     return structure
+
+
+def posterior_covariance(A: np.ndarray, beta: float, lam: float) -> np.ndarray:
+    """Sigma = (beta A^T A + lambda I)^-1, the full posterior covariance of the coefficients.
+
+    Not sklearn's ``sigma_``: that is built from a thin SVD of A and, with fewer force rows than parameters
+    (early in a dynamic training), drops the prior variance 1/lambda of the directions no data have seen.
+    """
+    precision = beta * (A.T @ A) + lam * np.eye(A.shape[1])
+    return np.linalg.inv(precision)
 
 
 @dataclass
@@ -143,7 +154,8 @@ class BayesianForceConstantModel:
         return container.get_fit_data()
 
     def fit(self, max_iter: int = 300, tol: float = 1e-6) -> BayesianFit:
-        """Bayesian ridge on every structure added so far; the posterior is kept in :attr:`fit_result`."""
+        """Bayesian ridge on every structure added so far (sklearn's evidence maximisation for beta and lambda and
+        its posterior mean; the covariance of :func:`posterior_covariance`), kept in :attr:`fit_result`."""
         from sklearn.linear_model import BayesianRidge
 
         A, y = self.fit_data()
@@ -151,7 +163,7 @@ class BayesianForceConstantModel:
         ridge.fit(A, y)
         self.fit_result = BayesianFit(
             np.asarray(ridge.coef_, dtype=float),
-            np.asarray(ridge.sigma_, dtype=float),
+            posterior_covariance(A, float(ridge.alpha_), float(ridge.lambda_)),
             float(ridge.alpha_),
             float(ridge.lambda_),
             self.n_structures,

@@ -146,7 +146,9 @@ class DynamicRun:
 
 def dynamic_training(atoms, potential, labeller, settings, directory, rule: dict, guards=None, max_refits=100):
     """MD on ``potential`` until the end; at each firing of the retrain rule the stop frame is labelled by
-    ``labeller`` (an ASE calculator), the model refitted, the run continued from its checkpoint."""
+    ``labeller`` (an ASE calculator), the model refitted, the run continued from its checkpoint. After
+    ``max_refits`` refits a further firing ends it (its result's state is then ``trigger_retrain``, that frame
+    not labelled)."""
     from .guards import build_stop_rules
     from .md import read_checkpoint, run_md
 

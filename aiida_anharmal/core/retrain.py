@@ -14,7 +14,9 @@ one.
     fire when eps_B > the mean of the eps_B values stored right after each fit (the first step's eps_B
     under the initial fit, then each refitted frame's eps_B under its new fit).
 
-Every step's eps_B enters the window, a refitted frame with its eps_B under the new fit.
+Every step's eps_B enters the window, a refitted frame with its eps_B under the new fit. A frame with eps_B
+of 0 (the ideal lattice: every row of the sensing matrix is 0) says nothing about the fit and is skipped by
+both rules: it neither fires nor enters the window or the stored values.
 """
 
 from __future__ import annotations
@@ -78,6 +80,8 @@ class TrajectoryAverageRule(RetrainRule):
         return float(np.mean(self.window)) if self.window else float('nan')
 
     def fires(self, eps_b: float) -> bool:
+        if not eps_b > 0:
+            return False
         fired = bool(self.window) and eps_b > self.parameters['gamma'] * self.mean
         if fired:
             self.pending = True  # its eps_B enters the window after the refit
@@ -115,6 +119,8 @@ class EpsMinRule(RetrainRule):
         return float(np.mean(self.stored)) if self.stored else float('nan')
 
     def fires(self, eps_b: float) -> bool:
+        if not eps_b > 0:
+            return False
         if not self.stored:  # the first step under the initial fit: its eps_B is the first stored value
             self.stored.append(float(eps_b))
             return False

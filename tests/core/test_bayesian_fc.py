@@ -70,6 +70,20 @@ def test_bayesian_error_is_sqrt_diag_a_sigma_at_by_hand(known):
     assert eps < fit.noise
 
 
+def test_sigma_is_the_full_posterior_covariance_even_with_fewer_rows_than_parameters(known):
+    from aiida_anharmal.core.bayesian_fc import posterior_covariance
+
+    model, _, _, _ = known
+    fit = model.fit()
+    A, _ = model.fit_data()
+    np.testing.assert_allclose(fit.sigma, np.linalg.inv(fit.beta * A.T @ A + fit.lam * np.eye(A.shape[1])), rtol=1e-10)
+    few = np.random.default_rng(2).normal(size=(5, 10))  # 5 rows, 10 parameters: sklearn's thin SVD loses 5 directions
+    sigma = posterior_covariance(few, 100.0, 2.0)
+    null = np.linalg.svd(few)[2][-1]  # a direction no row reaches: its variance is the prior's, 1 / lambda
+    assert null @ sigma @ null == pytest.approx(0.5, rel=1e-10)
+    np.linalg.cholesky(sigma)  # positive definite: the posterior samples can be drawn
+
+
 def test_posterior_samples_spread_like_sigma(known):
     model, _, frames, _ = known
     fit = model.fit()
@@ -139,10 +153,16 @@ def test_eps_min_fires_above_the_mean_of_the_values_after_each_fit():
 
 def test_rule_state_round_trips_and_bad_parameters_are_refused():
     rule = make_retrain_rule({'rule': 'trajectory_average', 'k': 5})
-    fired(rule, [1.0, 2.0, 9.0])
+    fired(rule, [1.0, 2.0, 9.0])  # 9 > 3 x 1.5 fires: the window is (1, 2, 9 after its refit)
     copy = make_retrain_rule({'rule': 'trajectory_average', 'k': 5})
     copy.restore(rule.state())
-    assert [copy.fires(x) for x in (1.0, 30.0)] == [rule.fires(x) for x in (1.0, 30.0)]
+    assert copy.state() == rule.state() == {'window': [1.0, 2.0, 9.0], 'pending': False}
+    assert copy.fires(13.0) and rule.fires(13.0)  # 13 > 3 x 4: only a restored window fires on it
+    assert not make_retrain_rule({'rule': 'trajectory_average', 'k': 5}).fires(13.0)
+    # the ideal lattice has eps_B 0: skipped by both rules (else any eps_B > gamma x 0 would fire)
+    average, eps_min = TrajectoryAverageRule(), EpsMinRule()
+    assert fired(average, [0.0, 1.0, 0.9]) == [] and average.state()['window'] == [1.0, 0.9]
+    assert fired(eps_min, [0.0, 1.0, 0.9]) == [] and eps_min.state() == {'stored': [1.0]}
     assert set(RETRAIN_RULES.keys()) == {'trajectory_average', 'eps_min'}
     for settings, match in (
         ({'gamma': 1.0}, 'larger than 1'),
