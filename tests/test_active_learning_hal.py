@@ -24,7 +24,6 @@ def test_two_hal_iterations_on_emt_cu(submit_and_await, train_code, evaluate_cod
         exploration='hal',
         overrides={
             'initial': {'parameters': {'random': {'n_train': 16, 'n_test': 6, 'amplitude': 0.08}}},
-            'acquisition': {'frames_before': 1},
             'ensemble': {'n_sub': 2, 'seeds': [0], 'hyperparameters': {'max_epochs': 6}},
             'explore': {
                 'temperatures': [600.0],
@@ -58,25 +57,23 @@ def test_two_hal_iterations_on_emt_cu(submit_and_await, train_code, evaluate_cod
     scores = [float(np.max(c.outputs.frames.get_array('trigger_score'))) for c in calcs]
     assert triggered, f'no HAL run reached its trigger: largest scores {scores}'
 
-    # the selections: only the trigger frames (and one before each), each with its reason
+    # the selections: exactly the frames the triggers fired at, each with its reason
     n_labelled = 0
     for name in ('iter_01', 'iter_02'):
         selection = iterations[name]['selection']
         runs = {run['run']: run for run in selection['runs']}
-        assert selection['kind'] == 'trigger'
-        assert set(selection['reasons']) <= {'trigger', 'before_trigger'}
-        assert selection['reasons'].count('trigger') == sum(not run['ended_normally'] for run in runs.values())
+        assert selection['kind'] == 'trigger' and selection['frames_before'] == 0
+        assert selection['reasons'] == ['trigger'] * sum(not run['ended_normally'] for run in runs.values())
         n_labelled += len(selection['frames'])
     final = node.outputs.training_set
     added = [o for o in final.origins if o.get('kind') == 'exploration']
     assert len(added) == n_labelled > 0
-    assert {o['reason'] for o in added} <= {'trigger', 'before_trigger'} and 'trigger' in {o['reason'] for o in added}
+    assert {o['reason'] for o in added} == {'trigger'}  # every selected frame's reason, in the graph
     # the frame each trigger fired at is the last frame of its run, in the graph
     for origin in added:
-        if origin['reason'] == 'trigger':
-            trajectory = orm.load_node(origin['trajectory_uuid'])
-            assert origin['frame'] == trajectory.numsteps - 1
-            assert trajectory.creator.exit_status == 341
+        trajectory = orm.load_node(origin['trajectory_uuid'])
+        assert origin['frame'] == trajectory.numsteps - 1
+        assert trajectory.creator.exit_status == 341
     # iteration 2 retrained on the enlarged set, and explored with the new ensemble
     if len(iterations['iter_01']['selection']['frames']):
         assert iterations['iter_02']['ensemble'].uuid != iterations['iter_01']['ensemble'].uuid
@@ -85,7 +82,7 @@ def test_two_hal_iterations_on_emt_cu(submit_and_await, train_code, evaluate_cod
     # read back: why a frame was chosen, and the plots of the bias and the trigger
     from aiida_anharmal.analysis.al import why, write_plots
 
-    index = final.origins.index(next(o for o in added if o['reason'] == 'trigger'))
+    index = final.origins.index(added[0])
     lines = why(final, index)
     assert 'kind trigger' in lines[1] and 'no draw: trigger' in lines[2], lines
     written = {path.name for path in write_plots(node, tmp_path)}
