@@ -54,13 +54,7 @@ BIASES: Registry[type[Bias]] = Registry('MD bias')
 
 def check_bias_settings(settings: dict | None) -> dict | None:
     """``{'kind': ..., parameters}`` checked with the defaults of its class filled in (``None``/``{}``: no bias)."""
-    if not settings:
-        return None
-    settings = dict(settings)
-    kind = settings.pop('kind', None)
-    if kind is None:
-        raise ValueError(f'the `bias` settings need a `kind`: one of {BIASES.keys()}')
-    return {'kind': kind, **BIASES.get(kind).validate(settings)}
+    return BIASES.check_settings(settings, 'bias')
 
 
 def build_bias(settings: dict | None) -> Bias | None:

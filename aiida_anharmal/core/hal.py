@@ -56,16 +56,6 @@ def sigma_gradient(member_energies, member_forces) -> np.ndarray:
     return -np.einsum('k,kij->ij', de, df) / (len(energies) * sigma)
 
 
-def hal_energy_forces(member_energies, member_forces, tau: float) -> tuple[float, np.ndarray]:
-    """``(E_HAL, F_HAL)`` of one frame for a given ``tau``; ``tau = 0`` gives the committee mean exactly."""
-    energies = np.asarray(member_energies, dtype=float)
-    forces = np.asarray(member_forces, dtype=float)
-    energy, mean_forces = float(energies.mean()), forces.mean(axis=0)
-    if tau == 0.0:
-        return energy, mean_forces
-    return energy - tau * committee_sigma(energies), mean_forces + tau * sigma_gradient(energies, forces)
-
-
 def mean_norm(vectors) -> float:
     """Mean over atoms of the norm per atom."""
     return float(np.linalg.norm(np.asarray(vectors, dtype=float), axis=1).mean())

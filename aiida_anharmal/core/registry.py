@@ -92,6 +92,17 @@ class Registry(Generic[T]):
     def __len__(self) -> int:
         return len(self._classes)
 
+    def check_settings(self, settings: dict | None, name: str) -> dict | None:
+        """``{'kind': key, parameters}`` (the ``name`` input) checked by the class of ``kind``, its defaults filled
+        in; ``None`` or ``{}``: none of this kind."""
+        if not settings:
+            return None
+        settings = dict(settings)
+        kind = settings.pop('kind', None)
+        if kind is None:
+            raise ValueError(f'the `{name}` settings need a `kind`: one of {self.keys()}')
+        return {'kind': kind, **self.get(kind).validate(settings)}
+
     def keys(self) -> list[str]:
         return list(self._classes)
 

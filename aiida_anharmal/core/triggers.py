@@ -140,13 +140,7 @@ class MaxRelativeTrigger(UncertaintyTrigger):
 
 def check_trigger_settings(settings: dict | None) -> dict | None:
     """``{'kind': ..., parameters}`` checked with the defaults of its class filled in (``None``/``{}``: no trigger)."""
-    if not settings:
-        return None
-    settings = dict(settings)
-    kind = settings.pop('kind', None)
-    if kind is None:
-        raise ValueError(f'the `trigger` settings need a `kind`: one of {TRIGGERS.keys()}')
-    return {'kind': kind, **TRIGGERS.get(kind).validate(settings)}
+    return TRIGGERS.check_settings(settings, 'trigger')
 
 
 def build_trigger(settings: dict | None, target_temperature: float | None = None) -> UncertaintyTrigger | None:

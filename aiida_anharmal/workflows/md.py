@@ -32,7 +32,7 @@ def run_order(trajectory: orm.TrajectoryData) -> tuple[float, int]:
 
 def ended_normally(trajectory: orm.TrajectoryData) -> bool:
     """Whether the run of ``trajectory`` reached its last step (its last frame did not trip a stop rule)."""
-    return trajectory.creator is not None and trajectory.creator.is_finished_ok
+    return stop_reason(trajectory) == 'finished'
 
 
 def stop_reason(trajectory: orm.TrajectoryData) -> str:
