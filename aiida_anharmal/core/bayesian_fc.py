@@ -59,6 +59,37 @@ def max_cutoff(supercell: Atoms) -> float:
     return 0.5 * min(heights)
 
 
+def check_supercell(primitive: Atoms, ideal: Atoms, tolerance: float = 1e-3) -> np.ndarray:
+    """The integer matrix P with ideal.cell = P primitive.cell; ``ValueError`` unless ``ideal`` is a supercell of
+    ``primitive`` with every atom on a site of the primitive cell of the same element (within ``tolerance`` A)."""
+    P = np.linalg.solve(np.asarray(primitive.cell[:]).T, np.asarray(ideal.cell[:]).T).T
+    if not np.allclose(P, np.round(P), atol=1e-4) or round(abs(np.linalg.det(P))) < 1:
+        raise ValueError(
+            f'the supercell is not an integer multiple of the primitive cell: P = {np.round(P, 4).tolist()}'
+        )
+    if len(ideal) != round(abs(np.linalg.det(P))) * len(primitive):
+        raise ValueError(f'the supercell has {len(ideal)} atoms, not det(P) x {len(primitive)} of the primitive cell')
+    inverse = np.linalg.inv(np.asarray(primitive.cell[:]))
+    for index, (number, position) in enumerate(zip(ideal.numbers, ideal.positions, strict=True)):
+        shift = (position - primitive.positions) @ inverse
+        distance = np.linalg.norm((shift - np.round(shift)) @ np.asarray(primitive.cell[:]), axis=1)
+        site = int(np.argmin(distance))
+        if distance[site] > tolerance or primitive.numbers[site] != number:
+            raise ValueError(
+                f'atom {index} of the supercell ({ideal.get_chemical_symbols()[index]}) is not on a site of the '
+                f'primitive cell of its element (nearest: {distance[site]:.4f} A)'
+            )
+    return np.round(P).astype(int)
+
+
+def check_frame(ideal: Atoms, numbers, cell, index: int = 0) -> None:
+    """``ValueError`` unless a frame has the ideal supercell's atoms (count and order) and cell."""
+    if len(numbers) != len(ideal) or list(numbers) != list(ideal.numbers):
+        raise ValueError(f"frame {index}: not the model's supercell (its atoms, in the supercell's order)")
+    if not np.allclose(np.asarray(cell), ideal.cell[:], atol=1e-6):
+        raise ValueError(f"frame {index}: its cell is not the model's supercell cell")
+
+
 def fit_structure(ideal: Atoms, positions, forces=None) -> Atoms:
     """The ideal supercell with ``displacements`` (positions - ideal, minimum image) and ``forces`` arrays."""
     structure = ideal.copy()
@@ -110,11 +141,13 @@ class BayesianForceConstantModel:
         from hiphive import ClusterSpace
 
         self.cutoffs = check_cutoffs(cutoffs, max_cutoff(ideal))
+        self.supercell_matrix = check_supercell(primitive, ideal)
         self.primitive = primitive.copy()
         self.ideal = ideal.copy()
         self.cluster_space = ClusterSpace(self.primitive, self.cutoffs)
         self.fit_result: BayesianFit | None = None
-        self._structures: list[Atoms] = []
+        self._rows: list[tuple[np.ndarray, np.ndarray]] = []
+        self._fcm = None
 
     @property
     def n_max(self) -> int:
@@ -124,34 +157,46 @@ class BayesianForceConstantModel:
     def n_parameters(self) -> int:
         return int(self.cluster_space.n_dofs)
 
-    def sensing_matrix(self, positions) -> np.ndarray:
-        """A of one frame: ``(3 N, n_parameters)``, F = A c (rows atom by atom, x, y, z)."""
-        from hiphive import StructureContainer
+    @property
+    def force_constant_model(self):
+        """hiphive's ``ForceConstantModel`` of the ideal supercell (its orbits mapped once; the costly part)."""
+        if self._fcm is None:
+            import contextlib
+            import io
 
-        container = StructureContainer(self.cluster_space)
-        container.add_structure(fit_structure(self.ideal, positions))
-        return container.get_fit_data()[0]
+            from hiphive.force_constant_model import ForceConstantModel
+
+            with contextlib.redirect_stdout(io.StringIO()):
+                self._fcm = ForceConstantModel(self.ideal, self.cluster_space)
+        return self._fcm
+
+    def sensing_matrix(self, positions) -> np.ndarray:
+        """A of one frame: ``(3 N, n_parameters)``, F = A c (rows atom by atom, x, y, z); hiphive's fit matrix of
+        the displacements from the ideal supercell (what its ``StructureContainer`` computes, tested)."""
+        displacements = fit_structure(self.ideal, positions).get_array('displacements')
+        return self.force_constant_model.get_fit_matrix(displacements)
+
+    def energy_row(self, positions, sensing: np.ndarray) -> np.ndarray:
+        """e with E = e . c (eV, the ideal lattice at 0): each order's term is -u . F_n / n."""
+        displacements = fit_structure(self.ideal, positions).get_array('displacements')
+        return self.force_constant_model.get_energy_fit_vector(sensing, displacements)
 
     def add(self, positions, forces) -> None:
         """A labelled structure of the training set (positions of the ideal supercell's atoms, forces in eV/A)."""
         forces = np.asarray(forces, dtype=float)
         if forces.shape != (len(self.ideal), 3) or not np.isfinite(forces).all():
             raise ValueError(f'forces must be finite with shape {(len(self.ideal), 3)}, not {forces.shape}')
-        self._structures.append(fit_structure(self.ideal, positions, forces))
+        self._rows.append((self.sensing_matrix(positions), forces.ravel()))
 
     @property
     def n_structures(self) -> int:
-        return len(self._structures)
+        return len(self._rows)
 
     def fit_data(self) -> tuple[np.ndarray, np.ndarray]:
-        from hiphive import StructureContainer
-
-        if not self._structures:
+        """The stacked sensing matrices and forces of the structures added so far."""
+        if not self._rows:
             raise ValueError('no training structures: add() some first')
-        container = StructureContainer(self.cluster_space)
-        for structure in self._structures:
-            container.add_structure(structure)
-        return container.get_fit_data()
+        return np.vstack([a for a, _ in self._rows]), np.concatenate([f for _, f in self._rows])
 
     def fit(self, max_iter: int = 300, tol: float = 1e-6) -> BayesianFit:
         """Bayesian ridge on every structure added so far (sklearn's evidence maximisation for beta and lambda and
@@ -207,3 +252,63 @@ class BayesianForceConstantModel:
         parameters = self._posterior().coefficients if coefficients is None else np.asarray(coefficients)
         potential = ForceConstantPotential(self.cluster_space, parameters)
         return ForceConstantCalculator(potential.get_force_constants(self.ideal))
+
+
+# ------------------------------------------------------------------------------------- persistence
+def _atoms_arrays(prefix: str, atoms: Atoms) -> dict:
+    return {
+        f'{prefix}_numbers': np.asarray(atoms.numbers, dtype=np.int64),
+        f'{prefix}_positions': np.asarray(atoms.positions, dtype=float),
+        f'{prefix}_cell': np.asarray(atoms.cell[:], dtype=float),
+    }
+
+
+def arrays_atoms(prefix: str, arrays: dict) -> Atoms:
+    return Atoms(
+        numbers=arrays[f'{prefix}_numbers'],
+        positions=arrays[f'{prefix}_positions'],
+        cell=arrays[f'{prefix}_cell'],
+        pbc=True,
+    )
+
+
+def model_arrays(model: BayesianForceConstantModel) -> dict:
+    """Everything that rebuilds the fitted model (:func:`model_from_arrays`): cells, cut-offs, the posterior."""
+    fit = model._posterior()
+    return {
+        **_atoms_arrays('primitive', model.primitive),
+        **_atoms_arrays('ideal', model.ideal),
+        'cutoffs': np.asarray(model.cutoffs, dtype=float),
+        'coefficients': fit.coefficients,
+        'sigma': fit.sigma,
+        'beta': np.asarray(fit.beta),
+        'lam': np.asarray(fit.lam),
+        'n_structures': np.asarray(fit.n_structures),
+        'n_rows': np.asarray(fit.n_rows),
+    }
+
+
+def model_from_arrays(arrays: dict) -> BayesianForceConstantModel:
+    """The fitted model of :func:`model_arrays` (the cluster space built again from the primitive cell and the
+    cut-offs; refused if its parameter count differs from the stored coefficients')."""
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):  # hiphive prints its cluster space
+        model = BayesianForceConstantModel(
+            arrays_atoms('primitive', arrays), list(arrays['cutoffs']), arrays_atoms('ideal', arrays)
+        )
+    coefficients = np.asarray(arrays['coefficients'], dtype=float)
+    if coefficients.shape != (model.n_parameters,):
+        raise ValueError(
+            f'{coefficients.size} stored coefficients, but the cluster space has {model.n_parameters} parameters'
+        )
+    model.fit_result = BayesianFit(
+        coefficients,
+        np.asarray(arrays['sigma'], dtype=float),
+        float(arrays['beta']),
+        float(arrays['lam']),
+        int(arrays['n_structures']),
+        int(arrays['n_rows']),
+    )
+    return model

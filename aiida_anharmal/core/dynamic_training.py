@@ -63,7 +63,6 @@ class BayesianPotential:
 
     def __init__(self, model):
         self.model = model
-        self._calculator = None
 
     def check_atoms(self, atoms) -> None:
         if len(atoms) != len(self.model.ideal) or list(atoms.numbers) != list(self.model.ideal.numbers):
@@ -73,16 +72,12 @@ class BayesianPotential:
         A = self.model.sensing_matrix(atoms.positions)
         forces = self.model.forces(atoms.positions, A)
         eps, per_atom = self.model.bayesian_error(atoms.positions, A)
-        if self._calculator is None:
-            self._calculator = self.model.calculator()
-        probe = atoms.copy()
-        probe.calc = self._calculator
-        return BayesianPrediction(float(probe.get_potential_energy()), forces, eps, per_atom)
+        energy = float(self.model.energy_row(atoms.positions, A) @ self.model.fit_result.coefficients)
+        return BayesianPrediction(energy, forces, eps, per_atom)
 
     def refit(self, positions, forces) -> None:
         self.model.add(positions, forces)
         self.model.fit()
-        self._calculator = None
 
 
 @TRIGGERS.register
@@ -130,6 +125,10 @@ class RetrainTrigger(Trigger):
     def state(self) -> dict:
         return {'rule': self.rule.state(), 'fired': self.fired}
 
+    def summary(self) -> dict:
+        """Also the rule, its reference value (mu_k[eps_B] or the mean stored eps_B) and whether it fired last."""
+        return {**super().summary(), 'rule': self.rule.key, 'reference': self.rule.reference, 'fired': self.fired}
+
     def restore(self, state: dict) -> None:
         if state:
             self.rule.restore(state['rule'])
@@ -138,7 +137,8 @@ class RetrainTrigger(Trigger):
 
 @dataclass
 class DynamicRun:
-    """What :func:`dynamic_training` did: the refits (step, eps_B before, N_data, beta^-1/2) and the last MD result."""
+    """What :func:`dynamic_training` did: the refits (step, eps_B before, the rule's reference value: mu_k or the mean
+    stored eps_B, N_data, beta^-1/2) and the last MD result."""
 
     refits: list[dict] = field(default_factory=list)
     result: object = None
@@ -166,9 +166,16 @@ def dynamic_training(atoms, potential, labeller, settings, directory, rule: dict
         frame = potential.model.ideal.copy()
         frame.positions = np.array(checkpoint['positions'])
         frame.calc = labeller
-        eps_before = rules[-1].last_score
+        trigger = rules[-1]
+        eps_before, reference = trigger.last_score, trigger.rule.reference
         potential.refit(frame.positions, frame.get_forces())
         fit = potential.model.fit_result
         run.refits.append(
-            {'step': checkpoint['step'], 'eps_b': eps_before, 'n_data': fit.n_structures, 'noise': fit.noise}
+            {
+                'step': checkpoint['step'],
+                'eps_b': eps_before,
+                'reference': reference,
+                'n_data': fit.n_structures,
+                'noise': fit.noise,
+            }
         )

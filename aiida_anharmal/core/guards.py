@@ -85,6 +85,10 @@ class Trigger(StopRule):
     def resume(self, prediction) -> None:
         """A continuation starts: ``prediction`` is the checkpoint frame's, with the current model."""
 
+    def summary(self) -> dict:
+        """What the run's status records of the trigger at its end (its kind, the last score)."""
+        return {'kind': self.key, 'score': float(getattr(self, 'last_score', np.nan))}
+
 
 GUARDS: Registry[type[Guard]] = Registry('MD guard')
 TRIGGERS: Registry[type[Trigger]] = Registry('MD stop trigger')

@@ -42,6 +42,11 @@ class RetrainRule(Strategy):
     def refitted(self, eps_b: float) -> None:
         """After a refit: the refitted frame's eps_B under the new fit."""
 
+    @property
+    def reference(self) -> float:
+        """What eps_B is measured against (mu_k[eps_B]; the mean stored value), NaN before it exists."""
+        raise NotImplementedError
+
     def state(self) -> dict:
         return {}
 
@@ -78,6 +83,8 @@ class TrajectoryAverageRule(RetrainRule):
     def mean(self) -> float:
         """mu_k[eps_B] of the steps so far (NaN before the first)."""
         return float(np.mean(self.window)) if self.window else float('nan')
+
+    reference = mean
 
     def fires(self, eps_b: float) -> bool:
         if not eps_b > 0:
@@ -117,6 +124,8 @@ class EpsMinRule(RetrainRule):
     @property
     def threshold(self) -> float:
         return float(np.mean(self.stored)) if self.stored else float('nan')
+
+    reference = threshold
 
     def fires(self, eps_b: float) -> bool:
         if not eps_b > 0:

@@ -101,7 +101,36 @@ def test_the_calculator_of_the_fit_matches_its_forces(known):
     with contextlib.redirect_stdout(io.StringIO()):
         atoms.calc = model.calculator()
     np.testing.assert_allclose(atoms.get_forces(), model.forces(frames[2][0]), atol=1e-10)
-    assert np.isfinite(atoms.get_potential_energy())
+    A = model.sensing_matrix(frames[2][0])
+    energy = model.energy_row(frames[2][0], A) @ model.fit_result.coefficients  # the MD driver's energy
+    assert energy == pytest.approx(atoms.get_potential_energy(), abs=1e-10)
+
+
+def test_the_sensing_matrix_is_hiphives_structure_container_fit_matrix(known):
+    from hiphive import StructureContainer
+
+    from aiida_anharmal.core.bayesian_fc import fit_structure
+
+    model, _, frames, _ = known
+    container = StructureContainer(model.cluster_space)
+    container.add_structure(fit_structure(model.ideal, frames[1][0], frames[1][1]))
+    np.testing.assert_allclose(model.sensing_matrix(frames[1][0]), container.get_fit_data()[0], atol=1e-13)
+
+
+def test_the_stored_arrays_rebuild_the_fitted_model(known):
+    from aiida_anharmal.core.bayesian_fc import model_arrays, model_from_arrays
+
+    model, _, frames, _ = known
+    model.fit()
+    again = model_from_arrays(model_arrays(model))
+    positions = frames[3][0]
+    np.testing.assert_array_equal(again.forces(positions), model.forces(positions))
+    assert again.bayesian_error(positions)[0] == model.bayesian_error(positions)[0]
+    assert again.fit_result.noise == model.fit_result.noise and again.n_max == model.n_max
+    arrays = model_arrays(model)
+    arrays['cutoffs'] = np.array([3.5])  # another cluster space: fewer parameters
+    with pytest.raises(ValueError, match='stored coefficients'):
+        model_from_arrays(arrays)
 
 
 @pytest.mark.parametrize(
