@@ -121,7 +121,9 @@ class LabelCalculation(AnharmalCalcJob):
             help='Indices of the structures to label (default: all). Labels keep these indices as `source_index`.',
         )
         spec.input(
-            'engine', valid_type=orm.Str, help='Labelling engine: `gpaw`, `emt`, `nequip-reference` or `ensemble`.'
+            'engine',
+            valid_type=orm.Str,
+            help='Labelling engine: `gpaw`, `emt`, `tersoff`, `nequip-reference` or `ensemble`.',
         )
         spec.input(
             'parameters',

@@ -12,6 +12,9 @@ Engines:
     setups come from the ``gpaw-data`` package and load offline.
 ``emt``
     ASE's effective-medium theory: a toy for fast tests of the machinery (not DFT).
+``tersoff``
+    ASE's Tersoff potential with the Si(C) parameters of Tersoff (1988): silicon only, anharmonic enough for
+    third- and fourth-order force constants; a cheap ground truth of dynamic training (not DFT).
 ``nequip-reference``
     A NequIP model used as a stand-in for DFT (Kang et al. validate this way). Provenance
     marks its labels as ``ground_truth = 'stand-in'``.
@@ -242,9 +245,31 @@ class EnsembleLabeller(ModelLabeller):
         )
 
 
+class TersoffLabeller(Labeller):
+    name = 'tersoff'
+    ground_truth = 'toy'
+    description = "ASE's Tersoff potential, Si(C) parameters of Tersoff, Phys. Rev. B 38, 9902 (1988) (not DFT)"
+
+    def check_parameters(self, parameters: dict) -> None:
+        unknown = set(parameters) - {'skin'}
+        if unknown:
+            raise EngineError(f'engine `tersoff` takes only `skin` (A), not {sorted(unknown)}')
+
+    def supported_elements(self, parameters: dict, model_species=None) -> set[str]:
+        return {'Si'}
+
+    def make_calculator(self, parameters: dict, model_path=None, directory='.', member_paths=None):
+        from importlib.resources import as_file, files
+
+        from ase.calculators.tersoff import Tersoff
+
+        with as_file(files('aiida_anharmal.resources') / 'tersoff' / 'Si.tersoff') as path:
+            return Tersoff.from_lammps(path, skin=float(parameters.get('skin', 0.3)))
+
+
 LABELLERS: dict[str, Labeller] = {
     labeller.name: labeller
-    for labeller in (GPAWLabeller(), EMTLabeller(), NequIPReferenceLabeller(), EnsembleLabeller())
+    for labeller in (GPAWLabeller(), EMTLabeller(), TersoffLabeller(), NequIPReferenceLabeller(), EnsembleLabeller())
 }
 
 

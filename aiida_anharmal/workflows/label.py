@@ -171,7 +171,9 @@ class LabelWorkChain(ProtocolMixin, WorkChain):
         super().define(spec)
         spec.input('structures', valid_type=TrainingSet, help='Structures to label.')
         spec.input(
-            'engine', valid_type=orm.Str, help='Labelling engine: `gpaw`, `emt`, `nequip-reference` or `ensemble`.'
+            'engine',
+            valid_type=orm.Str,
+            help='Labelling engine: `gpaw`, `emt`, `tersoff`, `nequip-reference` or `ensemble`.',
         )
         spec.input('parameters', valid_type=orm.Dict, required=False, help='Engine parameters.')
         spec.input('settings', valid_type=orm.Dict, required=False, help='See `LabelCalculation.settings`.')

@@ -44,7 +44,8 @@ def test_singular_cell():
 
 def test_unknown_engine():
     with pytest.raises(
-        EngineError, match="unknown labelling engine 'vasp'; known engines: emt, ensemble, gpaw, nequip-reference$"
+        EngineError,
+        match="unknown labelling engine 'vasp'; known engines: emt, ensemble, gpaw, nequip-reference, tersoff$",
     ):
         check_request('vasp', {})
 
@@ -71,3 +72,17 @@ def test_gpaw_scf_retry_parameters_escalate():
     assert first['maxiter'] == 100 and 'mixer' not in first
     second = gpaw.scf_retry_parameters(first, 2)
     assert second['maxiter'] == 200 and second['mixer']['beta'] == 0.025
+
+
+def test_the_tersoff_engine_is_silicon_at_its_published_minimum():
+    """Tersoff's Si(C): a = 5.432 A, E_c = 4.63 eV/atom (Phys. Rev. B 38, 9902 (1988)); other elements refused."""
+    labeller = get_labeller('tersoff')
+    energies = []
+    for a in (5.40, 5.432, 5.46):
+        atoms = bulk('Si', 'diamond', a=a)
+        atoms.calc = labeller.make_calculator({})
+        energies.append(atoms.get_potential_energy() / len(atoms))
+    assert energies[1] == pytest.approx(-4.63, abs=0.005) and energies[1] < min(energies[0], energies[2])
+    assert labeller.supported_elements({}) == {'Si'} and labeller.ground_truth == 'toy'
+    with pytest.raises(EngineError, match='takes only `skin`'):
+        check_request('tersoff', {'cutoff': 3.0}, None)
