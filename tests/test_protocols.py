@@ -7,6 +7,7 @@ from ase.build import bulk
 from aiida_anharmal.data import TrainingSet
 from aiida_anharmal.workflows import (
     ActiveLearningWorkChain,
+    DynamicTrainingWorkChain,
     EnsembleWorkChain,
     ExplorationWorkChain,
     HarmonicWorkChain,
@@ -120,6 +121,17 @@ CASES = {
         'options': ({'queue_name': 'val'}, lambda b: b.options['queue_name'], 'val'),
         'parameters': ({'steps': 12}, lambda b: b.parameters['steps'], 12),
     },
+    DynamicTrainingWorkChain: {
+        'initial': ({'parameters': {'n_test': 4}}, lambda b: b.initial.parameters['n_test'], 4),
+        'fit': ({'cutoffs': [4.0, 3.0]}, lambda b: b.fit['cutoffs'], [4.0, 3.0]),
+        'retrain': ({'rule': 'eps_min'}, lambda b: b.retrain, {'rule': 'eps_min'}),
+        'convergence': ({'quiet_steps': 77}, lambda b: b.convergence['quiet_steps'], 77),
+        'max_refits': (5, lambda b: b.max_refits, 5),
+        'md': ({'parameters': {'steps': 123}}, lambda b: b.md.parameters['steps'], 123),
+        'label': ({'batch_size': 6}, lambda b: b.label.batch_size, 6),
+        'label_protocol': ('precise', lambda b: b.label.options['max_wallclock_seconds'], 86400),
+        'options': ({'queue_name': 'dt'}, lambda b: b.options['queue_name'], 'dt'),
+    },
 }
 
 
@@ -147,6 +159,9 @@ def build(workchain, codes, overrides, options=None):
         )
     if workchain is ValidationMDWorkChain:
         return workchain.get_builder_from_protocol(codes, cu, None, None, 'emt', 'fast', overrides, options=options)
+    if workchain is DynamicTrainingWorkChain:
+        si, matrix = bulk('Si', 'diamond', a=5.432), [[-2, 2, 2], [2, -2, 2], [2, 2, -2]]
+        return workchain.get_builder_from_protocol(codes, si, matrix, 'tersoff', 'fast', overrides, options=options)
     return workchain.get_builder_from_protocol(codes, cu, 'emt', 'fast', overrides, options=options)
 
 

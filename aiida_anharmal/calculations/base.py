@@ -101,6 +101,8 @@ class AnharmalCalcJob(CalcJob):
         if 'ensemble' in self.inputs:
             member_files, copies = self.member_files(folder, self.inputs.ensemble)
             return None, member_files, copies
+        if 'engine' not in self.inputs.get('reference', {}):
+            return None, [], []  # a driver of the program's own, e.g. a Bayesian model's arrays
         engine, copies = self.reference_engine()
         return engine, [], copies
 

@@ -10,6 +10,7 @@ from aiida import orm
 from ..core.guards import check_guard_settings, needing_harmonic, settable_rules, stop_rules
 from ..core.md import BIASES, MDSettings, check_bias_settings
 from ..core.triggers import TRIGGERS, check_trigger_settings
+from ..data.bayesian_fc import BayesianFCModel
 from ..data.ensemble import Ensemble
 from ..data.force_constants import harmonic_reference
 from ..data.mlip_model import MLIPModel
@@ -35,7 +36,15 @@ def start_atoms(value):
 
 
 def driver_message(value, atoms) -> str | None:
-    """Why the ensemble or the reference engine cannot drive MD of ``atoms``, else ``None``."""
+    """Why the ensemble, the Bayesian model or the reference engine cannot drive MD of ``atoms``, else ``None``."""
+    if 'bayesian_model' in value:
+        from ..core.bayesian_fc import check_frame
+
+        try:
+            check_frame(value['bayesian_model'].get_supercell(), atoms.numbers, atoms.cell[:])
+        except ValueError as exc:
+            return f'the start structure does not fit the `bayesian_model`: {str(exc).removeprefix("frame 0: ")}'
+        return None
     if 'ensemble' in value:
         unknown = sorted(set(atoms.get_chemical_symbols()) - set(value['ensemble'].species))
         if unknown:
@@ -59,10 +68,14 @@ def driver_message(value, atoms) -> str | None:
 
 def validate_inputs(value, ctx=None):
     reference = value.get('reference', {})
-    if 'ensemble' not in value and 'engine' not in reference:
-        return None if 'structure' not in value else 'give the `ensemble` or the `reference.engine` that drives the MD'
-    if 'ensemble' in value and 'engine' in reference:
-        return 'give the `ensemble` or the `reference.engine`, not both'
+    drivers = [name for name in ('ensemble', 'bayesian_model') if name in value] + ['reference.engine'] * (
+        'engine' in reference
+    )
+    if not drivers:
+        what = 'the `ensemble`, the `bayesian_model` or the `reference.engine` that drives the MD'
+        return None if 'structure' not in value else f'give {what}'
+    if len(drivers) > 1:
+        return f'give one driver of the MD, not {drivers}'
     sources = [k for k in ('structure', 'parent_trajectory', 'parent_folder') if k in value]
     if (
         len(sources) != 1
@@ -124,6 +137,7 @@ def bias_steps_message(bias: dict | None, steps, name: str = 'bias') -> str | No
 def committee_message(value) -> str | None:
     """Why the ``bias`` or ``trigger`` input is refused (unknown kind or key, a bad value, a committee too small)."""
     members = len(value['ensemble'].members) if 'ensemble' in value else 1
+    driver = 'bayesian' if 'bayesian_model' in value else 'ensemble'
     for name, check, registry in (('bias', check_bias_settings, BIASES), ('trigger', check_trigger_settings, TRIGGERS)):
         if name not in value:
             continue
@@ -133,12 +147,18 @@ def committee_message(value) -> str | None:
             return f'bad `{name}`: {exc}'
         if checked is None:
             continue
-        if getattr(registry.get(checked['kind']), 'prediction_kind', 'ensemble') != 'ensemble':
+        kind = getattr(registry.get(checked['kind']), 'prediction_kind', 'ensemble')
+        if kind == 'bayesian' and driver != 'bayesian':
             return (
                 f'trigger `{checked["kind"]}` reads the Bayesian error of a Bayesian force-constant model; an MD run of '
                 'an ensemble or of the labelling engine has none'
             )
-        needed = registry.get(checked['kind']).min_members
+        if driver == 'bayesian' and kind != 'bayesian':
+            return (
+                f'{name} `{checked["kind"]}` reads the members of an ensemble; the `bayesian_model` drives this run '
+                '(its trigger: `retrain`)'
+            )
+        needed = getattr(registry.get(checked['kind']), 'min_members', 1)
         if members < needed:
             driver = (
                 f'an ensemble of {members} member(s)' if 'ensemble' in value else 'the labelling engine (one member)'
@@ -161,7 +181,12 @@ def add_reference_inputs(spec, required: bool = False) -> None:
         help='Instead of an ensemble: the labelling engine itself drives the MD (the ground truth of a '
         'validation run; every UCE is 0).',
     )
-    spec.input('reference.engine', valid_type=orm.Str, required=required, help='`gpaw`, `emt` or `nequip-reference`.')
+    spec.input(
+        'reference.engine',
+        valid_type=orm.Str,
+        required=required,
+        help='`gpaw`, `emt`, `tersoff` or `nequip-reference`.',
+    )
     spec.input('reference.parameters', valid_type=orm.Dict, required=False, help='Parameters of the engine.')
     spec.input('reference.model', valid_type=MLIPModel, required=False, help='Model of `nequip-reference`.')
 
@@ -193,6 +218,13 @@ class MDCalculation(AnharmalCalcJob):
     def define(cls, spec):
         super().define(spec)
         spec.input('ensemble', valid_type=Ensemble, required=False, help='The ensemble whose mean forces drive the MD.')
+        spec.input(
+            'bayesian_model',
+            valid_type=BayesianFCModel,
+            required=False,
+            help='Instead of an ensemble: a Bayesian force-constant fit drives the MD (frames record its eps_B as '
+            '`trigger_score`, per atom as `uce_forces`); with trigger `retrain`, dynamic training.',
+        )
         add_reference_inputs(spec)
         spec.input('structure', valid_type=orm.StructureData, required=False, help='Start structure.')
         spec.input(
@@ -258,6 +290,12 @@ class MDCalculation(AnharmalCalcJob):
             'trigger), step, time; uce_forces (frames x atoms).',
         )
 
+    def write_bayesian_model(self, folder) -> str | None:
+        if 'bayesian_model' not in self.inputs:
+            return None
+        self.write_arrays(folder, program.BAYESIAN_FILE, self.inputs.bayesian_model.arrays())
+        return program.BAYESIAN_FILE
+
     def prepare_for_submission(self, folder):
         inputs = self.inputs
         atoms = start_atoms(inputs)
@@ -270,6 +308,7 @@ class MDCalculation(AnharmalCalcJob):
             'bias': check_bias_settings(inputs.bias.get_dict()) if 'bias' in inputs else None,
             'trigger': check_trigger_settings(inputs.trigger.get_dict()) if 'trigger' in inputs else None,
             'member_files': member_files,
+            'bayesian_file': self.write_bayesian_model(folder),
             'workers': settings.get('workers'),
             'max_seconds': self.time_budget(settings.get('max_seconds')),
             'harmonic_file': self.write_harmonic(folder),

@@ -212,8 +212,10 @@ def dataset_import(profile, path, label):
 
 
 from .al import al
+from .dynamic import dynamic
 
 cli.add_command(al)
+cli.add_command(dynamic)
 
 from .demo_al import demo_al
 

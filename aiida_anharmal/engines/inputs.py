@@ -33,8 +33,16 @@ def optional_harmonic(directory: Path, config: dict):
 def load_ensemble(directory: Path, config: dict):
     """What predicts energies and forces: the :class:`~aiida_anharmal.core.ensemble.EnsembleCalculator` of
     ``config['member_files']``, or with ``config['engine']`` (``{'engine', 'parameters', 'model_file'}``) the
-    labelling engine itself as an ensemble of one (:class:`~aiida_anharmal.core.uncertainty.CalculatorAsEnsemble`).
+    labelling engine itself as an ensemble of one (:class:`~aiida_anharmal.core.uncertainty.CalculatorAsEnsemble`),
+    or with ``config['bayesian_file']`` a Bayesian force-constant fit
+    (:class:`~aiida_anharmal.core.dynamic_training.BayesianPotential`).
     """
+    if config.get('bayesian_file'):
+        from ..core.bayesian_fc import model_from_arrays
+        from ..core.dynamic_training import BayesianPotential
+
+        with np.load(Path(directory) / config['bayesian_file']) as data:
+            return BayesianPotential(model_from_arrays({name: data[name] for name in data.files}))
     if config.get('engine'):
         from ..core.labellers import check_request
         from ..core.uncertainty import CalculatorAsEnsemble

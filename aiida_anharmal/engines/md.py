@@ -5,7 +5,8 @@ The program that :class:`aiida_anharmal.calculations.MDCalculation` runs. It rea
 * ``aiida.json``: ``md`` (fields of :class:`aiida_anharmal.core.md.MDSettings`), ``guards``
   (thresholds of the stop rules of :mod:`aiida_anharmal.core.guards` by key; ``null`` leaves one
   out, a missing key takes the rule's default), ``member_files``, optional ``workers``,
-  ``harmonic_file`` (A and UCE_A), ``max_seconds`` (time budget: the run stops cleanly at a
+  ``harmonic_file`` (A and UCE_A), ``bayesian_file`` (a Bayesian force-constant fit that drives the run
+  instead of the members), ``max_seconds`` (time budget: the run stops cleanly at a
   saved frame), ``bias`` and ``trigger`` (``kind`` + parameters, or null: see
   :func:`aiida_anharmal.core.md.build_bias` and :func:`aiida_anharmal.core.triggers.build_trigger`);
 * ``start.npz`` (``numbers``, ``positions``, ``cell``, ``pbc``, optional ``velocities`` in A/fs), or
@@ -30,6 +31,7 @@ START_FILE = 'start.npz'
 CHECKPOINT_FILE = 'checkpoint.json'
 FRAMES_FILE = 'frames.bin'
 LAYOUT_FILE = 'frames.json'
+BAYESIAN_FILE = 'bayesian_model.npz'
 
 
 def read_start(path: Path):
@@ -69,6 +71,7 @@ def setup(directory: Path) -> SimpleNamespace:
 
 
 def run(job: SimpleNamespace) -> dict:
+    from ..core.guards import Trigger
     from ..core.md import run_md
 
     where = f'continuing from step {job.checkpoint["step"]}' if job.checkpoint else 'from the start structure'
@@ -93,7 +96,9 @@ def run(job: SimpleNamespace) -> dict:
         max_seconds=job.max_seconds,
         bias=job.bias,
     )
+    trigger = next((rule for rule in job.guards if isinstance(rule, Trigger)), None)
     return {
+        'trigger': None if trigger is None else trigger.summary(),
         'state': result.state,
         'message': result.message,
         'last_step': result.last_step,

@@ -34,12 +34,12 @@ class MDParser(AnharmalParser):
                 frames = read_frames(tmp)
             n_frames = len(frames['step'])
             if n_frames:
-                self._store_frames(frames)
+                self._store_frames(frames, (status or {}).get('trigger'))
         if not n_frames:
             return self.exit_codes.ERROR_NO_OUTPUT
         return None
 
-    def _store_frames(self, frames: dict) -> None:
+    def _store_frames(self, frames: dict, trigger: dict | None = None) -> None:
         from ..calculations.md import start_atoms
 
         atoms = start_atoms(self.node.inputs)
@@ -63,4 +63,13 @@ class MDParser(AnharmalParser):
         for name, values in frames.items():
             if name not in ('positions', 'velocities', 'forces'):
                 arrays.set_array(name, np.asarray(values))
+        if trigger:  # the stop trigger at the run's end: its kind, last score and (retrain) the rule's reference
+            arrays.base.attributes.set('trigger', {k: _finite_or_none(v) for k, v in trigger.items()})
         self.out('frames', arrays)
+
+
+def _finite_or_none(value):
+    """JSON-safe: a NaN or infinite float becomes ``None``."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value

@@ -1,6 +1,7 @@
 """WorkChains."""
 
 from .active_learning import ActiveLearningWorkChain
+from .dynamic_training import DynamicTrainingWorkChain
 from .ensemble import EnsembleWorkChain
 from .harmonic import HarmonicWorkChain
 from .initial import InitialDataWorkChain
@@ -13,6 +14,7 @@ from .validation import ValidationMDWorkChain
 
 __all__ = (
     'ActiveLearningWorkChain',
+    'DynamicTrainingWorkChain',
     'EnsembleWorkChain',
     'ExplorationWorkChain',
     'HarmonicWorkChain',

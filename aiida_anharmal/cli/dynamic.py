@@ -1,0 +1,59 @@
+"""``anharmal dynamic``: the fits and the decision of a dynamic training run, and its figures."""
+
+from __future__ import annotations
+
+import click
+
+PROFILE = click.option('-p', '--profile', default=None, help='AiiDA profile.')
+
+
+@click.group('dynamic')
+def dynamic():
+    """Inspect dynamic-training runs (Bayesian force-constant force fields)."""
+
+
+def _load(profile, identifier):
+    from aiida import load_profile, orm
+    from aiida.common.exceptions import MultipleObjectsError, NotExistent
+
+    from ..analysis.dynamic import check_node
+
+    load_profile(profile, allow_switch=True)
+    try:
+        node = orm.load_node(identifier)
+    except (NotExistent, MultipleObjectsError, ValueError) as exc:
+        raise click.ClickException(f'no node {identifier!r}: {exc}') from None
+    try:
+        check_node(node)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    return node
+
+
+@dynamic.command('status')
+@PROFILE
+@click.argument('identifier')
+def dynamic_status(profile, identifier):
+    """Per fit: the step that triggered it, N_data, beta^-1/2, mu_k[eps_B], eps_B, test RMSE; the decision."""
+    from ..analysis.dynamic import status_lines
+
+    for line in status_lines(_load(profile, identifier)):
+        click.echo(line)
+
+
+@dynamic.command('plot')
+@PROFILE
+@click.argument('identifier')
+@click.option(
+    '-o', '--output', default='.', show_default=True, type=click.Path(file_okay=False), help='Folder of the PNG files.'
+)
+def dynamic_plot(profile, identifier, output):
+    """PNG figures: eps_B with mu_k and sigma_k along the run, RMSE and beta^-1/2 vs N_data, z_B distribution."""
+    from ..analysis.dynamic import write_plots
+
+    try:
+        paths = write_plots(_load(profile, identifier), output)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    for path in paths:
+        click.echo(f'wrote {path}')
