@@ -55,7 +55,9 @@ class DynamicTrainingWorkChain(DynamicTrainingSetup, ProtocolMixin, WorkChain):
         )
         spec.output('model', valid_type=BayesianFCModel, help='The last fit.')
         spec.output('training_set', valid_type=TrainingSet, help='Every structure of the last fit, labelled.')
-        spec.output('test_set', valid_type=TrainingSet, help='The labelled test frames (never fitted).')
+        spec.output(
+            'test_set', valid_type=TrainingSet, help='The labelled test frames (never fitted): `test_set` if given.'
+        )
         spec.output('trajectory', valid_type=orm.TrajectoryData, help='The whole trajectory, every saved frame.')
         spec.output('frames', valid_type=orm.ArrayData, help='Per saved frame: eps_B (`trigger_score`), ...')
         spec.output('decision', valid_type=orm.Dict, help='The convergence decision and the history of the fits.')
@@ -84,7 +86,7 @@ class DynamicTrainingWorkChain(DynamicTrainingSetup, ProtocolMixin, WorkChain):
         if not node.is_finished_ok:
             return self.exit_codes.ERROR_INITIAL_DATA_FAILED.format(message=describe(node))
         self.ctx.training_set = node.outputs.training_set
-        self.out('test_set', node.outputs.test_set)
+        self.out('test_set', self.inputs.test_set if 'test_set' in self.inputs else node.outputs.test_set)
         self.ctx.fits, self.ctx.history = [], []
         self.ctx.step, self.ctx.finished, self.ctx.remote, self.ctx.md = 0, False, None, None
         return None

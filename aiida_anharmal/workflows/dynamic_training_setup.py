@@ -8,6 +8,7 @@ from aiida import orm
 from ..core.dynamic_convergence import make_dynamic_convergence
 from ..core.guards import check_guard_settings
 from ..core.md import MDSettings
+from ..data.training_set import TrainingSet
 from ..functions.bayesian_fc import check_fit_parameters
 from ..protocols import OPEN_KEYS, namespace_inputs, recursive_merge
 from .common import add_options_input, options_message
@@ -35,6 +36,28 @@ def retrain_message(retrain: dict) -> str | None:
     return None
 
 
+def test_set_message(value, supercell) -> str | None:
+    """Why the ``test_set`` cannot test the fits (no forces, not the supercell, another engine's labels)."""
+    if 'test_set' not in value:
+        return None
+    from ..core.bayesian_fc import check_frame
+
+    frames = value['test_set'].frames
+    if not len(frames) or not frames.has_forces.all():
+        return '`test_set`: every frame needs forces'
+    for index in range(len(frames)):
+        atoms = frames.get_atoms(index, with_labels=False)
+        try:
+            check_frame(supercell, atoms.numbers, atoms.cell[:], index)
+        except ValueError as exc:
+            return f'`test_set`: {exc}'
+    engine = value['test_set'].base.attributes.get('label_engine', None)
+    label = value.get('label') or {}
+    if engine and 'engine' in label and engine != label['engine'].value:
+        return f'`test_set` was labelled by `{engine}`, the training frames are labelled by `{label["engine"].value}`'
+    return None
+
+
 def _problem(value) -> str | None:
     """The first reason the inputs cannot run, before any process."""
     primitive, supercell = value['primitive'].get_ase(), value['supercell'].get_ase()
@@ -57,6 +80,9 @@ def _problem(value) -> str | None:
         check_guard_settings(md['guards'].get_dict() if 'guards' in md else {})
     except (TypeError, ValueError) as exc:
         return f'bad `md`: {exc}'
+    message = test_set_message(value, supercell)
+    if message:
+        return message
     initial = value.get('initial') or {}
     if 'mode' in initial:
         message = check_initial_inputs({**initial, 'structure': value['supercell']})
@@ -112,6 +138,13 @@ class DynamicTrainingSetup:
             help='Stop rule: `kind` noise_plateau, `tolerance` (relative change of beta^-1/2), `refits`, `quiet_steps`.',
         )
         spec.input('max_refits', valid_type=orm.Int, default=lambda: orm.Int(100), help='At most this many refits.')
+        spec.input(
+            'test_set',
+            valid_type=TrainingSet,
+            required=False,
+            help='Labelled frames of the supercell never fitted (e.g. of an independent ground-truth MD run at the '
+            "trajectory's temperature): each fit's RMSE is measured on them instead of the initial data's test frames.",
+        )
         spec.input_namespace('md', help='The MD of the trajectory.')
         spec.input('md.code', valid_type=orm.AbstractCode, help='Code of `anharmal-md`.')
         spec.input(
