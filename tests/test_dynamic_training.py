@@ -132,3 +132,23 @@ def check_command_line(node, decision, folder):
 
 def decision_gamma(node) -> float:
     return float(node.inputs.retrain.get_dict().get('gamma', 3.0))
+
+
+def test_a_test_set_of_other_atoms_or_another_engine_is_refused(codes):
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from aiida_anharmal.data import TrainingSet
+
+    builder = builder_for(codes)
+    supercell = builder.supercell.get_ase()
+
+    def labelled(atoms):
+        atoms.calc = SinglePointCalculator(atoms, energy=0.0, forces=np.zeros((len(atoms), 3)))
+        return atoms
+
+    builder.test_set = TrainingSet.from_ase([labelled(supercell.repeat((1, 1, 2)))]).store()
+    refused(builder, "`test_set`: frame 0: not the model's supercell")
+    other = TrainingSet.from_ase([labelled(supercell.copy())])
+    other.set_label_provenance('emt', 'toy')
+    builder.test_set = other.store()
+    refused(builder, '`test_set` was labelled by `emt`')
