@@ -1,4 +1,4 @@
-"""Dynamic training of a Bayesian force-constant model on Si (Tersoff) at 300 K, both retrain rules side by side.
+"""Dynamic training of a Bayesian force-constant model at 300 K, both retrain rules side by side.
 
 The ground truth is ASE's Tersoff potential with the Si(C) parameters of Tersoff (1988) (labelling engine
 ``tersoff``): no DFT, and anharmonic enough for third and fourth order. For each retrain rule
@@ -9,6 +9,10 @@ fit on 50 frames of an independent Tersoff NVT run at the same temperature (not 
 RMSE, the bracket beta^-1/2 <= RMSE <= sqrt(beta^-1 + mean eps_B^2), and the paper's figures beside them::
 
     OMP_NUM_THREADS=1 python benchmarks/dynamic_fc.py [--steps 20000] [--tag cpu-2core]
+    OMP_NUM_THREADS=1 python benchmarks/dynamic_fc.py --system cui --test-frames 37 --tag cpu-2core-cui
+
+``--system cui``: the strongly anharmonic case, the CuI reference model (about 1 s per label) on the 64-atom
+supercell of the CuI benchmarks; the test frames are the cached frames of its own MD at 300 K.
 
 writes ``benchmarks/results/dynamic_fc_<tag>.{json,md}`` and the traces (eps_B per step, refits) in ``.npz``.
 """
@@ -39,7 +43,8 @@ def parse(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--steps', type=int, default=20000, help='MD steps of each dynamic training run (1 fs)')
     parser.add_argument('--temperature', type=float, default=300.0)
-    parser.add_argument('--cutoffs', type=float, nargs='+', default=[5.0, 4.0, 3.0], help='orders 2, 3, 4 (A)')
+    parser.add_argument('--system', choices=['si', 'cui'], default='si', help='Tersoff Si or the CuI reference model')
+    parser.add_argument('--cutoffs', type=float, nargs='+', default=None, help='orders 2, 3, 4 (A); default per system')
     parser.add_argument('--initial', type=int, default=1, help='initial structures (random displacements)')
     parser.add_argument('--amplitude', type=float, default=0.005, help='their Gaussian displacement (A)')
     parser.add_argument('--k', type=int, default=1000)
@@ -57,10 +62,33 @@ def silicon():
     return bulk('Si', 'diamond', a=5.432), bulk('Si', 'diamond', a=5.432, cubic=True).repeat(2)
 
 
-def tersoff():
+def cui():
+    """CuI zincblende at a = 6.06 A and the 64-atom supercell of the CuI benchmarks' cached data."""
+    from _cui_data import CACHE, LATTICE
+    from ase import Atoms
+    from ase.build import bulk
+
+    with np.load(CACHE) as data:
+        ideal = Atoms(numbers=data['numbers'], positions=data['positions'], cell=data['cell'], pbc=True)
+    return bulk('CuI', 'zincblende', a=LATTICE), ideal
+
+
+def ground_truth(system: str):
     from aiida_anharmal.core.labellers import get_labeller
 
-    return get_labeller('tersoff').make_calculator({})
+    if system == 'si':
+        return get_labeller('tersoff').make_calculator({})
+    from _cui_data import reference_calculator
+
+    return reference_calculator()
+
+
+def cui_test_frames(args) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The cached frames of the CuI reference model's own Langevin MD at 300 K (1 ps, one every 25 fs)."""
+    from _cui_data import CACHE
+
+    with np.load(CACHE) as data:
+        return list(zip(data['md_positions'], data['md_forces'], strict=True))[: args.test_frames]
 
 
 def test_frames(ideal, args) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -70,8 +98,10 @@ def test_frames(ideal, args) -> list[tuple[np.ndarray, np.ndarray]]:
     from ase.md.langevin import Langevin
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 
+    if args.system == 'cui':
+        return cui_test_frames(args)
     atoms = ideal.copy()
-    atoms.calc = tersoff()
+    atoms.calc = ground_truth(args.system)
     rng = np.random.default_rng(1000 + args.seed)
     MaxwellBoltzmannDistribution(atoms, temperature_K=args.temperature, rng=rng)
     dynamics = Langevin(atoms, 1.0 * units.fs, temperature_K=args.temperature, friction=0.01 / units.fs, rng=rng)
@@ -89,7 +119,7 @@ def initial_model(primitive, ideal, args):
     with contextlib.redirect_stdout(io.StringIO()):
         model = BayesianForceConstantModel(primitive, args.cutoffs, ideal)
     rng = np.random.default_rng(args.seed)
-    calculator = tersoff()
+    calculator = ground_truth(args.system)
     for _ in range(args.initial):
         atoms = ideal.copy()
         atoms.positions += rng.normal(0.0, args.amplitude, atoms.positions.shape)
@@ -119,6 +149,19 @@ def evaluate(model, frames) -> dict:
     }
 
 
+def learning_curve(model, test, sizes=(1, 2, 3, 5, 10, 20, 50, 100, 200, 500)) -> dict[int, float]:
+    """Test RMSE of the fit on the first N training structures of a run (in the order they were added), for
+    each N of ``sizes`` up to the run's N_data; the model is refitted on all of them afterwards."""
+    rows, curve = list(model._rows), {}
+    for n in [n for n in sizes if n <= len(rows)]:
+        model._rows = rows[:n]
+        model.fit()
+        curve[n] = evaluate(model, test)['test_rmse']
+    model._rows = rows
+    model.fit()
+    return curve
+
+
 def run_rule(rule: dict, primitive, ideal, test, args) -> tuple[dict, dict]:
     from aiida_anharmal.core.dynamic_convergence import NoisePlateau, RefitRecord, skewness, z_scores
     from aiida_anharmal.core.dynamic_training import BayesianPotential, dynamic_training
@@ -127,7 +170,7 @@ def run_rule(rule: dict, primitive, ideal, test, args) -> tuple[dict, dict]:
     model = initial_model(primitive, ideal, args)
     initial = RefitRecord(0, model.fit_result.n_structures, model.fit_result.noise)
     settings = MDSettings(temperature=args.temperature, timestep=1.0, steps=args.steps, save_stride=1, seed=args.seed)
-    labeller = tersoff()
+    labeller = ground_truth(args.system)
     start = time.monotonic()
     with tempfile.TemporaryDirectory() as folder:
         run = dynamic_training(ideal, BayesianPotential(model), labeller, settings, folder, rule, None, args.max_refits)
@@ -154,6 +197,7 @@ def run_rule(rule: dict, primitive, ideal, test, args) -> tuple[dict, dict]:
         'decision': decision.reason,
         'seconds': round(seconds, 1),
         **evaluate(model, test),
+        'learning_curve': learning_curve(model, test),
     }
     traces = {
         f'{rule["rule"]}_eps_b': eps.astype(np.float32),
@@ -165,14 +209,15 @@ def run_rule(rule: dict, primitive, ideal, test, args) -> tuple[dict, dict]:
 
 
 def table(rows: list[dict], args) -> str:
+    name = 'Si (Tersoff 1988 Si(C))' if args.system == 'si' else 'CuI (the CuI reference model, stand-in for DFT)'
+    truth = 'an independent Tersoff NVT run' if args.system == 'si' else "the reference model's own MD (cached)"
     title = (
-        f'# Dynamic training, Si (Tersoff 1988 Si(C)) at {args.temperature:g} K, 64 atoms, orders 2-'
+        f'# Dynamic training, {name} at {args.temperature:g} K, 64 atoms, orders 2-'
         f'{len(args.cutoffs) + 1} (cut-offs {args.cutoffs} A), {args.steps} steps of 1 fs'
     )
     setting = (
         f'Both rules from the same initial data ({args.initial} structure(s), Gaussian displacements of '
-        f'{args.amplitude} A) and trajectory seed; test: {args.test_frames} frames of an independent Tersoff NVT '
-        'run. meV/A.'
+        f'{args.amplitude} A) and trajectory seed; test: {args.test_frames} frames of {truth}. meV/A.'
     )
     header = (
         '| rule | N_data | refits | beta^-1/2 | mean eps_B (test) | test MAE | test RMSE | '
@@ -190,6 +235,16 @@ def table(rows: list[dict], args) -> str:
     lines += ['', 'Paper (Callsen et al., trajectory-average rule): N_data, RMSE, beta^-1/2, mean eps_B', '']
     lines += ['| system | N_data | RMSE | beta^-1/2 | mean eps_B |', '|---|---|---|---|---|']
     lines += [f'| {name} | {n} | {rmse} | {noise} | {eps} |' for name, (n, rmse, noise, eps) in PAPER.items()]
+    lines += [
+        '',
+        'Test RMSE (meV/A) of the fit on the first N structures of each run (the order they were labelled):',
+        '',
+    ]
+    sizes = sorted({n for r in rows for n in r['learning_curve']})
+    lines += ['| rule | ' + ' | '.join(f'N={n}' for n in sizes) + ' |', '|---|' + '---|' * len(sizes)]
+    for r in rows:
+        cells = [f'{1000 * r["learning_curve"][n]:.2f}' if n in r['learning_curve'] else '' for n in sizes]
+        lines.append(f'| {r["rule"]} | ' + ' | '.join(cells) + ' |')
     first, second = rows
     ratio = second['n_data'] / first['n_data']
     rmse_ratio = second['test_rmse'] / first['test_rmse']
@@ -199,7 +254,9 @@ def table(rows: list[dict], args) -> str:
 
 def main(argv=None):
     args = parse(argv)
-    primitive, ideal = silicon()
+    if args.cutoffs is None:
+        args.cutoffs = [5.0, 4.0, 3.0] if args.system == 'si' else [5.5, 4.4, 3.4]
+    primitive, ideal = silicon() if args.system == 'si' else cui()
     t0 = time.monotonic()
     test = test_frames(ideal, args)
     print(f'{len(test)} test frames of the ground truth in {time.monotonic() - t0:.0f} s', flush=True)
