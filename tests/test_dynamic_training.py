@@ -152,3 +152,40 @@ def test_a_test_set_of_other_atoms_or_another_engine_is_refused(codes):
     other.set_label_provenance('emt', 'toy')
     builder.test_set = other.store()
     refused(builder, '`test_set` was labelled by `emt`')
+
+
+def test_md_of_a_bayesian_model_takes_a_bias_only_with_a_posterior_committee(tmp_path):
+    from aiida_anharmal.calculations.md import validate_inputs
+    from aiida_anharmal.core.bayesian_fc import BayesianForceConstantModel
+    from aiida_anharmal.core.labellers import get_labeller
+    from aiida_anharmal.data import BayesianFCModel
+
+    primitive = bulk('Si', 'diamond', a=5.432)
+    supercell = bulk('Si', 'diamond', a=5.432, cubic=True).repeat(2)
+    model = BayesianForceConstantModel(primitive, [3.9], supercell)
+    frame = supercell.copy()
+    frame.positions += np.random.default_rng(0).normal(0.0, 0.02, frame.positions.shape)
+    frame.calc = get_labeller('tersoff').make_calculator({})
+    model.add(frame.positions, frame.get_forces())
+    model.fit()
+    value = {
+        'bayesian_model': BayesianFCModel.from_model(model).store(),
+        'structure': orm.StructureData(ase=supercell),
+        'bias': orm.Dict({'kind': 'hal', 'tau': 0.5}),
+        'parameters': orm.Dict({'steps': 20}),
+    }
+    assert 'give it a committee of posterior samples' in validate_inputs(value)
+    assert validate_inputs({**value, 'settings': orm.Dict({'posterior_samples': 4})}) is None
+    assert 'non-negative integer' in validate_inputs({**value, 'settings': orm.Dict({'posterior_samples': -1})})
+    value['trigger'] = orm.Dict({'kind': 'max_relative', 'tol': 0.1})
+    assert validate_inputs({**value, 'settings': orm.Dict({'posterior_samples': 4})}) is None
+    wrong = {**value, 'structure': orm.StructureData(ase=supercell.repeat((1, 1, 2)))}
+    assert 'does not fit the `bayesian_model`' in validate_inputs(wrong)
+    # what the program loads: the fit and its committee, drawn with the MD seed
+    from aiida_anharmal.engines.inputs import load_ensemble
+
+    np.savez(tmp_path / 'model.npz', **value['bayesian_model'].arrays())
+    config = {'bayesian_file': 'model.npz', 'posterior_samples': 3, 'md': {'seed': 5}}
+    potential = load_ensemble(tmp_path, config)
+    assert potential.n_members == 3
+    np.testing.assert_array_equal(potential.coefficients, model.sample_coefficients(3, 5 + 1))

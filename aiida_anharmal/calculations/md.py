@@ -18,7 +18,7 @@ from ..engines import md as program
 from ..engines.runner import STATUS_FILE
 from .base import AnharmalCalcJob, unknown_keys
 
-SETTINGS_KEYS = {'max_seconds', 'workers'}
+SETTINGS_KEYS = {'max_seconds', 'workers', 'posterior_samples'}
 
 
 def start_atoms(value):
@@ -136,7 +136,13 @@ def bias_steps_message(bias: dict | None, steps, name: str = 'bias') -> str | No
 
 def committee_message(value) -> str | None:
     """Why the ``bias`` or ``trigger`` input is refused (unknown kind or key, a bad value, a committee too small)."""
-    members = len(value['ensemble'].members) if 'ensemble' in value else 1
+    settings = value['settings'].get_dict() if 'settings' in value else {}
+    samples = settings.get('posterior_samples', 0)
+    if not isinstance(samples, int) or isinstance(samples, bool) or samples < 0:
+        return f'`settings.posterior_samples` must be a non-negative integer, not {samples!r}'
+    if samples and 'bayesian_model' not in value:
+        return '`settings.posterior_samples` is a committee of a `bayesian_model`; this run has none'
+    members = len(value['ensemble'].members) if 'ensemble' in value else max(1, samples)
     driver = 'bayesian' if 'bayesian_model' in value else 'ensemble'
     for name, check, registry in (('bias', check_bias_settings, BIASES), ('trigger', check_trigger_settings, TRIGGERS)):
         if name not in value:
@@ -153,10 +159,10 @@ def committee_message(value) -> str | None:
                 f'trigger `{checked["kind"]}` reads the Bayesian error of a Bayesian force-constant model; an MD run of '
                 'an ensemble or of the labelling engine has none'
             )
-        if driver == 'bayesian' and kind != 'bayesian':
+        if driver == 'bayesian' and kind != 'bayesian' and not samples:
             return (
-                f'{name} `{checked["kind"]}` reads the members of an ensemble; the `bayesian_model` drives this run '
-                '(its trigger: `retrain`)'
+                f'{name} `{checked["kind"]}` reads the members of an ensemble; the `bayesian_model` drives this run: '
+                'give it a committee of posterior samples (`settings.posterior_samples`), or use trigger `retrain`'
             )
         needed = getattr(registry.get(checked['kind']), 'min_members', 1)
         if members < needed:
@@ -272,7 +278,9 @@ class MDCalculation(AnharmalCalcJob):
             'settings',
             valid_type=orm.Dict,
             required=False,
-            help='max_seconds (time budget, default 80% of the walltime), workers (threads).',
+            help='max_seconds (time budget, default 80% of the walltime), workers (threads), posterior_samples (a '
+            'committee of that many posterior samples of the `bayesian_model`, for the HAL bias and the ensemble '
+            'triggers).',
         )
         spec.inputs.validator = validate_inputs
         spec.output(
@@ -309,6 +317,7 @@ class MDCalculation(AnharmalCalcJob):
             'trigger': check_trigger_settings(inputs.trigger.get_dict()) if 'trigger' in inputs else None,
             'member_files': member_files,
             'bayesian_file': self.write_bayesian_model(folder),
+            'posterior_samples': settings.get('posterior_samples', 0),
             'workers': settings.get('workers'),
             'max_seconds': self.time_budget(settings.get('max_seconds')),
             'harmonic_file': self.write_harmonic(folder),

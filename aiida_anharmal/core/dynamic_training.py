@@ -24,25 +24,32 @@ from .retrain import RETRAIN_RULES, make_retrain_rule
 
 @dataclass(frozen=True)
 class BayesianPrediction:
-    """What the MD loop reads of one frame: posterior-mean energy and forces, and the Bayesian error."""
+    """What the MD loop reads of one frame: posterior-mean energy and forces, the Bayesian error, and (with a
+    committee of posterior samples) each sample's energy and forces."""
 
     energy: float
     forces: np.ndarray
     eps_b: float
     eps_b_atoms: np.ndarray
-    n_members: int = 1
+    sample_energies: np.ndarray | None = None
+    sample_forces: np.ndarray | None = None
+
+    @property
+    def n_members(self) -> int:
+        return 1 if self.sample_energies is None else len(self.sample_energies)
 
     @property
     def member_forces(self) -> np.ndarray:
-        return self.forces[None]
+        return self.forces[None] if self.sample_forces is None else self.sample_forces
 
     @property
     def member_energies(self) -> np.ndarray:
-        return np.array([self.energy])
+        return np.array([self.energy]) if self.sample_energies is None else self.sample_energies
 
     @property
     def uce_energy(self) -> float:
-        return float('nan')
+        """The committee's energy spread (sigma of the HAL bias); NaN without posterior samples."""
+        return float('nan') if self.sample_energies is None else float(np.std(self.sample_energies))
 
     @property
     def uce_forces(self) -> np.ndarray:
@@ -56,13 +63,29 @@ class BayesianPrediction:
 
 class BayesianPotential:
     """The MD driver of a fitted model: ``predict(atoms)`` -> :class:`BayesianPrediction`; :meth:`refit` adds
-    a labelled structure and fits again."""
+    a labelled structure and fits again.
+
+    With ``samples`` > 0, a committee of that many posterior samples c_k ~ N(c, Sigma) (drawn with
+    ``seed + N_data`` of the fit, so a continued run draws the same ones) gives each frame member energies
+    and forces: what the hyperactive-learning bias reads of an ensemble.
+    """
 
     workers = 1
-    n_members = 1
 
-    def __init__(self, model):
+    def __init__(self, model, samples: int = 0, seed: int = 0):
         self.model = model
+        self.samples, self.seed = int(samples), int(seed)
+        self._draw()
+
+    @property
+    def n_members(self) -> int:
+        return max(1, self.samples)
+
+    def _draw(self) -> None:
+        fit = self.model.fit_result
+        self.coefficients = None
+        if self.samples and fit is not None:
+            self.coefficients = self.model.sample_coefficients(self.samples, self.seed + fit.n_structures)
 
     def check_atoms(self, atoms) -> None:
         if len(atoms) != len(self.model.ideal) or list(atoms.numbers) != list(self.model.ideal.numbers):
@@ -72,12 +95,17 @@ class BayesianPotential:
         A = self.model.sensing_matrix(atoms.positions)
         forces = self.model.forces(atoms.positions, A)
         eps, per_atom = self.model.bayesian_error(atoms.positions, A)
-        energy = float(self.model.energy_row(atoms.positions, A) @ self.model.fit_result.coefficients)
-        return BayesianPrediction(energy, forces, eps, per_atom)
+        row = self.model.energy_row(atoms.positions, A)
+        energy = float(row @ self.model.fit_result.coefficients)
+        if self.coefficients is None:
+            return BayesianPrediction(energy, forces, eps, per_atom)
+        sample_forces = np.einsum('ij,kj->ki', A, self.coefficients).reshape(self.samples, -1, 3)
+        return BayesianPrediction(energy, forces, eps, per_atom, self.coefficients @ row, sample_forces)
 
     def refit(self, positions, forces) -> None:
         self.model.add(positions, forces)
         self.model.fit()
+        self._draw()
 
 
 @TRIGGERS.register

@@ -42,7 +42,9 @@ def load_ensemble(directory: Path, config: dict):
         from ..core.dynamic_training import BayesianPotential
 
         with np.load(Path(directory) / config['bayesian_file']) as data:
-            return BayesianPotential(model_from_arrays({name: data[name] for name in data.files}))
+            model = model_from_arrays({name: data[name] for name in data.files})
+        seed = int(config.get('md', {}).get('seed', 0))  # the committee's draw follows the MD seed
+        return BayesianPotential(model, int(config.get('posterior_samples') or 0), seed)
     if config.get('engine'):
         from ..core.labellers import check_request
         from ..core.uncertainty import CalculatorAsEnsemble

@@ -281,3 +281,30 @@ def test_a_run_continued_after_a_refit_is_the_run_that_refits_in_place(tmp_path)
     for name in ('positions', 'velocities', 'forces', 'uce_force_max', 'trigger_score'):
         np.testing.assert_array_equal(parts[name], one[name])
     assert np.isfinite(one['trigger_score']).all()  # eps_B of every step is recorded
+
+
+def test_a_committee_of_posterior_samples_drives_the_hal_bias_exactly(known):
+    """Each posterior sample's forces are -dE/dx of its energy, so the HAL bias on the committee is conservative:
+    F_HAL = -dE_HAL/dx by central differences; the draw is fixed by the seed and the fit's N_data."""
+    from aiida_anharmal.core.dynamic_training import BayesianPotential
+    from aiida_anharmal.core.hal import HALBias
+
+    model, _, frames, _ = known
+    model.fit()
+    potential = BayesianPotential(model, samples=6, seed=3)
+    atoms = model.ideal.copy()
+    atoms.positions = frames[4][0]
+    prediction = potential.predict(atoms)
+    assert prediction.n_members == 6 and prediction.uce_energy > 0 and prediction.member_forces.shape == (6, 32, 3)
+    np.testing.assert_array_equal(BayesianPotential(model, samples=6, seed=3).coefficients, potential.coefficients)
+    bias = HALBias({'tau': 5.0})
+    _, forces = bias(atoms, prediction)
+    h = 1e-5
+    for atom, axis in ((0, 0), (7, 2), (19, 1)):
+        energies = []
+        for sign in (1, -1):
+            probe = atoms.copy()
+            probe.positions[atom, axis] += sign * h
+            energies.append(bias(probe, potential.predict(probe))[0])
+        assert forces[atom, axis] == pytest.approx(-(energies[0] - energies[1]) / (2 * h), abs=1e-6)
+    assert np.abs(forces - prediction.forces).max() > 1e-4  # the bias term is there
