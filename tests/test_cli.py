@@ -68,3 +68,45 @@ def test_plugins_listed_by_verdi():
         out = subprocess.run([verdi, 'plugin', 'list', group], capture_output=True, text=True, check=True).stdout
         for name in names:
             assert f'* {name}\n' in out
+
+
+def one_line_error(result, *parts):
+    """A user error: a non-zero exit, one line naming it, no traceback."""
+    assert result.exit_code != 0, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('Error: '), result.output
+    assert 'Traceback' not in result.output and isinstance(result.exception, SystemExit)  # click's exit, not a crash
+    for part in parts:
+        assert part in lines[0], lines[0]
+
+
+def test_user_errors_get_one_line_and_a_nonzero_exit(tmp_path, aiida_profile):
+    from aiida import orm
+    from ase.calculators.emt import EMT
+
+    atoms = cu_structures(1)
+    atoms[0].calc = EMT()
+    atoms[0].get_forces()
+    training_set = TrainingSet.from_ase(atoms).store()
+    data = orm.Int(3).store()
+    workflow = orm.WorkflowNode().store()  # a process that is not an AL run
+    runner, p = CliRunner(), aiida_profile.name
+    cases = [
+        (['al', 'status', '-p', p, '987654321'], "no node with identifier '987654321'"),
+        (['al', 'status', '-p', p, str(data.pk)], f'Int<{data.pk}> is not an ActiveLearningWorkChain'),
+        (['al', 'status', '-p', p, str(workflow.pk)], 'is not an ActiveLearningWorkChain'),
+        (['al', 'plot', '-p', p, str(workflow.pk), '-o', str(tmp_path)], 'is not an ActiveLearningWorkChain'),
+        (['al', 'timing', '-p', p, str(training_set.pk)], 'is not an ActiveLearningWorkChain'),
+        (['al', 'provenance', '-p', p, str(data.pk), '0'], 'is not a TrainingSet or an ActiveLearningWorkChain'),
+        (['al', 'export', '-p', p, str(data.pk), str(tmp_path / 'x.xyz')], 'is not a TrainingSet or an'),
+        (['al', 'validate', '-p', p, str(data.pk)], 'is not an ActiveLearningWorkChain or a ValidationMDWorkChain'),
+        (['dataset', 'show', '-p', p, str(data.pk)], f'Int<{data.pk}> is not a TrainingSet'),
+        (['dataset', 'export', '-p', p, str(training_set.pk), str(tmp_path / 'missing' / 'x.xyz')], 'does not exist'),
+        (['dynamic', 'status', '-p', p, str(data.pk)], 'is not a DynamicTrainingWorkChain'),
+        (['al', 'status', '-p', 'no-such-profile', '1'], 'cannot load profile no-such-profile'),
+    ]
+    for arguments, message in cases:
+        one_line_error(runner.invoke(cli, arguments), message)
+    not_xyz = tmp_path / 'notes.txt'
+    not_xyz.write_text('this is not a structure file\n')
+    one_line_error(runner.invoke(cli, ['dataset', 'import', '-p', p, str(not_xyz)]), 'is not an extended XYZ file')

@@ -14,9 +14,16 @@ PROFILE_OPTION = click.option(
 
 
 def _load(profile: str | None):
-    from aiida import load_profile
+    from .common import load_profile
 
-    return load_profile(profile, allow_switch=True)
+    return load_profile(profile)
+
+
+def _training_set(profile, identifier):
+    from ..data.training_set import TrainingSet
+    from .common import load_node
+
+    return load_node(profile, identifier, (TrainingSet,), 'a TrainingSet')
 
 
 @click.group()
@@ -171,10 +178,7 @@ def dataset():
 @click.argument('identifier')
 def dataset_show(profile, identifier):
     """Summary of a TrainingSet: counts, species, labels, origin of each frame."""
-    from aiida import orm
-
-    _load(profile)
-    node = orm.load_node(identifier)
+    node = _training_set(profile, identifier)
     frames = node.frames
     click.echo(f'TrainingSet<{node.pk}> {node.uuid}')
     click.echo(f'  {node.get_description()}; ground truth: {node.ground_truth or "-"}')
@@ -190,10 +194,11 @@ def dataset_show(profile, identifier):
 @click.argument('path', type=click.Path(dir_okay=False))
 def dataset_export(profile, identifier, path):
     """Write a TrainingSet to extended XYZ (labels and origin columns)."""
-    from aiida import orm
+    from pathlib import Path
 
-    _load(profile)
-    node = orm.load_node(identifier)
+    node = _training_set(profile, identifier)
+    if not Path(path).resolve().parent.is_dir():
+        raise click.ClickException(f'the folder of {path} does not exist')
     node.write_extxyz(path)
     click.echo(f'wrote {len(node)} structures to {path}')
 
@@ -207,7 +212,14 @@ def dataset_import(profile, path, label):
     from ..data.training_set import TrainingSet
 
     _load(profile)
-    node = TrainingSet.from_extxyz(path, label=label).store()
+    try:
+        node = TrainingSet.from_extxyz(path, label=label)
+    except Exception as exc:  # noqa: BLE001 - whatever ASE raises on a file it cannot read, said in one line
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise click.ClickException(f'{path} is not an extended XYZ file ASE can read: {message}') from None
+    if not len(node):
+        raise click.ClickException(f'{path} holds no structure')
+    node.store()
     click.echo(f'stored TrainingSet<{node.pk}>: {node.get_description()}')
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..analysis.al import final_training_set, status_lines, why, write_plots
+from .common import load_node
 
 PROFILE = click.option('-p', '--profile', default=None, help='AiiDA profile.')
 
@@ -14,11 +15,12 @@ def al():
     """Inspect active-learning runs."""
 
 
-def _load(profile, identifier):
-    from aiida import load_profile, orm
+AL = 'ActiveLearningWorkChain'
 
-    load_profile(profile, allow_switch=True)
-    return orm.load_node(identifier)
+
+def _load(profile, identifier, kinds=(AL,), what=f'an {AL}'):
+    """The node of ``identifier``; by default it must be an active-learning run (one line otherwise)."""
+    return load_node(profile, identifier, kinds, what)
 
 
 def _echo_validation(node, lines, what: str, given: str) -> None:
@@ -30,8 +32,11 @@ def _echo_validation(node, lines, what: str, given: str) -> None:
 
 
 def _training_set(profile, identifier):
+    from ..data.training_set import TrainingSet
+
+    node = _load(profile, identifier, (TrainingSet, AL), f'a TrainingSet or an {AL}')
     try:
-        return final_training_set(_load(profile, identifier))
+        return final_training_set(node)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -73,7 +78,7 @@ def al_validate(profile, identifier):
     """The validation MD table of an AL run (or of a ValidationMDWorkChain): A(t) numbers and errors per run."""
     from ..analysis.validation import comparison_of, validation_lines
 
-    node = _load(profile, identifier)
+    node = _load(profile, identifier, (AL, 'ValidationMDWorkChain'), f'an {AL} or a ValidationMDWorkChain')
     comparison = comparison_of(node)
     _echo_validation(node, None if comparison is None else validation_lines(comparison), 'validation MD', 'validation')
 

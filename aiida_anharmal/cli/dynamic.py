@@ -13,21 +13,10 @@ def dynamic():
 
 
 def _load(profile, identifier):
-    from aiida import load_profile, orm
-    from aiida.common.exceptions import MultipleObjectsError, NotExistent
+    from ..analysis.dynamic import PROCESS_LABEL
+    from .common import load_node
 
-    from ..analysis.dynamic import check_node
-
-    load_profile(profile, allow_switch=True)
-    try:
-        node = orm.load_node(identifier)
-    except (NotExistent, MultipleObjectsError, ValueError) as exc:
-        raise click.ClickException(f'no node {identifier!r}: {exc}') from None
-    try:
-        check_node(node)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
-    return node
+    return load_node(profile, identifier, (PROCESS_LABEL,), f'a {PROCESS_LABEL}')
 
 
 @dynamic.command('status')
