@@ -161,7 +161,7 @@ def test_bad_md_inputs_are_refused(md_code):
     wrong.set_array('force_constants', np.eye(96))
     wrong.set_array('numbers', cu.repeat(2).numbers)
     cases = [
-        ({'parameters': orm.Dict({**MD, 'temperature': -5})}, 'temperature must be positive'),
+        ({'parameters': orm.Dict({**MD, 'temperature': -5})}, '`temperature` must be at least 1 K'),
         ({'parameters': orm.Dict({**MD, 'timestep': 0})}, 'timestep must lie in'),
         ({'parameters': orm.Dict({**MD, 'save_stride': 100})}, 'save_stride must be an integer in'),
         ({'parameters': orm.Dict({**MD, 'thermostat': 'x'})}, 'bad MD `parameters`'),

@@ -82,3 +82,23 @@ def check_species(species, supported, what: str) -> None:
         raise StructureError(
             f'{what} does not support the element(s) {", ".join(missing)}; it supports: {", ".join(sorted(supported))}'
         )
+
+
+#: The coldest MD temperature accepted (K): below it a run is a typo, not a simulation.
+MIN_TEMPERATURE = 1.0
+
+
+def check_seed(name: str, value) -> int:
+    """A random seed: a non-negative integer (not a bool); ``ValueError`` naming ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f'`{name}` must be a non-negative integer (a random seed), not {value!r}')
+    return int(value)
+
+
+def check_temperature(name: str, value) -> float:
+    """An MD temperature of at least :data:`MIN_TEMPERATURE` K and finite; ``ValueError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not np.isfinite(value):
+        raise ValueError(f'`{name}` must be a temperature in K, not {value!r}')
+    if value < MIN_TEMPERATURE:
+        raise ValueError(f'`{name}` must be at least {MIN_TEMPERATURE:g} K, not {value!r} K')
+    return float(value)

@@ -61,8 +61,10 @@ class MDSettings:
     def check(self) -> None:
         if self.dynamics not in DYNAMICS:
             raise ValueError(f'dynamics must be one of {DYNAMICS}, not {self.dynamics!r}')
-        if not self.temperature > 0:
-            raise ValueError(f'the temperature must be positive, not {self.temperature} K')
+        from .checks import check_seed, check_temperature
+
+        check_temperature('temperature', self.temperature)
+        check_seed('seed', self.seed)
         if not 0 < self.timestep <= 10:
             raise ValueError(f'the timestep must lie in (0, 10] fs, not {self.timestep} fs')
         if not isinstance(self.steps, int) or self.steps < 1:

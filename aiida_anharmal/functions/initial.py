@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiida import orm
 from aiida.engine import calcfunction
 
+from ..core.checks import check_seed
 from ..data.training_set import TrainingSet
 
 #: Parameters of each initialisation mode, with defaults (Kang et al.: 25 + 5 training frames).
@@ -25,6 +26,7 @@ def check_initial_parameters(mode: str, parameters: dict) -> dict:
             f'unknown parameter(s) {unknown} of initialisation mode `{mode}`; known: {sorted(MODES[mode])}'
         )
     p = {**MODES[mode], **parameters}
+    check_seed('seed', p['seed'])
     for key in ('n_train', 'n_test'):
         if not isinstance(p[key], int) or p[key] < 1:
             raise ValueError(f'`{key}` must be an integer of at least 1, not {p[key]!r}')

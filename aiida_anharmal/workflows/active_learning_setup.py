@@ -267,6 +267,13 @@ def _exploration_message(explore) -> str | None:
             except ValueError as exc:
                 return f'bad `explore.{name}`: {exc}'
     parameters = explore['parameters'].get_dict() if 'parameters' in explore else {}
+    if 'temperatures' in explore or 'seeds' in explore:
+        from .md import runs_message
+
+        temperatures = explore['temperatures'].get_list() if 'temperatures' in explore else [300.0]
+        message = runs_message(temperatures, explore['seeds'].get_list() if 'seeds' in explore else [0], 'explore.')
+        if message:
+            return message
     return bias_steps_message(checked.get('bias'), parameters.get('steps'), 'explore.bias')
 
 
@@ -310,6 +317,8 @@ def validate_active_learning_inputs(value, ctx=None):
         return message
     if 'max_iterations' in value and value['max_iterations'].value < 1:
         return f'`max_iterations` must be at least 1, not {value["max_iterations"].value}'
+    if 'seed' in value and value['seed'].value < 0:
+        return f'`seed` must be a non-negative integer (a random seed), not {value["seed"].value}'
     species = set(value['structure'].get_ase().get_chemical_symbols())
     if given:
         training_set, test_set = value['training_set'], value['test_set']

@@ -32,6 +32,8 @@ def validate_ensemble_inputs(value, ctx=None):
         return f'seeds must be non-negative integers, not {seeds}'
     if len(set(seeds)) != len(seeds):
         return f'duplicate seeds {seeds}: members with the same subsample and seed would be identical'
+    if 'subsample_seed' in value and value['subsample_seed'].value < 0:
+        return f'`subsample_seed` must be a non-negative integer (a random seed), not {value["subsample_seed"].value}'
     if n_sub < 1 or n_sub * len(seeds) < 2:
         return f'an ensemble needs at least 2 members; n_sub={n_sub} x {len(seeds)} seed(s) gives {n_sub * len(seeds)}'
     training_set = value['training_set']

@@ -117,17 +117,41 @@ EXPLORATION_MD_KEYS = ('guards', 'harmonic', 'settings', 'bias', 'trigger')
 EXPLORATION_KINDS = ('md', 'hal')
 
 
+def runs_message(temperatures, seeds, where: str = '') -> str | None:
+    """Why the runs of ``temperatures`` x ``seeds`` cannot run (none, a temperature below 1 K, a seed that is not a
+    non-negative integer, a repeated seed), else ``None``."""
+    from ..core.checks import check_seed, check_temperature
+
+    if not temperatures or not seeds:
+        return f'`{where}temperatures` and `{where}seeds` must each hold at least one value'
+    try:
+        for t in temperatures:
+            check_temperature(f'{where}temperatures', t)
+        for s in seeds:
+            check_seed(f'{where}seeds', s)
+    except ValueError as exc:
+        return str(exc)
+    if len(set(seeds)) != len(seeds):
+        return f'duplicate seeds {seeds}: those runs would be identical'
+    return None
+
+
+def temperature_label(temperature: float) -> str:
+    """A link-label-safe name of a temperature: ``300``, ``300p5`` (never an exponent)."""
+    value = float(temperature)
+    if value == round(value):
+        return str(round(value))
+    return f'{value:.6f}'.rstrip('0').replace('.', 'p')
+
+
 def validate_exploration_inputs(value, ctx=None):
     if 'ensemble' not in value or 'structure' not in value:
         return None
     temperatures = value['temperatures'].get_list() if 'temperatures' in value else []
     seeds = value['seeds'].get_list() if 'seeds' in value else []
-    if not temperatures or not seeds:
-        return '`temperatures` and `seeds` must each hold at least one value'
-    if any(not isinstance(t, (int, float)) or t <= 0 for t in temperatures):
-        return f'temperatures must be positive (K), not {temperatures}'
-    if len(set(seeds)) != len(seeds):
-        return f'duplicate seeds {seeds}: those runs would be identical'
+    message = runs_message(temperatures, seeds)
+    if message:
+        return message
     parameters = value['parameters'].get_dict() if 'parameters' in value else {}
     md = {
         'ensemble': value['ensemble'],
@@ -228,7 +252,7 @@ class ExplorationWorkChain(ProtocolMixin, WorkChain):
 
     @staticmethod
     def run_label(temperature, seed) -> str:
-        return f'T{float(temperature):g}_seed{seed}'.replace('.', 'p')
+        return f'T{temperature_label(temperature)}_seed{seed}'
 
     def run_md(self):
         parameters = self.inputs.parameters.get_dict() if 'parameters' in self.inputs else {}

@@ -171,7 +171,8 @@ def test_each_guard_stops_the_run_and_keeps_the_frames(tmp_path, guard, potentia
 @pytest.mark.parametrize(
     'kwargs, match',
     [
-        ({'temperature': 0}, 'temperature must be positive'),
+        ({'temperature': 0}, '`temperature` must be at least 1 K'),
+        ({'seed': -1}, '`seed` must be a non-negative integer'),
         ({'timestep': 0}, r'timestep must lie in \(0, 10\]'),
         ({'timestep': 50}, r'timestep must lie in \(0, 10\]'),
         ({'steps': 10, 'save_stride': 20}, 'save_stride must be an integer in'),

@@ -1,0 +1,71 @@
+"""Inputs a new user's probe got past validation: each is refused before any process node exists, and the
+message names the input."""
+
+import pytest
+from aiida import orm
+from aiida.engine import run_get_node
+
+from aiida_anharmal.workflows import ActiveLearningWorkChain, EnsembleWorkChain, ExplorationWorkChain
+from aiida_anharmal.workflows.md import temperature_label
+
+from .conftest import emt_cu_frames, placeholder_ensemble
+from .test_active_learning import codes_of, labelled
+
+
+@pytest.fixture
+def codes(train_code, evaluate_code, md_code, label_code):
+    return codes_of(train_code, evaluate_code, md_code, label_code)
+
+
+def refused(builder, match):
+    before = orm.QueryBuilder().append(orm.ProcessNode).count()
+    with pytest.raises(ValueError, match=match):
+        run_get_node(builder)
+    assert orm.QueryBuilder().append(orm.ProcessNode).count() == before, 'a process node was created'
+
+
+def al_builder(codes, overrides=None, initial=False):
+    frames = emt_cu_frames(12)
+    sets = {} if initial else {'training_set': labelled(frames[:8]), 'test_set': labelled(frames[8:])}
+    if initial:
+        overrides = {'initial': {'mode': 'random'}, **(overrides or {})}
+    return ActiveLearningWorkChain.get_builder_from_protocol(
+        codes, frames[0], engine='emt', protocol='fast', overrides=overrides, **sets
+    )
+
+
+@pytest.mark.parametrize(
+    ('overrides', 'typo'),
+    [
+        ({'label': {'batchsize': 2}}, 'batchsize'),
+        ({'label': {'max_restart': 2}}, 'max_restart'),
+        ({'ensemble': {'nsub': 2}}, 'nsub'),
+        ({'explore': {'temperature': [300.0]}}, 'temperature'),
+        ({'acquisiton': {'n_max': 2}}, 'acquisiton'),
+        ({'explore': {'parameter': {'steps': 5}}}, 'parameter'),
+    ],
+)
+def test_override_typos_are_refused_by_the_builder(codes, overrides, typo):
+    with pytest.raises(ValueError, match=rf"unknown override key\(s\) \['{typo}'\]"):
+        al_builder(codes, overrides)
+
+
+def test_negative_seeds_are_refused_before_any_process(codes):
+    builder = al_builder(codes)
+    builder.seed = orm.Int(-1)
+    refused(builder, r'`seed` must be a non-negative integer \(a random seed\), not -1')
+    refused(al_builder(codes, {'explore': {'seeds': [0, -1]}}), '`explore.seeds` must be a non-negative integer')
+    initial = al_builder(codes, {'initial': {'parameters': {'random': {'seed': -3}}}}, initial=True)
+    refused(initial, '`seed` must be a non-negative integer')
+    ensemble = EnsembleWorkChain.get_builder_from_protocol(codes['train'], labelled(emt_cu_frames(8)), 'fast')
+    ensemble.subsample_seed = orm.Int(-2)
+    refused(ensemble, '`subsample_seed` must be a non-negative integer')
+
+
+def test_temperatures_below_one_kelvin_are_refused_and_labels_never_use_exponents(codes):
+    refused(al_builder(codes, {'explore': {'temperatures': [1e-5]}}), r'`explore.temperatures` must be at least 1 K')
+    exploration = ExplorationWorkChain.get_builder_from_protocol(
+        codes['md'], placeholder_ensemble(), emt_cu_frames(1)[0], 'fast', {'temperatures': [1e-5]}
+    )
+    refused(exploration, '`temperatures` must be at least 1 K')
+    assert [temperature_label(t) for t in (300, 300.5, 1e6, 1.25)] == ['300', '300p5', '1000000', '1p25']
