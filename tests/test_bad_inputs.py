@@ -69,3 +69,41 @@ def test_temperatures_below_one_kelvin_are_refused_and_labels_never_use_exponent
     )
     refused(exploration, '`temperatures` must be at least 1 K')
     assert [temperature_label(t) for t in (300, 300.5, 1e6, 1.25)] == ['300', '300p5', '1000000', '1p25']
+
+
+def test_label_jobs_refuse_a_disabled_overlap_check_and_non_finite_positions(codes):
+    import numpy as np
+
+    from aiida_anharmal.data import TrainingSet
+    from aiida_anharmal.workflows import LabelWorkChain
+
+    frames = emt_cu_frames(2)
+    structures = TrainingSet.from_ase(frames)
+    builder = LabelWorkChain.get_builder_from_protocol(
+        codes['label'], structures, 'emt', 'fast', {'settings': {'min_distance': -1}}
+    )
+    refused(builder, r'`settings.min_distance` must be a positive distance \(A\), not -1')
+    broken = frames[1].copy()
+    broken.positions[3] = np.nan
+    builder = LabelWorkChain.get_builder_from_protocol(codes['label'], TrainingSet.from_ase([frames[0], broken]), 'emt')
+    refused(builder, 'structure 1 .* has NaN or infinite positions')
+
+
+def test_md_refuses_overlapping_atoms_and_a_non_periodic_start(codes):
+    from aiida_anharmal.calculations.md import MDCalculation
+
+    def md_builder(atoms):
+        builder = MDCalculation.get_builder()
+        builder.code = codes['md']
+        builder.reference.engine = orm.Str('emt')
+        builder.structure = orm.StructureData(ase=atoms)
+        builder.parameters = orm.Dict({'steps': 5})
+        builder.metadata.options = {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}}
+        return builder
+
+    overlapping = emt_cu_frames(1)[0]
+    overlapping.positions[1] = overlapping.positions[0] + [0.2, 0.0, 0.0]
+    refused(md_builder(overlapping), 'the start structure: atoms 0 and 1 are 0.200 A apart')
+    molecule = emt_cu_frames(1)[0]
+    molecule.pbc = [True, True, False]
+    refused(md_builder(molecule), 'the start structure is not periodic along z')

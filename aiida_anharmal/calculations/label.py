@@ -55,7 +55,9 @@ def check_label_request(
     max_seconds = settings.get('max_seconds')
     if max_seconds is not None and not float(max_seconds) > 0:
         return f'`settings.max_seconds` must be positive, not {max_seconds}'
-    min_distance = float(settings.get('min_distance', DEFAULT_MIN_DISTANCE))
+    min_distance = settings.get('min_distance', DEFAULT_MIN_DISTANCE)
+    if isinstance(min_distance, bool) or not isinstance(min_distance, (int, float)) or not min_distance > 0:
+        return f'`settings.min_distance` must be a positive distance (A), not {min_distance!r}'
     try:
         check_frames(structures.frames, min_distance=min_distance, indices=indices)
         subset = structures.frames if indices is None else structures.frames.subset(indices)

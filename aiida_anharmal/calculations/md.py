@@ -7,6 +7,7 @@ from typing import ClassVar
 import numpy as np
 from aiida import orm
 
+from ..core.checks import DEFAULT_MIN_DISTANCE, check_structure
 from ..core.guards import check_guard_settings, needing_harmonic, settable_rules, stop_rules
 from ..core.md import BIASES, MDSettings, check_bias_settings
 from ..core.triggers import TRIGGERS, check_trigger_settings
@@ -95,14 +96,16 @@ def validate_inputs(value, ctx=None):
         if not -n <= frame < n:
             return f'`start_frame` {frame} is out of range for a trajectory of {n} frames'
     atoms = start_atoms(value)
+    guards = value['guards'].get_dict() if 'guards' in value else {}
+    try:
+        checked = check_guard_settings(guards)
+        # the distance guard's threshold: a start that the guard would stop at once is refused now
+        check_structure(atoms, checked.get('min_distance') or DEFAULT_MIN_DISTANCE, 'the start structure')
+    except ValueError as exc:
+        return str(exc)
     message = driver_message(value, atoms)
     if message:
         return message
-    guards = value['guards'].get_dict() if 'guards' in value else {}
-    try:
-        check_guard_settings(guards)
-    except ValueError as exc:
-        return str(exc)
     if 'harmonic' not in value and needing_harmonic(guards):
         return f'guard(s) {needing_harmonic(guards)} need the `harmonic` input (the reference of A)'
     message = committee_message(value)

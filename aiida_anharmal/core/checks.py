@@ -68,9 +68,15 @@ def check_frames(frames: Frames, min_distance: float = DEFAULT_MIN_DISTANCE, ind
         if not 0 <= index < len(frames):
             raise StructureError(f'index {index} is out of range for a set of {len(frames)} structures')
         atoms = frames.get_atoms(index, with_labels=False)
-        label = f'structure {index} ({atoms.get_chemical_formula()})'
-        check_cell(atoms, label)
-        check_distances(atoms, min_distance, label)
+        check_structure(atoms, min_distance, f'structure {index} ({atoms.get_chemical_formula()})')
+
+
+def check_structure(atoms: Atoms, min_distance: float = DEFAULT_MIN_DISTANCE, label: str = 'structure') -> None:
+    """Finite positions and cell, periodic with a regular cell, no atoms closer than ``min_distance``."""
+    if not (np.isfinite(atoms.positions).all() and np.isfinite(atoms.cell.array).all()):
+        raise StructureError(f'{label} has NaN or infinite positions or cell vectors')
+    check_cell(atoms, label)
+    check_distances(atoms, min_distance, label)
 
 
 def check_species(species, supported, what: str) -> None:
