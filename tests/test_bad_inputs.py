@@ -107,3 +107,53 @@ def test_md_refuses_overlapping_atoms_and_a_non_periodic_start(codes):
     molecule = emt_cu_frames(1)[0]
     molecule.pbc = [True, True, False]
     refused(md_builder(molecule), 'the start structure is not periodic along z')
+
+
+@pytest.mark.parametrize(
+    ('hyperparameters', 'match'),
+    [
+        ({'ema_decay': 'x'}, "bad `hyperparameters`: ema_decay must be a number, not 'x'"),
+        ({'energy_weight': '1'}, "energy_weight must be a number, not '1'"),
+        ({'max_seconds': 'x'}, "max_seconds must be a number of seconds or null, not 'x'"),
+        ({'parity': 'no'}, "parity must be true or false, not 'no'"),
+    ],
+)
+def test_hyperparameters_of_the_wrong_type_are_refused_by_name(codes, hyperparameters, match):
+    ensemble = EnsembleWorkChain.get_builder_from_protocol(
+        codes['train'], labelled(emt_cu_frames(8)), 'fast', {'hyperparameters': hyperparameters}
+    )
+    refused(ensemble, match)
+
+
+def test_training_and_test_sets_with_missing_or_infinite_labels_are_refused(codes):
+    import numpy as np
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    frames = emt_cu_frames(12)
+
+    def broken(value, where):
+        atoms = frames[0].copy()
+        forces = frames[0].get_forces().copy()
+        energy = frames[0].get_potential_energy()
+        if where == 'energy':
+            energy = value
+        else:
+            forces[2, 1] = value
+        atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces)
+        return atoms
+
+    for value, where, name, match in (
+        (np.inf, 'forces', 'training_set', r'`training_set`: frame\(s\) \[0\] have an infinite energy or force label'),
+        (np.nan, 'forces', 'training_set', r'`training_set`: frame\(s\) \[0\] have no energy or forces label'),
+        (np.inf, 'energy', 'test_set', r'`test_set`: frame\(s\) \[0\] have an infinite'),
+    ):
+        sets = {'training_set': labelled(frames[1:8]), 'test_set': labelled(frames[8:])}
+        sets[name] = labelled([broken(value, where), *(frames[1:8] if name == 'training_set' else frames[8:])])
+        builder = ActiveLearningWorkChain.get_builder_from_protocol(
+            codes, frames[0], engine='emt', protocol='fast', **sets
+        )
+        refused(builder, match)
+    ensemble = EnsembleWorkChain.get_builder_from_protocol(
+        codes['train'], labelled([broken(np.inf, 'energy'), *frames[1:8]]), 'fast'
+    )
+    refused(ensemble, 'infinite energy or force label')

@@ -121,7 +121,7 @@ def test_bad_requests_are_refused(subsample, extra, match):
 def test_unlabelled_frames_refused_at_submission(train_code, options):
     frames = emt_cu_frames(3)
     frames[2].calc = None
-    with pytest.raises(ValueError, match=r'frames \[2\] of the training set have no energy or forces'):
+    with pytest.raises(ValueError, match=r'the training set: frame\(s\) \[2\] have no energy or forces'):
         run_get_node(
             TrainCalculation,
             training_set=TrainingSet.from_ase(frames),

@@ -53,7 +53,7 @@ def check_train_request(
     try:
         hp = check_hyperparameters(hyperparameters)
     except ValueError as exc:
-        return str(exc)
+        return f'bad `hyperparameters`: {exc}'
     if not isinstance(seed, int) or seed < 0:
         return f'the seed must be a non-negative integer, not {seed!r}'
     train = [int(i) for i in subsample.get('train', [])]
@@ -69,10 +69,11 @@ def check_train_request(
         return f'frame indices {bad[:5]} are out of range for a training set of {n_frames} frames'
     frames = training_set.frames
     used = train + validation
-    labelled = frames.has_energy & frames.has_forces
-    unlabelled = [i for i in used if not labelled[i]]
-    if unlabelled:
-        return f'frames {unlabelled[:5]} of the training set have no energy or forces label'
+    from ..core.checks import label_problem
+
+    problem = label_problem(frames, used)
+    if problem:
+        return f'the training set: {problem}'
     if hp['stress_weight'] > 0 and not frames.has_stress[used].all():
         return 'stress is in the loss (`stress_weight` > 0) but some frames have no stress label'
     data_species = set(frames.subset(used).species)

@@ -108,3 +108,20 @@ def check_temperature(name: str, value) -> float:
     if value < MIN_TEMPERATURE:
         raise ValueError(f'`{name}` must be at least {MIN_TEMPERATURE:g} K, not {value!r} K')
     return float(value)
+
+
+def label_problem(frames: Frames, indices=None) -> str | None:
+    """Why frames (``indices``, default all) cannot be trained or tested on: a missing energy or force label
+    (NaN anywhere), or an infinite one; ``None`` if every label is there and finite."""
+    selected = list(range(len(frames))) if indices is None else [int(i) for i in indices]
+    missing = [i for i in selected if not (frames.has_energy[i] and frames.has_forces[i])]
+    if missing:
+        return f'frame(s) {missing[:5]} have no energy or forces label (NaN)'
+    infinite = [
+        i
+        for i in selected
+        if not (np.isfinite(frames.energy[i]) and np.isfinite(frames.forces[frames.atom_slice(i)]).all())
+    ]
+    if infinite:
+        return f'frame(s) {infinite[:5]} have an infinite energy or force label'
+    return None

@@ -82,6 +82,13 @@ def check_hyperparameters(hyperparameters: dict) -> dict:
             raise ValueError(f'{key} must be a positive integer or null, not {value!r}')
     if hp['model_dtype'] not in ('float32', 'float64'):
         raise ValueError(f"model_dtype must be 'float32' or 'float64', not {hp['model_dtype']!r}")
+    if not isinstance(hp['parity'], bool):
+        raise ValueError(f'parity must be true or false, not {hp["parity"]!r}')  # noqa: TRY004 - validators catch ValueError
+    for key in ('ema_decay', 'energy_weight', 'forces_weight', 'stress_weight'):
+        if not _is_number(hp[key]):
+            raise ValueError(f'{key} must be a number, not {hp[key]!r}')
+    if hp['max_seconds'] is not None and not _is_number(hp['max_seconds']):
+        raise ValueError(f'max_seconds must be a number of seconds or null, not {hp["max_seconds"]!r}')
     if not 0 <= hp['ema_decay'] < 1:
         raise ValueError(f'ema_decay must lie in [0, 1), not {hp["ema_decay"]}')
     weights = [hp['energy_weight'], hp['forces_weight'], hp['stress_weight']]
@@ -90,6 +97,11 @@ def check_hyperparameters(hyperparameters: dict) -> dict:
     if hp['max_seconds'] is not None and hp['max_seconds'] <= 0:
         raise ValueError(f'max_seconds must be positive, not {hp["max_seconds"]}')
     return hp
+
+
+def _is_number(value) -> bool:
+    """A finite int or float, not a bool (``'1'`` and ``True`` are not numbers here)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _max_time(seconds) -> str | None:

@@ -324,6 +324,12 @@ def validate_active_learning_inputs(value, ctx=None):
         training_set, test_set = value['training_set'], value['test_set']
         if len(test_set) < 2:
             return 'the test set needs at least two frames (its statistics need a standard deviation)'
+        from ..core.checks import label_problem
+
+        for name, node in (('training_set', training_set), ('test_set', test_set)):
+            problem = label_problem(node.frames)
+            if problem:
+                return f'`{name}`: {problem}'
         species |= set(training_set.species)
         engine = value.get('label', {}).get('engine')
         for name, node in (('training set', training_set), ('test set', test_set)):
