@@ -37,7 +37,9 @@ def test_dataset_export_and_import(tmp_path, aiida_profile):
     for a in atoms:
         a.calc = EMT()
         a.get_potential_energy(), a.get_forces()
-    node = TrainingSet.from_ase(atoms, origins=[{'kind': 'initial', 'frame': k} for k in range(3)]).store()
+    node = TrainingSet.from_ase(atoms, origins=[{'kind': 'initial', 'frame': k} for k in range(3)])
+    node.set_label_provenance('emt', 'toy', 'ASE EMT, a toy')
+    node.store()
     runner = CliRunner()
     path = tmp_path / 'out.extxyz'
     result = runner.invoke(cli, ['dataset', 'export', '-p', aiida_profile.name, str(node.pk), str(path)])
@@ -45,6 +47,10 @@ def test_dataset_export_and_import(tmp_path, aiida_profile):
     result = runner.invoke(cli, ['dataset', 'import', '-p', aiida_profile.name, str(path)])
     assert result.exit_code == 0, result.output
     assert 'stored TrainingSet' in result.output
+    imported = TrainingSet.collection.get(pk=int(result.output.split('TrainingSet<')[1].split('>')[0]))
+    attributes = imported.base.attributes  # the label provenance survives the round trip
+    assert (attributes.get('label_engine'), attributes.get('ground_truth')) == ('emt', 'toy')
+    assert attributes.get('label_description') == 'ASE EMT, a toy' and imported.origins[2]['frame'] == 2
     result = runner.invoke(cli, ['dataset', 'show', '-p', aiida_profile.name, str(node.pk)])
     assert 'frame=2' in result.output
 

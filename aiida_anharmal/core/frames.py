@@ -261,12 +261,14 @@ class Frames:
             origins = json.loads(bytes(data['origins_json']).decode('utf-8'))
         return cls(**arrays, origins=origins)
 
-    def write_extxyz(self, path: str | Path) -> None:
-        """Write extended XYZ; labels as energy/forces/stress, origins as ``origin_*`` info keys."""
+    def write_extxyz(self, path: str | Path, info: dict | None = None) -> None:
+        """Write extended XYZ; labels as energy/forces/stress, origins as ``origin_*`` info keys, and ``info``
+        (e.g. the labelling engine) as info keys of every frame."""
         from ase.io import write
 
         atoms_list = self.to_atoms()
         for atoms in atoms_list:
+            atoms.info.update(info or {})
             for key in list(atoms.info):
                 if key.startswith(ORIGIN_PREFIX) and isinstance(atoms.info[key], (dict, list)):
                     atoms.info[key] = json.dumps(atoms.info[key])

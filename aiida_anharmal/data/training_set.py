@@ -13,6 +13,8 @@ from ..core.frames import Frames
 from .common import HasSpecies
 
 ARRAYS_FILE = 'frames.npz'
+#: The label provenance attributes an extxyz export keeps (as info keys of every frame).
+PROVENANCE_KEYS = ('label_engine', 'ground_truth', 'label_description')
 
 
 class TrainingSet(HasSpecies, orm.Data):
@@ -64,8 +66,18 @@ class TrainingSet(HasSpecies, orm.Data):
 
     @classmethod
     def from_extxyz(cls, path: str | Path, **kwargs) -> TrainingSet:
-        """Build from an extended-XYZ file (labels and ``origin_*`` info keys are kept)."""
-        return cls(frames=Frames.read_extxyz(path), **kwargs)
+        """Build from an extended-XYZ file (labels and ``origin_*`` info keys are kept); the label provenance
+        that :meth:`write_extxyz` wrote is restored when every frame carries the same one."""
+        from ase.io import read
+
+        atoms_list = read(str(path), index=':', format='extxyz')
+        node = cls(frames=Frames.from_atoms(atoms_list), **kwargs)
+        provenance = {tuple(atoms.info.get(key) for key in PROVENANCE_KEYS) for atoms in atoms_list}
+        if len(provenance) == 1:
+            engine, ground_truth, description = provenance.pop()
+            if engine and ground_truth:
+                node.set_label_provenance(engine, ground_truth, description or '')
+        return node
 
     # ------------------------------------------------------------------ reading
     @cached_property
@@ -97,8 +109,11 @@ class TrainingSet(HasSpecies, orm.Data):
         return self.frames.to_atoms(with_labels)
 
     def write_extxyz(self, path: str | Path) -> None:
-        """Export to extended XYZ with labels and ``origin_*`` columns."""
-        self.frames.write_extxyz(path)
+        """Export to extended XYZ with labels, ``origin_*`` columns and, when known, the label provenance
+        (``label_engine``, ``ground_truth``, ``label_description`` info keys: :meth:`from_extxyz` restores it)."""
+        attrs = self.base.attributes
+        info = {key: attrs.get(key) for key in PROVENANCE_KEYS if attrs.get(key, None)}
+        self.frames.write_extxyz(path, info)
 
     def get_description(self) -> str:
         labelled = self.base.attributes.get('n_with_energy', 0)
