@@ -157,3 +157,21 @@ def test_training_and_test_sets_with_missing_or_infinite_labels_are_refused(code
         codes['train'], labelled([broken(np.inf, 'energy'), *frames[1:8]]), 'fast'
     )
     refused(ensemble, 'infinite energy or force label')
+
+
+def test_test_frames_equal_to_training_frames_up_to_translation_or_permutation_are_refused(codes):
+    import numpy as np
+
+    frames = emt_cu_frames(12)
+    moved = frames[8].copy()
+    moved.positions += [0.3, -0.2, 0.1]  # a rigid translation
+    moved.positions[0] += moved.cell[0]  # and one atom by a lattice vector
+    order = np.random.default_rng(0).permutation(len(moved))
+    permuted = frames[9].copy()[order]
+    for atoms, source in ((moved, frames[8]), (permuted, frames[9])):
+        atoms.calc = source.calc
+    test_set = labelled([moved, permuted, frames[10], frames[11]])
+    builder = ActiveLearningWorkChain.get_builder_from_protocol(
+        codes, frames[0], engine='emt', protocol='fast', training_set=labelled(frames[:10]), test_set=test_set
+    )
+    refused(builder, r'2 frame\(s\) of the test set are also in the training set')

@@ -125,3 +125,18 @@ def label_problem(frames: Frames, indices=None) -> str | None:
     if infinite:
         return f'frame(s) {infinite[:5]} have an infinite energy or force label'
     return None
+
+
+def structure_fingerprint(numbers, positions, cell, decimals: int = 4) -> bytes:
+    """A key equal for structures equal up to a rigid translation, a lattice translation of any atom or a
+    permutation of the atoms: the cell, and the sorted (Z_i, Z_j, minimum-image distance) of every pair, rounded
+    to ``decimals`` A. (Two different structures with the same distances, homometric ones, share it too: rare
+    enough to ask the user to look when it says two frames are equal.)"""
+    atoms = Atoms(numbers=numbers, positions=positions, cell=cell, pbc=True)
+    i, j = np.triu_indices(len(atoms), k=1)
+    distances = atoms.get_all_distances(mic=True)[i, j].round(decimals)
+    z = np.asarray(numbers)
+    low, high = np.minimum(z[i], z[j]), np.maximum(z[i], z[j])
+    table = np.stack([low, high, distances], axis=1)
+    table = table[np.lexsort((table[:, 2], table[:, 1], table[:, 0]))]
+    return np.sort(z).tobytes() + np.asarray(cell, dtype=float).round(decimals).tobytes() + table.tobytes()

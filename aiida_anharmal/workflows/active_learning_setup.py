@@ -200,18 +200,18 @@ class ActiveLearningProtocol(ProtocolMixin):
         return namespace_inputs(builder, NEB_LOOP_SETS)
 
 
-def frame_keys(training_set: TrainingSet, decimals: int = 6) -> set[bytes]:
-    """One key per frame (numbers, positions and cell rounded to ``decimals`` A): equal frames, equal keys."""
+def frame_keys(training_set: TrainingSet) -> set[bytes]:
+    """One key per frame, equal for frames equal up to a translation, a lattice translation of an atom or a
+    permutation of the atoms (:func:`~aiida_anharmal.core.checks.structure_fingerprint`)."""
+    from ..core.checks import structure_fingerprint
+
     frames = training_set.frames
-    keys = set()
-    for k in range(len(frames)):
-        sl = frames.atom_slice(k)
-        keys.add(
-            frames.numbers[sl].tobytes()
-            + frames.positions[sl].round(decimals).tobytes()
-            + frames.cells[k].round(decimals).tobytes()
+    return {
+        structure_fingerprint(
+            frames.numbers[frames.atom_slice(k)], frames.positions[frames.atom_slice(k)], frames.cells[k]
         )
-    return keys
+        for k in range(len(frames))
+    }
 
 
 def _labeller_message(value, to_label) -> str | None:
