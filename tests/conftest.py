@@ -97,6 +97,17 @@ def emt_cu_frames(n, seed=0, repeat=(2, 2, 1)):
     return frames
 
 
+def placeholder_model_bytes() -> bytes:
+    """A zip archive (what every model format is) that is never loaded as a model."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, 'w') as archive:
+        archive.writestr('placeholder', 'never loaded')
+    return buffer.getvalue()
+
+
 def placeholder_ensemble(species=('Cu',)):
     """Members whose files are never loaded: input validation reads attributes only."""
     import io
@@ -105,7 +116,7 @@ def placeholder_ensemble(species=('Cu',)):
 
     members = {
         f'sub0_seed{s}': MLIPModel(
-            io.BytesIO(b'not loaded'),
+            io.BytesIO(placeholder_model_bytes()),
             filename='m.nequip.zip',
             architecture='NequIP',
             model_format='nequip-package',

@@ -21,7 +21,7 @@ from aiida_anharmal.data import TrainingSet
 from aiida_anharmal.workflows import ActiveLearningWorkChain
 from aiida_anharmal.workflows.initial import InitialDataWorkChain
 
-from .conftest import emt_cu_frames
+from .conftest import emt_cu_frames, placeholder_model_bytes
 
 
 def codes_of(train_code, evaluate_code, md_code, label_code):
@@ -389,7 +389,7 @@ def test_a_pretrained_ensemble_to_fine_tune_is_checked_before_any_job(train_code
     def ensemble(r_max, labels):
         members = {
             label: MLIPModel(
-                io.BytesIO(b'x'),
+                io.BytesIO(placeholder_model_bytes()),
                 filename='m.nequip.zip',
                 architecture='NequIP',
                 model_format='nequip-package',

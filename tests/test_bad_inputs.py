@@ -175,3 +175,22 @@ def test_test_frames_equal_to_training_frames_up_to_translation_or_permutation_a
         codes, frames[0], engine='emt', protocol='fast', training_set=labelled(frames[:10]), test_set=test_set
     )
     refused(builder, r'2 frame\(s\) of the test set are also in the training set')
+
+
+def test_a_model_node_of_a_file_that_is_not_a_model_is_refused(tmp_path):
+    import io
+
+    from aiida_anharmal.data import MLIPModel
+
+    notes = tmp_path / 'model.nequip.zip'
+    notes.write_text('these are my notes, not a model')
+    for source in (str(notes), io.BytesIO(b'#!/bin/sh\n')):
+        with pytest.raises(ValueError, match='is not a nequip-package model: every model format is a zip archive'):
+            MLIPModel(
+                source,
+                filename='model.nequip.zip',
+                architecture='NequIP',
+                model_format='nequip-package',
+                species=['Cu'],
+                r_max=4.0,
+            )

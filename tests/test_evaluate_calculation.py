@@ -9,7 +9,7 @@ from ase.build import bulk
 from aiida_anharmal.calculations.evaluate import EvaluateCalculation
 from aiida_anharmal.data import Ensemble, MLIPModel, TrainingSet
 
-from .conftest import emt_cu_frames, placeholder_ensemble
+from .conftest import emt_cu_frames, placeholder_ensemble, placeholder_model_bytes
 
 
 def harmonic_for(atoms, n_atoms=None):
@@ -26,7 +26,7 @@ def test_ensemble_needs_two_members_with_the_same_species():
     import io
 
     a = MLIPModel(
-        io.BytesIO(b'x'),
+        io.BytesIO(placeholder_model_bytes()),
         filename='a.nequip.zip',
         architecture='NequIP',
         model_format='nequip-package',
@@ -34,7 +34,7 @@ def test_ensemble_needs_two_members_with_the_same_species():
         r_max=4.0,
     )
     b = MLIPModel(
-        io.BytesIO(b'x'),
+        io.BytesIO(placeholder_model_bytes()),
         filename='b.nequip.zip',
         architecture='NequIP',
         model_format='nequip-package',

@@ -15,6 +15,9 @@ FORMATS = {
     'nequip-aotinductor': 'nequip >= 0.7 AOT-inductor compiled model (.nequip.pt2) from nequip-compile',
 }
 
+#: The first bytes of a zip archive: what a model file of every format starts with.
+ZIP_MAGIC = b'PK\x03\x04'
+
 #: Roles of a model in the workflow.
 ROLES = ('member', 'reference')
 
@@ -57,6 +60,13 @@ class MLIPModel(SpeciesAndCutoff, orm.SinglefileData):
             raise ValueError(f'r_max must be positive, not {r_max}')
         if not species:
             raise ValueError('a model needs at least one species')
+        with self.open(mode='rb') as handle:
+            head = handle.read(4)
+        if head != ZIP_MAGIC:  # TorchScript files, nequip packages and AOT-inductor models are all zip archives
+            raise ValueError(
+                f'{self.filename} is not a {model_format} model: every model format is a zip archive, and this '
+                f'file starts with {head!r}'
+            )
         attrs = self.base.attributes
         attrs.set('architecture', architecture)
         attrs.set('model_format', model_format)
