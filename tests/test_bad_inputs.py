@@ -194,3 +194,19 @@ def test_a_model_node_of_a_file_that_is_not_a_model_is_refused(tmp_path):
                 species=['Cu'],
                 r_max=4.0,
             )
+
+
+@pytest.mark.parametrize(
+    ('parameters', 'match'),
+    [
+        ({'mode': 'pw', 'ecutt': 300}, r"engine `gpaw`: unknown keyword\(s\) \['ecutt'\]"),
+        ({'mode': 'pw', 'xc': 'PBEE'}, "unknown exchange-correlation functional `xc` 'PBEE'"),
+    ],
+)
+def test_unknown_gpaw_keywords_and_functionals_are_refused_before_the_job(parameters, match):
+    pytest.importorskip('gpaw')
+    from aiida_anharmal.core.labellers import EngineError, check_request
+
+    with pytest.raises(EngineError, match=match):
+        check_request('gpaw', parameters, None)
+    check_request('gpaw', {'mode': {'name': 'pw', 'ecut': 300}, 'xc': 'PBE', 'kpts': {'size': [2, 2, 2]}}, None)

@@ -117,6 +117,37 @@ class GPAWLabeller(Labeller):
         maxiter = parameters.get('maxiter', self.default_maxiter)
         if not isinstance(maxiter, int) or maxiter < 1:
             raise EngineError(f'engine `gpaw`: `maxiter` must be a positive integer, not {maxiter!r}')
+        known = self.keywords()
+        unknown = sorted(set(parameters) - known) if known is not None else []
+        if unknown:
+            raise EngineError(f'engine `gpaw`: unknown keyword(s) {unknown}; GPAW takes {sorted(known)}')
+        self.check_xc(parameters.get('xc'))
+
+    @staticmethod
+    def keywords() -> set[str] | None:
+        """The keywords of this GPAW's calculator (``None`` where GPAW is not installed: checked by the job)."""
+        try:
+            import inspect
+
+            from gpaw.dft import GPAW
+        except ImportError:
+            return None
+        signature = inspect.signature(GPAW).parameters.values()
+        return {p.name for p in signature if p.kind == p.KEYWORD_ONLY} - {'txt', 'communicator', 'object_hooks'}
+
+    @staticmethod
+    def check_xc(xc) -> None:
+        """An ``xc`` name GPAW does not know is refused (dicts and a missing GPAW are left to the job)."""
+        if not isinstance(xc, str):
+            return
+        try:
+            from gpaw.xc import XC
+        except ImportError:
+            return
+        try:
+            XC(xc)
+        except Exception as exc:  # noqa: BLE001 - GPAW raises NameError, KeyError or ValueError for a bad name
+            raise EngineError(f'engine `gpaw`: unknown exchange-correlation functional `xc` {xc!r} ({exc})') from None
 
     @staticmethod
     def mode_name(parameters: dict) -> str:
