@@ -113,10 +113,11 @@ def test_ensemble_2x2_then_finetune(submit_and_await, train_code, evaluate_code,
     assert builder.retrain.value == 'finetune'
     child = submit_and_await(builder, timeout=600)
     assert child.is_finished_ok, child.exit_message
-    calcs = [c for c in child.called if c.process_class is TrainCalculation]
+    calcs = [c for c in child.called_descendants if c.process_class is TrainCalculation]
     assert len(calcs) == 2
     for calc_node in calcs:
-        label = calc_node.base.links.get_incoming(link_type=LinkType.CALL_CALC).one().link_label
+        wrapper = calc_node.base.links.get_incoming(link_type=LinkType.CALL_CALC).one().node
+        label = wrapper.base.links.get_incoming(link_type=LinkType.CALL_WORK).one().link_label
         assert calc_node.inputs.parent_model.uuid == members[label].uuid
     child_member = child.outputs.ensemble.members['sub0_seed0']
     parent_calc = members['sub0_seed0'].creator

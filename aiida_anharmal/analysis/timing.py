@@ -35,8 +35,7 @@ def _called(node) -> dict[str, object]:
 def _member_stages(ensemble_wc) -> tuple[float | None, float | None]:
     """Mean seconds of the nequip-train and nequip-package stages over the members of an EnsembleWorkChain."""
     train, package = [], []
-    for link in _calls(ensemble_wc):
-        node = link.node
+    for node in ensemble_wc.called_descendants:  # each member's TrainCalculation, under its TrainBaseWorkChain
         if node.process_label != 'TrainCalculation' or 'metrics' not in node.outputs:
             continue
         stages = node.outputs.metrics.get('stages', {})

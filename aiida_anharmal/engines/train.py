@@ -118,6 +118,19 @@ STAGE_STATES = {
 STAGES_FILE = 'stages.json'
 
 
+def die_with_parent() -> None:
+    """In the child, before nequip starts: on Linux, be killed when this program dies (``kill -9`` of the job
+    included), so that no orphaned training goes on writing into the job folder after the job ended."""
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL('libc.so.6', use_errno=True)
+    except OSError:  # not Linux: nothing to ask for
+        return
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def _run(stages: list[tuple[str, list[str]]], directory: Path, log, seconds: dict) -> None:
     """Run nequip's ``stages`` in one interpreter (:mod:`.nequip_stages`); a failed stage raises :class:`Stop`."""
     from . import nequip_stages
@@ -128,7 +141,9 @@ def _run(stages: list[tuple[str, list[str]]], directory: Path, log, seconds: dic
     PROGRAM.logger.info('running %s', ' | '.join(' '.join([name, *args]) for name, args in stages))
     log.write(f'\n$ {" ".join(command)}  # {", ".join(name for name, _ in stages)}\n')
     log.flush()
-    result = subprocess.run(command, cwd=directory, stdout=log, stderr=subprocess.STDOUT, check=False)
+    result = subprocess.run(
+        command, cwd=directory, stdout=log, stderr=subprocess.STDOUT, check=False, preexec_fn=die_with_parent
+    )
     seconds.update(json.loads(request.read_text()).get('seconds', {}))
     failed = result.returncode - nequip_stages.FIRST_STAGE_CODE
     if result.returncode == 0:

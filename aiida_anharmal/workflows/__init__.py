@@ -10,6 +10,7 @@ from .lifetimes import LifetimesWorkChain
 from .md import ExplorationWorkChain, MDBaseWorkChain
 from .neb import NEBWorkChain
 from .perturbative import PerturbativeWorkChain
+from .train import TrainBaseWorkChain
 from .validation import ValidationMDWorkChain
 
 __all__ = (
@@ -25,5 +26,6 @@ __all__ = (
     'MDBaseWorkChain',
     'NEBWorkChain',
     'PerturbativeWorkChain',
+    'TrainBaseWorkChain',
     'ValidationMDWorkChain',
 )

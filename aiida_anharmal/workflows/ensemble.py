@@ -6,7 +6,7 @@ from aiida import orm
 from aiida.engine import WorkChain
 
 from .. import exit_codes
-from ..calculations.train import TrainCalculation, check_train_request
+from ..calculations.train import check_train_request
 from ..core.splits import subsample_splits
 from ..data.ensemble import Ensemble
 from ..data.training_set import TrainingSet
@@ -14,6 +14,7 @@ from ..functions.datasets import subsample
 from ..functions.ensembles import assemble_ensemble
 from ..protocols import ProtocolMixin, recursive_merge
 from .common import add_options_input, describe, options_message
+from .train import TrainBaseWorkChain
 
 RETRAIN_MODES = ('scratch', 'finetune')
 
@@ -190,14 +191,16 @@ class EnsembleWorkChain(ProtocolMixin, WorkChain):
                     'subsample': node,
                     'seed': orm.Int(seed),
                     'code': self.inputs.code,
-                    'metadata': {'options': dict(self.inputs.options), 'call_link_label': label},
+                    'metadata': {'options': dict(self.inputs.options)},
                 }
                 for key in ('hyperparameters', 'species', 'settings'):
                     if key in self.inputs:
                         inputs[key] = self.inputs[key]
                 if label in parents:
                     inputs['parent_model'] = parents[label]
-                self.to_context(**{label: self.submit(TrainCalculation, **inputs)})
+                # a restart wrapper: a killed job is trained again (TrainBaseWorkChain.handle_killed)
+                running = self.submit(TrainBaseWorkChain, train=inputs, metadata={'call_link_label': label})
+                self.to_context(**{label: running})
                 self.ctx.labels.append(label)
         how = 'fine-tuned from the parent ensemble' if finetune else 'from scratch'
         self.report(f'training {len(self.ctx.labels)} member(s) {how}: {", ".join(self.ctx.labels)}')
