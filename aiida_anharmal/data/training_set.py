@@ -8,13 +8,31 @@ from pathlib import Path
 
 import numpy as np
 from aiida import orm
+from aiida.orm.nodes.caching import NodeCaching
 
-from ..core.frames import Frames
+from ..core.frames import ARRAY_NAMES, Frames
 from .common import HasSpecies
 
 ARRAYS_FILE = 'frames.npz'
 #: The label provenance attributes an extxyz export keeps (as info keys of every frame).
 PROVENANCE_KEYS = ('label_engine', 'ground_truth', 'label_description')
+
+
+class TrainingSetCaching(NodeCaching):
+    """The hash of what the frames are (atoms, cells, labels) and of the attributes, not of where they came from
+    (the origins): a labelling job of the same structures, engine and parameters is then a cache hit whichever
+    run selected them (``verdi config set caching.enabled_for aiida.calculations:anharmal.label``)."""
+
+    def get_objects_to_hash(self) -> dict:
+        import hashlib
+
+        objects = super().get_objects_to_hash()
+        frames = self._node.frames
+        digest = hashlib.sha256()
+        for name in ARRAY_NAMES:
+            digest.update(np.ascontiguousarray(getattr(frames, name)).tobytes())
+        objects['repository_hash'] = digest.hexdigest()
+        return objects
 
 
 class TrainingSet(HasSpecies, orm.Data):
@@ -29,8 +47,11 @@ class TrainingSet(HasSpecies, orm.Data):
     The origin of each frame is a small dict (for example ``{"kind": "initial"}``, or
     ``{"iteration": 2, "trajectory": <uuid>, "frame": 118, "label_calc": <uuid>}``).
 
-    Like every AiiDA data node it is read-only once stored.
+    Like every AiiDA data node it is read-only once stored. Its hash leaves the origins out
+    (:class:`TrainingSetCaching`).
     """
+
+    _CLS_NODE_CACHING = TrainingSetCaching
 
     def __init__(self, frames: Frames | None = None, **kwargs):
         super().__init__(**kwargs)

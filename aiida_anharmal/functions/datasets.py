@@ -33,7 +33,13 @@ def collect_labels(**parts):
     with ``NNN`` giving the order of the attempts. A structure labelled in any part is kept (once,
     ordered by source index); a structure never labelled is excluded with the reason of its
     latest failure and the number of failed attempts.
+
+    With ``source`` (the set that was labelled), each frame's origin is the source frame's, with
+    ``source_uuid``, ``source_index`` and ``label_calc`` (the calculation that made the part): a part
+    taken from AiiDA's cache (a job on the same structures in another run) then still says where
+    *this* run's frame came from.
     """
+    source = parts.pop('source', None)
     labelled_parts = _ordered(parts, 'labelled_')
     failure_parts = _ordered(parts, ('failures_', 'excluded_'))
 
@@ -54,6 +60,17 @@ def collect_labels(**parts):
     outputs = {'excluded': orm.Dict(dict(sorted(excluded.items(), key=lambda kv: int(kv[0]))))}
     if by_index:
         frames = Frames.concatenate([part.frames.subset([k]) for _, (part, k) in sorted(by_index.items())])
+        if source is not None:
+            for k, (index, (part, _)) in enumerate(sorted(by_index.items())):
+                # a part a label job made: that job (a clone when taken from the cache); else as the part says
+                job = isinstance(part.creator, orm.CalcJobNode)
+                creator = part.creator.uuid if job else frames.origins[k].get('label_calc')
+                frames.origins[k] = {
+                    **source.origins[index],
+                    'source_uuid': source.uuid,
+                    'source_index': index,
+                    'label_calc': creator,
+                }
         merged = TrainingSet(frames=frames)
         first = labelled_parts[0].base.attributes
         if first.get('label_engine', None):

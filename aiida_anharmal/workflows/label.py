@@ -130,7 +130,7 @@ class LabelBaseWorkChain(BaseRestartWorkChain):
             for name in ('labelled', 'failures'):
                 if name in child.outputs:
                     parts[f'{name}_{k:03d}'] = child.outputs[name]
-        collected = collect_labels(**parts)
+        collected = collect_labels(source=self.ctx.inputs.structures, **parts)
         self.out('excluded', collected['excluded'])
         n_excluded = len(collected['excluded'].get_dict())
         if 'labelled' not in collected:
@@ -268,7 +268,7 @@ class LabelWorkChain(ProtocolMixin, WorkChain):
             parts[f'excluded_{k:03d}'] = batch.outputs.excluded
             if 'labelled' in batch.outputs:
                 parts[f'labelled_{k:03d}'] = batch.outputs.labelled
-        collected = collect_labels(**parts)
+        collected = collect_labels(source=self.inputs.structures, **parts)
         self.out('excluded', collected['excluded'])
         excluded = collected['excluded'].get_dict()
         for index, why in excluded.items():
