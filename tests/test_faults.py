@@ -1,5 +1,5 @@
-"""Faults, counted: a training job killed with ``kill -9`` is trained again by its restart handler, and its
-nequip child dies with it (no orphaned training goes on in the job folder)."""
+"""Faults, counted: a label, an MD and a training job killed with ``kill -9`` while they run are each recovered
+by their restart handler with what they produced kept; a killed training job's nequip child dies with it."""
 
 import os
 import signal
@@ -38,6 +38,22 @@ def wait_for(condition, timeout: float, what: str):
             return value
         time.sleep(0.5)
     raise AssertionError(f'timed out after {timeout} s waiting for {what}')
+
+
+def running_program(process_class, program: str):
+    """``(calculation, pid)`` of the first running ``process_class`` job whose ``program`` process is up."""
+    for calc in orm.QueryBuilder().append(process_class).all(flat=True):
+        if calc.is_terminated or calc.get_remote_workdir() is None:
+            continue
+        pids = [pid for pid, cmd in processes_in(calc.get_remote_workdir()).items() if program in cmd]
+        if pids:
+            return calc, pids[0]
+    return None
+
+
+def lines_in(calc, name: str) -> int:
+    path = Path(calc.get_remote_workdir()) / name
+    return len(path.read_text().splitlines()) if path.exists() else 0
 
 
 def training_processes():
@@ -80,3 +96,65 @@ def test_a_killed_training_job_is_trained_again_and_takes_its_child_with_it(star
 
     assert 'was killed before it could finish' in get_workchain_report(wrapper, 'REPORT')
     assert node.outputs.ensemble.n_members == 2
+
+
+@pytest.mark.slow
+def test_a_killed_label_job_keeps_its_labels_and_the_rest_is_labelled_once(
+    started_daemon_client, label_code, reference_model
+):
+    from aiida.engine import submit
+
+    from aiida_anharmal.calculations.label import LabelCalculation
+    from aiida_anharmal.workflows import LabelWorkChain
+
+    from .conftest import cui_cell
+
+    structures = TrainingSet.from_ase([cui_cell(0.02 * k).repeat(2) for k in range(10)])  # 16 atoms, ~1 s each
+    builder = LabelWorkChain.get_builder_from_protocol(
+        label_code,
+        structures,
+        engine='nequip-reference',
+        protocol='fast',
+        model=reference_model,
+        overrides={'batch_size': 10},
+    )
+    node = submit(builder)
+    calc, pid = wait_for(lambda: running_program(LabelCalculation, 'anharmal-label'), 300, 'the label job')
+    wait_for(lambda: lines_in(calc, 'labels.jsonl') >= 2, 120, 'two labels written')
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: node.is_terminated, 600, 'the labelling')
+    assert node.is_finished_ok, node.exit_message
+    calcs = sorted((n for n in node.called_descendants if n.process_label == 'LabelCalculation'), key=lambda n: n.ctime)
+    assert len(calcs) == 2 and calcs[0].uuid == calc.uuid and calcs[0].exit_status == 330  # killed: interrupted
+    kept = [o['source_index'] for o in calcs[0].outputs.labelled.origins]
+    redone = [o['source_index'] for o in calcs[1].outputs.labelled.origins]
+    assert len(kept) >= 2 and not set(kept) & set(redone)  # no frame labelled twice
+    assert sorted(kept + redone) == list(range(10))
+    assert [o['source_index'] for o in node.outputs.labelled.origins] == list(range(10))
+
+
+@pytest.mark.slow
+def test_a_killed_md_job_continues_from_its_checkpoint_with_its_frames_kept(started_daemon_client, md_code):
+    from aiida.engine import submit
+    from ase.build import bulk
+
+    from aiida_anharmal.calculations.md import MDCalculation
+    from aiida_anharmal.workflows import MDBaseWorkChain
+
+    builder = MDBaseWorkChain.get_builder()
+    builder.md.code = md_code
+    builder.md.reference.engine = orm.Str('emt')
+    builder.md.structure = orm.StructureData(ase=bulk('Cu', 'fcc', a=3.6, cubic=True).repeat(3))  # 108 atoms
+    builder.md.parameters = orm.Dict({'steps': 4000, 'save_stride': 20, 'temperature': 300.0, 'seed': 3})
+    builder.md.metadata.options = {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}}
+    node = submit(builder)
+    calc, pid = wait_for(lambda: running_program(MDCalculation, 'anharmal-md'), 300, 'the MD job')
+    wait_for(lambda: (Path(calc.get_remote_workdir()) / 'checkpoint.json').exists(), 120, 'a checkpoint')
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: node.is_terminated, 600, 'the MD')
+    assert node.is_finished_ok, node.exit_message
+    calcs = sorted((n for n in node.called if n.process_label == 'MDCalculation'), key=lambda n: n.ctime)
+    assert len(calcs) == 2 and calcs[0].exit_status == 330  # killed: continued by handle_interrupted
+    assert calcs[1].inputs.parent_folder.uuid == calcs[0].outputs.remote_folder.uuid
+    steps = node.outputs.frames.get_array('step')
+    assert steps.tolist() == list(range(0, 4001, 20))  # every frame once: the killed job's kept, none twice
