@@ -242,6 +242,18 @@ def md_cases():
 
 
 # ------------------------------------------------------------------------------------------- train
+def stand_in_model() -> bytes:
+    """A zip archive (what every model format is; the same bytes on every run) that is never loaded."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, 'w') as archive:
+        info = zipfile.ZipInfo('fixture.txt', date_time=(2026, 1, 1, 0, 0, 0))
+        archive.writestr(info, 'fixture stand-in for a packaged model')
+    return buffer.getvalue()
+
+
 def train_case(
     name: str, expected: dict, state_status: dict | None, model: bool, compiled: bool = False, metrics: bool = True
 ):
@@ -256,9 +268,9 @@ def train_case(
         retrieved['learning_curve.csv'] = 'epoch,forces_mae,weighted_sum\n0,0.2,0.3\n1,0.1,0.15\n2,0.03,0.05\n'
     temporary = {}
     if model:  # the parser stores the file as it is; what is inside a package is nequip's business
-        temporary['model.nequip.zip'] = b'PK fixture stand-in for a packaged model'
+        temporary['model.nequip.zip'] = stand_in_model()
     if compiled:
-        temporary['model.nequip.pt2'] = b'fixture stand-in for a compiled model'
+        temporary['model.nequip.pt2'] = stand_in_model()  # a PT2 package is a zip archive too
     case('train', name, expected, retrieved, temporary)
 
 
