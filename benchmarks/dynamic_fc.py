@@ -130,22 +130,16 @@ def initial_model(primitive, ideal, args):
 
 
 def evaluate(model, frames) -> dict:
-    from aiida_anharmal.core.dynamic_convergence import error_bracket
+    """:func:`~aiida_anharmal.core.dynamic_convergence.force_errors` under the names of the result table."""
+    from aiida_anharmal.core.dynamic_convergence import force_errors
 
-    errors, eps = [], []
-    for positions, forces in frames:
-        A = model.sensing_matrix(positions)
-        errors.append(model.forces(positions, A) - forces)
-        eps.append(model.bayesian_error(positions, A)[0])
-    errors = np.array(errors)
-    lower, upper = error_bracket(model.fit_result.noise, eps)
-    rmse = float(np.sqrt(np.mean(errors**2)))
+    result = force_errors(model, frames)
     return {
-        'test_mae': float(np.mean(np.abs(errors))),
-        'test_rmse': rmse,
-        'test_mean_eps_b': float(np.mean(eps)),
-        'bracket': [lower, upper],
-        'in_bracket': bool(lower <= rmse <= upper),
+        'test_mae': result['forces_mae'],
+        'test_rmse': result['forces_rmse'],
+        'test_mean_eps_b': result['mean_eps_b'],
+        'bracket': result['bracket'],
+        'in_bracket': result['in_bracket'],
     }
 
 

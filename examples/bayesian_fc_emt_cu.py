@@ -15,6 +15,7 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 
 from aiida_anharmal.core.bayesian_fc import BayesianForceConstantModel
+from aiida_anharmal.core.dynamic_convergence import force_errors
 
 primitive, ideal = bulk('Cu', 'fcc', a=3.6), bulk('Cu', 'fcc', a=3.6, cubic=True).repeat(2)
 rng = np.random.default_rng(0)
@@ -41,12 +42,6 @@ for n in (5, 10, 20, 40):
         model.add(positions, forces)
     done = n
     fit = model.fit()
-    errors, eps = [], []
-    for positions, forces in test:
-        A = model.sensing_matrix(positions)
-        errors.append(model.forces(positions, A) - forces)
-        eps.append(model.bayesian_error(positions, A)[0])
-    rmse = float(np.sqrt(np.mean(np.square(errors))))
-    eps = np.array(eps)
-    upper = np.sqrt(1 / fit.beta + np.mean(eps**2))
-    print(f'{n:7d}  {1000 * fit.noise:9.2f}  {1000 * eps.mean():10.3f}  {1000 * rmse:9.2f}  {1000 * upper:27.2f}')
+    errors = force_errors(model, test)
+    rmse, mean_eps, upper = errors['forces_rmse'], errors['mean_eps_b'], errors['bracket'][1]
+    print(f'{n:7d}  {1000 * fit.noise:9.2f}  {1000 * mean_eps:10.3f}  {1000 * rmse:9.2f}  {1000 * upper:27.2f}')

@@ -6,7 +6,7 @@ error eps_B along the trajectory (it stays low when the model knows the configur
 gives
 
 * :func:`running_statistics`: mu_k[eps_B] and sigma_k[eps_B] over the last k steps, along a run (Fig. 2);
-* :func:`error_bracket`: the bracket beta^-1/2 <= RMSE <= sqrt(beta^-1 + mean eps_B^2) of the force error on
+* :func:`force_errors`: a fit's force errors on labelled frames, with :func:`error_bracket`, the bracket beta^-1/2 <= RMSE <= sqrt(beta^-1 + mean eps_B^2) of the force error on
   structures like the trajectory's (the predictive variance is 1/beta + eps_B^2 per component);
 * :func:`z_scores` and :func:`skewness`: the distribution of z_B = (eps_B - mu_k)/sigma_k (Fig. 4): a long
   tail to the right is what the trajectory-average rule catches;
@@ -46,6 +46,28 @@ def error_bracket(noise: float, eps_b) -> tuple[float, float]:
     if not eps.size:
         raise ValueError('no finite eps_B values')
     return float(noise), float(np.sqrt(noise**2 + np.mean(eps**2)))
+
+
+def force_errors(model, frames) -> dict:
+    """A fitted :class:`~aiida_anharmal.core.bayesian_fc.BayesianForceConstantModel` on labelled ``frames``
+    (pairs of positions and forces, eV/A): force MAE and RMSE over all components, mean eps_B, the
+    :func:`error_bracket` and whether the RMSE lies in it."""
+    errors, eps = [], []
+    for positions, forces in frames:
+        A = model.sensing_matrix(positions)
+        errors.append((model.forces(positions, A) - np.asarray(forces)).ravel())
+        eps.append(model.bayesian_error(positions, A)[0])
+    errors = np.concatenate(errors)
+    lower, upper = error_bracket(model.fit_result.noise, eps)
+    rmse = float(np.sqrt(np.mean(errors**2)))
+    return {
+        'frames': len(eps),
+        'forces_mae': float(np.mean(np.abs(errors))),
+        'forces_rmse': rmse,
+        'mean_eps_b': float(np.mean(eps)),
+        'bracket': [lower, upper],
+        'in_bracket': bool(lower <= rmse <= upper),
+    }
 
 
 def z_scores(eps_b, k: int) -> np.ndarray:

@@ -85,30 +85,13 @@ def trigger_frame(trajectory: orm.TrajectoryData, frames: orm.ArrayData, iterati
 @calcfunction
 def evaluate_bayesian_fc(model: BayesianFCModel, test_set: TrainingSet) -> orm.Dict:
     """The fit on a labelled test set: force MAE and RMSE (eV/A), mean eps_B, and the bracket
-    [beta^-1/2, sqrt(1/beta + mean eps_B^2)] with whether the RMSE lies in it."""
-    from ..core.dynamic_convergence import error_bracket
+    [beta^-1/2, sqrt(1/beta + mean eps_B^2)] with whether the RMSE lies in it
+    (:func:`~aiida_anharmal.core.dynamic_convergence.force_errors`)."""
+    from ..core.dynamic_convergence import force_errors
 
-    fcm = model.get_model()
     frames = test_set.frames
-    errors, eps = [], []
-    for index in range(len(frames)):
-        atoms = frames.get_atoms(index)
-        A = fcm.sensing_matrix(atoms.positions)
-        errors.append(fcm.forces(atoms.positions, A) - atoms.get_forces())
-        eps.append(fcm.bayesian_error(atoms.positions, A)[0])
-    errors = np.concatenate([e.ravel() for e in errors])
-    lower, upper = error_bracket(model.noise, eps)
-    rmse = float(np.sqrt(np.mean(errors**2)))
-    return orm.Dict(
-        {
-            'frames': len(frames),
-            'forces_mae': float(np.mean(np.abs(errors))),
-            'forces_rmse': rmse,
-            'mean_eps_b': float(np.mean(eps)),
-            'bracket': [lower, upper],
-            'in_bracket': bool(lower <= rmse <= upper),
-        }
-    )
+    pairs = ((atoms.positions, atoms.get_forces()) for atoms in map(frames.get_atoms, range(len(frames))))
+    return orm.Dict(force_errors(model.get_model(), pairs))
 
 
 @calcfunction

@@ -308,3 +308,17 @@ def test_a_committee_of_posterior_samples_drives_the_hal_bias_exactly(known):
             energies.append(bias(probe, potential.predict(probe))[0])
         assert forces[atom, axis] == pytest.approx(-(energies[0] - energies[1]) / (2 * h), abs=1e-6)
     assert np.abs(forces - prediction.forces).max() > 1e-4  # the bias term is there
+
+
+def test_force_errors_of_a_fit_by_hand(known):
+    from aiida_anharmal.core.dynamic_convergence import force_errors
+
+    model, _, frames, _ = known
+    fit = model.fit()
+    result = force_errors(model, frames[:4])
+    errors = np.concatenate([(model.forces(p) - f).ravel() for p, f in frames[:4]])
+    eps = np.array([model.bayesian_error(p)[0] for p, _ in frames[:4]])
+    assert result['frames'] == 4
+    assert result['forces_rmse'] == pytest.approx(np.sqrt(np.mean(errors**2)), rel=1e-12)
+    assert result['forces_mae'] == pytest.approx(np.mean(np.abs(errors)), rel=1e-12)
+    assert result['bracket'] == pytest.approx([fit.noise, np.sqrt(1 / fit.beta + np.mean(eps**2))], rel=1e-12)
