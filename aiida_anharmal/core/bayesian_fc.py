@@ -90,12 +90,17 @@ def check_frame(ideal: Atoms, numbers, cell, index: int = 0) -> None:
         raise ValueError(f"frame {index}: its cell is not the model's supercell cell")
 
 
+def displacements_from(ideal: Atoms, positions) -> np.ndarray:
+    """positions - ideal positions, minimum image, ``(N, 3)`` A."""
+    delta = np.asarray(positions, dtype=float) - ideal.positions
+    fractional = np.linalg.solve(np.asarray(ideal.cell[:]).T, delta.T).T
+    return (fractional - np.round(fractional)) @ np.asarray(ideal.cell[:])
+
+
 def fit_structure(ideal: Atoms, positions, forces=None) -> Atoms:
     """The ideal supercell with ``displacements`` (positions - ideal, minimum image) and ``forces`` arrays."""
     structure = ideal.copy()
-    delta = np.asarray(positions, dtype=float) - ideal.positions
-    fractional = np.linalg.solve(np.asarray(ideal.cell[:]).T, delta.T).T
-    displacements = (fractional - np.round(fractional)) @ np.asarray(ideal.cell[:])
+    displacements = displacements_from(ideal, positions)
     structure.new_array('displacements', displacements)
     structure.new_array('forces', np.zeros_like(displacements) if forces is None else np.asarray(forces, dtype=float))
     return structure
@@ -170,16 +175,17 @@ class BayesianForceConstantModel:
                 self._fcm = ForceConstantModel(self.ideal, self.cluster_space)
         return self._fcm
 
-    def sensing_matrix(self, positions) -> np.ndarray:
+    def sensing_matrix(self, positions, displacements: np.ndarray | None = None) -> np.ndarray:
         """A of one frame: ``(3 N, n_parameters)``, F = A c (rows atom by atom, x, y, z); hiphive's fit matrix of
-        the displacements from the ideal supercell (what its ``StructureContainer`` computes, tested)."""
-        displacements = fit_structure(self.ideal, positions).get_array('displacements')
-        return self.force_constant_model.get_fit_matrix(displacements)
+        the displacements from the ideal supercell (what its ``StructureContainer`` computes, tested).
+        ``displacements``: those of ``positions`` when the caller has them already."""
+        u = displacements_from(self.ideal, positions) if displacements is None else displacements
+        return self.force_constant_model.get_fit_matrix(u)
 
-    def energy_row(self, positions, sensing: np.ndarray) -> np.ndarray:
+    def energy_row(self, positions, sensing: np.ndarray, displacements: np.ndarray | None = None) -> np.ndarray:
         """e with E = e . c (eV, the ideal lattice at 0): each order's term is -u . F_n / n."""
-        displacements = fit_structure(self.ideal, positions).get_array('displacements')
-        return self.force_constant_model.get_energy_fit_vector(sensing, displacements)
+        u = displacements_from(self.ideal, positions) if displacements is None else displacements
+        return self.force_constant_model.get_energy_fit_vector(sensing, u)
 
     def add(self, positions, forces) -> None:
         """A labelled structure of the training set (positions of the ideal supercell's atoms, forces in eV/A)."""

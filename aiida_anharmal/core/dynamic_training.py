@@ -18,6 +18,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from .bayesian_fc import displacements_from
 from .guards import TRIGGERS, Trigger
 from .retrain import RETRAIN_RULES, make_retrain_rule
 
@@ -92,10 +93,11 @@ class BayesianPotential:
             raise ValueError("the structure is not the model's ideal supercell (atom count or order)")
 
     def predict(self, atoms) -> BayesianPrediction:
-        A = self.model.sensing_matrix(atoms.positions)
+        u = displacements_from(self.model.ideal, atoms.positions)  # once per step: A and the energy row read it
+        A = self.model.sensing_matrix(atoms.positions, u)
         forces = self.model.forces(atoms.positions, A)
         eps, per_atom = self.model.bayesian_error(atoms.positions, A)
-        row = self.model.energy_row(atoms.positions, A)
+        row = self.model.energy_row(atoms.positions, A, u)
         energy = float(row @ self.model.fit_result.coefficients)
         if self.coefficients is None:
             return BayesianPrediction(energy, forces, eps, per_atom)
