@@ -37,15 +37,16 @@ def calibrate(labelled: TrainingSet, **runs):
             uce_atoms.append(arrays.get_array('uce_forces')[frame])
     per_atom = np.array(uce_atoms) if len(uce_atoms) == len(predicted) else None
     result = calibration(np.array(predicted), np.array(true), np.array(uce_max), per_atom)
-    return orm.Dict(_finite_or_none(result))
+    return orm.Dict(finite_or_none(result))
 
 
-def _finite_or_none(value):
-    """JSON has no NaN: undefined correlations (too few frames) are stored as None."""
+def finite_or_none(value):
+    """JSON has no NaN: a NaN or infinite float (in dicts and lists too) is stored as None (e.g. undefined
+    correlations of too few frames)."""
     if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
+        return {k: finite_or_none(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_finite_or_none(v) for v in value]
+        return [finite_or_none(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value

@@ -16,6 +16,7 @@ from aiida import orm
 
 from ..core.md_files import read_frames
 from ..engines import md as program
+from ..functions.convergence import finite_or_none
 from .base import AnharmalParser
 
 
@@ -64,12 +65,5 @@ class MDParser(AnharmalParser):
             if name not in ('positions', 'velocities', 'forces'):
                 arrays.set_array(name, np.asarray(values))
         if trigger:  # the stop trigger at the run's end: its kind, last score and (retrain) the rule's reference
-            arrays.base.attributes.set('trigger', {k: _finite_or_none(v) for k, v in trigger.items()})
+            arrays.base.attributes.set('trigger', finite_or_none(trigger))
         self.out('frames', arrays)
-
-
-def _finite_or_none(value):
-    """JSON-safe: a NaN or infinite float becomes ``None``."""
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
