@@ -14,6 +14,7 @@ from ..calculations.label import check_label_inputs
 from ..calculations.md import bias_steps_message
 from ..core.acquisition import ACQUISITIONS, check_acquisition_parameters
 from ..core.acquisition import with_defaults as acquisition_defaults
+from ..core.checks import check_seed
 from ..core.convergence import check_convergence_parameters
 from ..core.convergence import with_defaults as convergence_defaults
 from ..core.exploration_start import check_start_parameters
@@ -317,8 +318,10 @@ def validate_active_learning_inputs(value, ctx=None):
         return message
     if 'max_iterations' in value and value['max_iterations'].value < 1:
         return f'`max_iterations` must be at least 1, not {value["max_iterations"].value}'
-    if 'seed' in value and value['seed'].value < 0:
-        return f'`seed` must be a non-negative integer (a random seed), not {value["seed"].value}'
+    try:
+        check_seed('seed', value['seed'].value if 'seed' in value else 0)
+    except ValueError as exc:
+        return str(exc)
     species = set(value['structure'].get_ase().get_chemical_symbols())
     if given:
         training_set, test_set = value['training_set'], value['test_set']

@@ -7,6 +7,7 @@ from aiida.engine import WorkChain
 
 from .. import exit_codes
 from ..calculations.train import check_train_request
+from ..core.checks import check_seed
 from ..core.splits import subsample_splits
 from ..data.ensemble import Ensemble
 from ..data.training_set import TrainingSet
@@ -33,8 +34,10 @@ def validate_ensemble_inputs(value, ctx=None):
         return f'seeds must be non-negative integers, not {seeds}'
     if len(set(seeds)) != len(seeds):
         return f'duplicate seeds {seeds}: members with the same subsample and seed would be identical'
-    if 'subsample_seed' in value and value['subsample_seed'].value < 0:
-        return f'`subsample_seed` must be a non-negative integer (a random seed), not {value["subsample_seed"].value}'
+    try:
+        check_seed('subsample_seed', value['subsample_seed'].value if 'subsample_seed' in value else 0)
+    except ValueError as exc:
+        return str(exc)
     if n_sub < 1 or n_sub * len(seeds) < 2:
         return f'an ensemble needs at least 2 members; n_sub={n_sub} x {len(seeds)} seed(s) gives {n_sub * len(seeds)}'
     training_set = value['training_set']
