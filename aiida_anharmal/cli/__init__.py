@@ -210,13 +210,13 @@ def dataset_export(profile, identifier, path):
 def dataset_import(profile, path, label):
     """Store an extended XYZ (or any file ASE reads as extxyz) as a TrainingSet."""
     from ..data.training_set import TrainingSet
+    from .common import first_line
 
     _load(profile)
     try:
         node = TrainingSet.from_extxyz(path, label=label)
     except Exception as exc:  # noqa: BLE001 - whatever ASE raises on a file it cannot read, said in one line
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise click.ClickException(f'{path} is not an extended XYZ file ASE can read: {message}') from None
+        raise click.ClickException(f'{path} is not an extended XYZ file ASE can read: {first_line(exc)}') from None
     if not len(node):
         raise click.ClickException(f'{path} holds no structure')
     node.store()

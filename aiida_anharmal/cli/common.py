@@ -13,8 +13,13 @@ def load_profile(profile: str | None):
     try:
         return aiida_load_profile(profile, allow_switch=True)
     except (AiidaException, ValueError) as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise click.ClickException(f'cannot load profile {profile or "(default)"}: {message}') from None
+        raise click.ClickException(f'cannot load profile {profile or "(default)"}: {first_line(exc)}') from None
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its class name if it has none): one line for the user."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def load_node(profile: str | None, identifier: str, kinds: tuple = (), what: str = ''):
