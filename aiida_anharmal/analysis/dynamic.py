@@ -88,19 +88,17 @@ def write_plots(node, folder: str | PathLike) -> list[Path]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, draw in (('dynamic_eps_b', _draw_eps_b), ('dynamic_convergence', _draw_convergence)):
-        figure, axis = plt.subplots(figsize=(7, 4))
+    for name, draw, size in (
+        ('dynamic_eps_b', _draw_eps_b, (7, 4)),
+        ('dynamic_convergence', _draw_convergence, (7, 4)),
+        ('dynamic_z_b', _draw_z_b, (5, 4)),
+    ):
+        figure, axis = plt.subplots(figsize=size)
         draw(axis, node, decision, frames)
         paths.append(folder / f'{name}.png')
         figure.tight_layout()
         figure.savefig(paths[-1], dpi=120)
         plt.close(figure)
-    figure, axis = plt.subplots(figsize=(5, 4))
-    _draw_z_b(axis, node, frames)
-    paths.append(folder / 'dynamic_z_b.png')
-    figure.tight_layout()
-    figure.savefig(paths[-1], dpi=120)
-    plt.close(figure)
     return paths
 
 
@@ -151,7 +149,7 @@ def _draw_convergence(axis, node, decision, frames) -> None:
     axis.legend(fontsize=8)
 
 
-def _draw_z_b(axis, node, frames) -> None:
+def _draw_z_b(axis, node, decision, frames) -> None:
     from ..core.dynamic_convergence import skewness, z_scores
 
     z = z_scores(frames.get_array('trigger_score'), _window_frames(frames, retrain_k(node)))
