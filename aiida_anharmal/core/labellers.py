@@ -51,8 +51,19 @@ class Labeller(ABC):
     #: The engine evaluates the members of an ensemble (``member_paths`` of :meth:`make_calculator`).
     needs_ensemble: bool = False
 
+    #: The parameters the engine takes (``None``: it checks them itself in :meth:`check_parameters`).
+    parameter_names: tuple[str, ...] | None = None
+
     def check_parameters(self, parameters: dict) -> None:
-        """Raise :class:`EngineError` for parameters the engine cannot use."""
+        """Raise :class:`EngineError` for parameters the engine cannot use (by default: any not in
+        :attr:`parameter_names`)."""
+        if self.parameter_names is None:
+            return
+        unknown = set(parameters) - set(self.parameter_names)
+        if unknown:
+            names = [f'`{name}`' for name in self.parameter_names]
+            listed = names[0] if len(names) == 1 else f'{", ".join(names[:-1])} and {names[-1]}'
+            raise EngineError(f'engine `{self.name}` takes only {listed}, not {sorted(unknown)}')
 
     def supported_elements(self, parameters: dict, model_species=None) -> set[str] | None:
         """Elements this engine can label with these parameters (``None``: unknown, do not check)."""
@@ -83,10 +94,7 @@ class EMTLabeller(Labeller):
     ground_truth = 'toy'
     description = "ASE's effective-medium theory (toy potential for tests, not DFT)"
 
-    def check_parameters(self, parameters: dict) -> None:
-        unknown = set(parameters) - {'asap_cutoff'}
-        if unknown:
-            raise EngineError(f'engine `emt` takes only `asap_cutoff`, not {sorted(unknown)}')
+    parameter_names = ('asap_cutoff',)
 
     def supported_elements(self, parameters: dict, model_species=None) -> set[str]:
         from ase.calculators.emt import parameters as emt_parameters
@@ -237,10 +245,7 @@ class NequIPReferenceLabeller(ModelLabeller):
     description = 'a NequIP model used as a stand-in for DFT (not DFT)'
     needs_model = True
 
-    def check_parameters(self, parameters: dict) -> None:
-        unknown = set(parameters) - {'device'}
-        if unknown:
-            raise EngineError(f'engine `nequip-reference` takes only `device`, not {sorted(unknown)}')
+    parameter_names = ('device',)
 
     def make_calculator(self, parameters: dict, model_path=None, directory='.', member_paths=None):
         from .nequip_legacy import LegacyNequIPCalculator
@@ -256,10 +261,10 @@ class EnsembleLabeller(ModelLabeller):
     description = 'the mean of an ensemble of MLIPs (a model, not a ground truth)'
     needs_ensemble = True
 
+    parameter_names = ('device', 'workers')
+
     def check_parameters(self, parameters: dict) -> None:
-        unknown = set(parameters) - {'device', 'workers'}
-        if unknown:
-            raise EngineError(f'engine `ensemble` takes only `device` and `workers`, not {sorted(unknown)}')
+        super().check_parameters(parameters)
         workers = parameters.get('workers')
         if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
             raise EngineError(f'engine `ensemble`: `workers` must be a positive integer, not {workers!r}')
@@ -281,10 +286,7 @@ class TersoffLabeller(Labeller):
     ground_truth = 'toy'
     description = "ASE's Tersoff potential, Si(C) parameters of Tersoff, Phys. Rev. B 38, 9902 (1988) (not DFT)"
 
-    def check_parameters(self, parameters: dict) -> None:
-        unknown = set(parameters) - {'skin'}
-        if unknown:
-            raise EngineError(f'engine `tersoff` takes only `skin` (A), not {sorted(unknown)}')
+    parameter_names = ('skin',)  # the neighbour-list skin, A
 
     def supported_elements(self, parameters: dict, model_species=None) -> set[str]:
         return {'Si'}
