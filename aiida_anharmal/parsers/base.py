@@ -11,6 +11,7 @@ the state ``killed``), else success for ``finished``.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from aiida.engine import ExitCode
@@ -20,6 +21,12 @@ from ..engines.runner import STATUS_FILE
 
 #: Message of the ``killed`` state (no status file).
 KILLED_MESSAGE = 'no status file: the job was killed, e.g. out of walltime'
+
+#: What a scheduler writes to the job's stderr when it ends a job at its walltime (SLURM, PBS, SGE).
+WALLTIME_MARKERS = re.compile(r'due to time limit|walltime \S+ exceeded limit|job killed: walltime', re.IGNORECASE)
+
+#: AiiDA's exit codes of a scheduler's verdict (set on the node before the parser runs).
+SCHEDULER_VERDICTS = {110: 'out of memory', 120: 'out of walltime', 140: 'node failure'}
 
 
 class AnharmalParser(Parser):
@@ -48,7 +55,7 @@ class AnharmalParser(Parser):
         state = status['state'] if status else 'killed'
         if state == 'finished':
             return None
-        message = (status or {}).get('message') or (KILLED_MESSAGE if status is None else state)
+        message = (status or {}).get('message') or (self.killed_message() if status is None else state)
         label = self.node.process_class.state_exit_codes().get(state)
         if label is None:
             return self.exit_codes.ERROR_PROGRAM_FAILED.format(message=f'unknown final state `{state}`: {message}')
@@ -56,6 +63,17 @@ class AnharmalParser(Parser):
             why = f'state `{state}` maps to {label}, which the calculation does not declare: {message}'
             return self.exit_codes.ERROR_PROGRAM_FAILED.format(message=why)
         return self.exit_codes[label].format(message=message)
+
+    def killed_message(self) -> str:
+        """Why a job left no status file: the scheduler's verdict where it gave one, else the generic message."""
+        verdict = SCHEDULER_VERDICTS.get(self.node.exit_status)
+        if verdict is None:
+            stderr_name = self.node.get_option('scheduler_stderr')
+            if stderr_name and self.has(stderr_name) and WALLTIME_MARKERS.search(self.read_text(stderr_name)):
+                verdict = 'out of walltime'
+        if verdict is None:
+            return KILLED_MESSAGE
+        return f'no status file: the scheduler ended the job, {verdict}'
 
     # --------------------------------------------------------------------------------- file access
     @property
