@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
 SERVICES=${ANHARMAL_TEST_SERVICES:-production}
-[ "$SERVICES" = production ] && bash scripts/services.sh start
+if [ "$SERVICES" = production ]; then bash scripts/services.sh start; fi
 . "${ANHARMAL_VENV:-.venv}/bin/activate"
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 # style first: it takes seconds and says what to fix

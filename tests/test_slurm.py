@@ -5,6 +5,7 @@ is watched while they run); an MD job that SLURM kills at its walltime is contin
 checkpoint by ``MDBaseWorkChain`` with every frame kept exactly once.
 """
 
+import itertools
 import subprocess
 import time
 
@@ -125,6 +126,6 @@ def test_an_md_job_killed_by_slurm_at_its_walltime_is_continued(started_daemon_c
     assert killed.exit_status == 330, killed.exit_message  # interrupted: the handler continues it
     assert 'the scheduler ended the job, out of walltime' in killed.exit_message
     assert 'DUE TO TIME LIMIT' in killed.outputs.retrieved.base.repository.get_object_content('_scheduler-stderr.txt')
-    for before, after in zip(jobs, jobs[1:]):
+    for before, after in itertools.pairwise(jobs):
         assert after.inputs.parent_folder.uuid == before.outputs.remote_folder.uuid
     assert node.outputs.frames.get_array('step').tolist() == list(range(0, steps + 1, stride))  # each frame once
