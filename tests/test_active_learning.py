@@ -257,9 +257,52 @@ def check_calibration(iterations):
         assert min(errors) > 1e-3  # tiny 6-epoch members at 900 K are far from the EMT forces
 
 
+def check_daemon_restarts(node, md_job, label_job):
+    """Counted after two daemon restarts: each interrupted job finished once, no job ran twice, no frame was
+    labelled twice (the labels of all label jobs are the initial frames plus the selections, each once)."""
+    assert md_job.is_finished_ok and label_job.is_finished_ok
+    jobs = node.called_descendants
+    label_jobs = [j for j in jobs if j.process_label == 'LabelCalculation']
+    label_chains = [j for j in jobs if j.process_label == 'LabelBaseWorkChain']
+    md_chains = [j for j in jobs if j.process_label == 'MDBaseWorkChain']
+    assert len(label_jobs) == len(label_chains) and all(j.is_finished_ok for j in label_jobs)
+    assert len([j for j in jobs if j.process_label == 'MDCalculation']) == len(md_chains)
+    iterations = node.outputs.iterations
+    n_selected = sum(len(iterations[i]['selection']['frames']) for i in iterations if 'training_set' in iterations[i])
+    labelled = sum(len(j.outputs.labelled) for j in label_jobs)
+    assert labelled == 16 + 6 + n_selected  # initial training and test frames, then each selected frame once
+
+
+def restart_daemon_during(client, node, process_label, after=None, timeout=600):
+    """Stop the daemon while a ``process_label`` job of ``node`` runs (created after a job ``after``), start it again.
+
+    Returns the job that was running. Its own program goes on meanwhile (the direct scheduler), and the
+    restarted daemon's workers take the processes up again from their last checkpoints.
+    """
+    import time
+
+    from .conftest import stop_daemon
+
+    def running():
+        jobs = sorted(node.called_descendants, key=lambda n: n.ctime)
+        if after is not None:
+            firsts = [k for k, job in enumerate(jobs) if job.process_label == after]
+            jobs = jobs[firsts[0] + 1 :] if firsts else []
+        return next((j for j in jobs if j.process_label == process_label and not j.is_terminated), None)
+
+    start = time.monotonic()
+    while (job := running()) is None:
+        assert not node.is_terminated and time.monotonic() - start < timeout, f'no running {process_label} seen'
+        time.sleep(0.2)
+    stop_daemon(client)
+    time.sleep(2)
+    client.start_daemon()
+    return job
+
+
 @pytest.mark.slow
 def test_two_iterations_from_random_initial_data(
-    submit_and_await, train_code, evaluate_code, md_code, label_code, tmp_path
+    started_daemon_client, submit_and_await, train_code, evaluate_code, md_code, label_code, tmp_path
 ):
     start = emt_cu_frames(1)[0]
     start.calc = None
@@ -277,10 +320,17 @@ def test_two_iterations_from_random_initial_data(
         },
         options={'max_wallclock_seconds': 600},
     )
-    node = submit_and_await(builder, timeout=900)
+    from aiida.engine import submit
+
+    node = submit(builder)
+    # the daemon stopped and started again while iteration 1's MD runs, then while its label job runs
+    md_job = restart_daemon_during(started_daemon_client, node, 'MDCalculation')
+    label_job = restart_daemon_during(started_daemon_client, node, 'LabelCalculation', after='MDCalculation')
+    node = submit_and_await(node, timeout=900)
     assert node.is_finished_ok, node.exit_message
     iterations = node.outputs.iterations
     assert sorted(iterations) == ['iter_01', 'iter_02']
+    check_daemon_restarts(node, md_job, label_job)
     test_set = node.outputs.test_set  # made and labelled by InitialDataWorkChain, never trained on
     assert test_set.creator.process_label == 'collect_labels' and len(test_set) == 6
     test_indices = {o['initial_index'] for o in test_set.origins}
