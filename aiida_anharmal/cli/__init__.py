@@ -35,15 +35,26 @@ def cli():
 @click.option('-p', '--profile', default=DEFAULT_PROFILE, show_default=True, help='Profile to create or use.')
 @click.option('--daemon/--no-daemon', default=True, show_default=True, help='Start the daemon.')
 @click.option('--workers', default=1, show_default=True, help='Number of daemon workers.')
-def setup_command(profile, daemon, workers):
+@click.option(
+    '--production',
+    is_flag=True,
+    help='A new profile on PostgreSQL + RabbitMQ, and the SLURM computer `slurm` with the codes on it '
+    '(services from `bash scripts/services.sh start`; PostgreSQL admin from ANHARMAL_PG_*).',
+)
+def setup_command(profile, daemon, workers, production):
     """Create (or reuse) a profile, the localhost computer, the codes of this package; start the daemon.
 
     A new profile is made with `verdi presto` (SQLite storage, built-in ZeroMQ broker: no service
-    to install). An existing profile (for example on PostgreSQL + RabbitMQ) is used as it is.
+    to install), or with `--production` on PostgreSQL + RabbitMQ with a SLURM computer. An existing
+    profile is used as it is.
     """
+    from .production import ServiceError
     from .setup import setup
 
-    codes = setup(profile=profile, daemon=daemon, workers=workers, echo=click.echo)
+    try:
+        codes = setup(profile=profile, daemon=daemon, workers=workers, production=production, echo=click.echo)
+    except ServiceError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f'ready: profile `{profile}`, codes {", ".join(c.full_label for c in codes.values())}')
 
 

@@ -70,7 +70,7 @@ class PostgresAdmin:
             )
         except psycopg.OperationalError as exc:
             raise ServiceError(
-                f'cannot connect to PostgreSQL as `{self.user}` at {self.host}:{self.port} ({str(exc).strip()}): '
+                f'cannot connect to PostgreSQL as `{self.user}` at {self.host}:{self.port} ({" ".join(str(exc).split())}): '
                 'start it with `bash scripts/services.sh start`, or set ANHARMAL_PG_HOST/PORT/ADMIN/PASSWORD'
             ) from exc
 
@@ -180,16 +180,23 @@ def create_production_profile(name: str, email: str = 'anharmal@localhost', echo
     if name in config.profile_names:
         raise ServiceError(f'a profile `{name}` exists already')
     broker = check_rabbitmq()
-    storage = PostgresAdmin.from_environment().create_database(f'anharmal_{name}'.lower(), user=f'aiida_{name}'.lower())
-    profile = create_profile(
-        config,
-        name=name,
-        email=email,
-        storage_backend='core.psql_dos',
-        storage_config=storage,
-        broker_backend='core.rabbitmq',
-        broker_config=broker,
-    )
+    admin = PostgresAdmin.from_environment()
+    database, user = f'anharmal_{name}'.lower(), f'aiida_{name}'.lower()
+    storage = admin.create_database(database, user=user)
+    storage['repository_uri'] = (Path(config.dirpath) / 'repository' / name).as_uri()
+    try:
+        profile = create_profile(
+            config,
+            name=name,
+            email=email,
+            storage_backend='core.psql_dos',
+            storage_config=storage,
+            broker_backend='core.rabbitmq',
+            broker_config=broker,
+        )
+    except Exception:
+        admin.drop_database(database, user=user)  # leave nothing half made
+        raise
     config.set_default_profile(profile.name, overwrite=False)
     config.store()
     echo(f'created profile `{name}`: PostgreSQL database `{storage["database_name"]}`, RabbitMQ broker')

@@ -37,12 +37,16 @@ def program_path(name: str) -> Path:
     return Path(found)
 
 
-def ensure_profile(name: str, echo=print) -> None:
-    """Create profile ``name`` with ``verdi presto`` (SQLite + ZeroMQ broker) unless it exists; load it."""
+def ensure_profile(name: str, production: bool = False, echo=print) -> None:
+    """Create profile ``name`` unless it exists (``verdi presto``, or PostgreSQL + RabbitMQ); load it."""
     from aiida import load_profile
     from aiida.manage.configuration import get_config
 
-    if name not in get_config(create=True).profile_names:
+    if production and name not in get_config(create=True).profile_names:
+        from .production import create_production_profile
+
+        create_production_profile(name, echo=echo)
+    elif name not in get_config(create=True).profile_names:
         echo(f'creating profile `{name}` with verdi presto (SQLite storage, built-in ZeroMQ broker)')
         verdi = Path(sys.executable).parent / 'verdi'
         subprocess.run(
@@ -135,11 +139,22 @@ def ensure_daemon(profile_name: str, workers: int = 1, echo=print) -> None:
     echo(f'started the daemon with {workers} worker(s)')
 
 
-def setup(profile: str = DEFAULT_PROFILE, daemon: bool = True, workers: int = 1, echo=print) -> dict:
-    """Everything the embedded default needs; safe to run again (idempotent)."""
-    ensure_profile(profile, echo=echo)
+def setup(
+    profile: str = DEFAULT_PROFILE, daemon: bool = True, workers: int = 1, production: bool = False, echo=print
+) -> dict:
+    """Everything the embedded default (or, with ``production``, the production stack) needs; idempotent.
+
+    Returns the codes on localhost by program name; with ``production`` also those on the SLURM computer,
+    by ``name@slurm``.
+    """
+    ensure_profile(profile, production=production, echo=echo)
     computer = ensure_computer(echo=echo)
     codes = ensure_codes(computer, echo=echo)
+    if production:
+        from .production import ensure_slurm_computer
+
+        slurm = ensure_slurm_computer(echo=echo)
+        codes.update({f'{name}@{slurm.label}': code for name, code in ensure_codes(slurm, echo=echo).items()})
     if daemon:
         ensure_daemon(profile, workers=workers, echo=echo)
     return codes

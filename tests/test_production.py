@@ -1,0 +1,75 @@
+"""The production stack: the suite's profile is the one ``--aiida-services`` selects, and ``anharmal setup
+--production`` makes a PostgreSQL + RabbitMQ profile with the SLURM computer and its codes, or says in one line
+which service is missing."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import production
+
+ANHARMAL = str(Path(sys.executable).parent / 'anharmal')
+
+
+def test_the_session_profile_is_on_the_selected_stack(request, aiida_profile):
+    if production(request.config):
+        assert aiida_profile.storage_backend == 'core.psql_dos'
+        assert aiida_profile.process_control_backend == 'core.rabbitmq'
+    else:
+        assert aiida_profile.storage_backend == 'core.sqlite_dos'
+        assert aiida_profile.process_control_backend == 'core.zeromq'
+
+
+def test_setup_production_names_the_missing_service_in_one_line(tmp_path):
+    env = {**os.environ, 'AIIDA_PATH': str(tmp_path), 'ANHARMAL_PG_PORT': '1'}
+    result = subprocess.run(
+        [ANHARMAL, 'setup', '--production', '-p', 'nowhere', '--no-daemon'],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len([line for line in lines if not line.lstrip().startswith('warnings.warn')]) <= 2, result.stderr
+    assert 'Traceback' not in result.stderr
+    assert 'bash scripts/services.sh start' in lines[-1]
+    assert 'RabbitMQ' in lines[-1] or 'cannot connect to PostgreSQL as `anharmal_admin` at 127.0.0.1:1' in lines[-1]
+
+
+def test_setup_production_makes_the_profile_the_slurm_computer_and_the_codes(request, tmp_path):
+    if not production(request.config):
+        pytest.skip('needs --aiida-services=production')
+    from aiida_anharmal.cli.production import PostgresAdmin
+
+    name = f'probe{os.getpid()}'
+    env = {**os.environ, 'AIIDA_PATH': str(tmp_path)}
+    try:
+        result = subprocess.run(
+            [ANHARMAL, 'setup', '--production', '-p', name, '--no-daemon'],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert f'created profile `{name}`: PostgreSQL database `anharmal_{name}`, RabbitMQ broker' in result.stdout
+        assert 'anharmal-train@slurm' in result.stdout and 'anharmal-label@localhost' in result.stdout
+        verdi = str(Path(sys.executable).parent / 'verdi')
+        shown = subprocess.run(
+            [verdi, '-p', name, 'computer', 'show', 'slurm'], env=env, capture_output=True, text=True, check=True
+        )
+        assert 'core.slurm' in shown.stdout and 'core.local' in shown.stdout
+        again = subprocess.run(
+            [ANHARMAL, 'setup', '--production', '-p', name, '--no-daemon'],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert again.returncode == 0 and 'using the existing profile' in again.stdout  # idempotent
+    finally:
+        PostgresAdmin.from_environment().drop_database(f'anharmal_{name}', user=f'aiida_{name}')
