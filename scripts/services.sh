@@ -41,13 +41,27 @@ wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
 pg_up() { pg_isready -h 127.0.0.1 -p 5432 -q; }
 start_postgres() {
     pg_lsclusters -h | grep -q "^$PG_VERSION *main" || $SUDO pg_createcluster "$PG_VERSION" main
-    pg_up || $SUDO pg_ctlcluster "$PG_VERSION" main start
+    if ! pg_up; then
+        # a server killed with its machine leaves postmaster.pid; PostgreSQL refuses to start while that pid
+        # belongs to any live process, which a fresh machine may have reused
+        local pidfile="/var/lib/postgresql/$PG_VERSION/main/postmaster.pid" pid
+        if [ -f "$pidfile" ]; then
+            pid=$(head -1 "$pidfile")
+            if ! ps -p "$pid" -o comm= 2>/dev/null | grep -q postgres; then
+                log "removing the stale $pidfile (pid $pid)"
+                $SUDO rm -f "$pidfile" /var/run/postgresql/.s.PGSQL.5432.lock
+            fi
+        fi
+        $SUDO pg_ctlcluster "$PG_VERSION" main start
+    fi
     wait_for 60 PostgreSQL pg_up
-    local sql="DO \$\$ BEGIN
-        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_ADMIN') THEN
-            CREATE ROLE $PG_ADMIN LOGIN CREATEDB CREATEROLE PASSWORD '$PG_PASSWORD';
-        END IF; END \$\$;"
-    (cd / && $SUDO runuser -u postgres -- psql -q -v ON_ERROR_STOP=1 -c "$sql")
+    # names and password as psql variables, quoted by format(): any role name or password is safe
+    (cd / && $SUDO runuser -u postgres -- psql -q -v ON_ERROR_STOP=1 -v admin="$PG_ADMIN" -v pw="$PG_PASSWORD" <<'SQL'
+SELECT format(CASE WHEN EXISTS (SELECT FROM pg_roles WHERE rolname = :'admin')
+              THEN 'ALTER ROLE %I LOGIN CREATEDB CREATEROLE PASSWORD %L'
+              ELSE 'CREATE ROLE %I LOGIN CREATEDB CREATEROLE PASSWORD %L' END, :'admin', :'pw') \gexec
+SQL
+    )
     log "PostgreSQL $PG_VERSION on 127.0.0.1:5432, admin role $PG_ADMIN"
 }
 
@@ -65,8 +79,12 @@ start_rabbitmq() {
             /usr/lib/rabbitmq/bin/rabbitmq-server </dev/null >/var/log/rabbitmq/startup_log 2>&1 &) </dev/null >/dev/null 2>&1
         wait_for 120 RabbitMQ rabbit_up
     fi
-    log "RabbitMQ on 127.0.0.1:5672, consumer_timeout $($SUDO rabbitmqctl -q environment 2>/dev/null \
-        | grep -o 'consumer_timeout,[a-z0-9]*' || echo undefined)"
+    if ! $SUDO rabbitmqctl -q environment 2>/dev/null | grep -q 'consumer_timeout,undefined'; then
+        # started before this configuration existed: set it in the running server too
+        $SUDO rabbitmqctl -q eval 'application:set_env(rabbit, consumer_timeout, undefined).' >/dev/null
+    fi
+    log "RabbitMQ on 127.0.0.1:5672 ($($SUDO rabbitmqctl -q environment 2>/dev/null \
+        | grep -o 'consumer_timeout,[a-z0-9]*' || echo 'consumer_timeout not read'))"
 }
 
 write_slurm_conf() {
@@ -115,9 +133,11 @@ start_slurm() {
     $SUDO mkdir -p /run/munge /var/log/munge /var/lib/munge
     $SUDO chown munge:munge /etc/munge/munge.key /run/munge /var/log/munge /var/lib/munge
     $SUDO chmod 0400 /etc/munge/munge.key
-    pgrep -x munged >/dev/null || $SUDO runuser -u munge -- munged
+    # --force: start even over the socket of a munged that was killed (a machine handed over as it was)
+    pgrep -x munged >/dev/null || $SUDO runuser -u munge -- munged --force
     wait_for 30 munge munge -n
-    pgrep -x slurmctld >/dev/null || $SUDO slurmctld
+    # -c: the cluster starts without the jobs a killed controller saved (they would take the cores)
+    pgrep -x slurmctld >/dev/null || $SUDO slurmctld -c
     pgrep -x slurmd >/dev/null || $SUDO slurmd
     if ! wait_for 60 SLURM slurm_up; then
         $SUDO scontrol update NodeName="$(hostname -s)" State=RESUME || true

@@ -7,9 +7,9 @@ one-node SLURM cluster as the computer ``slurm`` (fixture ``slurm_computer``). E
 on the profile that the option selects.
 """
 
+import contextlib
 import os
 import secrets
-import signal
 import time
 from pathlib import Path
 
@@ -66,7 +66,13 @@ def aiida_profile(request, aiida_config, aiida_profile_factory, tmp_path_factory
             broker_backend='core.rabbitmq',
             broker_config=check_rabbitmq(),
         ) as profile:
+            # A production profile, not a test profile: AiiDA makes a test profile's RabbitMQ task queue
+            # non-durable and deletes it 10 s after its last consumer left, so a daemon restarted more slowly
+            # would find its processes gone. The runner polls as a production daemon does, every second.
+            profile.is_test_profile = False
+            aiida_config.update_profile(profile)
             aiida_config.set_option('daemon.timeout', DAEMON_TIMEOUT, scope=profile.name)
+            aiida_config.set_option('runner.poll.interval', 1, scope=profile.name)
             aiida_config.store()
             yield profile
     finally:
@@ -77,7 +83,8 @@ def aiida_profile(request, aiida_config, aiida_profile_factory, tmp_path_factory
 
 
 def stop_daemon(client, timeout: float = 60) -> None:
-    """Stop the daemon; if circus does not answer, end it by its pid (and its workers with it)."""
+    """Stop the daemon; if circus does not answer, end circus and its workers by their pids and clear its files."""
+    import psutil
     from aiida.engine.daemon.client import DaemonException, DaemonNotRunningException
 
     try:
@@ -87,14 +94,22 @@ def stop_daemon(client, timeout: float = 60) -> None:
     except DaemonException:
         pid = client.get_daemon_pid()
         if pid is not None:
-            for sig in (signal.SIGTERM, signal.SIGKILL):
-                try:
-                    os.killpg(os.getpgid(pid), sig)
-                except ProcessLookupError:
-                    break
-                deadline = time.monotonic() + timeout / 2
-                while time.monotonic() < deadline and Path(f'/proc/{pid}').exists():
-                    time.sleep(0.2)
+            try:
+                circus = psutil.Process(pid)
+                processes = [circus, *circus.children(recursive=True)]  # workers: their own sessions (setsid)
+            except psutil.NoSuchProcess:
+                processes = []
+            for process in processes:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    process.terminate()
+            _, alive = psutil.wait_procs(processes, timeout=timeout / 2)
+            for process in alive:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    process.kill()
+            psutil.wait_procs(alive, timeout=timeout / 2)
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(client.circus_pid_file)
+        client.delete_circus_socket_directory()
     deadline = time.monotonic() + timeout
     while client.is_daemon_running and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -257,10 +257,12 @@ def check_calibration(iterations):
         assert min(errors) > 1e-3  # tiny 6-epoch members at 900 K are far from the EMT forces
 
 
-def check_daemon_restarts(node, md_job, label_job):
-    """Counted after two daemon restarts: each interrupted job finished once, no job ran twice, no frame was
-    labelled twice (the labels of all label jobs are the initial frames plus the selections, each once)."""
-    assert md_job.is_finished_ok and label_job.is_finished_ok
+def check_daemon_restarts(node, *interrupted):
+    """Counted after two daemon restarts: each interrupted job finished as the same scheduler job (not submitted
+    again), no job ran twice, no frame was labelled twice (the labels of all label jobs are the initial frames
+    plus the selections, each once)."""
+    for job, job_id in interrupted:
+        assert job.is_finished_ok and job.get_job_id() == job_id
     jobs = node.called_descendants
     label_jobs = [j for j in jobs if j.process_label == 'LabelCalculation']
     label_chains = [j for j in jobs if j.process_label == 'LabelBaseWorkChain']
@@ -274,12 +276,15 @@ def check_daemon_restarts(node, md_job, label_job):
 
 
 def restart_daemon_during(client, node, process_label, after=None, timeout=600):
-    """Stop the daemon while a ``process_label`` job of ``node`` runs (created after a job ``after``), start it again.
+    """Stop the daemon while a ``process_label`` job of ``node`` is with the scheduler (a job created after a job
+    ``after``), start it again; return ``(job, its scheduler job id)``.
 
-    Returns the job that was running. Its own program goes on meanwhile (the direct scheduler), and the
-    restarted daemon's workers take the processes up again from their last checkpoints.
+    The job's program goes on meanwhile (the direct scheduler), and the restarted daemon's workers take the
+    processes up again from their last checkpoints.
     """
     import time
+
+    from aiida.common.datastructures import CalcJobState
 
     from .conftest import stop_daemon
 
@@ -288,16 +293,20 @@ def restart_daemon_during(client, node, process_label, after=None, timeout=600):
         if after is not None:
             firsts = [k for k, job in enumerate(jobs) if job.process_label == after]
             jobs = jobs[firsts[0] + 1 :] if firsts else []
-        return next((j for j in jobs if j.process_label == process_label and not j.is_terminated), None)
+        return next(
+            (j for j in jobs if j.process_label == process_label and j.get_state() == CalcJobState.WITHSCHEDULER),
+            None,
+        )
 
     start = time.monotonic()
     while (job := running()) is None:
         assert not node.is_terminated and time.monotonic() - start < timeout, f'no running {process_label} seen'
         time.sleep(0.2)
+    job_id = job.get_job_id()
     stop_daemon(client)
     time.sleep(2)
     client.start_daemon()
-    return job
+    return job, job_id
 
 
 @pytest.mark.slow

@@ -3,6 +3,7 @@
 which service is missing."""
 
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -37,7 +38,27 @@ def test_setup_production_names_the_missing_service_in_one_line(tmp_path):
     assert len([line for line in lines if not line.lstrip().startswith('warnings.warn')]) <= 2, result.stderr
     assert 'Traceback' not in result.stderr
     assert 'bash scripts/services.sh start' in lines[-1]
-    assert 'RabbitMQ' in lines[-1] or 'cannot connect to PostgreSQL as `anharmal_admin` at 127.0.0.1:1' in lines[-1]
+    from aiida_anharmal.cli.production import PostgresAdmin
+
+    admin = PostgresAdmin.from_environment()
+    assert 'RabbitMQ' in lines[-1] or f'cannot connect to PostgreSQL as `{admin.user}` at {admin.host}:1' in lines[-1]
+
+
+def test_setup_production_refuses_an_existing_profile_of_another_stack(tmp_path):
+    env = {**os.environ, 'AIIDA_PATH': str(tmp_path)}
+    made = subprocess.run(
+        [ANHARMAL, 'setup', '-p', 'embedded', '--no-daemon'], env=env, capture_output=True, text=True, check=False
+    )
+    assert made.returncode == 0, made.stderr
+    result = subprocess.run(
+        [ANHARMAL, 'setup', '--production', '-p', 'embedded', '--no-daemon'],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0 and 'Traceback' not in result.stderr
+    assert 'the existing profile `embedded` is on core.sqlite_dos + core.zeromq' in result.stderr
 
 
 def test_setup_production_makes_the_profile_the_slurm_computer_and_the_codes(request, tmp_path):
@@ -45,7 +66,7 @@ def test_setup_production_makes_the_profile_the_slurm_computer_and_the_codes(req
         pytest.skip('needs --aiida-services=production')
     from aiida_anharmal.cli.production import PostgresAdmin
 
-    name = f'probe{os.getpid()}'
+    name = f'probe{secrets.token_hex(4)}'
     env = {**os.environ, 'AIIDA_PATH': str(tmp_path)}
     try:
         result = subprocess.run(

@@ -234,6 +234,23 @@ def test_options_merge_recursively_everywhere(workchain, codes):
         assert options['resources'] == RESOURCES and options['max_wallclock_seconds'] == 77
 
 
+def test_stage_options_come_from_the_overrides_and_common_options_win(codes):
+    """docs/source/production.rst: per-stage resources in `overrides`, keys common to every job in `options`."""
+    overrides = {
+        'ensemble': {'options': {'queue_name': 'gpu', 'max_wallclock_seconds': 7200}},
+        'label': {'options': {'resources': {'num_mpiprocs_per_machine': 32}, 'max_wallclock_seconds': 21600}},
+    }
+    builder = build(ActiveLearningWorkChain, codes, overrides, options={'account': 'project1'})
+    ensemble, label, explore = (builder[n].options for n in ('ensemble', 'label', 'explore'))
+    assert ensemble['queue_name'] == 'gpu' and ensemble['max_wallclock_seconds'] == 7200
+    assert label['resources'] == {'num_machines': 1, 'num_mpiprocs_per_machine': 32}
+    assert label['max_wallclock_seconds'] == 21600 and 'queue_name' not in label
+    assert ensemble['account'] == label['account'] == explore['account'] == 'project1'
+    # a key given in `options` too wins over the stage's
+    common = build(ActiveLearningWorkChain, codes, overrides, options={'max_wallclock_seconds': 60})
+    assert common.ensemble.options['max_wallclock_seconds'] == common.label.options['max_wallclock_seconds'] == 60
+
+
 def test_the_ensemble_of_a_loop_keeps_the_protocol_retrain(codes, train_code):
     # built for a loop (no training set): the loop applies the protocol's `retrain` from its second iteration on
     assert value(build(ActiveLearningWorkChain, codes, None).ensemble.retrain) == 'scratch'

@@ -24,11 +24,15 @@ def running_slurm_jobs() -> set[str]:
     return set(result.stdout.split())
 
 
+def own_job_ids(node) -> set[str]:
+    return {str(j.get_job_id()) for j in node.called_descendants if j.process_type.startswith('aiida.calculations')}
+
+
 def watch(node, timeout: float) -> int:
-    """Wait for ``node`` to terminate; return the largest number of SLURM jobs seen running at once."""
+    """Wait for ``node`` to terminate; return the largest number of its own SLURM jobs seen running at once."""
     most, start = 0, time.monotonic()
     while not node.is_terminated:
-        most = max(most, len(running_slurm_jobs()))
+        most = max(most, len(running_slurm_jobs() & own_job_ids(node)))
         if time.monotonic() - start > timeout:
             raise AssertionError(f'{node.process_label}<{node.pk}> did not finish within {timeout} s')
         time.sleep(0.2)
@@ -41,7 +45,7 @@ def calculations(node, label):
 
 @pytest.mark.slow
 def test_label_batches_and_ensemble_members_run_as_parallel_slurm_jobs(
-    started_daemon_client, slurm_computer, reference_model
+    slurm_computer, started_daemon_client, reference_model
 ):
     from aiida.engine import submit
 
@@ -86,30 +90,35 @@ def test_label_batches_and_ensemble_members_run_as_parallel_slurm_jobs(
 
 
 def force_call_seconds(atoms) -> float:
-    """Seconds of one EMT force call on ``atoms`` (an MD step costs at least that)."""
+    """Seconds of one EMT force call on ``atoms`` (an MD step costs at least that): the fastest of three rounds."""
     from ase.calculators.emt import EMT
 
     atoms = atoms.copy()
     atoms.calc = EMT()
-    start = time.perf_counter()
-    for k in range(40):
-        atoms.positions[0, 0] += 1e-4 * (-1) ** k
-        atoms.get_forces()
-    return (time.perf_counter() - start) / 40
+    atoms.get_forces()
+    rounds = []
+    for _ in range(3):
+        start = time.perf_counter()
+        for k in range(20):
+            atoms.positions[0, 0] += 1e-4 * (-1) ** k
+            atoms.get_forces()
+        rounds.append((time.perf_counter() - start) / 20)
+    return min(rounds)
 
 
 @pytest.mark.slow
-def test_an_md_job_killed_by_slurm_at_its_walltime_is_continued(started_daemon_client, slurm_computer):
+def test_an_md_job_killed_by_slurm_at_its_walltime_is_continued(slurm_computer, started_daemon_client):
     from aiida.engine import submit
     from ase.build import bulk
 
     from aiida_anharmal.workflows import MDBaseWorkChain
 
     atoms = bulk('Cu', 'fcc', a=3.6, cubic=True).repeat(3)  # 108 atoms
-    # At least 100 s of work: SLURM ends a job of one minute 60-95 s after it started (it checks time
-    # limits every 30 s, then KillWait 5 s); the program's own time budget is set beyond the walltime.
+    # At least 120 s of work (measured: an MD step costs 1.2-1.3 force calls): SLURM ends a job of one minute
+    # 60-95 s after it started (it checks time limits every 30 s, then KillWait 5 s); the program's own time
+    # budget is set beyond the walltime.
     stride = 20
-    steps = stride * int(100.0 / force_call_seconds(atoms) / stride + 1)
+    steps = stride * int(120.0 / force_call_seconds(atoms) / stride + 1)
     builder = MDBaseWorkChain.get_builder()
     builder.md.code = installed_code(slurm_computer, 'anharmal-md')
     builder.md.reference.engine = orm.Str('emt')

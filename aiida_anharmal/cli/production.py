@@ -75,18 +75,26 @@ class PostgresAdmin:
             ) from exc
 
     def create_database(self, name: str, user: str | None = None, password: str | None = None) -> dict:
-        """Create database ``name`` owned by a new (or existing) ``user``; the ``core.psql_dos`` storage config."""
+        """Create a new database ``name`` owned by a new ``user``; the ``core.psql_dos`` storage config.
+
+        An existing database or role is refused, never altered: it may belong to another profile.
+        """
         from psycopg import sql
 
         user = user or name
         password = password or secrets.token_hex(12)
+        for what, value in (('database', name), ('user', user)):
+            if len(value.encode()) > 63:
+                raise ServiceError(
+                    f'the PostgreSQL {what} name `{value}` is longer than 63 bytes: choose a shorter one'
+                )
         with self.connect() as connection:
             if connection.execute('SELECT 1 FROM pg_database WHERE datname = %s', (name,)).fetchone():
                 raise ServiceError(f'the PostgreSQL database `{name}` exists already: choose another name')
-            exists = connection.execute('SELECT 1 FROM pg_roles WHERE rolname = %s', (user,)).fetchone()
-            verb = 'ALTER' if exists else 'CREATE'
+            if connection.execute('SELECT 1 FROM pg_roles WHERE rolname = %s', (user,)).fetchone():
+                raise ServiceError(f'the PostgreSQL role `{user}` exists already: choose another name')
             connection.execute(
-                sql.SQL(verb + ' ROLE {} WITH LOGIN PASSWORD {}').format(sql.Identifier(user), sql.Literal(password))
+                sql.SQL('CREATE ROLE {} WITH LOGIN PASSWORD {}').format(sql.Identifier(user), sql.Literal(password))
             )
             # the administrator must be a member of the owner to hand it a database (PostgreSQL >= 15 without
             # superuser)
@@ -110,8 +118,8 @@ class PostgresAdmin:
         from psycopg import sql
 
         with self.connect() as connection:
-            connection.execute('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s', (name,))
-            connection.execute(sql.SQL('DROP DATABASE IF EXISTS {}').format(sql.Identifier(name)))
+            # FORCE: ends what still connects (a stopped daemon's workers) in the same statement (PostgreSQL >= 13)
+            connection.execute(sql.SQL('DROP DATABASE IF EXISTS {} WITH (FORCE)').format(sql.Identifier(name)))
             if user:
                 connection.execute(sql.SQL('DROP ROLE IF EXISTS {}').format(sql.Identifier(user)))
 
@@ -137,8 +145,12 @@ def slurm_running() -> bool:
     """Whether ``sinfo`` reports a node that can take jobs."""
     if shutil.which('sinfo') is None:
         return False
-    result = subprocess.run(['sinfo', '-h', '-o', '%T'], capture_output=True, text=True, check=False)
-    return result.returncode == 0 and any(s in result.stdout for s in ('idle', 'mixed', 'allocated'))
+    try:
+        result = subprocess.run(['sinfo', '-h', '-o', '%T'], capture_output=True, text=True, check=False, timeout=30)
+    except subprocess.TimeoutExpired:
+        return False
+    # `idle*` (not responding) and `idle~` (powered down) cannot take jobs
+    return result.returncode == 0 and bool({'idle', 'mixed', 'allocated'} & set(result.stdout.split()))
 
 
 def ensure_slurm_computer(label: str = SLURM_COMPUTER, workdir: str | None = None, echo=print):
@@ -150,8 +162,7 @@ def ensure_slurm_computer(label: str = SLURM_COMPUTER, workdir: str | None = Non
     from aiida import orm
     from aiida.common.exceptions import NotExistent
 
-    if not slurm_running():
-        raise ServiceError('SLURM does not answer (`sinfo`): start it with `bash scripts/services.sh start`')
+    check_slurm()
     try:
         computer = orm.load_computer(label)
         echo(f'using computer `{label}` ({computer.transport_type}, {computer.scheduler_type})')
@@ -172,14 +183,23 @@ def ensure_slurm_computer(label: str = SLURM_COMPUTER, workdir: str | None = Non
     return computer
 
 
+def check_slurm() -> None:
+    if not slurm_running():
+        raise ServiceError('SLURM does not answer (`sinfo`): start it with `bash scripts/services.sh start`')
+
+
 def create_production_profile(name: str, email: str = 'anharmal@localhost', echo=print):
-    """A ``core.psql_dos`` + ``core.rabbitmq`` profile named ``name`` (its database and user named after it)."""
+    """A ``core.psql_dos`` + ``core.rabbitmq`` profile named ``name`` (its database and user named after it).
+
+    Every service is checked before anything is made; on a failure nothing is left half made.
+    """
     from aiida.manage.configuration import create_profile, get_config
 
     config = get_config(create=True)
     if name in config.profile_names:
         raise ServiceError(f'a profile `{name}` exists already')
     broker = check_rabbitmq()
+    check_slurm()
     admin = PostgresAdmin.from_environment()
     database, user = f'anharmal_{name}'.lower(), f'aiida_{name}'.lower()
     storage = admin.create_database(database, user=user)
@@ -195,9 +215,20 @@ def create_production_profile(name: str, email: str = 'anharmal@localhost', echo
             broker_config=broker,
         )
     except Exception:
-        admin.drop_database(database, user=user)  # leave nothing half made
+        if name in config.profile_names:
+            config.remove_profile(name).store()
+        admin.drop_database(database, user=user)
         raise
     config.set_default_profile(profile.name, overwrite=False)
     config.store()
     echo(f'created profile `{name}`: PostgreSQL database `{storage["database_name"]}`, RabbitMQ broker')
     return profile
+
+
+def check_production_profile(profile) -> None:
+    """Refuse ``--production`` on an existing profile that is not on PostgreSQL + RabbitMQ."""
+    if profile.storage_backend != 'core.psql_dos' or profile.process_control_backend != 'core.rabbitmq':
+        raise ServiceError(
+            f'the existing profile `{profile.name}` is on {profile.storage_backend} + '
+            f'{profile.process_control_backend}, not PostgreSQL + RabbitMQ: give --production a new profile name'
+        )

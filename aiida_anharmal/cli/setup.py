@@ -65,7 +65,11 @@ def ensure_profile(name: str, production: bool = False, echo=print) -> None:
         reset_config()
     else:
         echo(f'using the existing profile `{name}`')
-    load_profile(name, allow_switch=True)
+    profile = load_profile(name, allow_switch=True)
+    if production:
+        from .production import check_production_profile
+
+        check_production_profile(profile)
 
 
 def ensure_computer(label: str = COMPUTER_LABEL, echo=print):
