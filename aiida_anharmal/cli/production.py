@@ -159,28 +159,12 @@ def ensure_slurm_computer(label: str = SLURM_COMPUTER, workdir: str | None = Non
     For a remote cluster the same computer is set up with ``verdi computer setup`` and the
     ``core.ssh`` transport (``docs/source/production.rst``).
     """
-    from aiida import orm
-    from aiida.common.exceptions import NotExistent
+    from .setup import ensure_computer
 
     check_slurm()
-    try:
-        computer = orm.load_computer(label)
-        echo(f'using computer `{label}` ({computer.transport_type}, {computer.scheduler_type})')
-    except NotExistent:
-        computer = orm.Computer(
-            label=label,
-            hostname='localhost',
-            description='the one-node SLURM cluster of scripts/services.sh',
-            transport_type='core.local',
-            scheduler_type='core.slurm',
-            workdir=workdir or str(Path.home() / '.aiida' / 'scratch' / label),
-        ).store()
-        computer.set_minimum_job_poll_interval(1.0)
-        computer.set_default_mpiprocs_per_machine(1)
-        echo(f'created computer `{label}` (core.slurm)')
-    if not computer.is_configured:
-        computer.configure(safe_interval=0.1)
-    return computer
+    return ensure_computer(
+        label, 'core.slurm', 'the one-node SLURM cluster of scripts/services.sh', workdir=workdir, echo=echo
+    )
 
 
 def check_slurm() -> None:

@@ -72,8 +72,14 @@ def ensure_profile(name: str, production: bool = False, echo=print) -> None:
         check_production_profile(profile)
 
 
-def ensure_computer(label: str = COMPUTER_LABEL, echo=print):
-    """Return the localhost computer (core.local transport, core.direct scheduler), creating it if needed."""
+def ensure_computer(
+    label: str = COMPUTER_LABEL,
+    scheduler: str = 'core.direct',
+    description: str = 'this machine',
+    workdir: str | None = None,
+    echo=print,
+):
+    """Return the computer ``label`` on this machine (``core.local`` transport), creating it if needed."""
     from aiida import orm
     from aiida.common.exceptions import NotExistent
 
@@ -81,18 +87,17 @@ def ensure_computer(label: str = COMPUTER_LABEL, echo=print):
         computer = orm.load_computer(label)
         echo(f'using computer `{label}` ({computer.transport_type}, {computer.scheduler_type})')
     except NotExistent:
-        workdir = Path.home() / '.aiida' / 'scratch' / label
         computer = orm.Computer(
             label=label,
             hostname='localhost',
-            description='this machine',
+            description=description,
             transport_type='core.local',
-            scheduler_type='core.direct',
-            workdir=str(workdir),
+            scheduler_type=scheduler,
+            workdir=workdir or str(Path.home() / '.aiida' / 'scratch' / label),
         ).store()
         computer.set_minimum_job_poll_interval(1.0)
         computer.set_default_mpiprocs_per_machine(1)
-        echo(f'created computer `{label}`')
+        echo(f'created computer `{label}` ({scheduler})')
     if not computer.is_configured:
         computer.configure(safe_interval=0.1)
     return computer
