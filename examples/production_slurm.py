@@ -1,4 +1,4 @@
-"""Label batches and an MD run as SLURM jobs on the production stack (PostgreSQL, RabbitMQ, SLURM; ~1 min).
+"""Label batches and an MD run as SLURM jobs on the production stack (PostgreSQL, RabbitMQ, SLURM; ~30 s).
 
 Start the services and make the profile first (``docs/source/production.rst``)::
 
