@@ -31,12 +31,11 @@ import argparse
 import json
 import os
 import platform
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+import member_recipes
 import numpy as np
 from ase.build import bulk
 from ase.calculators.emt import EMT
@@ -82,26 +81,8 @@ def hot_frames(n, seed):
 
 
 def train(folder: Path, frames, train, validation, seed, parent=None) -> Path:
-    folder.mkdir(parents=True)
-    (folder / 'structures.npz').write_bytes(frames.to_npz_bytes())
-    config = {
-        'species': ['Cu'],
-        'seed': seed,
-        'train_indices': list(train),
-        'validation_indices': list(validation),
-        'hyperparameters': RECIPE,
-        'parent_file': None,
-    }
-    if parent is not None:
-        (folder / 'parent.nequip.zip').write_bytes(parent.read_bytes())
-        config['parent_file'] = 'parent.nequip.zip'
-    (folder / 'aiida.json').write_text(json.dumps(config))
-    program = Path(sys.executable).parent / 'anharmal-train'
-    subprocess.run([str(program), '.'], cwd=folder, env={**os.environ, 'OMP_NUM_THREADS': '1'}, check=False)
-    status = json.loads((folder / 'status.json').read_text())
-    if status['state'] != 'finished':
-        raise RuntimeError(f'training in {folder} ended {status}')
-    return folder / 'model.nequip.zip'
+    """One Cu member with the ``fast`` recipe, trained as a TrainCalculation runs it (member_recipes' trainer)."""
+    return Path(member_recipes.train(frames, train, validation, RECIPE, seed, folder, parent, species=['Cu'])['model'])
 
 
 def force_mae(model: Path, frames) -> float:

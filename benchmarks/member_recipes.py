@@ -64,12 +64,14 @@ SEEDS = (0, 1)
 SPECIES = ['Cu', 'I']
 
 
-def train(frames, train, validation, hyperparameters, seed, folder: Path, parent: Path | None = None) -> dict:
+def train(
+    frames, train, validation, hyperparameters, seed, folder: Path, parent: Path | None = None, species=SPECIES
+) -> dict:
     """Train one member with ``anharmal-train`` in ``folder``; its metrics, epochs, seconds and model path."""
     folder.mkdir(parents=True)
     (folder / 'structures.npz').write_bytes(frames.to_npz_bytes())
     config = {
-        'species': SPECIES,
+        'species': list(species),
         'seed': seed,
         'train_indices': list(train),
         'validation_indices': list(validation),

@@ -28,7 +28,8 @@ install_packages() {
     [ -z "$missing" ] && return 0
     log "installing$missing"
     $SUDO apt-get update -q
-    # the packages' own start scripts fail without systemd: ignore them, this script starts the services
+    # the packages do not start their services here (no systemd; this image's policy-rc.d forbids it):
+    # this script starts them
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q $missing
 }
 
@@ -126,7 +127,8 @@ PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscr
 EOF
 }
 
-slurm_up() { sinfo -h -o '%T' 2>/dev/null | grep -qE '^(idle|mixed|allocated)'; }
+# exact states: `idle*` (not responding) and `idle~` (powered down) take no jobs, as in cli/production.py
+slurm_up() { sinfo -h -o '%T' 2>/dev/null | grep -qxE '(idle|mixed|allocated)'; }
 start_slurm() {
     write_slurm_conf
     [ -s /etc/munge/munge.key ] || $SUDO mungekey --create --force

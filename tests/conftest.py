@@ -42,13 +42,18 @@ def production(config) -> bool:
     return config.getoption('--aiida-services') == 'production'
 
 
+def set_profile_options(config, profile, options: dict) -> None:
+    for name, value in options.items():
+        config.set_option(name, value, scope=profile.name)
+    config.store()
+
+
 @pytest.fixture(scope='session', autouse=True)
 def aiida_profile(request, aiida_config, aiida_profile_factory, tmp_path_factory):
     """Override the plugin's profile: the stack that ``--aiida-services`` selects, with a patient daemon client."""
     if not production(request.config):
         with aiida_profile_factory(aiida_config, broker_backend='core.zeromq') as profile:
-            aiida_config.set_option('daemon.timeout', DAEMON_TIMEOUT, scope=profile.name)
-            aiida_config.store()
+            set_profile_options(aiida_config, profile, {'daemon.timeout': DAEMON_TIMEOUT})
             yield profile
         return
 
@@ -71,9 +76,7 @@ def aiida_profile(request, aiida_config, aiida_profile_factory, tmp_path_factory
             # would find its processes gone. The runner polls as a production daemon does, every second.
             profile.is_test_profile = False
             aiida_config.update_profile(profile)
-            aiida_config.set_option('daemon.timeout', DAEMON_TIMEOUT, scope=profile.name)
-            aiida_config.set_option('runner.poll.interval', 1, scope=profile.name)
-            aiida_config.store()
+            set_profile_options(aiida_config, profile, {'daemon.timeout': DAEMON_TIMEOUT, 'runner.poll.interval': 1})
             yield profile
     finally:
         from aiida.manage import get_manager
@@ -260,6 +263,23 @@ def cui_cell(displacement=0.0):
     atoms = bulk('CuI', 'zincblende', a=6.05)
     atoms.positions[0] += np.array([1.0, -0.5, 0.3]) * displacement
     return atoms
+
+
+def cui_reference_labelling(label_code, reference_model, n, batch_size, options=None):
+    """A LabelWorkChain builder: ``n`` displaced 16-atom CuI cells (~1 s each) labelled by the reference model."""
+    from aiida_anharmal.data import TrainingSet
+    from aiida_anharmal.workflows import LabelWorkChain
+
+    structures = TrainingSet.from_ase([cui_cell(0.02 * k).repeat(2) for k in range(n)])
+    return LabelWorkChain.get_builder_from_protocol(
+        label_code,
+        structures,
+        engine='nequip-reference',
+        protocol='fast',
+        model=reference_model,
+        overrides={'batch_size': batch_size},
+        options=options,
+    )
 
 
 @pytest.fixture

@@ -105,19 +105,10 @@ def test_a_killed_label_job_keeps_its_labels_and_the_rest_is_labelled_once(
     from aiida.engine import submit
 
     from aiida_anharmal.calculations.label import LabelCalculation
-    from aiida_anharmal.workflows import LabelWorkChain
 
-    from .conftest import cui_cell
+    from .conftest import cui_reference_labelling
 
-    structures = TrainingSet.from_ase([cui_cell(0.02 * k).repeat(2) for k in range(10)])  # 16 atoms, ~1 s each
-    builder = LabelWorkChain.get_builder_from_protocol(
-        label_code,
-        structures,
-        engine='nequip-reference',
-        protocol='fast',
-        model=reference_model,
-        overrides={'batch_size': 10},
-    )
+    builder = cui_reference_labelling(label_code, reference_model, 10, batch_size=10)
     node = submit(builder)
     calc, pid = wait_for(lambda: running_program(LabelCalculation, 'anharmal-label'), 300, 'the label job')
     wait_for(lambda: lines_in(calc, 'labels.jsonl') >= 2, 120, 'two labels written')

@@ -15,6 +15,17 @@ from .conftest import production
 ANHARMAL = str(Path(sys.executable).parent / 'anharmal')
 
 
+def setup_in(config_dir, profile, *flags, **env):
+    """``anharmal setup -p profile --no-daemon *flags`` with its own AiiDA configuration folder; the result."""
+    return subprocess.run(
+        [ANHARMAL, 'setup', *flags, '-p', profile, '--no-daemon'],
+        env={**os.environ, 'AIIDA_PATH': str(config_dir), **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def test_the_session_profile_is_on_the_selected_stack(request, aiida_profile):
     if production(request.config):
         assert aiida_profile.storage_backend == 'core.psql_dos'
@@ -25,14 +36,7 @@ def test_the_session_profile_is_on_the_selected_stack(request, aiida_profile):
 
 
 def test_setup_production_names_the_missing_service_in_one_line(tmp_path):
-    env = {**os.environ, 'AIIDA_PATH': str(tmp_path), 'ANHARMAL_PG_PORT': '1'}
-    result = subprocess.run(
-        [ANHARMAL, 'setup', '--production', '-p', 'nowhere', '--no-daemon'],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = setup_in(tmp_path, 'nowhere', '--production', ANHARMAL_PG_PORT='1')
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len([line for line in lines if not line.lstrip().startswith('warnings.warn')]) <= 2, result.stderr
@@ -45,18 +49,9 @@ def test_setup_production_names_the_missing_service_in_one_line(tmp_path):
 
 
 def test_setup_production_refuses_an_existing_profile_of_another_stack(tmp_path):
-    env = {**os.environ, 'AIIDA_PATH': str(tmp_path)}
-    made = subprocess.run(
-        [ANHARMAL, 'setup', '-p', 'embedded', '--no-daemon'], env=env, capture_output=True, text=True, check=False
-    )
+    made = setup_in(tmp_path, 'embedded')
     assert made.returncode == 0, made.stderr
-    result = subprocess.run(
-        [ANHARMAL, 'setup', '--production', '-p', 'embedded', '--no-daemon'],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = setup_in(tmp_path, 'embedded', '--production')
     assert result.returncode != 0 and 'Traceback' not in result.stderr
     assert 'the existing profile `embedded` is on core.sqlite_dos + core.zeromq' in result.stderr
 
@@ -67,30 +62,21 @@ def test_setup_production_makes_the_profile_the_slurm_computer_and_the_codes(req
     from aiida_anharmal.cli.production import PostgresAdmin
 
     name = f'probe{secrets.token_hex(4)}'
-    env = {**os.environ, 'AIIDA_PATH': str(tmp_path)}
     try:
-        result = subprocess.run(
-            [ANHARMAL, 'setup', '--production', '-p', name, '--no-daemon'],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        result = setup_in(tmp_path, name, '--production')
         assert result.returncode == 0, result.stderr
         assert f'created profile `{name}`: PostgreSQL database `anharmal_{name}`, RabbitMQ broker' in result.stdout
         assert 'anharmal-train@slurm' in result.stdout and 'anharmal-label@localhost' in result.stdout
         verdi = str(Path(sys.executable).parent / 'verdi')
         shown = subprocess.run(
-            [verdi, '-p', name, 'computer', 'show', 'slurm'], env=env, capture_output=True, text=True, check=True
-        )
-        assert 'core.slurm' in shown.stdout and 'core.local' in shown.stdout
-        again = subprocess.run(
-            [ANHARMAL, 'setup', '--production', '-p', name, '--no-daemon'],
-            env=env,
+            [verdi, '-p', name, 'computer', 'show', 'slurm'],
+            env={**os.environ, 'AIIDA_PATH': str(tmp_path)},
             capture_output=True,
             text=True,
-            check=False,
+            check=True,
         )
+        assert 'core.slurm' in shown.stdout and 'core.local' in shown.stdout
+        again = setup_in(tmp_path, name, '--production')
         assert again.returncode == 0 and 'using the existing profile' in again.stdout  # idempotent
     finally:
         PostgresAdmin.from_environment().drop_database(f'anharmal_{name}', user=f'aiida_{name}')

@@ -14,7 +14,7 @@ from aiida import orm
 
 from aiida_anharmal.data import TrainingSet
 
-from .conftest import cui_cell, emt_cu_frames, installed_code
+from .conftest import cui_reference_labelling, emt_cu_frames, installed_code
 
 RESOURCES = {'num_machines': 1, 'num_mpiprocs_per_machine': 1}
 
@@ -49,19 +49,11 @@ def test_label_batches_and_ensemble_members_run_as_parallel_slurm_jobs(
 ):
     from aiida.engine import submit
 
-    from aiida_anharmal.workflows import EnsembleWorkChain, LabelWorkChain
+    from aiida_anharmal.workflows import EnsembleWorkChain
 
     label_code = installed_code(slurm_computer, 'anharmal-label')
-    structures = TrainingSet.from_ase([cui_cell(0.02 * k).repeat(2) for k in range(8)])  # 16 atoms
-    builder = LabelWorkChain.get_builder_from_protocol(
-        label_code,
-        structures,
-        engine='nequip-reference',
-        protocol='fast',
-        model=reference_model,
-        overrides={'batch_size': 4},
-        options={'resources': RESOURCES, 'max_wallclock_seconds': 600},
-    )
+    options = {'resources': RESOURCES, 'max_wallclock_seconds': 600}
+    builder = cui_reference_labelling(label_code, reference_model, 8, batch_size=4, options=options)
     node = submit(builder)
     at_once = watch(node, timeout=600)
     assert node.is_finished_ok, node.exit_message

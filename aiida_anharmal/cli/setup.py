@@ -42,11 +42,12 @@ def ensure_profile(name: str, production: bool = False, echo=print) -> None:
     from aiida import load_profile
     from aiida.manage.configuration import get_config
 
-    if production and name not in get_config(create=True).profile_names:
+    exists = name in get_config(create=True).profile_names
+    if production and not exists:
         from .production import create_production_profile
 
         create_production_profile(name, echo=echo)
-    elif name not in get_config(create=True).profile_names:
+    elif not exists:
         echo(f'creating profile `{name}` with verdi presto (SQLite storage, built-in ZeroMQ broker)')
         verdi = Path(sys.executable).parent / 'verdi'
         subprocess.run(
