@@ -72,6 +72,7 @@ WORKCHAIN = (
     Code(440, 'ERROR_EXPLORATION_FAILED', 'Exploration failed: {message}'),
     Code(450, 'ERROR_FORCE_CONSTANTS_FAILED', 'Force constants could not be built: {message}'),
     Code(460, 'ERROR_INITIAL_DATA_FAILED', 'The initial data could not be made: {message}'),
+    Code(461, 'ERROR_TEST_SET_FAILED', 'The test set could not be made: {message}'),
     Code(470, 'ERROR_VALIDATION_FAILED', 'The validation MD failed: {message}'),
     Code(480, 'ERROR_NEB_FAILED', 'The NEB failed: {message}'),
     Code(490, 'ERROR_LIFETIMES_FAILED', 'The lifetime analysis failed: {message}'),

@@ -156,6 +156,10 @@ def committee_message(value) -> str | None:
             return f'bad `{name}`: {exc}'
         if checked is None:
             continue
+        unresolved = getattr(registry.get(checked['kind']), 'unresolved', None)
+        message = unresolved(checked) if unresolved is not None else None
+        if message:
+            return f'bad `{name}`: {message}'
         kind = getattr(registry.get(checked['kind']), 'prediction_kind', 'ensemble')
         if kind == 'bayesian' and driver != 'bayesian':
             return (
@@ -275,7 +279,7 @@ class MDCalculation(AnharmalCalcJob):
             valid_type=orm.Dict,
             required=False,
             help=f'Stop trigger: kind ({" | ".join(TRIGGERS.keys())}) and its parameters (softmax: s_tol, eps, '
-            'reference_atoms; max_relative: tol, eps). The run ends at the frame that fires (exit 340-349).',
+            'reference_atoms; max_relative: tol, eps; uncertainty: threshold, patience). The run ends at the frame that fires (exit 340-349).',
         )
         spec.input(
             'settings',

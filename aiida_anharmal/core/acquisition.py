@@ -19,67 +19,29 @@ to ``n_max``. Same inputs and seed, same selection.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from scipy.special import erf
 
+from .probabilities import (
+    EnergyProbability,
+    RunEnergyProbability,
+    UncertaintyProbability,
+    UniformProbability,
+    energy_statistics_at,
+)
 from .registry import Registry, Strategy, check_number
 
-
-@dataclass(frozen=True)
-class UncertaintyProbability:
-    """P(UCE) of one uncertainty kind against the test-set mean ``mu`` and std ``sigma``."""
-
-    mu: float
-    sigma: float
-    s: float = 2.0
-    g: float = 1.0
-
-    def __post_init__(self):
-        if not (math.isfinite(self.mu) and math.isfinite(self.sigma)) or self.sigma <= 0:
-            raise ValueError(f'the test-set std of the uncertainty must be positive and finite, not {self.sigma}')
-        if self.g <= 0:
-            raise ValueError(f'g must be positive, not {self.g}')
-
-    def __call__(self, uncertainty) -> np.ndarray:
-        x = (np.asarray(uncertainty, dtype=float) - self.mu - self.s * self.sigma) / (
-            self.g * self.sigma * math.sqrt(0.2)
-        )
-        return 0.5 * (1.0 + erf(x))
-
-
-@dataclass(frozen=True)
-class EnergyProbability:
-    """P(U): 1 up to mu_U + sigma_U, then an exponential decay that reaches 0.2 at mu_U + 1.8 sigma_U."""
-
-    mu: float
-    sigma: float
-
-    def __post_init__(self):
-        if not (math.isfinite(self.mu) and math.isfinite(self.sigma)) or self.sigma <= 0:
-            raise ValueError(f'the test-set std of the energy must be positive and finite, not {self.sigma}')
-
-    def __call__(self, energy) -> np.ndarray:
-        excess = (np.asarray(energy, dtype=float) - self.mu - self.sigma) / self.sigma
-        return np.where(excess <= 0, 1.0, np.exp(math.log(0.2) / 0.8 * np.maximum(excess, 0.0)))
-
-
-@dataclass(frozen=True)
-class UniformProbability:
-    """The random baseline: the same probability ``p`` for every frame with a finite uncertainty."""
-
-    p: float = 1.0
-
-    def __post_init__(self):
-        if not 0 < self.p <= 1:
-            raise ValueError(f'the uniform probability must lie in (0, 1], not {self.p}')
-
-    def __call__(self, values) -> np.ndarray:
-        values = np.asarray(values, dtype=float)
-        return np.where(np.isfinite(values), self.p, np.nan)
+__all__ = [
+    'ACQUISITIONS',
+    'EnergyProbability',
+    'RunEnergyProbability',
+    'UncertaintyProbability',
+    'UniformProbability',
+    'energy_statistics_at',
+    'select',
+]
 
 
 @dataclass
@@ -187,7 +149,10 @@ def tail_bound(s: float, g: float) -> float:
 
 # ------------------------------------------------------------------------------------ the kinds
 #: Parameters of every acquisition besides its kind's own: how many frames at most, how far apart.
-SELECTION_DEFAULTS = {'n_max': 30, 'min_spacing': 1}
+SELECTION_DEFAULTS = {'n_max': 30, 'min_spacing': 1, 'energy_reference': 'temperature'}
+#: What P(U) compares a frame's energy with: the test set's statistics carried to the frame's run temperature
+#: (:func:`energy_statistics_at`), or the test set's as they are (frames of every temperature alike).
+ENERGY_REFERENCES = ('temperature', 'test_set')
 DEFAULT_KIND = 'force_max'
 
 
@@ -348,6 +313,8 @@ def check_acquisition_parameters(parameters: dict) -> dict:
         raise ValueError(f'unknown acquisition parameter(s) {unknown}; known: {sorted(known)}')
     p = with_defaults(parameters)
     p.update(cls.validate({k: p[k] for k in cls.defaults}))
-    for key in SELECTION_DEFAULTS:
+    for key in ('n_max', 'min_spacing'):
         check_number(key, p[key], integer=True)
+    if p['energy_reference'] not in ENERGY_REFERENCES:
+        raise ValueError(f'`energy_reference` must be one of {ENERGY_REFERENCES}, not {p["energy_reference"]!r}')
     return p

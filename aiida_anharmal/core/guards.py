@@ -76,6 +76,16 @@ class Trigger(StopRule):
     #: Bayesian force-constant model, :mod:`aiida_anharmal.core.dynamic_training`)
     prediction_kind: ClassVar[str] = 'ensemble'
 
+    @classmethod
+    def unresolved(cls, parameters: dict) -> str | None:
+        """Why checked ``parameters`` cannot run yet (a value a loop fills in, see :meth:`resolve`), else ``None``."""
+        return None
+
+    @classmethod
+    def resolve(cls, parameters: dict, statistics: dict) -> dict:
+        """``parameters`` with what an active-learning loop fills in from its test-set ``statistics`` (none here)."""
+        return dict(parameters)
+
     def state(self) -> dict:
         return {}
 

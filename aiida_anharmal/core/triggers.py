@@ -16,6 +16,13 @@ distribution of ``f`` would have, ``exp(f_max) / (exp(f_max) + (M - 1) mean_{j !
 (equal to the softmax when ``N = M``): size independent. The protocols of this package use the
 ``softmax`` trigger with ``reference_atoms`` null (the published form) and say so.
 
+:class:`UncertaintyThresholdTrigger` (``uncertainty``) reads the quantity the soft acquisition reads, UCE_F^max,
+against the same yardstick: it stops when UCE_F^max stayed above ``threshold`` for ``patience`` consecutive
+steps. An active-learning loop gives ``s`` instead, and sets ``threshold = mu + s sigma`` of its current
+ensemble on its test set before every exploration (:meth:`~aiida_anharmal.core.guards.Trigger.resolve`), the
+edge where P(UCE) = 1/2: the run stops where the ensemble becomes unsure, and a run that never fires is
+evidence of a quiet region.
+
 A trigger is a :class:`~aiida_anharmal.core.guards.Trigger` (exit codes 340-349): the run stops, the
 frame that fired is saved, every frame so far is kept. Triggers are configured by the MD
 calculation's ``trigger`` input (``kind`` and the class's parameters), not by the ``guards``
@@ -136,6 +143,92 @@ class MaxRelativeTrigger(UncertaintyTrigger):
 
     def score(self, prediction) -> float:
         return float(relative_force_uncertainty(prediction.member_forces, self.parameters['eps']).max())
+
+
+@TRIGGERS.register
+class UncertaintyThresholdTrigger(Trigger):
+    """Stop when UCE_F^max exceeds ``threshold`` (eV/A) for ``patience`` consecutive steps (module docstring).
+
+    Give ``threshold``, or ``s`` for a loop to resolve against its test-set statistics (``s`` standard deviations
+    above their mean UCE_F^max, as the acquisition's P(UCE) = 1/2). ``patience`` 1 stops at the first frame above.
+    """
+
+    key = 'uncertainty'
+    label = 'UCE_F^max above the test-set threshold'
+    reason = 'trigger_uncertainty'
+    exit_status = 343
+    exit_label = 'STOPPED_BY_UNCERTAINTY_TRIGGER'
+    message = 'Stopped by the uncertainty trigger at a frame to label: {message}.'
+    unit = 'eV/A (UCE_F^max)'
+    defaults: ClassVar[dict] = {'threshold': None, 's': None, 'patience': 3}
+    #: the statistic of the test set (:mod:`aiida_anharmal.core.evaluation`) that ``s`` is counted in
+    statistic: ClassVar[str] = 'uce_force_max'
+
+    @classmethod
+    def validate(cls, parameters: dict) -> dict:
+        p = super().validate(parameters)
+        if p['threshold'] is not None:
+            check_number('threshold', p['threshold'])
+        if p['s'] is not None:
+            s = p['s']
+            if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 <= s < np.inf:
+                raise ValueError(f'`s` must be a non-negative number (standard deviations), not {s!r}')
+        if (p['threshold'] is None) == (p['s'] is None):
+            raise ValueError(
+                'trigger `uncertainty` needs `threshold` (eV/A) or `s` (test-set standard deviations), one of them'
+            )
+        check_number('patience', p['patience'], integer=True)
+        return p
+
+    @classmethod
+    def unresolved(cls, parameters: dict) -> str | None:
+        if parameters.get('threshold') is None:
+            return (
+                'trigger `uncertainty` with only `s` is resolved by an active-learning loop against its test-set '
+                'statistics; an MD run needs its `threshold` (eV/A)'
+            )
+        return None
+
+    @classmethod
+    def resolve(cls, parameters: dict, statistics: dict) -> dict:
+        """``threshold = mu + s sigma`` of the test set's UCE_F^max when ``s`` is given (the input of :func:`~aiida_anharmal.functions.acquisition.resolve_trigger` keeps ``s``)."""
+        p = cls.validate(parameters)
+        if p['s'] is None:
+            return p
+        stats = statistics.get(cls.statistic) or {}
+        mean, std = stats.get('mean'), stats.get('std')
+        if mean is None or std is None or not np.isfinite(mean + std):
+            raise ValueError(f'the test-set statistics have no finite `{cls.statistic}` mean and std')
+        return {**p, 'threshold': float(mean + p['s'] * std), 's': None}
+
+    def __init__(self, parameters: dict | None = None, target_temperature: float | None = None, harmonic=None):
+        p = self.validate(parameters or {})
+        message = self.unresolved(p)
+        if message:
+            raise ValueError(message)
+        super().__init__(p['threshold'], target_temperature, harmonic)
+        self.parameters = p
+        self.above = 0  # consecutive steps above the threshold
+        self.last_score = np.nan
+
+    def check(self, atoms, prediction) -> str | None:
+        self.last_score = float(prediction.uce_force_max)
+        self.above = self.above + 1 if self.last_score > self.threshold else 0
+        if self.above >= self.parameters['patience']:
+            return (
+                f'UCE_F^max {1000 * self.last_score:.1f} meV/A above {1000 * self.threshold:.1f} meV/A for '
+                f'{self.above} step(s)'
+            )
+        return None
+
+    def state(self) -> dict:
+        return {'above': self.above}
+
+    def restore(self, state: dict) -> None:
+        self.above = int(state.get('above', 0))
+
+    def summary(self) -> dict:
+        return {**super().summary(), 'threshold': self.threshold, 'patience': self.parameters['patience']}
 
 
 def check_trigger_settings(settings: dict | None) -> dict | None:

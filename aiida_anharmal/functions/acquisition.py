@@ -8,8 +8,11 @@ from aiida.engine import calcfunction
 
 from ..core.acquisition import (
     ACQUISITIONS,
+    EnergyProbability,
+    RunEnergyProbability,
     Selection,
     check_acquisition_parameters,
+    energy_statistics_at,
     run_tails,
     select,
     select_triggered,
@@ -19,7 +22,7 @@ from ..core.guards import TRIGGERS
 from ..data.training_set import TrainingSet
 from .datasets import trajectory_atoms
 
-__all__ = ['acquire', 'check_acquisition_parameters', 'selected_structures']
+__all__ = ['acquire', 'check_acquisition_parameters', 'resolve_trigger', 'selected_structures']
 
 
 def pooled_frames(frames: dict, runs: list[str], name: str) -> tuple[np.ndarray, ...]:
@@ -75,6 +78,38 @@ def triggered_selection(kind, p, runs, stops: dict, pooled, probabilities) -> tu
     return selection, why
 
 
+def run_energy_probability(p_energy, p: dict, runs: list[str], run_index, temperatures: dict):
+    """P(U) of each run against the test set's energy statistics carried to the run's temperature (acquisition
+    parameter ``energy_reference: temperature``), and per run the ``mu`` and ``sigma`` used; ``p_energy`` as it
+    is (and no record) for ``test_set``, without ``temperatures``, or for a kind without P(U)."""
+    if p['energy_reference'] != 'temperature' or not temperatures or not isinstance(p_energy, EnergyProbability):
+        return p_energy, None
+    missing = sorted(set(runs) - set(temperatures.get('runs', {})))
+    if missing or 'test_set' not in temperatures or 'n_atoms' not in temperatures:
+        raise ValueError(f'`temperatures` needs test_set, n_atoms and runs with every run; missing runs {missing}')
+    per_run, record = [], {}
+    for run in runs:
+        t_run = float(temperatures['runs'][run])
+        mu, sigma = energy_statistics_at(
+            p_energy.mu, p_energy.sigma, float(temperatures['test_set']), t_run, int(temperatures['n_atoms'])
+        )
+        per_run.append(EnergyProbability(mu, sigma))
+        record[run] = {'temperature': t_run, 'mu': mu, 'sigma': sigma}
+    return RunEnergyProbability(tuple(per_run), np.asarray(run_index)), record
+
+
+def run_records(runs: list[str], run_index, result: Selection, ended: dict, temperatures: dict) -> list[dict]:
+    """Per run what the stopping rule reads: frames, mean P(UCE), accepted, whether it ended normally, temperature."""
+    unknown = sorted(set(ended) - set(runs))
+    if unknown:
+        raise ValueError(f'`ended_normally` names runs without frames: {unknown}')
+    tails = run_tails(result.p_uncertainty, run_index, result.accepted, len(runs))
+    return [
+        {'run': run, **tail, 'ended_normally': bool(ended.get(run, True)), 'temperature': temperatures.get(run)}
+        for run, tail in zip(runs, tails)
+    ]
+
+
 @calcfunction
 def acquire(
     statistics: orm.Dict,
@@ -82,6 +117,7 @@ def acquire(
     seed: orm.Int,
     ended_normally: orm.Dict | None = None,
     stop_reasons: orm.Dict | None = None,
+    temperatures: orm.Dict | None = None,
     **frames,
 ):
     """Draw exploration frames with P(UCE) P(U) (Kang et al.) against the test-set ``statistics``.
@@ -99,6 +135,9 @@ def acquire(
     is what the ``trigger`` kind selects from: the frame each trigger fired at (and ``frames_before``
     before it), P = 1 for those and 0 for every other frame, no draw (``drawn`` is NaN). The selection's
     ``reasons`` say, per chosen frame, why: ``drawn``, ``random``, ``trigger`` or ``before_trigger``.
+    ``temperatures`` (``test_set``: K, ``n_atoms``, ``runs``: run -> K): with ``energy_reference: temperature``
+    (the default) each run's P(U) uses the test set's energy statistics carried to the run's temperature; the
+    selection's ``energy_statistics`` records, per run, the temperature, mu and sigma used.
     """
     p = check_acquisition_parameters(parameters.get_dict())
     kind = ACQUISITIONS.get(p['kind'])
@@ -112,6 +151,8 @@ def acquire(
     pooled = pooled_frames(frames, runs, name)
     run_index, frame, uncertainty, energy = pooled
     p_uncertainty, p_energy = kind.probabilities(stats, p)
+    given = temperatures.get_dict() if temperatures is not None else {}
+    p_energy, energy_record = run_energy_probability(p_energy, p, runs, run_index, given)
     stops = stop_reasons.get_dict() if stop_reasons is not None else {}
     if kind.from_stops:
         result, reasons = triggered_selection(kind, p, runs, stops, pooled, (p_uncertainty, p_energy))
@@ -123,13 +164,7 @@ def acquire(
         reasons = [kind.reason] * len(result.indices)
     threshold = kind.threshold(stats, p)
     ended = ended_normally.get_dict() if ended_normally is not None else {}
-    unknown = sorted(set(ended) - set(runs))
-    if unknown:
-        raise ValueError(f'`ended_normally` names runs without frames: {unknown}')
-    tails = [
-        {'run': run, **tail, 'ended_normally': bool(ended.get(run, True))}
-        for run, tail in zip(runs, run_tails(result.p_uncertainty, run_index, result.accepted, len(runs)))
-    ]
+    tails = run_records(runs, run_index, result, ended, given.get('runs', {}))
     probabilities = probabilities_node(runs, pooled, result)
     chosen = [[runs[run_index[k]], int(frame[k])] for k in result.indices]
     return {
@@ -142,6 +177,7 @@ def acquire(
                 'threshold': threshold,
                 'runs': tails,
                 'tail_bound': None if threshold is None else tail_bound(p['s'], p['g']),
+                'energy_statistics': energy_record,
                 'seed': seed.value,
                 **p,
             }
@@ -179,3 +215,12 @@ def selected_structures(selection: orm.Dict, iteration: orm.Int | None = None, *
     if not atoms_list:
         raise ValueError('the selection is empty')
     return TrainingSet.from_ase(atoms_list, origins=origins)
+
+
+@calcfunction
+def resolve_trigger(trigger: orm.Dict, statistics: orm.Dict) -> orm.Dict:
+    """The exploration's stop trigger with what it takes from the current test-set ``statistics`` filled in (the
+    ``uncertainty`` trigger's ``threshold = mu + s sigma``), so the graph shows where a run's threshold came from."""
+    settings = trigger.get_dict()
+    kind = settings.pop('kind')
+    return orm.Dict({'kind': kind, **TRIGGERS.get(kind).resolve(settings, statistics.get_dict())})
