@@ -95,7 +95,7 @@ def check_convergence(parameters: orm.Dict, max_iterations: orm.Int, **iteration
     continue, ``message``) and ``summary`` (``rows``: one per iteration, with the decision the
     rule takes on the history up to that iteration).
     """
-    from ..core.convergence import IterationRecord, RunRecord, check_convergence_parameters, make_rule
+    from ..core.convergence import check_convergence_parameters, history_from_rows, make_rule
 
     p = check_convergence_parameters(parameters.get_dict())
     by_iteration: dict[int, dict] = {}
@@ -111,23 +111,11 @@ def check_convergence(parameters: orm.Dict, max_iterations: orm.Int, **iteration
             raise ValueError(f'iteration {n} lacks {missing}')
         rows.append(summary_row(n, nodes))
     rule = make_rule(p, max_iterations.value)
-    history = [
-        IterationRecord(
-            r['iteration'],
-            math.nan if r['test_forces_mae'] is None else r['test_forces_mae'],
-            r['selected'],
-            ensemble=by_iteration[r['iteration']]['ensemble'].uuid
-            if 'ensemble' in by_iteration[r['iteration']]
-            else None,
-            error_over_uncertainty=r['test_error_over_uncertainty'],
-            runs=tuple(
-                RunRecord(run['frames'], run['p_uncertainty_mean'], run['accepted'], run['ended_normally'])
-                for run in r.get('runs', [])
-            ),
-            tail_bound=r.get('tail_bound'),
-        )
+    ensembles = [
+        by_iteration[r['iteration']]['ensemble'].uuid if 'ensemble' in by_iteration[r['iteration']] else None
         for r in rows
     ]
+    history = history_from_rows(rows, ensembles)
     for k, row in enumerate(rows):
         row['decision'] = rule(history[: k + 1]).reason
     decision = rule(history)
