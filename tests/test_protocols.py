@@ -96,6 +96,7 @@ CASES = {
         'acquisition': ({'s': 1.5}, lambda b: b.acquisition['s'], 1.5),
         'convergence': ({'patience': 2}, lambda b: b.convergence['patience'], 2),
         'start': ({'policy': 'test_frame'}, lambda b: b.start['policy'], 'test_frame'),
+        'test_md': ({'steps': 40}, lambda b: (b.test_md['steps'], b.initial.parameters['n_test']), (40, 0)),
         'initial': ({'parameters': {'random': {'n_train': 11}}}, lambda b: b.initial.parameters['n_train'], 11),
         'ensemble': ({'n_sub': 4}, lambda b: b.ensemble.n_sub, 4),
         'explore': ({'guards': {'min_distance': None}}, lambda b: b.explore.guards['min_distance'], None),

@@ -120,8 +120,8 @@ def initial_split(n_frames: int, n_train: int, n_test: int, seed: int, skip: int
     The test frames are drawn at random from the usable frames not used for training.
     """
     usable = np.arange(int(skip), int(n_frames))
-    if n_train < 1 or n_test < 1:
-        raise ValueError(f'n_train and n_test must be at least 1, not {n_train} and {n_test}')
+    if n_train < 1 or n_test < 0:
+        raise ValueError(f'n_train must be at least 1 and n_test at least 0, not {n_train} and {n_test}')
     if n_train + n_test > len(usable):
         raise ValueError(
             f'{n_train} training + {n_test} test frames requested, but only {len(usable)} usable frames '
@@ -133,5 +133,5 @@ def initial_split(n_frames: int, n_train: int, n_test: int, seed: int, skip: int
     else:
         train = np.sort(rng.choice(usable, int(n_train), replace=False))
     rest = np.setdiff1d(usable, train)
-    test = np.sort(rng.choice(rest, int(n_test), replace=False))
+    test = np.sort(rng.choice(rest, int(n_test), replace=False)) if n_test else np.array([], dtype=int)
     return train.tolist(), test.tolist()

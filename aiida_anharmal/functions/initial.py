@@ -28,12 +28,15 @@ def check_initial_parameters(mode: str, parameters: dict) -> dict:
     p = {**MODES[mode], **parameters}
     check_seed('seed', p['seed'])
     for key in ('n_train', 'n_test'):
-        if not isinstance(p[key], int) or p[key] < 1:
-            raise ValueError(f'`{key}` must be an integer of at least 1, not {p[key]!r}')
+        if not isinstance(p[key], int) or isinstance(p[key], bool) or p[key] < 0:
+            raise ValueError(f'`{key}` must be a non-negative integer, not {p[key]!r}')
     if p['n_train'] < 2:
         raise ValueError('`n_train` must be at least 2 (each ensemble member needs a training and a validation frame)')
-    if p['n_test'] < 2:
-        raise ValueError('`n_test` must be at least 2 (the test-set statistics need a standard deviation)')
+    if p['n_test'] == 1:
+        raise ValueError(
+            '`n_test` must be 0 (the test set comes from elsewhere) or at least 2 (the test-set statistics need a '
+            'standard deviation)'
+        )
     if mode == 'harmonic' and not p['temperature'] > 0:
         raise ValueError(f'`temperature` must be positive, not {p["temperature"]}')
     if mode == 'random' and not p['amplitude'] > 0:
@@ -83,7 +86,7 @@ def random_sampling(structure: orm.StructureData, parameters: orm.Dict):
 
 @calcfunction
 def split_initial(frames: TrainingSet, parameters: orm.Dict, mode: orm.Str):
-    """Disjoint ``training_set`` and ``test_set`` of ``frames`` (labelled or not).
+    """Disjoint ``training_set`` and ``test_set`` of ``frames`` (labelled or not); no ``test_set`` for ``n_test`` 0.
 
     The training frames are spread over the candidates (``spread``) or drawn; the test frames are
     drawn from the rest, so no test frame is ever trained on. Origins are kept, with ``initial_index``
@@ -96,6 +99,8 @@ def split_initial(frames: TrainingSet, parameters: orm.Dict, mode: orm.Str):
     train, test = initial_split(len(frames), p['n_train'], p['n_test'], p['seed'], p.get('skip', 0), spread)
     outputs = {}
     for name, indices in (('training_set', train), ('test_set', test)):
+        if not indices:
+            continue
         subset = frames.frames.subset(indices)
         for origin, index in zip(subset.origins, indices):
             origin['initial_index'] = int(index)

@@ -15,7 +15,8 @@ def reference_frames(trajectory: orm.TrajectoryData, frames: orm.ArrayData, para
     """Frames of the ground-truth MD run, labelled by the engine that drove it: energy and forces as it computed them.
 
     ``parameters``: ``equilibration`` (fs, frames before are left out), ``stride`` (every n-th saved frame
-    after it), ``engine`` and ``description`` of the label provenance.
+    after it), ``engine`` and ``description`` of the label provenance, ``kind`` of the frames' origin
+    (default ``validation_md``).
     """
     from ..core.validation import reference_frame_indices
 
@@ -32,7 +33,12 @@ def reference_frames(trajectory: orm.TrajectoryData, frames: orm.ArrayData, para
         atoms.calc = SinglePointCalculator(atoms, energy=float(energies[k]), forces=np.array(forces[k]))
         atoms_list.append(atoms)
         origins.append(
-            {'kind': 'validation_md', 'frame': int(k), 'step': int(steps[k]), 'trajectory_uuid': trajectory.uuid}
+            {
+                'kind': p.get('kind', 'validation_md'),
+                'frame': int(k),
+                'step': int(steps[k]),
+                'trajectory_uuid': trajectory.uuid,
+            }
         )
     labelled = TrainingSet.from_ase(atoms_list, origins=origins)
     labelled.set_label_provenance(p['engine'], p.get('ground_truth', 'stand-in'), p.get('description', ''))

@@ -33,6 +33,7 @@ OPEN_KEYS = (
     'convergence',
     'start',
     'phonopy',
+    'test_md',
 )
 
 

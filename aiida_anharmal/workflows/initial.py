@@ -84,7 +84,12 @@ class InitialDataWorkChain(WorkChain):
         spec.inputs.validator = validate_initial_inputs
         spec.outline(cls.split, if_(cls.needs_labels)(cls.label, cls.collect), cls.results)
         spec.output('training_set', valid_type=TrainingSet, help='Labelled training frames.')
-        spec.output('test_set', valid_type=TrainingSet, help='Labelled test frames, disjoint from the training frames.')
+        spec.output(
+            'test_set',
+            valid_type=TrainingSet,
+            required=False,
+            help='Labelled test frames, disjoint from the training frames (none for `n_test` 0).',
+        )
         exit_codes.declare(spec, 'ERROR_LABELLING_FAILED', 'ERROR_TOO_FEW_LABELLED', workchain=True)
 
     def split(self):
@@ -96,8 +101,9 @@ class InitialDataWorkChain(WorkChain):
         else:
             candidates = self.inputs.frames
         result = split_initial(candidates, self.inputs.parameters, self.inputs.mode)
-        self.ctx.sets = {'training_set': result['training_set'], 'test_set': result['test_set']}
-        self.report(f'{mode}: {len(result["training_set"])} training and {len(result["test_set"])} test frames')
+        self.ctx.sets = dict(result)
+        n_test = len(result['test_set']) if 'test_set' in result else 0
+        self.report(f'{mode}: {len(result["training_set"])} training and {n_test} test frames')
 
     def needs_labels(self):
         return any(not (s.frames.has_energy & s.frames.has_forces).all() for s in self.ctx.sets.values())
@@ -112,7 +118,7 @@ class InitialDataWorkChain(WorkChain):
         return ToContext(**running)
 
     def collect(self):
-        for name in ('training_set', 'test_set'):
+        for name in self.ctx.sets:
             node = self.ctx[name]
             which = name.replace('_', ' ')
             if 'labelled' not in node.outputs:
