@@ -218,9 +218,9 @@ def write_plots(node, directory) -> list[Path]:
     runs = modes_of(node)
     if runs:
         written.append(plot_lifetimes(runs, directory / 'lifetimes.png'))
-    from .neb import neb_tables, plot_neb
+    from .neb import engine_path, neb_tables, plot_neb
 
     tables = neb_tables(node)
     if tables:
-        written.append(plot_neb(tables, directory / 'neb.png'))
+        written.append(plot_neb(tables, directory / 'neb.png', engine_path(node, tables)))
     return written

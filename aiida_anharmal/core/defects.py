@@ -66,6 +66,45 @@ def cui_frenkel_pair(lattice_constant: float = 6.06, repeat: int = 2, site: int 
     return pristine, frenkel_pair(pristine, origin[0], target)
 
 
+def cui_interstitial_sites(lattice_constant: float = 6.06, repeat: int = 2) -> np.ndarray:
+    """Cartesian positions of every tetrahedral interstitial site coordinated by I in a ``repeat``^3 supercell of the
+    conventional zincblende cell (:data:`CUI_TETRAHEDRAL_I_SITES` in each cell), shape ``(4 repeat^3, 3)``."""
+    cells = np.array([(i, j, k) for i in range(repeat) for j in range(repeat) for k in range(repeat)], dtype=float)
+    sites = np.asarray(CUI_TETRAHEDRAL_I_SITES, dtype=float)
+    return ((cells[:, None, :] + sites[None, :, :]) * lattice_constant).reshape(-1, 3)
+
+
+def interstitials(atoms, lattice_sites, interstitial_sites, indices=None) -> list[tuple[int, int, float]]:
+    """The atoms that sit in an interstitial basin: nearer (minimum image) to one of ``interstitial_sites`` than
+    to any of ``lattice_sites`` (their own sublattice's sites, e.g. the Cu sites of the crystal).
+
+    The basin of a site is its Voronoi cell among all sites, so an atom counts once it has crossed the midpoint
+    between its lattice site and the interstitial (1.5 A for CuI's Cu at (1/2, 0, 0) a). ``indices``: the atoms
+    to look at (default all). Returns ``(atom, nearest interstitial site, its distance in A)`` per such atom.
+    """
+    cell, pbc = atoms.cell, atoms.pbc
+    lattice_sites = np.asarray(lattice_sites, dtype=float)
+    interstitial_sites = np.asarray(interstitial_sites, dtype=float)
+    found = []
+    for k in range(len(atoms)) if indices is None else indices:
+        position = atoms.positions[k]
+        _, to_lattice = find_mic(lattice_sites - position, cell, pbc)
+        _, to_interstitial = find_mic(interstitial_sites - position, cell, pbc)
+        nearest = int(np.argmin(to_interstitial))
+        if to_interstitial[nearest] < to_lattice.min():
+            found.append((int(k), nearest, float(to_interstitial[nearest])))
+    return found
+
+
+def cui_frenkel_basin(atoms, pristine, lattice_constant: float = 6.06) -> list[tuple[int, int, float]]:
+    """The Cu atoms of a CuI frame (the atoms in the order of ``pristine``, the ideal supercell) that sit in the
+    basin of an empty tetrahedral site coordinated by I: a Frenkel pair (:func:`interstitials`)."""
+    copper = [k for k, symbol in enumerate(pristine.get_chemical_symbols()) if symbol == 'Cu']
+    repeat = round(float(pristine.cell.lengths()[0]) / lattice_constant)
+    sites = cui_interstitial_sites(lattice_constant, repeat)
+    return interstitials(atoms, pristine.positions[copper], sites, copper)
+
+
 def vacancy_hop(crystal, index: int = 0):
     """End points (unrelaxed) of a vacancy hop: atom ``index`` removed, then its nearest neighbour moved into the site.
 

@@ -67,3 +67,59 @@ def compare_paths(images_data: orm.ArrayData, labelled: TrainingSet, **reference
     if 'reference_images_data' in reference:
         result['engine_path_energies'] = reference['reference_images_data'].get_array('energies').tolist()
     return orm.Dict(result)
+
+
+@calcfunction
+def uncertain_images(
+    images_data: orm.ArrayData,
+    labelled: TrainingSet,
+    statistics: orm.Dict,
+    parameters: orm.Dict,
+    seed: orm.Int,
+    iteration: orm.Int,
+):
+    """The images of an ensemble's NEB path drawn like exploration frames, as labelled training frames (``neb.acquire``).
+
+    Each image is drawn with the acquisition's P(UCE) of its UCE_F^max against the test-set ``statistics``
+    (``parameters``: the loop's acquisition, ``s`` and ``g``; at most ``n_max`` images, the most uncertain
+    first). P(U) is left out: a relaxed path is no thermal frame. The frames come from ``labelled`` (the path's
+    images labelled by the engine for the comparison), so they cost no new label; each origin says ``reason:
+    neb_image`` and ``a_priori: true`` (the path was given to the loop), with the image, its UCE_F^max and P(UCE)
+    and the iteration. Outputs ``selection`` (Dict: ``images``, ``p_uncertainty``, ``threshold``) and, if any
+    image was drawn, ``frames``.
+    """
+    from ..core.acquisition import UncertaintyProbability, check_acquisition_parameters
+
+    p = check_acquisition_parameters(parameters.get_dict())
+    stats = statistics.get_dict()['uce_force_max']
+    uce = images_data.get_array('uce_force_max')
+    probability = UncertaintyProbability(stats['mean'], stats['std'], p['s'], p['g'])(uce)
+    drawn = np.random.default_rng([int(seed.value), 2]).random(len(uce))
+    chosen = [int(k) for k in np.argsort(-uce, kind='stable') if drawn[k] < probability[k]][: p['n_max']]
+    selection = {
+        'images': chosen,
+        'p_uncertainty': probability.tolist(),
+        'threshold': float(stats['mean'] + p['s'] * stats['std']),
+        'n_images': len(uce),
+    }
+    outputs = {'selection': orm.Dict(selection)}
+    images = [origin['image'] for origin in labelled.origins]
+    keep = [images.index(k) for k in chosen if k in images]
+    if keep:
+        frames = labelled.frames.subset(keep)
+        for origin, k in zip(frames.origins, [images[j] for j in keep], strict=True):
+            origin.update(
+                reason='neb_image',
+                a_priori=True,
+                iteration=iteration.value,
+                uce_force_max=float(uce[k]),
+                p_uncertainty=float(probability[k]),
+            )
+        node = TrainingSet(frames=frames)
+        attributes = labelled.base.attributes
+        if attributes.get('label_engine', None):
+            node.set_label_provenance(
+                attributes.get('label_engine'), attributes.get('ground_truth'), attributes.get('label_description', '')
+            )
+        outputs['frames'] = node
+    return outputs

@@ -35,27 +35,27 @@ from .. import exit_codes
 from ..calculations.evaluate import EvaluateCalculation
 from ..core.acquisition import ACQUISITIONS
 from ..core.convergence import CONVERGENCE_RULES
-from ..core.exploration_start import START_POLICIES, RunEnd, make_policy
+from ..core.exploration_start import START_POLICIES
 from ..data.ensemble import Ensemble
 from ..data.training_set import TrainingSet
-from ..functions.acquisition import acquire, selected_structures
 from ..functions.convergence import calibrate, check_convergence
-from ..functions.datasets import frame_structure, merge_training_sets
+from ..functions.datasets import merge_training_sets
+from .active_learning_explore import ExplorationSteps
 from .active_learning_lifetimes import LifetimeSteps
 from .active_learning_neb import NEBSteps
 from .active_learning_setup import ActiveLearningProtocol, validate_active_learning_inputs
+from .active_learning_test_set import TestSetSteps
 from .active_learning_validation import ValidationSteps
 from .common import describe
 from .ensemble import EnsembleWorkChain
 from .initial import InitialDataWorkChain
 from .label import LabelWorkChain
-from .md import ExplorationWorkChain, run_ends, stop_reason
-
-#: The MD seeds of iteration n are the protocol's plus SEED_SHIFT * (n - 1): fresh velocities every iteration.
-SEED_SHIFT = 1000
+from .md import ExplorationWorkChain
 
 
-class ActiveLearningWorkChain(ActiveLearningProtocol, ValidationSteps, LifetimeSteps, NEBSteps, WorkChain):
+class ActiveLearningWorkChain(
+    ActiveLearningProtocol, ExplorationSteps, TestSetSteps, ValidationSteps, LifetimeSteps, NEBSteps, WorkChain
+):
     """Ensemble active learning with a soft acquisition (Kang et al.), every decision a node."""
 
     @classmethod
@@ -64,17 +64,23 @@ class ActiveLearningWorkChain(ActiveLearningProtocol, ValidationSteps, LifetimeS
         cls._define_inputs(spec)
         spec.outline(
             cls.setup,
+            if_(cls.has_test_md)(cls.start_test_md),
             if_(cls.should_validate)(cls.start_ground_truth),
+            if_(cls.should_run_neb)(cls.start_reference_neb),
             if_(cls.should_run_lifetimes)(cls.start_reference_lifetimes),
             if_(cls.needs_initial_data)(cls.make_initial_data, cls.inspect_initial_data),
             while_(cls.should_continue)(
                 cls.start_iteration,
                 if_(cls.needs_training)(cls.train, cls.inspect_training),
+                if_(cls.awaits_test_md)(cls.await_test_md, cls.make_test_set),
                 if_(cls.needs_statistics)(cls.evaluate, cls.inspect_evaluation),
+                if_(cls.should_run_neb)(cls.start_neb),
                 cls.explore,
                 cls.inspect_exploration,
+                if_(cls.acquires_neb)(cls.await_iteration_neb),
                 cls.acquire,
-                if_(cls.has_selection)(cls.label, cls.inspect_labelling, cls.merge),
+                if_(cls.has_selection)(cls.label, cls.inspect_labelling),
+                if_(cls.has_new_frames)(cls.merge),
                 cls.decide,
             ),
             cls.results,
@@ -91,6 +97,7 @@ class ActiveLearningWorkChain(ActiveLearningProtocol, ValidationSteps, LifetimeS
         exit_codes.declare(
             spec,
             'ERROR_INITIAL_DATA_FAILED',
+            'ERROR_TEST_SET_FAILED',
             'ERROR_ENSEMBLE_FAILED',
             'ERROR_EVALUATION_FAILED',
             'ERROR_EXPLORATION_FAILED',
@@ -159,6 +166,7 @@ class ActiveLearningWorkChain(ActiveLearningProtocol, ValidationSteps, LifetimeS
         spec.expose_inputs(ExplorationWorkChain, namespace='explore', exclude=('ensemble', 'structure', 'harmonic'))
         spec.expose_inputs(LabelWorkChain, namespace='label', exclude=('structures',))
         spec.input('evaluate_code', valid_type=orm.AbstractCode, help='Code of `anharmal-evaluate`.')
+        cls.define_test_md(spec)
         cls.define_validation(spec)
         cls.define_lifetimes(spec)
         cls.define_neb(spec)
@@ -196,7 +204,7 @@ class ActiveLearningWorkChain(ActiveLearningProtocol, ValidationSteps, LifetimeS
         if not node.is_finished_ok:
             return self.exit_codes.ERROR_INITIAL_DATA_FAILED.format(message=describe(node))
         self.ctx.training_set = node.outputs.training_set
-        self.ctx.test_set = node.outputs.test_set
+        self.ctx.test_set = node.outputs.test_set if 'test_set' in node.outputs else None
         return None
 
     def should_continue(self):
@@ -215,6 +223,7 @@ class ActiveLearningWorkChain(ActiveLearningProtocol, ValidationSteps, LifetimeS
     def start_iteration(self):
         self.ctx.iteration += 1
         self.ctx.selected = False
+        self.ctx.labelled = self.ctx.neb_frames = None
 
     def needs_training(self):
         if self.ctx.ensemble is not None and self.ctx.trained_on is None and self.ctx.iteration == 1:
@@ -273,66 +282,6 @@ class ActiveLearningWorkChain(ActiveLearningProtocol, ValidationSteps, LifetimeS
         )
         return None
 
-    def explore(self):
-        self.start_neb()
-        for name, node in (('ensemble', self.ctx.ensemble), ('statistics', self.ctx.statistics)):
-            self._out(name, node)
-            self._record(name, node)
-        self._record('training_set', self.ctx.training_set if self.ctx.trained_on is None else self.ctx.trained_on)
-        inputs = self.exposed_inputs(ExplorationWorkChain, 'explore')
-        seeds = [int(s) + SEED_SHIFT * (self.ctx.iteration - 1) for s in inputs['seeds'].get_list()]
-        inputs.update(ensemble=self.ctx.ensemble, structure=self._exploration_start(), seeds=orm.List(seeds))
-        if 'harmonic' in self.inputs:
-            inputs['harmonic'] = self.inputs.harmonic
-        inputs['metadata'] = {'call_link_label': f'explore_{self.ctx.iteration:02d}'}
-        if 'bias' in inputs or 'trigger' in inputs:
-            bias, trigger = (inputs[k]['kind'] if k in inputs else 'none' for k in ('bias', 'trigger'))
-            self.report(f'iteration {self.ctx.iteration}: biased exploration (bias {bias}, trigger {trigger})')
-        return ToContext(exploration=self.submit(ExplorationWorkChain, **inputs))
-
-    def inspect_exploration(self):
-        node = self.ctx.exploration
-        if not node.is_finished_ok:
-            return self._failed('ERROR_EXPLORATION_FAILED', node)
-        self.ctx.runs = {'frames': dict(node.outputs.frames), 'trajectories': dict(node.outputs.trajectories)}
-        self.ctx.run_ends = run_ends(self.ctx.runs['trajectories'], self.ctx.runs['frames'])
-        self.ctx.stop_reasons = {run: stop_reason(t) for run, t in self.ctx.runs['trajectories'].items()}
-        return None
-
-    def _exploration_start(self) -> orm.StructureData:
-        """The start structure of this iteration's runs, as the start policy chooses (velocities are drawn fresh)."""
-        policy = make_policy(self.inputs.start.get_dict())
-        runs = [RunEnd(**end) for end in self.ctx.run_ends]
-        start = policy.choose(runs, len(self.ctx.test_set), self.inputs.seed.value * 1000 + self.ctx.iteration)
-        self.report(f'iteration {self.ctx.iteration}: the exploration starts from {start.why}')
-        link = {'metadata': {'call_link_label': f'start_{self.ctx.iteration:02d}'}}
-        if start.source == 'test_set':
-            return frame_structure(self.ctx.test_set, orm.Int(start.index), **link)
-        if start.source == 'run':
-            return frame_structure(self.ctx.runs['trajectories'][start.run], orm.Int(-1), **link)
-        return self.inputs.structure
-
-    def acquire(self):
-        seed = orm.Int(self.inputs.seed.value * 1000 + self.ctx.iteration)
-        ended = orm.Dict({end['label']: end['ended_normally'] for end in self.ctx.run_ends})
-        stops = orm.Dict(self.ctx.stop_reasons)
-        frames = self.ctx.runs['frames']
-        result = acquire(
-            self.ctx.statistics, self.inputs.acquisition, seed, ended_normally=ended, stop_reasons=stops, **frames
-        )
-        selection = result['selection']
-        self._out('selection', selection)
-        self._record('selection', selection)
-        chosen = selection['frames']
-        self.report(f'acquisition: {len(chosen)} of {selection["n_candidates"]} frames selected')
-        if chosen:
-            self.ctx.selected = True
-            trajectories = self.ctx.runs['trajectories']
-            self.ctx.to_label = selected_structures(selection, orm.Int(self.ctx.iteration), **trajectories)
-
-    def has_selection(self):
-        return self.ctx.selected
-
     def label(self):
         inputs = self.exposed_inputs(LabelWorkChain, 'label')
         inputs['structures'] = self.ctx.to_label
@@ -347,8 +296,21 @@ class ActiveLearningWorkChain(ActiveLearningProtocol, ValidationSteps, LifetimeS
         self._out('labelled', self.ctx.labelled)
         return None
 
+    def has_new_frames(self):
+        return self.ctx.labelled is not None or self.ctx.neb_frames is not None
+
     def merge(self):
-        labelled = self.ctx.labelled
+        """Calibrate the uncertainty on the labelled exploration frames; add them (and NEB images) to the training set."""
+        parts = {'a': self.ctx.training_set}
+        if self.ctx.labelled is not None:
+            self._calibrate(self.ctx.labelled)
+            parts['b'] = self.ctx.labelled
+        if self.ctx.neb_frames is not None:
+            parts['c'] = self.ctx.neb_frames
+        self.ctx.training_set = merge_training_sets(**parts)
+        self._out('training_set', self.ctx.training_set)
+
+    def _calibrate(self, labelled):
         used = {origin['run'] for origin in labelled.origins}
         runs = {f'frames_{run}': arrays for run, arrays in self.ctx.runs['frames'].items() if run in used}
         runs.update({f'trajectory_{run}': t for run, t in self.ctx.runs['trajectories'].items() if run in used})
@@ -364,8 +326,6 @@ class ActiveLearningWorkChain(ActiveLearningProtocol, ValidationSteps, LifetimeS
             f'calibration on {frames["n"]} labelled frames: Spearman(UCE_F^max, error) '
             f'{fmt(frames["spearman"])}, mean error / mean UCE_F^max {fmt(frames["error_over_uncertainty"])}'
         )
-        self.ctx.training_set = merge_training_sets(a=self.ctx.training_set, b=labelled)
-        self._out('training_set', self.ctx.training_set)
 
     def decide(self):
         result = check_convergence(self.inputs.convergence, self.inputs.max_iterations, **self.ctx.records)

@@ -24,6 +24,7 @@ from ..data.training_set import TrainingSet
 from ..protocols import ProtocolMixin, namespace_inputs
 from .active_learning_lifetimes import ROUTE_WORKCHAINS, check_lifetime_inputs
 from .active_learning_neb import NEB_LOOP_SETS, check_neb_inputs
+from .active_learning_test_set import check_test_set_inputs
 from .active_learning_validation import LOOP_SETS, check_validation_inputs
 from .ensemble import EnsembleWorkChain
 from .initial import check_initial_inputs
@@ -86,16 +87,32 @@ class ActiveLearningProtocol(ProtocolMixin):
         missing = sorted({'train', 'evaluate', 'md', 'label'} - set(codes))
         if missing:
             raise ValueError(f'codes missing for {missing}')
-        if (training_set is None) != (test_set is None):
-            raise ValueError('give both `training_set` and `test_set`, or neither (then the initial data are made)')
+        test_md = inputs.get('test_md')
+        if test_set is not None and 'test_md' in overrides:
+            raise ValueError('give `test_set` or make it with `test_md` (overrides), not both')
+        if test_set is not None:
+            test_md = None  # the given test set wins over a protocol's test MD
+        if (training_set is None and test_set is not None) or (
+            training_set is not None and test_md is None is test_set
+        ):
+            raise ValueError(
+                'give both `training_set` and `test_set` (or `training_set` and a `test_md`), or neither (then the '
+                'initial data are made)'
+            )
         builder = cls.get_builder()
         builder.structure = structure if isinstance(structure, orm.StructureData) else orm.StructureData(ase=structure)
+        if test_md is not None:
+            builder.test_md = orm.Dict(test_md)
         if training_set is not None:
             builder.training_set = training_set
-            builder.test_set = test_set
+            if test_set is not None:
+                builder.test_set = test_set
         else:
             mode = inputs['initial'].get('mode') or ('harmonic' if harmonic is not None else 'random')
-            builder.initial = {'mode': orm.Str(mode), 'parameters': orm.Dict(inputs['initial']['parameters'][mode])}
+            parameters = dict(inputs['initial']['parameters'][mode])
+            if test_md is not None:  # the test set comes from MD: no initial test frame
+                parameters['n_test'] = 0
+            builder.initial = {'mode': orm.Str(mode), 'parameters': orm.Dict(parameters)}
         cls._set_loop_inputs(builder, inputs, exploration)
         builder.evaluate_code = codes['evaluate']
         if harmonic is not None:
@@ -194,11 +211,14 @@ class ActiveLearningProtocol(ProtocolMixin):
         missing = sorted({'initial', 'final'} - set(neb))
         if missing or 'neb' not in codes:
             raise ValueError(f'the `neb` override needs `initial`, `final` and codes["neb"]; missing {missing}')
-        initial, final = neb.pop('initial'), neb.pop('final')
+        initial, final, acquire = neb.pop('initial'), neb.pop('final'), neb.pop('acquire', None)
         builder = NEBWorkChain.get_builder_from_protocol(
             {'neb': codes['neb'], 'label': codes['label']}, None, initial, final, engine, protocol, neb, options=options
         )
-        return namespace_inputs(builder, NEB_LOOP_SETS)
+        namespace = namespace_inputs(builder, NEB_LOOP_SETS)
+        if acquire is not None:
+            namespace['acquire'] = orm.Bool(acquire)
+        return namespace
 
 
 def frame_keys(training_set: TrainingSet) -> set[bytes]:
@@ -309,11 +329,9 @@ def validate_active_learning_inputs(value, ctx=None):
     given = 'training_set' in value
     if given == ('mode' in initial):
         return 'give either `training_set` and `test_set`, or `initial.mode` (and its data), not both and not neither'
-    if given and 'test_set' not in value:
-        return '`test_set` is needed with `training_set` (frames never trained on, for the statistics)'
     if not given and 'test_set' in value:
         return '`test_set` comes from the initial data when `initial.mode` is given; do not give both'
-    message = _strategy_message(value)
+    message = check_test_set_inputs(value) or _strategy_message(value)
     if message:
         return message
     if 'max_iterations' in value and value['max_iterations'].value < 1:
@@ -324,7 +342,7 @@ def validate_active_learning_inputs(value, ctx=None):
         return str(exc)
     species = set(value['structure'].get_ase().get_chemical_symbols())
     if given:
-        training_set, test_set = value['training_set'], value['test_set']
+        training_set, test_set = value['training_set'], value.get('test_set', value['training_set'])
         if len(test_set) < 2:
             return 'the test set needs at least two frames (its statistics need a standard deviation)'
         from ..core.checks import label_problem
@@ -342,7 +360,7 @@ def validate_active_learning_inputs(value, ctx=None):
                     f'the {name} was labelled by `{made_by}` but the loop labels with `{engine.value}`: new frames '
                     'could not be merged with it (relabel it first, or start from initial data)'
                 )
-        shared = frame_keys(training_set) & frame_keys(test_set)
+        shared = frame_keys(training_set) & frame_keys(test_set) if 'test_set' in value else set()
         if shared:
             return (
                 f'{len(shared)} frame(s) of the test set are also in the training set: the test set must be '

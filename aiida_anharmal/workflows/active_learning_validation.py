@@ -117,13 +117,14 @@ class ValidationSteps:
         return None
 
     def on_terminated(self):
-        """A loop that ends early (a failed step) does not leave its ground-truth run behind."""
+        """A loop that ends early (a failed step) leaves none of the ground-truth runs it started alongside behind
+        (the validation MD, the test-set MD, the engine's own NEB)."""
         super().on_terminated()
-        pk = self.ctx.get('ground_truth_pk') if hasattr(self, 'ctx') and self.ctx is not None else None
-        if pk is None:
-            return
-        node = orm.load_node(pk)
-        if not node.is_terminated:
+        ctx = self.ctx if hasattr(self, 'ctx') and self.ctx is not None else {}
+        for key in ('ground_truth_pk', 'test_md_pk', 'neb_reference_pk'):
+            pk = ctx.get(key)
+            if pk is None or orm.load_node(pk).is_terminated:
+                continue
             from aiida.manage import get_manager
 
             get_manager().get_process_controller().kill_process(pk, msg_text='the active-learning loop ended early')

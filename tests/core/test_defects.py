@@ -82,3 +82,21 @@ def test_the_frenkel_pair_of_a_given_supercell_keeps_its_atom_order():
     shifted.positions += 0.3
     with pytest.raises(ValueError, match='no Cu at the origin'):
         cui_frenkel_pair(6.06, pristine=shifted)
+
+
+def test_a_frenkel_pair_is_in_the_interstitial_basin_and_the_crystal_is_not():
+    """The Cu moved to (1/2, 0, 0) a is found there; the crystal, and the Cu 1.4 A along the way (before the
+    midpoint 1.515 A), are not; 1.6 A along it is."""
+    from aiida_anharmal.core.defects import cui_frenkel_basin, cui_interstitial_sites
+
+    a = 6.06
+    pristine, defect = cui_frenkel_pair(a)
+    sites = cui_interstitial_sites(a, 2)
+    assert sites.shape == (32, 3)
+    assert cui_frenkel_basin(pristine, pristine, a) == []
+    (atom, site, distance), *rest = cui_frenkel_basin(defect, pristine, a)
+    assert rest == [] and distance < 1e-9 and np.allclose(sites[site], [a / 2, 0, 0])
+    moved = pristine.copy()
+    for step, expected in ((1.4, 0), (1.6, 1)):
+        moved.positions[atom] = [step, 0.0, 0.0]
+        assert len(cui_frenkel_basin(moved, pristine, a)) == expected
