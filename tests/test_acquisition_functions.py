@@ -154,3 +154,33 @@ def test_the_trigger_kind_takes_the_frames_where_triggers_fired():
         acquire(orm.Dict(STATS), parameters, orm.Int(0), **runs)
     soft = acquire(orm.Dict(STATS), orm.Dict({'kind': 'force_max'}), orm.Int(0), **runs)['selection']
     assert set(soft['reasons']) <= {'drawn'} and len(soft['reasons']) == len(soft['frames'])
+
+
+def test_each_run_is_judged_at_its_own_temperature():
+    """With the loop's temperatures: P(U) of the 600 K run against the test set's energy statistics carried to
+    600 K, P(UCE) against its uncertainty statistics times sqrt(2) (uncertainty_exponent 1/2); the selection records
+    both per run, and each run's temperature for the stopping rule."""
+    from aiida_anharmal.core.acquisition import PerRunProbability, energy_statistics_at
+
+    (f1, _), (f2, _) = run_outputs(40, 1), run_outputs(40, 2)
+    temperatures = orm.Dict({'test_set': 300.0, 'n_atoms': 4, 'runs': {'T300_seed0': 300.0, 'T600_seed0': 600.0}})
+    parameters = orm.Dict({'kind': 'force_max', 'n_max': 10, 'uncertainty_exponent': 0.5})
+    result = acquire(orm.Dict(STATS), parameters, orm.Int(3), temperatures=temperatures, T300_seed0=f1, T600_seed0=f2)
+    selection = result['selection'].get_dict()
+    hot_mu, hot_sigma = energy_statistics_at(-3.0, 0.1, 300.0, 600.0, 4)
+    assert selection['energy_statistics']['T600_seed0'] == {'temperature': 600.0, 'mu': hot_mu, 'sigma': hot_sigma}
+    assert selection['energy_statistics']['T300_seed0'] == {'temperature': 300.0, 'mu': -3.0, 'sigma': 0.1}
+    hot = selection['uncertainty_statistics']['T600_seed0']
+    assert hot['mu'] == pytest.approx(0.05 * 2**0.5) and hot['sigma'] == pytest.approx(0.01 * 2**0.5)
+    assert [run['temperature'] for run in selection['runs']] == [300.0, 600.0]
+    u = np.concatenate([f1.get_array('uce_force_max'), f2.get_array('uce_force_max')])
+    e = np.concatenate([f1.get_array('energy'), f2.get_array('energy')])
+    runs = np.repeat([0, 1], 40)
+    p_uce = PerRunProbability(
+        (UncertaintyProbability(0.05, 0.01), UncertaintyProbability(hot['mu'], hot['sigma'])), runs
+    )
+    p_u = PerRunProbability((EnergyProbability(-3.0, 0.1), EnergyProbability(hot_mu, hot_sigma)), runs)
+    core = select(u, e, p_uce, p_u, seed=3, n_max=10, runs=runs, frame_numbers=np.tile(np.arange(40), 2))
+    np.testing.assert_allclose(result['probabilities'].get_array('p'), core.probability)
+    with pytest.raises(ValueError, match='missing runs'):
+        acquire(orm.Dict(STATS), parameters, orm.Int(3), temperatures=temperatures, T300_seed0=f1, T900_seed0=f2)

@@ -129,6 +129,8 @@ def test_bad_input_is_refused_before_any_job(train_code, evaluate_code, md_code,
         (builder({'test_md': {'stride': 0}}, test_set=None), '`test_md.stride` must be an integer'),
         (builder({'test_md': {'seeed': 3}}, test_set=None), "unknown `test_md` parameter\\(s\\) \\['seeed'\\]"),
         (builder({'test_md': {'temperature': -5.0}}, test_set=None), 'bad `test_md`'),
+        (builder({'test_md': {'start': 'harmonic'}}, test_set=None), "`harmonic` needs the loop's `harmonic` input"),
+        (builder({'test_md': {'start': 'hot'}}, test_set=None), '`test_md.start` must be one of'),
         (builder({'explore': {'trigger': {'kind': 'uncertainty'}}}), '`threshold` \\(eV/A\\) or `s`'),
         (builder({'convergence': {'rule': 'quiet_ladder', 'min_temperatures': 0}}), '`min_temperatures` must be'),
         (builder({'acquisition': {'energy_reference': 'hot'}}), '`energy_reference` must be one of'),
@@ -164,7 +166,7 @@ def test_bad_input_is_refused_before_any_job(train_code, evaluate_code, md_code,
     hal = builder(exploration='hal')  # a valid HAL loop: the trigger acquisition with the protocol's bias and trigger
     assert hal.acquisition['kind'] == 'trigger' and hal.explore.trigger['kind'] == 'softmax'
     assert hal.explore.bias.get_dict() == {'kind': 'hal', 'tau': None, 'tau_r': 0.1, 'tau_hist': 20}
-    from aiida_anharmal.workflows.active_learning_setup import validate_active_learning_inputs
+    from aiida_anharmal.workflows.active_learning_checks import validate_active_learning_inputs
 
     assert validate_active_learning_inputs(hal._inputs(prune=True)) is None
     with pytest.raises(ValueError, match="`exploration` must be one of \\('md', 'hal'\\)"):

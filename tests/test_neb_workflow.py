@@ -80,6 +80,10 @@ def test_bad_input_is_refused_before_any_job(neb_code, label_code):
 def test_the_loop_runs_the_neb_with_every_ensemble(
     submit_and_await, train_code, evaluate_code, md_code, label_code, neb_code, tmp_path
 ):
+    """The rare-event tools of the loop on EMT Cu: the engine's own NEB started with the loop, one NEB per ensemble,
+    ``neb.acquire`` (images drawn into the training set with their reason), the test set from a ground-truth MD,
+    a temperature ladder with the ``uncertainty`` trigger resolved against the test set, the ladder's stopping rule,
+    the table of ``anharmal al neb`` and Fig. 7 of ``anharmal al plot``."""
     from click.testing import CliRunner
 
     from aiida_anharmal.cli import cli
@@ -101,32 +105,60 @@ def test_the_loop_runs_the_neb_with_every_ensemble(
             'initial': {'parameters': {'random': {'n_train': 10, 'n_test': 4, 'amplitude': 0.08}}},
             'acquisition': {'n_max': 3, 's': 0.01, 'g': 20.0},
             'ensemble': {'n_sub': 2, 'seeds': [0], 'hyperparameters': {'max_epochs': 4}},
-            'explore': {'temperatures': [900.0], 'parameters': {'steps': 40, 'save_stride': 4}},
-            'neb': {'initial': initial, 'final': final, 'parameters': {'steps': 15}},
+            'explore': {
+                'temperatures': [600.0, 900.0],
+                'parameters': {'steps': 40, 'save_stride': 4},
+                'trigger': {'kind': 'uncertainty', 's': 0.5, 'patience': 1},
+            },
+            'test_md': {'steps': 40, 'save_stride': 4, 'equilibration': 40.0, 'stride': 1},
+            'convergence': {'rule': 'quiet_ladder'},
+            'neb': {'initial': initial, 'final': final, 'parameters': {'steps': 15}, 'acquire': True},
         },
         options={'max_wallclock_seconds': 600},
     )
-    assert builder.neb.parameters['n_images'] == 3 and 'ensemble' not in builder.neb
+    assert builder.neb.parameters['n_images'] == 3 and 'ensemble' not in builder.neb and builder.neb.acquire.value
+    assert builder.initial.parameters['n_test'] == 0  # the test set comes from the MD
     node = submit_and_await(builder, timeout=900)
     assert node.is_finished_ok, node.exit_message
     iterations = node.outputs.iterations
+    # the test set: every saved frame of the 600 K ground-truth run after 40 fs (steps 8, 12, ..., 40 of 5 fs)
+    test_set = node.outputs.test_set
+    assert [o['kind'] for o in test_set.origins] == ['test_md'] * 9
+    assert node.outputs.test_md.get_stepids().tolist() == list(range(0, 41, 4))
+    # the trigger of each exploration: mu + 0.5 sigma of that iteration's test set, from a calcfunction
+    for k in (1, 2):
+        stats = iterations[f'iter_{k:02d}']['statistics']['uce_force_max']
+        explore = node.base.links.get_outgoing(link_label_filter=f'explore_{k:02d}').one().node
+        assert explore.inputs.trigger['threshold'] == pytest.approx(stats['mean'] + 0.5 * stats['std'])
+        assert explore.inputs.trigger.creator.process_label == 'resolve_trigger'
+        selection = iterations[f'iter_{k:02d}']['selection']
+        assert {run['temperature'] for run in selection['runs']} == {600.0, 900.0}
+        # P(U) of each run against the test set's energy statistics at the run's own temperature
+        energy = {row['temperature']: row for row in selection['energy_statistics'].values()}
+        test_energy = iterations[f'iter_{k:02d}']['statistics']['energy']  # the test set: 600 K, the first rung
+        assert energy[600.0]['mu'] == pytest.approx(test_energy['mean'])
+        assert energy[900.0]['sigma'] == pytest.approx(1.5 * test_energy['std'])
+        assert energy[900.0]['mu'] > energy[600.0]['mu']
     tables = {name: iterations[name]['neb'] for name in ('iter_01', 'iter_02')}
-    # one NEB per ensemble, the engine's own path once (with the first)
-    assert 'engine_path' in tables['iter_01'] and 'engine_path' not in tables['iter_02']
-    nebs = {
-        link.link_label: link.node
-        for link in node.base.links.get_outgoing().all()
-        if link.link_label.startswith('neb_')
-    }
-    assert sorted(nebs) == ['neb_01', 'neb_02']
+    # one NEB per ensemble; the engine's own path once, started with the loop
+    assert all('engine_path' not in table for table in tables.values())
+    assert node.outputs.neb_reference.summary['barrier'] > 0
+    calls = {link.link_label: link.node for link in node.base.links.get_outgoing().all()}
+    nebs = {label: call for label, call in calls.items() if label in ('neb_01', 'neb_02')}
     assert nebs['neb_01'].inputs.ensemble.uuid == iterations['iter_01']['ensemble'].uuid
     assert nebs['neb_02'].inputs.ensemble.uuid == iterations['iter_02']['ensemble'].uuid
-    assert nebs['neb_01'].inputs.reference_neb.value and not nebs['neb_02'].inputs.reference_neb.value
+    assert not any(call.inputs.reference_neb.value for call in nebs.values())
+    assert calls['neb_reference'].process_label == 'NEBCalculation' and 'reference' in calls['neb_reference'].inputs
+    # neb.acquire: the drawn images are in the training set, as a priori knowledge, with the engine's labels
+    drawn = [o for o in node.outputs.training_set.origins if o.get('reason') == 'neb_image']
+    assert drawn and all(o['a_priori'] and o['kind'] == 'neb' and o['label_calc'] for o in drawn)
+    chosen = {(k, i) for k in (1, 2) for i in iterations[f'iter_{k:02d}']['neb_selection']['images']}
+    assert {(o['iteration'], o['image']) for o in drawn} == chosen
     result = CliRunner().invoke(cli, ['al', 'neb', str(node.pk)])
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
-    assert lines[0].startswith('iter  MLIP barrier') and [line.split()[0] for line in lines[1:3]] == ['1', '2']
-    assert lines[3].startswith("engine's own path: barrier")
+    assert lines[0].startswith('iter  labels  defect energy') and [line.split()[0] for line in lines[1:3]] == ['1', '2']
+    assert lines[3].startswith("engine's own path: defect energy")
     plots = CliRunner().invoke(cli, ['al', 'plot', str(node.pk), '-o', str(tmp_path)])
     assert plots.exit_code == 0 and (tmp_path / 'neb.png').exists(), plots.output
 

@@ -14,142 +14,79 @@ Everything runs through the daemon; the command only submits, waits and prints.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
 import click
 
-#: Lattice constant (A) at the minimum of the reference model's energy (scan 5.95-6.20 A, parabola fit).
-CUI_LATTICE_CONSTANT = 6.06
-
-#: Settings of the demo on top of the `fast` protocols (3 x 2 tiny members trained towards the validation
-#: plateau, at most 400 epochs from scratch, later iterations fine-tuned for at most 150), sized to finish in ~20 min on 2 CPU cores;
-#: the measured times are in the tutorial (docs/source/tutorial_cui.rst). Each exploration is two runs of the
-#: validation's dynamics and length (Langevin, 5 fs, friction 0.00295/fs, 1 ps), stopped by an anharmonicity
-#: guard (A > 1.5: the crystal broke; the reference model keeps A at 0.2-0.6 at 300 K); converged after two
-#: quiet exploration runs in a row (the rule's default). The validation MD after the loop: 1 ps at the
-#: temperature, ground truth = the labelling engine, started with the loop.
-DEMO_OVERRIDES = {
-    'fast': {
-        'max_iterations': 3,
-        'acquisition': {'n_max': 8},
-        'explore': {
-            'seeds': [0, 1],
-            'parameters': {'steps': 200, 'save_stride': 5, 'timestep': 5.0, 'friction': 0.00295},
-            'guards': {'max_anharmonicity': 1.5},
-        },
-        'label': {'batch_size': 8},
-        'validation': {},
-        # measured on CuI (docs/source/ensembles.rst): fine-tuned for 150 epochs 1.2-1.8 meV/A worse than
-        # from scratch (400), in 40 % of the time; the demo takes that trade to fit in ~20 min
-        'ensemble': {'retrain': 'finetune'},
-    },
-    'moderate': {'explore': {'guards': {'max_anharmonicity': 1.5}}, 'validation': {}},
-}
-
-#: ``--exploration hal`` (hyperactive learning): four biased runs per iteration (adaptive tau, tau_r 0.25, no bias
-#: in the first 10 steps: measured 1.5 times faster to the first uncertain frame than plain MD on the main job's
-#: last ensemble, where the protocol's tau_r 0.1 after 20 steps gave 1.1), each ended by its trigger; the trigger frame and the saved frame before it are
-#: labelled, so an iteration labels at most 8 frames, as the soft acquisition of the `md` demo does. The
-#: trigger is the max relative force uncertainty at 0.065: measured (benchmarks/hal_vs_md.py on the main
-#: job's last ensemble), max_i f_i reaches 0.066-0.069 where UCE_F^max passes the acquisition threshold,
-#: while the published softmax score stays near 1/64 (s_tol 0.5 would ask for one atom 4.1 above the rest).
-HAL_OVERRIDES = {
-    'fast': {
-        'acquisition': {'kind': 'trigger', 'frames_before': 1},
-        'explore': {
-            'seeds': [0, 1, 2, 3],
-            'hal': {'bias': {'tau_r': 0.25, 'tau_hist': 10}},
-            'trigger': {'kind': 'max_relative', 'tol': 0.065},
-        },
-    },
-}
-
-#: ``--lifetimes``: the routes of the lifetimes validation, as in docs/source/lifetimes.rst (CuI, 300 K):
-#: MD 0.5 ps Langevin then 4 ps NVE at 5 fs, a frame every 10 fs (the reference model: ~1 s per step);
-#: perturbative: every pair of the 222 fc3 supercells, an 11x11x11 mesh.
-LIFETIME_OVERRIDES = {
-    'md': {
-        'equilibration': {'steps': 100, 'timestep': 5.0, 'save_stride': 10, 'friction': 0.00295},
-        'production': {'steps': 800, 'timestep': 5.0, 'save_stride': 2},
-    },
-    'perturbative': {'analysis': {'mesh': [11, 11, 11]}},  # labelled like the loop's frames (its label inputs)
-}
-LIFETIME_CHOICES = {'none': (), 'perturbative': ('perturbative',), 'md': ('md',), 'both': ('md', 'perturbative')}
+from .demo_settings import CUI_LATTICE_CONSTANT, EXPLORATIONS, LIFETIME_CHOICES, demo_overrides
 
 
-def report_lines(node) -> list[str]:
-    """The report of ``node`` and its descendants as ``[minute:second] Process<pk>: message`` lines."""
-    import re
+class ReportFollower:
+    """The new REPORT lines of a process and of every process it called, as ``hh:mm:ss Process<pk>: message`` in
+    the order they were written. Each call asks only the processes still running for new children and the log
+    for new lines (re-reading the whole report every few seconds cost the waiting command 40 % of a core)."""
 
-    from aiida.cmdline.utils.common import get_workchain_report
+    PREFIX = re.compile(r'^\[\d+\|[^\]]*\]:\s*')
 
-    pattern = re.compile(r'^\S+ (\d\d:\d\d:\d\d) \[\d+\s*\|\s*REPORT\]:\s*\[(\d+)\|([^|]+)\|[^\]]*\]: (.*)$')
-    lines = []
-    for line in get_workchain_report(node, 'REPORT').splitlines():
-        match = pattern.match(line.strip())
-        if match:
-            clock, pk, label, message = match.groups()
-            if message.startswith('remote folders will not be cleaned'):
-                continue
-            lines.append(f'{clock} {label}<{pk}>: {message}')
-    return lines
+    def __init__(self, node):
+        self.labels = {node.pk: node.process_label}
+        self.running = [node]
+        self.last = 0
+
+    def _discover(self) -> None:
+        running = []
+        while self.running:
+            process = self.running.pop()
+            for child in process.called:
+                if child.pk not in self.labels:
+                    self.labels[child.pk] = child.process_label
+                    self.running.append(child)
+            if not process.is_terminated:
+                running.append(process)
+        self.running = running
+
+    def new_lines(self) -> list[str]:
+        from aiida import orm
+
+        self._discover()
+        logs = orm.Log.collection.find(
+            filters={'dbnode_id': {'in': list(self.labels)}, 'id': {'>': self.last}, 'levelname': 'REPORT'},
+            order_by={'id': 'asc'},
+        )
+        self.last = max([self.last, *(log.pk for log in logs)])
+        lines = []
+        for log in logs:
+            message = self.PREFIX.sub('', log.message)
+            if not message.startswith('remote folders will not be cleaned'):
+                lines.append(
+                    f'{log.time.astimezone():%H:%M:%S} {self.labels[log.dbnode_id]}<{log.dbnode_id}>: {message}'
+                )
+        return lines
 
 
 def wait(node, what: str, timeout: float, echo=click.echo):
     """Wait for ``node``, printing each new report line; ClickException if it fails or times out."""
-    start, shown = time.monotonic(), 0
+    start, follower = time.monotonic(), ReportFollower(node)
     while True:
         done = node.is_terminated
-        lines = report_lines(node)
-        for line in lines[shown:]:
+        lines = follower.new_lines()
+        for line in lines:
             echo(f'  {line}')
-        shown = len(lines)
         if done:
             break
         if time.monotonic() - start > timeout:
             raise click.ClickException(
                 f'{what} not finished after {timeout:.0f} s; follow it with `verdi process report {node.pk}`'
             )
-        time.sleep(5)
+        time.sleep(10)
     if not node.is_finished_ok:
         raise click.ClickException(
             f'{what} {node.process_label}<{node.pk}> failed: exit {node.exit_status} '
             f'{node.exit_message}\nsee `verdi process report {node.pk}`'
         )
     return time.monotonic() - start
-
-
-def demo_overrides(
-    protocol: str, temperature: float, iterations: int | None, engine: str, routes, exploration: str = 'md'
-) -> dict:
-    """The overrides of the AL protocol for the demo: its settings, the temperature, the lifetimes routes."""
-    from ..protocols import recursive_merge
-
-    base = DEMO_OVERRIDES.get(protocol, {})
-    if exploration == 'hal':
-        base = recursive_merge(base, HAL_OVERRIDES.get(protocol, {}))
-    overrides = recursive_merge(
-        base,
-        {
-            'initial': {'parameters': {'harmonic': {'temperature': temperature}}},
-            'explore': {'temperatures': [temperature]},
-            'validation': {'parameters': {'temperature': temperature}},
-        },
-    )
-    if iterations is not None:
-        overrides['max_iterations'] = iterations
-    if routes:
-        lifetime_overrides = {route: LIFETIME_OVERRIDES[route] for route in routes}
-        if 'md' in lifetime_overrides:
-            lifetime_overrides['md'] = recursive_merge(
-                lifetime_overrides['md'],
-                {key: {'temperature': temperature} for key in ('equilibration', 'production')},
-            )
-        overrides.setdefault('validation', {})['lifetimes'] = lifetime_overrides
-    if engine == 'gpaw':  # a DFT calculation per MD step: hours; run ValidationMDWorkChain apart
-        overrides.pop('validation', None)
-    return overrides
 
 
 @click.command('al')
@@ -182,22 +119,69 @@ def demo_overrides(
 )
 @click.option(
     '--exploration',
-    type=click.Choice(['md', 'hal']),
+    type=click.Choice(list(EXPLORATIONS)),
+    default='ladder',
+    show_default=True,
+    help='ladder: MD on the ensemble mean at 1, 2 and 3 times the temperature, each run stopped where the ensemble '
+    'becomes unsure (UCE_F^max above the acquisition threshold), the soft acquisition (Kang et al.); md: at the '
+    'temperature only, full-length runs; hal: hyperactive learning (MD biased by E - tau sigma, each run ended by '
+    'its trigger, its frame labelled).',
+)
+@click.option(
+    '--ladder',
+    default=None,
+    help='Exploration temperatures as multiples of --temperature, comma-separated (default: 1,2,3 for the ladder, '
+    '1 otherwise).',
+)
+@click.option(
+    '--trigger/--no-trigger',
+    default=None,
+    help='Stop every exploration run where UCE_F^max stays above the acquisition threshold (default: on for the '
+    'ladder, off for md).',
+)
+@click.option(
+    '--test-set',
+    type=click.Choice(['md', 'harmonic']),
     default='md',
     show_default=True,
-    help='MD on the ensemble mean with the soft acquisition (Kang et al.), or hyperactive learning (MD biased by '
-    'E - tau sigma, each run ended by the softmax trigger, its frame labelled).',
+    help='The yardstick of the acquisition and the stopping rule: frames of a ground-truth MD at the temperature, '
+    'or harmonic samples.',
+)
+@click.option(
+    '--neb/--no-neb',
+    default=True,
+    show_default=True,
+    help="The Frenkel-pair NEB of every ensemble next to the reference model's own (validation only).",
+)
+@click.option(
+    '--neb-acquire',
+    is_flag=True,
+    help="Feed the uncertain images of each iteration's NEB path to the training set (a priori knowledge).",
 )
 @click.option('--timeout', default=3600, show_default=True, help='Seconds to wait for each workchain.')
-def demo_al(profile, engine, protocol, temperature, iterations, output, timeout, lifetimes, exploration):
+def demo_al(
+    profile,
+    engine,
+    protocol,
+    temperature,
+    iterations,
+    output,
+    timeout,
+    lifetimes,
+    exploration,
+    ladder,
+    trigger,
+    test_set,
+    neb,
+    neb_acquire,
+):
     """Active learning of CuI at 300 K (Kang et al.), the reference model standing in for DFT."""
     from aiida import load_profile, orm
     from aiida.engine import submit
     from aiida.engine.daemon.client import get_daemon_client
-    from ase.build import bulk
 
+    from ..core.defects import cui_frenkel_pair
     from ..workflows.active_learning import ActiveLearningWorkChain
-    from ..workflows.harmonic import HarmonicWorkChain
     from . import reference_model
     from .setup import DEFAULT_PROFILE
 
@@ -206,37 +190,33 @@ def demo_al(profile, engine, protocol, temperature, iterations, output, timeout,
     loaded = load_profile(profile or DEFAULT_PROFILE, allow_switch=True)
     if not get_daemon_client(loaded.name).is_daemon_running:
         raise click.ClickException('the daemon is not running: run `anharmal setup` first')
+    if neb_acquire and not neb:
+        raise click.ClickException('--neb-acquire feeds the NEB path to the loop: it needs --neb')
+    factors = parse_ladder(ladder)
     programs = ('train', 'evaluate', 'md', 'label', *(('lifetimes', 'perturbative') if lifetimes != 'none' else ()))
+    programs += ('neb',) if neb else ()
     codes = {name: orm.load_code(f'anharmal-{name}@localhost') for name in programs}
     model = reference_model() if engine == 'nequip-reference' else None
-    unit_cell = bulk('CuI', 'zincblende', a=CUI_LATTICE_CONSTANT, cubic=True)
-    label_overrides = {}  # the labelling protocol's parameters (GPAW: LCAO dzp in `fast`, PW 400 eV in `moderate`)
     started = time.monotonic()
-
-    click.echo(f'[1/2] force constants of the 2x2x2 CuI supercell (64 atoms), labels by `{engine}`')
-    harmonic_builder = HarmonicWorkChain.get_builder_from_protocol(
-        codes['label'],
-        unit_cell,
-        engine=engine,
-        protocol=protocol,
-        model=model,
-        overrides={'supercell_matrix': [2, 2, 2], 'label': label_overrides},
+    force_constants = harmonic_reference(codes['label'], engine, protocol, model, timeout)
+    supercell = force_constants.get_supercell()
+    ends = None
+    if neb:  # the loop's own supercell (phonopy's atom order): the Cu at the origin to (1/2, 0, 0) a
+        pristine, defect = cui_frenkel_pair(CUI_LATTICE_CONSTANT, pristine=supercell)
+        ends = {'initial': pristine, 'final': defect, **({'acquire': True} if neb_acquire else {})}
+    routes = LIFETIME_CHOICES[lifetimes]
+    overrides = demo_overrides(
+        protocol, temperature, iterations, engine, routes, exploration, ends, test_set, factors, trigger
     )
-    harmonic = submit(harmonic_builder)
-    click.echo(f'  submitted HarmonicWorkChain<{harmonic.pk}>')
-    wait(harmonic, 'the harmonic reference', timeout)
-    force_constants = harmonic.outputs.force_constants
-
-    overrides = demo_overrides(protocol, temperature, iterations, engine, LIFETIME_CHOICES[lifetimes], exploration)
     builder = ActiveLearningWorkChain.get_builder_from_protocol(
         codes,
-        orm.StructureData(ase=force_constants.get_supercell()),
+        orm.StructureData(ase=supercell),
         engine=engine,
         protocol=protocol,
         overrides=overrides,
         harmonic=force_constants,
         model=model,
-        exploration=exploration,
+        exploration='hal' if exploration == 'hal' else 'md',
     )
     click.echo(
         f'[2/2] active learning ({exploration}) at {temperature:.0f} K, protocol `{protocol}`: initial data by harmonic '
@@ -248,10 +228,47 @@ def demo_al(profile, engine, protocol, temperature, iterations, output, timeout,
     elapsed = time.monotonic() - started
 
     click.echo(f'\nfinished in {elapsed / 60:.1f} min\n')
-    print_results(node, Path(output))
+    print_results(node, Path(output), elapsed / 60)
 
 
-def print_results(node, output: Path) -> None:
+def parse_ladder(text: str | None) -> tuple | None:
+    """``--ladder`` as a tuple of positive factors (``None``: the exploration's own)."""
+    if text is None:
+        return None
+    try:
+        factors = tuple(float(part) for part in text.split(','))
+    except ValueError:
+        raise click.ClickException(f'--ladder takes comma-separated numbers, not {text!r}') from None
+    if not factors or not all(0 < f < 100 for f in factors) or len(set(factors)) != len(factors):
+        raise click.ClickException(f'--ladder takes distinct positive factors of the temperature, not {text!r}')
+    return factors
+
+
+def harmonic_reference(code, engine: str, protocol: str, model, timeout: float):
+    """Step 1 of the main job: the force constants of the 2x2x2 CuI supercell, through the daemon."""
+    from aiida.engine import submit
+    from ase.build import bulk
+
+    from ..workflows.harmonic import HarmonicWorkChain
+
+    unit_cell = bulk('CuI', 'zincblende', a=CUI_LATTICE_CONSTANT, cubic=True)
+    label_overrides = {}  # the labelling protocol's parameters (GPAW: LCAO dzp in `fast`, PW 400 eV in `moderate`)
+    click.echo(f'[1/2] force constants of the 2x2x2 CuI supercell (64 atoms), labels by `{engine}`')
+    builder = HarmonicWorkChain.get_builder_from_protocol(
+        code,
+        unit_cell,
+        engine=engine,
+        protocol=protocol,
+        model=model,
+        overrides={'supercell_matrix': [2, 2, 2], 'label': label_overrides},
+    )
+    harmonic = submit(builder)
+    click.echo(f'  submitted HarmonicWorkChain<{harmonic.pk}>')
+    wait(harmonic, 'the harmonic reference', timeout)
+    return harmonic.outputs.force_constants
+
+
+def print_results(node, output: Path, minutes: float | None = None) -> None:
     """The tables of a finished demo run, its plots and training set in ``output``, and what to type next."""
     from ..analysis.al import status_lines, write_plots
     from ..analysis.timing import timing_lines
@@ -268,14 +285,30 @@ def print_results(node, output: Path) -> None:
         click.echo('phonon lifetimes at the temperature (`anharmal al lifetimes`)')
         for line in lifetime_lines(rows):
             click.echo(line)
+    from ..analysis.neb import neb_lines, rare_event_record
+
+    lines = neb_lines(node)
+    if lines:
+        click.echo(
+            'the Frenkel-pair path of every ensemble, each on its own relaxed end points (eV; `anharmal al neb`)'
+        )
+        for line in lines:
+            click.echo(line)
     for path in write_plots(node, output):
         click.echo(f'wrote {path}')
+    if lines and minutes is not None:
+        import json
+
+        record = output / 'cui_rare_event.json'
+        record.write_text(json.dumps(rare_event_record(node, minutes), indent=1))
+        click.echo(f'wrote {record}')
     training_set = node.outputs.training_set
     training_set.write_extxyz(output / 'training_set.extxyz')
     click.echo(f'wrote {output / "training_set.extxyz"} ({len(training_set)} frames with origin columns)')
     click.echo('\nInspect it:')
     click.echo(f'  anharmal al status {node.pk}')
     click.echo(f'  anharmal al validate {node.pk}')
+    click.echo(f'  anharmal al neb {node.pk}')
     click.echo(f'  anharmal al timing {node.pk}')
     click.echo(f'  anharmal al provenance {node.pk} {len(training_set) - 1}')
     click.echo(f'  verdi process report {node.pk}')

@@ -26,21 +26,23 @@ import numpy as np
 
 from .probabilities import (
     EnergyProbability,
-    RunEnergyProbability,
+    PerRunProbability,
     UncertaintyProbability,
     UniformProbability,
     energy_statistics_at,
+    uncertainty_statistics_at,
 )
 from .registry import Registry, Strategy, check_number
 
 __all__ = [
     'ACQUISITIONS',
     'EnergyProbability',
-    'RunEnergyProbability',
+    'PerRunProbability',
     'UncertaintyProbability',
     'UniformProbability',
     'energy_statistics_at',
     'select',
+    'uncertainty_statistics_at',
 ]
 
 
@@ -149,7 +151,7 @@ def tail_bound(s: float, g: float) -> float:
 
 # ------------------------------------------------------------------------------------ the kinds
 #: Parameters of every acquisition besides its kind's own: how many frames at most, how far apart.
-SELECTION_DEFAULTS = {'n_max': 30, 'min_spacing': 1, 'energy_reference': 'temperature'}
+SELECTION_DEFAULTS = {'n_max': 30, 'min_spacing': 1, 'energy_reference': 'temperature', 'uncertainty_exponent': 0.0}
 #: What P(U) compares a frame's energy with: the test set's statistics carried to the frame's run temperature
 #: (:func:`energy_statistics_at`), or the test set's as they are (frames of every temperature alike).
 ENERGY_REFERENCES = ('temperature', 'test_set')
@@ -317,4 +319,7 @@ def check_acquisition_parameters(parameters: dict) -> dict:
         check_number(key, p[key], integer=True)
     if p['energy_reference'] not in ENERGY_REFERENCES:
         raise ValueError(f'`energy_reference` must be one of {ENERGY_REFERENCES}, not {p["energy_reference"]!r}')
+    exponent = p['uncertainty_exponent']
+    if isinstance(exponent, bool) or not isinstance(exponent, (int, float)) or not 0 <= exponent <= 2:
+        raise ValueError(f'`uncertainty_exponent` must be a number in [0, 2], not {exponent!r}')
     return p

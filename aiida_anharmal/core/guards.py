@@ -82,8 +82,9 @@ class Trigger(StopRule):
         return None
 
     @classmethod
-    def resolve(cls, parameters: dict, statistics: dict) -> dict:
-        """``parameters`` with what an active-learning loop fills in from its test-set ``statistics`` (none here)."""
+    def resolve(cls, parameters: dict, statistics: dict, test_temperature: float | None = None) -> dict:
+        """``parameters`` with what an active-learning loop fills in from its test-set ``statistics`` and the test
+        set's temperature (none here)."""
         return dict(parameters)
 
     def state(self) -> dict:

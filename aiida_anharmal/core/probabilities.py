@@ -72,22 +72,35 @@ def energy_statistics_at(mean: float, std: float, t_test: float, t_run: float, n
     return float(mean + shift), float(std * t_run / t_test)
 
 
+def uncertainty_statistics_at(mean: float, std: float, t_test: float, t_run: float, exponent: float):
+    """The test set's mean and std of an uncertainty carried from ``t_test`` to a run's ``t_run`` (K): both times
+    ``(t_run / t_test) ** exponent``. With ``exponent`` 1/2 the ensemble's disagreement grows like the thermal
+    displacements (sqrt T), as a linear extrapolation error would (measured on CuI: UCE_F^max of the crystal at
+    900 K about twice that at 300 K, docs/source/rare_events.rst); 0 leaves them as they are."""
+    if not (t_test > 0 and t_run > 0):
+        raise ValueError(f'temperatures must be positive, not {t_test} and {t_run} K')
+    if not 0 <= exponent <= 2:
+        raise ValueError(f'the temperature exponent of the uncertainty must lie in [0, 2], not {exponent}')
+    ratio = (t_run / t_test) ** exponent
+    return float(mean * ratio), float(std * ratio)
+
+
 @dataclass(frozen=True)
-class RunEnergyProbability:
-    """P(U) of pooled frames, each frame against the :class:`EnergyProbability` of its own run."""
+class PerRunProbability:
+    """A probability of pooled frames, each frame against the probability (a callable) of its own run."""
 
     per_run: tuple
     run_index: np.ndarray
 
-    def __call__(self, energy) -> np.ndarray:
-        energy = np.asarray(energy, dtype=float)
+    def __call__(self, values) -> np.ndarray:
+        values = np.asarray(values, dtype=float)
         run_index = np.asarray(self.run_index)
-        if run_index.shape != energy.shape:
-            raise ValueError(f'{len(run_index)} run indices for {len(energy)} energies')
-        out = np.empty_like(energy)
+        if run_index.shape != values.shape:
+            raise ValueError(f'{len(run_index)} run indices for {len(values)} values')
+        out = np.empty_like(values)
         for r, probability in enumerate(self.per_run):
             mine = run_index == r
-            out[mine] = probability(energy[mine])
+            out[mine] = probability(values[mine])
         return out
 
 

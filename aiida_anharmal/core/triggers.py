@@ -151,6 +151,9 @@ class UncertaintyThresholdTrigger(Trigger):
 
     Give ``threshold``, or ``s`` for a loop to resolve against its test-set statistics (``s`` standard deviations
     above their mean UCE_F^max, as the acquisition's P(UCE) = 1/2). ``patience`` 1 stops at the first frame above.
+    With ``exponent`` > 0 the threshold holds at ``reference_temperature`` (the loop fills in its test set's) and a
+    run at T uses ``threshold (T / reference_temperature) ** exponent``: a frame of a hotter run is judged against
+    the uncertainty of its own temperature (:func:`~aiida_anharmal.core.probabilities.uncertainty_statistics_at`).
     """
 
     key = 'uncertainty'
@@ -160,7 +163,13 @@ class UncertaintyThresholdTrigger(Trigger):
     exit_label = 'STOPPED_BY_UNCERTAINTY_TRIGGER'
     message = 'Stopped by the uncertainty trigger at a frame to label: {message}.'
     unit = 'eV/A (UCE_F^max)'
-    defaults: ClassVar[dict] = {'threshold': None, 's': None, 'patience': 3}
+    defaults: ClassVar[dict] = {
+        'threshold': None,
+        's': None,
+        'patience': 3,
+        'exponent': 0.0,
+        'reference_temperature': None,
+    }
     #: the statistic of the test set (:mod:`aiida_anharmal.core.evaluation`) that ``s`` is counted in
     statistic: ClassVar[str] = 'uce_force_max'
 
@@ -178,6 +187,11 @@ class UncertaintyThresholdTrigger(Trigger):
                 'trigger `uncertainty` needs `threshold` (eV/A) or `s` (test-set standard deviations), one of them'
             )
         check_number('patience', p['patience'], integer=True)
+        exponent = p['exponent']
+        if isinstance(exponent, bool) or not isinstance(exponent, (int, float)) or not 0 <= exponent <= 2:
+            raise ValueError(f'`exponent` must be a number in [0, 2], not {exponent!r}')
+        if p['reference_temperature'] is not None:
+            check_number('reference_temperature', p['reference_temperature'])
         return p
 
     @classmethod
@@ -187,12 +201,16 @@ class UncertaintyThresholdTrigger(Trigger):
                 'trigger `uncertainty` with only `s` is resolved by an active-learning loop against its test-set '
                 'statistics; an MD run needs its `threshold` (eV/A)'
             )
+        if parameters.get('exponent') and parameters.get('reference_temperature') is None:
+            return 'trigger `uncertainty` with an `exponent` needs the `reference_temperature` of its threshold'
         return None
 
     @classmethod
-    def resolve(cls, parameters: dict, statistics: dict) -> dict:
+    def resolve(cls, parameters: dict, statistics: dict, test_temperature: float | None = None) -> dict:
         """``threshold = mu + s sigma`` of the test set's UCE_F^max when ``s`` is given (the input of :func:`~aiida_anharmal.functions.acquisition.resolve_trigger` keeps ``s``)."""
         p = cls.validate(parameters)
+        if p['exponent'] and p['reference_temperature'] is None and test_temperature is not None:
+            p['reference_temperature'] = float(test_temperature)
         if p['s'] is None:
             return p
         stats = statistics.get(cls.statistic) or {}
@@ -206,7 +224,12 @@ class UncertaintyThresholdTrigger(Trigger):
         message = self.unresolved(p)
         if message:
             raise ValueError(message)
-        super().__init__(p['threshold'], target_temperature, harmonic)
+        threshold = p['threshold']
+        if p['exponent']:
+            if target_temperature is None:
+                raise ValueError('trigger `uncertainty` with an `exponent` needs the temperature of the run')
+            threshold *= (target_temperature / p['reference_temperature']) ** p['exponent']
+        super().__init__(threshold, target_temperature, harmonic)
         self.parameters = p
         self.above = 0  # consecutive steps above the threshold
         self.last_score = np.nan

@@ -9,14 +9,16 @@ from aiida.engine import calcfunction
 from ..core.acquisition import (
     ACQUISITIONS,
     EnergyProbability,
-    RunEnergyProbability,
+    PerRunProbability,
     Selection,
+    UncertaintyProbability,
     check_acquisition_parameters,
     energy_statistics_at,
     run_tails,
     select,
     select_triggered,
     tail_bound,
+    uncertainty_statistics_at,
 )
 from ..core.guards import TRIGGERS
 from ..data.training_set import TrainingSet
@@ -78,15 +80,19 @@ def triggered_selection(kind, p, runs, stops: dict, pooled, probabilities) -> tu
     return selection, why
 
 
+def _checked_temperatures(runs: list[str], temperatures: dict) -> None:
+    missing = sorted(set(runs) - set(temperatures.get('runs', {})))
+    if missing or 'test_set' not in temperatures or 'n_atoms' not in temperatures:
+        raise ValueError(f'`temperatures` needs test_set, n_atoms and runs with every run; missing runs {missing}')
+
+
 def run_energy_probability(p_energy, p: dict, runs: list[str], run_index, temperatures: dict):
     """P(U) of each run against the test set's energy statistics carried to the run's temperature (acquisition
     parameter ``energy_reference: temperature``), and per run the ``mu`` and ``sigma`` used; ``p_energy`` as it
     is (and no record) for ``test_set``, without ``temperatures``, or for a kind without P(U)."""
     if p['energy_reference'] != 'temperature' or not temperatures or not isinstance(p_energy, EnergyProbability):
         return p_energy, None
-    missing = sorted(set(runs) - set(temperatures.get('runs', {})))
-    if missing or 'test_set' not in temperatures or 'n_atoms' not in temperatures:
-        raise ValueError(f'`temperatures` needs test_set, n_atoms and runs with every run; missing runs {missing}')
+    _checked_temperatures(runs, temperatures)
     per_run, record = [], {}
     for run in runs:
         t_run = float(temperatures['runs'][run])
@@ -95,7 +101,25 @@ def run_energy_probability(p_energy, p: dict, runs: list[str], run_index, temper
         )
         per_run.append(EnergyProbability(mu, sigma))
         record[run] = {'temperature': t_run, 'mu': mu, 'sigma': sigma}
-    return RunEnergyProbability(tuple(per_run), np.asarray(run_index)), record
+    return PerRunProbability(tuple(per_run), np.asarray(run_index)), record
+
+
+def run_uncertainty_probability(p_uncertainty, p: dict, runs: list[str], run_index, temperatures: dict):
+    """P(UCE) of each run against the test set's uncertainty statistics times ``(T / T0) ** uncertainty_exponent``
+    (0, the default: every run against the test set as it is), and per run the ``mu`` and ``sigma`` used."""
+    exponent = p['uncertainty_exponent']
+    if not exponent or not temperatures or not isinstance(p_uncertainty, UncertaintyProbability):
+        return p_uncertainty, None
+    _checked_temperatures(runs, temperatures)
+    per_run, record = [], {}
+    for run in runs:
+        t_run = float(temperatures['runs'][run])
+        mu, sigma = uncertainty_statistics_at(
+            p_uncertainty.mu, p_uncertainty.sigma, float(temperatures['test_set']), t_run, exponent
+        )
+        per_run.append(UncertaintyProbability(mu, sigma, p_uncertainty.s, p_uncertainty.g))
+        record[run] = {'temperature': t_run, 'mu': mu, 'sigma': sigma, 'threshold': mu + p_uncertainty.s * sigma}
+    return PerRunProbability(tuple(per_run), np.asarray(run_index)), record
 
 
 def run_records(runs: list[str], run_index, result: Selection, ended: dict, temperatures: dict) -> list[dict]:
@@ -137,7 +161,9 @@ def acquire(
     ``reasons`` say, per chosen frame, why: ``drawn``, ``random``, ``trigger`` or ``before_trigger``.
     ``temperatures`` (``test_set``: K, ``n_atoms``, ``runs``: run -> K): with ``energy_reference: temperature``
     (the default) each run's P(U) uses the test set's energy statistics carried to the run's temperature; the
-    selection's ``energy_statistics`` records, per run, the temperature, mu and sigma used.
+    selection's ``energy_statistics`` records, per run, the temperature, mu and sigma used. With
+    ``uncertainty_exponent`` > 0, each run's P(UCE) uses the test set's uncertainty statistics times
+    ``(T / T0) ** uncertainty_exponent`` (``uncertainty_statistics``: per run mu, sigma, threshold).
     """
     p = check_acquisition_parameters(parameters.get_dict())
     kind = ACQUISITIONS.get(p['kind'])
@@ -153,6 +179,7 @@ def acquire(
     p_uncertainty, p_energy = kind.probabilities(stats, p)
     given = temperatures.get_dict() if temperatures is not None else {}
     p_energy, energy_record = run_energy_probability(p_energy, p, runs, run_index, given)
+    p_uncertainty, uncertainty_record = run_uncertainty_probability(p_uncertainty, p, runs, run_index, given)
     stops = stop_reasons.get_dict() if stop_reasons is not None else {}
     if kind.from_stops:
         result, reasons = triggered_selection(kind, p, runs, stops, pooled, (p_uncertainty, p_energy))
@@ -178,6 +205,7 @@ def acquire(
                 'runs': tails,
                 'tail_bound': None if threshold is None else tail_bound(p['s'], p['g']),
                 'energy_statistics': energy_record,
+                'uncertainty_statistics': uncertainty_record,
                 'seed': seed.value,
                 **p,
             }
@@ -218,9 +246,11 @@ def selected_structures(selection: orm.Dict, iteration: orm.Int | None = None, *
 
 
 @calcfunction
-def resolve_trigger(trigger: orm.Dict, statistics: orm.Dict) -> orm.Dict:
-    """The exploration's stop trigger with what it takes from the current test-set ``statistics`` filled in (the
-    ``uncertainty`` trigger's ``threshold = mu + s sigma``), so the graph shows where a run's threshold came from."""
+def resolve_trigger(trigger: orm.Dict, statistics: orm.Dict, test_temperature: orm.Float | None = None) -> orm.Dict:
+    """The exploration's stop trigger with what it takes from the current test-set ``statistics`` (and the test
+    set's temperature) filled in: the ``uncertainty`` trigger's ``threshold = mu + s sigma`` and, with an
+    ``exponent``, its ``reference_temperature``; so the graph shows where a run's threshold came from."""
     settings = trigger.get_dict()
     kind = settings.pop('kind')
-    return orm.Dict({'kind': kind, **TRIGGERS.get(kind).resolve(settings, statistics.get_dict())})
+    temperature = None if test_temperature is None else test_temperature.value
+    return orm.Dict({'kind': kind, **TRIGGERS.get(kind).resolve(settings, statistics.get_dict(), temperature)})

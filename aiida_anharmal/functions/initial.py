@@ -112,3 +112,26 @@ def split_initial(frames: TrainingSet, parameters: orm.Dict, mode: orm.Str):
             )
         outputs[name] = node
     return outputs
+
+
+@calcfunction
+def thermal_start(force_constants: orm.ArrayData, temperature: orm.Float, seed: orm.Int) -> orm.StructureData:
+    """One supercell displaced by classical harmonic sampling at ``temperature``: an MD start already at thermal
+    displacements, so a run from it (with Maxwell-Boltzmann velocities) needs a far shorter equilibration than one
+    from the ideal crystal."""
+    from ase import Atoms
+
+    from ..core.sampling import harmonic_samples
+    from ..data.force_constants import harmonic_arrays
+
+    arrays = harmonic_arrays(force_constants)
+    names = force_constants.get_arraynames()
+    atoms = Atoms(
+        numbers=arrays['numbers'],
+        positions=arrays['positions'],
+        cell=arrays['cell'],
+        pbc=True,
+        masses=force_constants.get_array('masses') if 'masses' in names else None,
+    )
+    (sample,) = harmonic_samples(atoms, arrays['force_constants'], temperature.value, 1, seed.value)
+    return orm.StructureData(ase=sample)

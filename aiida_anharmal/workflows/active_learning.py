@@ -40,10 +40,11 @@ from ..data.ensemble import Ensemble
 from ..data.training_set import TrainingSet
 from ..functions.convergence import calibrate, check_convergence
 from ..functions.datasets import merge_training_sets
+from .active_learning_checks import validate_active_learning_inputs
 from .active_learning_explore import ExplorationSteps
 from .active_learning_lifetimes import LifetimeSteps
 from .active_learning_neb import NEBSteps
-from .active_learning_setup import ActiveLearningProtocol, validate_active_learning_inputs
+from .active_learning_setup import ActiveLearningProtocol
 from .active_learning_test_set import TestSetSteps
 from .active_learning_validation import ValidationSteps
 from .common import describe
@@ -65,14 +66,13 @@ class ActiveLearningWorkChain(
         spec.outline(
             cls.setup,
             if_(cls.has_test_md)(cls.start_test_md),
-            if_(cls.should_validate)(cls.start_ground_truth),
-            if_(cls.should_run_neb)(cls.start_reference_neb),
+            if_(cls.starts_ground_truth_now)(cls.start_ground_truth_runs),
             if_(cls.should_run_lifetimes)(cls.start_reference_lifetimes),
             if_(cls.needs_initial_data)(cls.make_initial_data, cls.inspect_initial_data),
             while_(cls.should_continue)(
                 cls.start_iteration,
                 if_(cls.needs_training)(cls.train, cls.inspect_training),
-                if_(cls.awaits_test_md)(cls.await_test_md, cls.make_test_set),
+                if_(cls.awaits_test_md)(cls.await_test_md, cls.make_test_set, cls.start_ground_truth_runs),
                 if_(cls.needs_statistics)(cls.evaluate, cls.inspect_evaluation),
                 if_(cls.should_run_neb)(cls.start_neb),
                 cls.explore,
@@ -184,6 +184,17 @@ class ActiveLearningWorkChain(
         self.ctx.run_ends = []  # of the previous exploration, for the start policy
         self.ctx.stop = False
         self.ctx.records = {}
+
+    def starts_ground_truth_now(self):
+        """The ground-truth runs needed only at the end (validation MD, the engine's own NEB) start with the loop,
+        or, with a test MD, once its test set is made: on few cores the test set is what the loop waits for."""
+        return not self.has_test_md()
+
+    def start_ground_truth_runs(self):
+        if self.should_validate():
+            self.start_ground_truth()
+        if self.should_run_neb():
+            self.start_reference_neb()
 
     def needs_initial_data(self):
         return self.ctx.training_set is None

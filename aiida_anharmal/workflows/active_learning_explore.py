@@ -40,10 +40,17 @@ class ExplorationSteps:
             inputs['trigger'] = resolve_trigger(
                 inputs['trigger'],
                 self.ctx.statistics,
+                orm.Float(self.test_temperature()),
                 metadata={'call_link_label': f'trigger_{self.ctx.iteration:02d}'},
             )
-            threshold = 1000 * inputs['trigger']['threshold']
-            self.report(f'iteration {self.ctx.iteration}: each run stops where UCE_F^max > {threshold:.1f} meV/A')
+            trigger = inputs['trigger'].get_dict()
+            where = f'UCE_F^max > {1000 * trigger["threshold"]:.1f} meV/A'
+            if trigger.get('exponent'):
+                where += (
+                    f' at {trigger["reference_temperature"]:g} K, times (T / {trigger["reference_temperature"]:g} K)'
+                )
+                where += f'^{trigger["exponent"]:g} at T'
+            self.report(f'iteration {self.ctx.iteration}: each run stops where {where}')
         if 'harmonic' in self.inputs:
             inputs['harmonic'] = self.inputs.harmonic
         inputs['metadata'] = {'call_link_label': f'explore_{self.ctx.iteration:02d}'}

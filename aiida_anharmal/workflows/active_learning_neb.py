@@ -3,7 +3,7 @@
 ``ActiveLearningWorkChain`` inherits these steps. When the ``neb`` namespace holds end points
 (``initial``, ``final``; the builder takes them from the ``neb`` override), the labelling engine's own
 NEB starts with the loop (``start_reference_neb``: it needs nothing the loop learns, and costs one
-engine call per image and optimizer step), and every new ensemble of the loop (the initial one
+engine call per image and optimizer step; with a test MD, once the test set is made), and every new ensemble of the loop (the initial one
 included) gets a :class:`~aiida_anharmal.workflows.neb.NEBWorkChain` with the loop's labelling engine,
 which also labels the images of the ensemble's path. The NEBs run alongside the loop; at the end the
 loop waits for them and outputs each comparison as ``iterations.iter_NN.neb`` and the engine's own path
@@ -106,8 +106,6 @@ class NEBSteps:
 
     def start_reference_neb(self):
         """Submit the labelling engine's own NEB now, without waiting: it needs nothing the loop learns."""
-        if not self.should_run_neb():
-            return
         driver = {'reference': engine_reference(self.inputs.label)}
         node = self.submit(NEBCalculation, **self._neb_calculation_inputs(driver, 'neb_reference'))
         self.ctx.neb_reference_pk = node.pk

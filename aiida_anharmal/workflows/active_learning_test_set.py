@@ -4,10 +4,13 @@
 (P(UCE) and P(U) against its statistics), of the exploration's ``uncertainty`` trigger and of the
 stopping rule. Harmonic samples are easier for an ensemble than MD frames at the same temperature
 (measured on CuI: its force error on them is 4-5 times its UCE_F^max), so thresholds from them never
-go quiet. With ``test_md``, the labelling engine runs its own Langevin MD from the loop's structure
-(Kang et al.'s test set: unseen aiMD frames), started with the loop (it needs nothing the loop
-learns); every ``stride``-th saved frame after ``equilibration`` fs is a test frame, labelled by the
-engine as it ran. Its seed differs from the validation MD's, so the two are independent.
+go quiet. With ``test_md``, the labelling engine runs its own Langevin MD (Kang et al.'s test set:
+unseen aiMD frames), started with the loop (it needs nothing the loop learns); every ``stride``-th
+saved frame after ``equilibration`` fs is a test frame, labelled by the engine as it ran. It starts
+from a classical harmonic sample of the loop's harmonic reference at the temperature (``start:
+harmonic``, the default when the loop has one: thermal displacements from step 0, so 50 fs of
+equilibration do) or from the loop's structure (``start: structure``, the ideal crystal: 250 fs). Its
+seed differs from the validation MD's, so the two are independent.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from aiida.engine import ToContext
 
 from ..core.md import MDSettings
 from ..core.registry import check_number
+from ..functions.initial import thermal_start
 from ..functions.validation import reference_frames
 from .common import describe, engine_reference
 from .md import MDBaseWorkChain
@@ -24,24 +28,36 @@ from .md import MDBaseWorkChain
 #: Parameters of ``test_md``: the MD settings of the run and which of its frames are test frames.
 TEST_MD_DEFAULTS = {
     'temperature': None,  # K; None: the first exploration temperature
-    'steps': 250,
+    'steps': 150,
     'timestep': 5.0,
     'friction': 0.00295,
     'save_stride': 5,
     'seed': 1,
-    'equilibration': 250.0,  # fs left out at the start
-    'stride': 2,  # every n-th saved frame after the equilibration
+    'start': None,  # `harmonic` (a harmonic sample at the temperature) or `structure`; None: harmonic if possible
+    'equilibration': None,  # fs left out at the start; None: 50 after a harmonic start, 250 after the structure
+    'stride': 1,  # every n-th saved frame after the equilibration
 }
+#: The equilibration (fs) of each start when none is given.
+EQUILIBRATION = {'harmonic': 50.0, 'structure': 250.0}
 
 
-def check_test_md(parameters: dict, default_temperature: float) -> dict:
-    """``test_md`` parameters with the defaults filled in; ``ValueError`` for a run that cannot give a test set."""
+def check_test_md(parameters: dict, default_temperature: float, harmonic: bool = True) -> dict:
+    """``test_md`` parameters with the defaults filled in (``harmonic``: the loop has a harmonic reference);
+    ``ValueError`` for a run that cannot give a test set."""
     unknown = sorted(set(parameters) - set(TEST_MD_DEFAULTS))
     if unknown:
         raise ValueError(f'unknown `test_md` parameter(s) {unknown}; known: {sorted(TEST_MD_DEFAULTS)}')
     p = {**TEST_MD_DEFAULTS, **parameters}
     if p['temperature'] is None:
         p['temperature'] = float(default_temperature)
+    if p['start'] is None:
+        p['start'] = 'harmonic' if harmonic else 'structure'
+    if p['start'] not in EQUILIBRATION:
+        raise ValueError(f'`test_md.start` must be one of {sorted(EQUILIBRATION)}, not {p["start"]!r}')
+    if p['start'] == 'harmonic' and not harmonic:
+        raise ValueError("`test_md.start` `harmonic` needs the loop's `harmonic` input")
+    if p['equilibration'] is None:
+        p['equilibration'] = EQUILIBRATION[p['start']]
     md = {k: p[k] for k in ('temperature', 'steps', 'timestep', 'friction', 'save_stride', 'seed')}
     try:
         MDSettings(dynamics='langevin', **md).check()
@@ -93,14 +109,22 @@ class TestSetSteps:
 
     def test_md_parameters(self) -> dict:
         temperatures = self.inputs.explore.temperatures.get_list()
-        return check_test_md(self.inputs.test_md.get_dict(), temperatures[0])
+        return check_test_md(self.inputs.test_md.get_dict(), temperatures[0], 'harmonic' in self.inputs)
 
     def start_test_md(self):
         """Submit the labelling engine's MD of the test set now, without waiting."""
         p = self.test_md_parameters()
+        structure = self.inputs.structure
+        if p['start'] == 'harmonic':
+            structure = thermal_start(
+                self.inputs.harmonic,
+                orm.Float(p['temperature']),
+                orm.Int(p['seed']),
+                metadata={'call_link_label': 'test_md_start'},
+            )
         md = {
             'code': self.inputs.explore.code,
-            'structure': self.inputs.structure,
+            'structure': structure,
             'parameters': orm.Dict(md_parameters(p)),
             'reference': engine_reference(self.inputs.label),
             'metadata': {'options': dict(self.inputs.explore.options)},
@@ -110,8 +134,9 @@ class TestSetSteps:
         node = self.submit(MDBaseWorkChain, md=md, metadata={'call_link_label': 'test_md'})
         self.ctx.test_md_pk = node.pk
         self.report(
-            f'the test set comes from a ground-truth MD at {p["temperature"]:g} K (seed {p["seed"]}), running '
-            f'alongside: MDBaseWorkChain<{node.pk}>'
+            f'the test set comes from a ground-truth MD at {p["temperature"]:g} K (seed {p["seed"]}, from '
+            f'{"a harmonic sample" if p["start"] == "harmonic" else "the structure"}), running alongside: '
+            f'MDBaseWorkChain<{node.pk}>'
         )
 
     def await_test_md(self):
@@ -184,7 +209,7 @@ def check_test_set_inputs(value) -> str | None:
     explore = value.get('explore', {})
     temperatures = explore['temperatures'].get_list() if 'temperatures' in explore else [300.0]
     try:
-        check_test_md(value['test_md'].get_dict(), temperatures[0] if temperatures else 300.0)
+        check_test_md(value['test_md'].get_dict(), temperatures[0] if temperatures else 300.0, 'harmonic' in value)
     except ValueError as exc:
         return str(exc)
     return None

@@ -7,9 +7,10 @@ potential before learning) and the last ensemble, against the labelling engine, 
 structure. Its table is the output ``validation``.
 
 The ground-truth run depends on nothing the loop learns, so it starts with the loop
-(``start_ground_truth``, right after ``setup``) and runs while the loop trains and explores; the
+(``start_ground_truth``, right after ``setup``; with a test MD, once the test set is made, so that the run
+the loop waits for gets the cores first) and runs while the loop trains and explores; the
 validation at the end waits for it and passes it on (``ground_truth``). On two CPU cores this
-hides most of its cost (the CuI reference model: ~1 s per MD step) in the loop's idle core time.
+hides most of its cost (the CuI reference model: 1-2.5 s per MD step) in the loop's idle core time.
 """
 
 from __future__ import annotations

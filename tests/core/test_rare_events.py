@@ -8,7 +8,7 @@ from ase.units import kB
 
 from aiida_anharmal.core.acquisition import (
     EnergyProbability,
-    RunEnergyProbability,
+    PerRunProbability,
     check_acquisition_parameters,
     energy_statistics_at,
 )
@@ -49,7 +49,13 @@ def test_the_trigger_waits_for_patience_steps_in_a_row():
 
 def test_s_is_resolved_against_the_test_set_statistics():
     resolved = TRIGGERS.get('uncertainty').resolve({'s': 2.0, 'patience': 4}, STATS)
-    assert resolved == {'threshold': pytest.approx(0.040), 's': None, 'patience': 4}
+    assert resolved == {
+        'threshold': pytest.approx(0.040),
+        's': None,
+        'patience': 4,
+        'exponent': 0.0,
+        'reference_temperature': None,
+    }
     assert build_trigger({'kind': 'uncertainty', **resolved}).threshold == pytest.approx(0.040)
     given = TRIGGERS.get('uncertainty').resolve({'threshold': 0.1}, STATS)
     assert given['threshold'] == 0.1
@@ -76,6 +82,26 @@ def test_bad_uncertainty_trigger_settings_are_refused(settings, match):
         check_trigger_settings(settings)
 
 
+def test_a_hotter_run_is_stopped_against_the_uncertainty_of_its_own_temperature():
+    """With exponent 1/2 the loop's threshold at the test set's 300 K becomes sqrt(3) times larger at 900 K."""
+    resolved = TRIGGERS.get('uncertainty').resolve({'s': 2.0, 'exponent': 0.5}, STATS, test_temperature=300.0)
+    assert resolved['reference_temperature'] == 300.0
+    settings = {'kind': 'uncertainty', **resolved}
+    assert build_trigger(settings, 300.0).threshold == pytest.approx(0.040)
+    hot = build_trigger(settings, 900.0)
+    assert hot.threshold == pytest.approx(0.040 * math.sqrt(3.0))
+    edge = 0.040 * math.sqrt(3.0)
+    hot.parameters['patience'] = 1
+    assert hot.check(None, prediction_with_spread([edge * 0.99])) is None
+    assert hot.check(None, prediction_with_spread([edge * 1.01])) is not None
+    with pytest.raises(ValueError, match='needs the `reference_temperature`'):
+        build_trigger({'kind': 'uncertainty', 'threshold': 0.04, 'exponent': 0.5}, 900.0)
+    from aiida_anharmal.core.probabilities import uncertainty_statistics_at
+
+    assert uncertainty_statistics_at(0.03, 0.005, 300.0, 1200.0, 0.5) == pytest.approx((0.06, 0.01))
+    assert uncertainty_statistics_at(0.03, 0.005, 300.0, 1200.0, 0.0) == (0.03, 0.005)
+
+
 def test_an_unresolved_trigger_cannot_drive_a_run():
     checked = check_trigger_settings({'kind': 'uncertainty', 's': 2.0})  # fine for a loop to resolve
     assert checked['s'] == 2.0
@@ -98,6 +124,21 @@ def test_a_run_stops_where_the_committee_becomes_unsure_and_keeps_every_frame(tm
 
 
 # ----------------------------------------------------------------------------- P(U) at the run's temperature
+def test_per_run_uncertainty_statistics_by_hand():
+    """uncertainty_exponent 1/2: the 1200 K run's frames are judged against mu and sigma twice the 300 K test set's."""
+    from aiida_anharmal.core.acquisition import UncertaintyProbability
+
+    test_set = UncertaintyProbability(0.03, 0.005)
+    hot = UncertaintyProbability(0.06, 0.01)
+    both = PerRunProbability((test_set, hot), np.array([0, 1]))
+    p = both(np.array([0.04, 0.08]))  # each at its own mu + 2 sigma
+    np.testing.assert_allclose(p, [0.5, 0.5])
+    assert test_set(np.array([0.08]))[0] > 0.999  # against the 300 K test set the hot frame is certain to be drawn
+    assert check_acquisition_parameters({'uncertainty_exponent': 0.5})['uncertainty_exponent'] == 0.5
+    with pytest.raises(ValueError, match='uncertainty_exponent'):
+        check_acquisition_parameters({'uncertainty_exponent': -1})
+
+
 def test_energy_statistics_carried_to_another_temperature_by_hand():
     n = 64
     mean, std = energy_statistics_at(-10.0, 0.2, 300.0, 900.0, n)
@@ -115,7 +156,7 @@ def test_hot_frames_are_judged_against_their_own_temperature_not_rejected_for_be
     energies = np.array([-10.0, hot_mean, hot_mean + 2.0 * hot_std])
     runs = np.array([0, 1, 1])
     test_set = EnergyProbability(-10.0, 0.2)
-    own = RunEnergyProbability((test_set, EnergyProbability(hot_mean, hot_std)), runs)
+    own = PerRunProbability((test_set, EnergyProbability(hot_mean, hot_std)), runs)
     p_own, p_test = own(energies), test_set(energies)
     assert p_own[0] == 1.0 and p_own[1] == 1.0
     assert p_own[2] == pytest.approx(math.exp(math.log(0.2) / 0.8 * 1.0))  # one std beyond mu + sigma
