@@ -168,7 +168,11 @@ def test_each_run_is_judged_at_its_own_temperature():
     result = acquire(orm.Dict(STATS), parameters, orm.Int(3), temperatures=temperatures, T300_seed0=f1, T600_seed0=f2)
     selection = result['selection'].get_dict()
     hot_mu, hot_sigma = energy_statistics_at(-3.0, 0.1, 300.0, 600.0, 4)
-    assert selection['energy_statistics']['T600_seed0'] == {'temperature': 600.0, 'mu': hot_mu, 'sigma': hot_sigma}
+    assert selection['energy_statistics']['T600_seed0'] == {
+        'temperature': 600.0,
+        'mu': pytest.approx(hot_mu),
+        'sigma': pytest.approx(hot_sigma),
+    }
     assert selection['energy_statistics']['T300_seed0'] == {'temperature': 300.0, 'mu': -3.0, 'sigma': 0.1}
     hot = selection['uncertainty_statistics']['T600_seed0']
     assert hot['mu'] == pytest.approx(0.05 * 2**0.5) and hot['sigma'] == pytest.approx(0.01 * 2**0.5)

@@ -117,23 +117,6 @@ def test_bad_input_is_refused_before_any_job(train_code, evaluate_code, md_code,
             ),
             '`n_test` must be 0 \\(the test set comes from elsewhere\\) or at least 2',
         ),
-        (
-            builder(
-                {'initial': {'mode': 'random', 'parameters': {'random': {'n_test': 0}}}},
-                training_set=None,
-                test_set=None,
-            ),
-            'asks for no initial test frames: give `test_md`',
-        ),
-        (builder({'test_md': {'steps': 10}}, test_set=None), 'gives 0 test frame\\(s\\)'),
-        (builder({'test_md': {'stride': 0}}, test_set=None), '`test_md.stride` must be an integer'),
-        (builder({'test_md': {'seeed': 3}}, test_set=None), "unknown `test_md` parameter\\(s\\) \\['seeed'\\]"),
-        (builder({'test_md': {'temperature': -5.0}}, test_set=None), 'bad `test_md`'),
-        (builder({'test_md': {'start': 'harmonic'}}, test_set=None), "`harmonic` needs the loop's `harmonic` input"),
-        (builder({'test_md': {'start': 'hot'}}, test_set=None), '`test_md.start` must be one of'),
-        (builder({'explore': {'trigger': {'kind': 'uncertainty'}}}), '`threshold` \\(eV/A\\) or `s`'),
-        (builder({'convergence': {'rule': 'quiet_ladder', 'min_temperatures': 0}}), '`min_temperatures` must be'),
-        (builder({'acquisition': {'energy_reference': 'hot'}}), '`energy_reference` must be one of'),
     ]
     cases += [
         (builder({'acquisition': {'kind': 'trigger'}}), 'acquisition kind `trigger` labels the frames where a stop'),
@@ -154,15 +137,6 @@ def test_bad_input_is_refused_before_any_job(train_code, evaluate_code, md_code,
             'acquisition kind `trigger` labels',
         ),
     ]
-    both_test_sets = builder()
-    both_test_sets.test_md = orm.Dict({})
-    cases.append((both_test_sets, 'give the test set as `test_set` or make it with `test_md`, not both'))
-    wasted = builder({'test_md': {}}, training_set=None, test_set=None)
-    assert wasted.initial.parameters['n_test'] == 0  # the builder asks for no initial test frame
-    wasted.initial.parameters = orm.Dict({**wasted.initial.parameters.get_dict(), 'n_test': 4})
-    cases.append((wasted, 'set `initial.parameters.n_test` to 0'))
-    with pytest.raises(ValueError, match='give `test_set` or make it with `test_md`'):
-        builder({'test_md': {}})
     hal = builder(exploration='hal')  # a valid HAL loop: the trigger acquisition with the protocol's bias and trigger
     assert hal.acquisition['kind'] == 'trigger' and hal.explore.trigger['kind'] == 'softmax'
     assert hal.explore.bias.get_dict() == {'kind': 'hal', 'tau': None, 'tau_r': 0.1, 'tau_hist': 20}

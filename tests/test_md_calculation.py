@@ -178,7 +178,9 @@ def test_bad_md_inputs_are_refused(md_code):
         ({'trigger': orm.Dict({'kind': 'softmax', 's_tol': 1.0})}, r'`s_tol` must lie in \(0, 1\)'),
         ({'trigger': orm.Dict({'kind': 'softmax', 's_tol': 0})}, r'`s_tol` must lie in \(0, 1\)'),
         ({'trigger': orm.Dict({'kind': 'softmax', 'tol': 0.3})}, r"unknown parameter\(s\) \['tol'\] of `softmax`"),
-        ({'trigger': orm.Dict({'kind': 'uncertainty'})}, 'unknown MD stop trigger `uncertainty`'),
+        ({'trigger': orm.Dict({'kind': 'uncertainty'})}, 'needs `threshold` \\(eV/A\\) or `s`'),
+        ({'trigger': orm.Dict({'kind': 'uncertainty', 's': 1.0})}, 'is resolved by an active-learning loop'),
+        ({'trigger': orm.Dict({'kind': 'uncertainty', 'threshold': 0.1, 'exponent': 0.5})}, 'reference_temperature'),
         ({'trigger': orm.Dict({'kind': 'retrain'})}, 'trigger `retrain` reads the Bayesian error'),
         (
             {'trigger': orm.Dict({'kind': 'max_relative', 'eps': float('inf')})},

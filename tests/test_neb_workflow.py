@@ -152,7 +152,7 @@ def test_the_loop_runs_the_neb_with_every_ensemble(
     # neb.acquire: the drawn images are in the training set, as a priori knowledge, with the engine's labels
     drawn = [o for o in node.outputs.training_set.origins if o.get('reason') == 'neb_image']
     assert drawn and all(o['a_priori'] and o['kind'] == 'neb' and o['label_calc'] for o in drawn)
-    chosen = {(k, i) for k in (1, 2) for i in iterations[f'iter_{k:02d}']['neb_selection']['images']}
+    chosen = {(k, i) for k in (1, 2) for i in iterations[f'iter_{k:02d}']['neb_selection']['added']}
     assert {(o['iteration'], o['image']) for o in drawn} == chosen
     result = CliRunner().invoke(cli, ['al', 'neb', str(node.pk)])
     assert result.exit_code == 0, result.output

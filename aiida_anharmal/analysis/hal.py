@@ -23,10 +23,11 @@ def trigger_threshold(frames) -> tuple[str, float] | None:
     if creator is None or 'trigger' not in creator.inputs:
         return None
     settings = creator.inputs.trigger.get_dict()
-    kind = TRIGGERS.get(settings['kind'])
-    return settings['kind'], float(
-        kind.validate({k: v for k, v in settings.items() if k != 'kind'})[kind.threshold_key]
+    temperature = creator.inputs.parameters.get_dict().get('temperature') if 'parameters' in creator.inputs else None
+    threshold = TRIGGERS.get(settings['kind']).threshold_at(
+        {k: v for k, v in settings.items() if k != 'kind'}, temperature
     )
+    return None if threshold is None else (settings['kind'], threshold)
 
 
 def hal_runs(selection) -> dict[str, dict]:

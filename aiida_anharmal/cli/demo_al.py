@@ -2,12 +2,15 @@
 
 1. ``HarmonicWorkChain``: phonopy force constants of the 64-atom zincblende supercell, labels by
    the labelling engine (the reference model of Kang et al. by default);
-2. ``ActiveLearningWorkChain`` (protocol ``fast`` by default): initial data by harmonic sampling
-   at the temperature, then train -> test-set statistics -> explore at the temperature ->
-   acquire -> label -> merge, until converged or the iteration cap; then the validation MD: 1 ps of
-   NVT MD of the initial and the final ensemble next to the labelling engine's own, same start and
-   seed (skipped with ``--engine gpaw``: one SCF per step);
-3. the iterations table, the validation table and the plots.
+2. ``ActiveLearningWorkChain`` (protocol ``fast`` by default, the settings of ``demo_settings``):
+   initial data by harmonic sampling at the temperature; the test set from a short ground-truth MD
+   (``--test-set md``); then train -> test-set statistics -> explore (``--exploration ladder``: a
+   temperature ladder, every run judged at its own temperature) -> acquire -> label -> merge, until
+   converged or the iteration cap; alongside, the Frenkel-pair NEB of every ensemble and the
+   reference model's own (``--neb``); then the validation MD: 1 ps of NVT MD of the initial and the
+   final ensemble next to the labelling engine's own, same start and seed (skipped with
+   ``--engine gpaw``: one SCF per step);
+3. the iterations, validation, timing and NEB tables, the plots and ``cui_rare_event.json``.
 
 Everything runs through the daemon; the command only submits, waits and prints.
 """

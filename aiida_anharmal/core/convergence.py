@@ -56,6 +56,7 @@ class IterationRecord:
     error_over_uncertainty: float | None = None  # test set: mean max force error / mean UCE_F^max
     runs: tuple[RunRecord, ...] = ()  # its exploration runs (empty: one run, quiet if nothing was selected)
     tail_bound: float | None = None  # the largest mean P(UCE) of frames like the test set (acquisition.tail_bound)
+    a_priori_frames: int = 0  # frames added from outside the explorations (``neb.acquire``: uncertain path images)
 
 
 @dataclass(frozen=True)
@@ -225,6 +226,9 @@ class MaeAndSelection(ConvergenceRule):
         last = history[-1]
         quiet, total = self.quiet_runs(last)
         blocker = self._blocker(history) if quiet == total else None
+        if blocker is None and quiet == total and last.a_priori_frames:
+            # the ensemble that explored was not trained on what was just added: the next one must be judged
+            blocker = f'{last.a_priori_frames} uncertain NEB image(s) were added to the training set (neb.acquire)'
         if quiet == total and blocker is None:
             changes = self.mae_changes(history)[-self.patience :] if self.patience else []
             detail = (
@@ -261,7 +265,7 @@ class QuietLadder(MaeAndSelection):
     300 K as quietly as a right one. Hotter rungs of the ladder reach the event's neighbourhood within the run
     (measured: benchmarks/results/cui_rare_event_reach_*.md); when they too run their full length without the
     ensemble becoming unsure, the path is known as well as the crystal. Runs whose temperature was not recorded
-    count as one temperature.
+    count as one temperature when no run's was, and not at all beside recorded ones.
     """
 
     key: ClassVar[str] = 'quiet_ladder'
@@ -283,11 +287,13 @@ class QuietLadder(MaeAndSelection):
         loud = [r.iteration for r in recent if self.quiet_runs(r)[0] < self.quiet_runs(r)[1]]
         if len(recent) < self.quiet_iterations or loud:
             return f'{self.quiet_iterations} iteration(s) in a row with every run quiet needed'
-        temperatures = {run.temperature for r in recent for run in r.runs}
-        if len(temperatures) < self.min_temperatures:
-            shown = ', '.join(f'{t:g} K' for t in sorted(t for t in temperatures if t is not None)) or 'unrecorded'
+        recorded = {run.temperature for r in recent for run in r.runs}
+        known = sorted(t for t in recorded if t is not None)
+        count = len(known) or int(bool(recorded))  # runs whose temperature was not recorded count as one
+        if count < self.min_temperatures:
+            shown = ', '.join(f'{t:g} K' for t in known) or 'unrecorded'
             return (
-                f'the quiet runs explored {len(temperatures)} temperature(s) ({shown}), fewer than '
+                f'the quiet runs explored {count} temperature(s) ({shown}), fewer than '
                 f'{self.min_temperatures}: no evidence about events beyond the reach of one temperature'
             )
         return super()._blocker(history)
@@ -314,6 +320,7 @@ def history_from_rows(rows: list[dict], ensembles: list | None = None) -> list[I
                 error_over_uncertainty=r['test_error_over_uncertainty'],
                 runs=runs,
                 tail_bound=r.get('tail_bound'),
+                a_priori_frames=r.get('neb_images', 0),
             )
         )
     return history

@@ -87,6 +87,12 @@ class Trigger(StopRule):
         set's temperature (none here)."""
         return dict(parameters)
 
+    @classmethod
+    def threshold_at(cls, parameters: dict, temperature: float | None = None) -> float | None:
+        """The threshold that a run at ``temperature`` with these parameters compares its score with (for plots),
+        ``None`` where the trigger has no single one or it is not resolved yet."""
+        return None
+
     def state(self) -> dict:
         return {}
 

@@ -1,9 +1,10 @@
 """The probabilities of the soft acquisition (Kang et al., Eqs. 3-4) as small callables; pure numpy.
 
 :class:`UncertaintyProbability` is P(UCE) against the test set's mean and std of an uncertainty,
-:class:`EnergyProbability` P(U) against its energy statistics, :func:`energy_statistics_at` carries
-those to another temperature, :class:`RunEnergyProbability` applies each run's own P(U) to pooled
-frames, :class:`UniformProbability` is the random baseline. :mod:`aiida_anharmal.core.acquisition`
+:class:`EnergyProbability` P(U) against its energy statistics, :func:`energy_statistics_at` and
+:func:`uncertainty_statistics_at` carry those to another temperature, :class:`PerRunProbability`
+applies each run's own probability to pooled frames, :class:`UniformProbability` is the random
+baseline. :mod:`aiida_anharmal.core.acquisition`
 draws frames with them.
 """
 

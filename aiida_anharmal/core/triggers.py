@@ -74,6 +74,10 @@ class UncertaintyTrigger(Trigger):
         check_number('eps', p['eps'])
         return p
 
+    @classmethod
+    def threshold_at(cls, parameters: dict, temperature: float | None = None) -> float | None:
+        return float(cls.validate(parameters)[cls.threshold_key])
+
     def __init__(self, parameters: dict | None = None, target_temperature: float | None = None, harmonic=None):
         p = self.validate(parameters or {})
         super().__init__(p[self.threshold_key], target_temperature, harmonic)
@@ -217,19 +221,30 @@ class UncertaintyThresholdTrigger(Trigger):
         mean, std = stats.get('mean'), stats.get('std')
         if mean is None or std is None or not np.isfinite(mean + std):
             raise ValueError(f'the test-set statistics have no finite `{cls.statistic}` mean and std')
-        return {**p, 'threshold': float(mean + p['s'] * std), 's': None}
+        threshold = float(mean + p['s'] * std)
+        if not 0 < threshold < np.inf:
+            raise ValueError(
+                f'the test-set statistics give the trigger a threshold of {threshold} eV/A: no edge to stop at'
+            )
+        return {**p, 'threshold': threshold, 's': None}
+
+    @classmethod
+    def threshold_at(cls, parameters: dict, temperature: float | None = None) -> float | None:
+        p = cls.validate(parameters)
+        if cls.unresolved(p) or (p['exponent'] and temperature is None):
+            return None
+        if not p['exponent']:
+            return float(p['threshold'])
+        return float(p['threshold'] * (temperature / p['reference_temperature']) ** p['exponent'])
 
     def __init__(self, parameters: dict | None = None, target_temperature: float | None = None, harmonic=None):
         p = self.validate(parameters or {})
         message = self.unresolved(p)
         if message:
             raise ValueError(message)
-        threshold = p['threshold']
-        if p['exponent']:
-            if target_temperature is None:
-                raise ValueError('trigger `uncertainty` with an `exponent` needs the temperature of the run')
-            threshold *= (target_temperature / p['reference_temperature']) ** p['exponent']
-        super().__init__(threshold, target_temperature, harmonic)
+        if p['exponent'] and target_temperature is None:
+            raise ValueError('trigger `uncertainty` with an `exponent` needs the temperature of the run')
+        super().__init__(self.threshold_at(p, target_temperature), target_temperature, harmonic)
         self.parameters = p
         self.above = 0  # consecutive steps above the threshold
         self.last_score = np.nan

@@ -72,6 +72,9 @@ def summary_row(iteration: int, nodes: dict) -> dict:
     }
     if 'runs' in selection.get_dict():  # per run: frames, mean P(UCE), accepted, ended normally
         row.update(runs=selection['runs'], tail_bound=selection['tail_bound'], threshold=selection['threshold'])
+    neb_selection = nodes.get('neb_selection')
+    if neb_selection is not None:  # neb.acquire: the path images added to the training set
+        row['neb_images'] = len(neb_selection['added'])
     calibration = nodes.get('calibration')
     if calibration is not None:
         row['labelled'] = len(calibration['force_max_error'])

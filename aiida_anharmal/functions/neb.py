@@ -85,8 +85,9 @@ def uncertain_images(
     first). P(U) is left out: a relaxed path is no thermal frame. The frames come from ``labelled`` (the path's
     images labelled by the engine for the comparison), so they cost no new label; each origin says ``reason:
     neb_image`` and ``a_priori: true`` (the path was given to the loop), with the image, its UCE_F^max and P(UCE)
-    and the iteration. Outputs ``selection`` (Dict: ``images``, ``p_uncertainty``, ``threshold``) and, if any
-    image was drawn, ``frames``.
+    and the iteration. Outputs ``selection`` (Dict: ``images`` drawn, ``added`` to the frames, ``unlabelled``
+    ones the engine had failed on, ``p_uncertainty``, ``threshold``) and, if any image was added, ``frames``.
+    Whatever the acquisition's kind, the images are drawn on UCE_F^max with its ``s`` and ``g``.
     """
     from ..core.acquisition import UncertaintyProbability, check_acquisition_parameters
 
@@ -102,9 +103,11 @@ def uncertain_images(
         'threshold': float(stats['mean'] + p['s'] * stats['std']),
         'n_images': len(uce),
     }
-    outputs = {'selection': orm.Dict(selection)}
     images = [origin['image'] for origin in labelled.origins]
     keep = [images.index(k) for k in chosen if k in images]
+    selection['added'] = [k for k in chosen if k in images]
+    selection['unlabelled'] = [k for k in chosen if k not in images]  # drawn, but the engine could not label them
+    outputs = {'selection': orm.Dict(selection)}
     if keep:
         frames = labelled.frames.subset(keep)
         for origin, k in zip(frames.origins, [images[j] for j in keep], strict=True):

@@ -118,6 +118,14 @@ def _strategy_message(value) -> str | None:
             f'acquisition kind `{kind.key}` labels the frames where a stop trigger ended a run: give '
             '`explore.trigger` (exploration `hal` of the builder sets it)'
         )
+    trigger = explore['trigger'].get_dict() if 'trigger' in explore else {}
+    exponent = trigger.get('exponent', 0.0) if trigger.get('kind') == 'uncertainty' else None
+    if exponent is not None and trigger.get('s') is not None and exponent != acquisition['uncertainty_exponent']:
+        return (
+            f"the `uncertainty` trigger's `exponent` ({exponent:g}) and the acquisition's `uncertainty_exponent` "
+            f'({acquisition["uncertainty_exponent"]:g}) must be equal: a run at T is stopped and drawn against the '
+            'same yardstick'
+        )
     return None
 
 

@@ -134,8 +134,12 @@ class ExplorationSteps:
             metadata={'call_link_label': f'neb_images_{self.ctx.iteration:02d}'},
         )
         self._out('neb_selection', result['selection'])
-        images = result['selection']['images']
-        self.report(f'neb.acquire: {len(images)} uncertain image(s) of the path join the training set: {images}')
+        self._record('neb_selection', result['selection'])
+        added, unlabelled = result['selection']['added'], result['selection']['unlabelled']
+        self.report(
+            f'neb.acquire: {len(added)} uncertain image(s) of the path join the training set: {added}'
+            + (f' (drawn but not labelled by the engine: {unlabelled})' if unlabelled else '')
+        )
         if 'frames' in result:
             self.ctx.neb_frames = result['frames']
         return None

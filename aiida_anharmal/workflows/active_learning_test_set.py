@@ -27,7 +27,7 @@ from .md import MDBaseWorkChain
 
 #: Parameters of ``test_md``: the MD settings of the run and which of its frames are test frames.
 TEST_MD_DEFAULTS = {
-    'temperature': None,  # K; None: the first exploration temperature
+    'temperature': None,  # K; None: the lowest exploration temperature (the target of a ladder)
     'steps': 150,
     'timestep': 5.0,
     'friction': 0.00295,
@@ -93,7 +93,7 @@ class TestSetSteps:
             valid_type=orm.Dict,
             required=False,
             help='Test set from a Langevin MD of the labelling engine from `structure`, started with the loop: '
-            f'{", ".join(TEST_MD_DEFAULTS)} (temperature null: the first exploration temperature). Replaces the '
+            f'{", ".join(TEST_MD_DEFAULTS)} (temperature null: the lowest exploration temperature). Replaces the '
             "initial data's test frames (give `initial.parameters.n_test` 0 then).",
         )
         spec.output(
@@ -109,7 +109,7 @@ class TestSetSteps:
 
     def test_md_parameters(self) -> dict:
         temperatures = self.inputs.explore.temperatures.get_list()
-        return check_test_md(self.inputs.test_md.get_dict(), temperatures[0], 'harmonic' in self.inputs)
+        return check_test_md(self.inputs.test_md.get_dict(), min(temperatures), 'harmonic' in self.inputs)
 
     def start_test_md(self):
         """Submit the labelling engine's MD of the test set now, without waiting."""
@@ -144,11 +144,17 @@ class TestSetSteps:
 
     def make_test_set(self):
         node = self.ctx.test_md
-        if 'trajectory' not in node.outputs:
+        if not node.is_finished_ok or 'trajectory' not in node.outputs:
+            # a ground-truth run stopped by a guard is no thermal yardstick: refuse it rather than judge by it
             return self.exit_codes.ERROR_TEST_SET_FAILED.format(message=f'the test MD: {describe(node)}')
         from ..core.labellers import get_labeller
+        from ..core.validation import reference_frame_indices
 
         p = self.test_md_parameters()
+        n_frames = len(reference_frame_indices(node.outputs.frames.get_array('time'), p['equilibration'], p['stride']))
+        if n_frames < 2:
+            message = f'the test MD gave {n_frames} test frame(s) after {p["equilibration"]} fs; at least 2 are needed'
+            return self.exit_codes.ERROR_TEST_SET_FAILED.format(message=message)
         engine = self.inputs.label.engine.value
         labeller = get_labeller(engine)
         parameters = {
@@ -170,7 +176,7 @@ class TestSetSteps:
         return None
 
     def test_temperature(self) -> float:
-        """The temperature of the test set's frames: the test MD's, else the harmonic sampling's, else the first
+        """The temperature of the test set's frames: the test MD's, else the harmonic sampling's, else the lowest
         exploration temperature (what P(U) of a run at another temperature is carried from)."""
         if self.has_test_md():
             return float(self.test_md_parameters()['temperature'])
@@ -179,7 +185,7 @@ class TestSetSteps:
             from ..functions.initial import check_initial_parameters
 
             return float(check_initial_parameters('harmonic', initial['parameters'].get_dict())['temperature'])
-        return float(self.inputs.explore.temperatures.get_list()[0])
+        return float(min(self.inputs.explore.temperatures.get_list()))
 
 
 def check_test_set_inputs(value) -> str | None:
@@ -209,7 +215,7 @@ def check_test_set_inputs(value) -> str | None:
     explore = value.get('explore', {})
     temperatures = explore['temperatures'].get_list() if 'temperatures' in explore else [300.0]
     try:
-        check_test_md(value['test_md'].get_dict(), temperatures[0] if temperatures else 300.0, 'harmonic' in value)
+        check_test_md(value['test_md'].get_dict(), min(temperatures) if temperatures else 300.0, 'harmonic' in value)
     except ValueError as exc:
         return str(exc)
     return None

@@ -64,6 +64,8 @@ def test_s_is_resolved_against_the_test_set_statistics():
     assert TRIGGERS.get('softmax').unresolved({'s_tol': 0.5}) is None
     with pytest.raises(ValueError, match='no finite `uce_force_max`'):
         TRIGGERS.get('uncertainty').resolve({'s': 2.0}, {'energy': STATS['energy']})
+    with pytest.raises(ValueError, match='a threshold of 0.0 eV/A'):
+        TRIGGERS.get('uncertainty').resolve({'s': 2.0}, {'uce_force_max': {'mean': 0.0, 'std': 0.0}})
 
 
 @pytest.mark.parametrize(
@@ -75,6 +77,9 @@ def test_s_is_resolved_against_the_test_set_statistics():
         ({'kind': 'uncertainty', 's': -1.0}, '`s` must be a non-negative number'),
         ({'kind': 'uncertainty', 's': 2.0, 'patience': 0}, '`patience` must be an integer'),
         ({'kind': 'uncertainty', 's': 2.0, 'k': 3}, r"unknown parameter\(s\) \['k'\]"),
+        ({'kind': 'uncertainty', 's': 2.0, 'exponent': True}, '`exponent` must be a number in'),
+        ({'kind': 'uncertainty', 's': 2.0, 'exponent': 3.0}, '`exponent` must be a number in'),
+        ({'kind': 'uncertainty', 's': 2.0, 'reference_temperature': -300.0}, '`reference_temperature` must be'),
     ],
 )
 def test_bad_uncertainty_trigger_settings_are_refused(settings, match):
@@ -224,10 +229,44 @@ def test_the_ladder_rule_needs_its_quiet_iterations_in_a_row():
     ]
     assert ladder(quiet_iterations=2)(history).converged
     assert not ladder(quiet_iterations=2)(history[:1]).converged
-    noisy = [history[0], record(2, 0.029, [quiet(300), triggered(600)], selected=2), history[1]]
-    assert not ladder(quiet_iterations=2)(noisy[:2]).stop
+    # quiet, loud, quiet: the last two are not both quiet
+    broken = [
+        history[0],
+        record(2, 0.029, [quiet(300), triggered(600)], selected=2),
+        record(3, 0.0288, [quiet(300), quiet(600)]),
+    ]
+    decision = ladder(quiet_iterations=2)(broken)
+    assert not decision.stop and '2 iteration(s) in a row' in decision.message
+    assert ladder(quiet_iterations=1)(broken).converged
     with pytest.raises(ValueError, match='min_temperatures'):
         check_convergence_parameters({'rule': 'quiet_ladder', 'min_temperatures': 0})
+
+
+def test_unrecorded_temperatures_count_as_one_and_not_beside_recorded_ones():
+    def unknown():
+        return RunRecord(frames=40, p_uncertainty_mean=0.02, accepted=0, ended_normally=True)
+
+    settled = record(1, 0.030, [quiet(300)], selected=4)
+    assert (
+        'explored 1 temperature(s) (300 K)' in ladder()([settled, record(2, 0.0295, [quiet(300), unknown()])]).message
+    )
+    assert '(unrecorded)' in ladder()([settled, record(2, 0.0295, [unknown(), unknown()])]).message
+    assert ladder(min_temperatures=1)([settled, record(2, 0.0295, [unknown(), unknown()])]).converged
+
+
+def test_neb_images_just_added_are_no_convergence():
+    """neb.acquire added uncertain path images after quiet runs: the ensemble that explored never saw them."""
+    history = [
+        record(1, 0.030, [quiet(300), triggered(600)], selected=2),
+        record(2, 0.0295, [quiet(300), quiet(600)]),
+    ]
+    assert ladder()(history).converged
+    from dataclasses import replace
+
+    added = [*history[:-1], replace(history[-1], a_priori_frames=2)]
+    decision = ladder()(added)
+    assert not decision.stop and '2 uncertain NEB image(s)' in decision.message
+    assert not make_rule(check_convergence_parameters({}), 10)(added).stop
 
 
 def test_the_recorded_main_job_of_300_k_runs_gives_no_evidence_to_the_ladder_rule():
