@@ -61,6 +61,7 @@ def reference_neb(calculator, crystal, defect, images: int, fmax: float, steps: 
         'steps': band.steps,
         'seconds': time.monotonic() - start,
         'energies': profile.energies.round(4).tolist(),
+        'images': [image.copy() for image in band.images],
         **profile.summary(),
     }
 
@@ -86,6 +87,7 @@ def main(argv=None) -> int:
     info = machine()
     for key in ('crystal', 'defect'):
         defect.pop(key)
+    neb.pop('images')
     report = {'machine': info, 'settings': vars(args), 'defect': defect, 'neb': neb}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f'cui_defect_{args.tag}.json').write_text(json.dumps(report, indent=1))

@@ -1,4 +1,5 @@
-"""The lifetimes validation of the AL loop through the daemon: both routes, the engine and two ensembles, tiny."""
+"""The validation of the AL loop through the daemon, tiny: the lifetimes (both routes, the engine and two ensembles)
+and the validation MD (the ground-truth run started with the loop, the initial and final ensembles next to it)."""
 
 import pytest
 from aiida import get_profile
@@ -34,7 +35,14 @@ TINY_LIFETIMES = {
 }
 
 
-def loop_builder(codes, harmonic, lifetimes, **overrides):
+#: A validation MD of 30 steps of 2 fs, A(t) from 12 fs on.
+TINY_VALIDATION = {
+    'parameters': {'steps': 30, 'save_stride': 3, 'timestep': 2.0},
+    'analysis': {'equilibration': 12.0, 'stride': 2},
+}
+
+
+def loop_builder(codes, harmonic, lifetimes, validation=None, **overrides):
     frames = emt_cu_frames(14)
     training, test = TrainingSet.from_ase(frames[:10]), TrainingSet.from_ase(frames[10:])
     for node in (training, test):
@@ -51,7 +59,7 @@ def loop_builder(codes, harmonic, lifetimes, **overrides):
             'acquisition': {'n_max': 3, 's': 0.01, 'g': 20.0},  # P(UCE) ~ 1/2: iteration 2 trains again
             'ensemble': {'n_sub': 2, 'seeds': [0], 'hyperparameters': {'max_epochs': 6}},
             'explore': {'temperatures': [600.0], 'parameters': {'steps': 60, 'save_stride': 4}},
-            'validation': {'lifetimes': lifetimes},
+            'validation': {**(validation or {}), 'lifetimes': lifetimes},
             **overrides,
         },
         options={'max_wallclock_seconds': 600},
@@ -71,10 +79,12 @@ def codes(train_code, evaluate_code, md_code, label_code, lifetimes_code, pertur
 
 
 @pytest.mark.slow
-def test_both_routes_before_and_after_learning(submit_and_await, codes, harmonic, tmp_path):
-    node = submit_and_await(loop_builder(codes, harmonic.store(), TINY_LIFETIMES), timeout=1500)
+def test_both_routes_and_the_validation_md_before_and_after_learning(submit_and_await, codes, harmonic, tmp_path):
+    builder = loop_builder(codes, harmonic.store(), TINY_LIFETIMES, TINY_VALIDATION)
+    assert builder.validation.parameters['steps'] == 30 and builder.validation.parameters['temperature'] == 300.0
+    node = submit_and_await(builder, timeout=1500)
     assert node.is_finished_ok, node.exit_message
-    assert 'validation' not in node.outputs  # only the lifetimes were asked for
+    check_validation_md(node, tmp_path)
     lifetimes = node.outputs.lifetimes
     table = lifetimes['table']
     assert table.creator.process_label == 'compare_lifetimes'
@@ -101,6 +111,39 @@ def test_both_routes_before_and_after_learning(submit_and_await, codes, harmonic
     result = runner.invoke(cli, ['al', 'plot', '-p', profile, str(node.pk), '-o', str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert (tmp_path / 'lifetimes.png').exists()
+
+
+def check_validation_md(node, tmp_path):
+    """The validation MD of the loop: the initial and final ensembles next to the ground-truth run, which started
+    with the loop (the test set was given), before any training, and which the validation took over."""
+    from aiida import orm
+
+    validation = [c for c in node.called if c.process_label == 'ValidationMDWorkChain']
+    assert len(validation) == 1 and sorted(validation[0].inputs.ensembles) == ['final', 'initial']
+    assert validation[0].inputs.ensembles['initial'].uuid == node.outputs.iterations['iter_01']['ensemble'].uuid
+    assert validation[0].inputs.ensembles['final'].uuid == node.outputs.ensemble.uuid
+    assert validation[0].inputs.reference.engine.value == 'emt'
+    links = node.base.links
+    ground_truth = links.get_outgoing(link_label_filter='validation_ground_truth').one().node
+    first_training = links.get_outgoing(link_label_filter='ensemble_01').one().node
+    assert ground_truth.ctime < first_training.ctime and ground_truth.is_finished_ok
+    assert validation[0].inputs.ground_truth.trajectory.uuid == ground_truth.outputs.trajectory.uuid
+    assert validation[0].inputs.ground_truth.ended.value == 'finished'
+    assert 'md_reference' not in {link.link_label for link in validation[0].base.links.get_outgoing().all()}
+    # a ground truth that did not start from the validation's structure is refused
+    restart = validation[0].get_builder_restart()
+    moved = validation[0].inputs.structure.get_ase()
+    moved.positions[0] += 0.1
+    restart.structure = orm.StructureData(ase=moved)
+    with pytest.raises(ValueError, match='does not start from `structure`'):
+        run_get_node(restart)
+    rows = {row['run']: row for row in node.outputs.validation['rows']}
+    assert set(rows) == {'reference', 'initial', 'final'}
+    result = CliRunner().invoke(cli, ['al', 'validate', str(node.pk)])
+    assert result.exit_code == 0, result.output
+    assert [line.split()[0] for line in result.output.strip().splitlines()[2:]] == ['reference', 'final', 'initial']
+    plots = CliRunner().invoke(cli, ['al', 'plot', str(node.pk), '-o', str(tmp_path / 'validation')])
+    assert plots.exit_code == 0 and (tmp_path / 'validation' / 'validation_md.png').exists(), plots.output
 
 
 def test_a_lifetimes_validation_is_checked_before_any_job(codes, harmonic):

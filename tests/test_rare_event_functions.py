@@ -171,8 +171,9 @@ def test_the_main_job_settings():
     assert ladder['explore']['temperatures'] == [300.0, 600.0, 900.0]
     assert ladder['explore']['guards'] == {'max_anharmonicity': None}  # over the md exploration's 1.5
     assert ladder['acquisition'] == {'n_max': 8, 'uncertainty_exponent': 0.5, 'min_spacing': 2}
-    assert ladder['explore']['trigger']['kind'] == 'uncertainty' and ladder['explore']['trigger']['exponent'] == 0.5
-    assert ladder['acquisition']['uncertainty_exponent'] == 0.5
+    assert 'trigger' not in ladder['explore'] and ladder['max_iterations'] == 5  # measured better without (docs)
+    triggered = demo_overrides('fast', 300.0, None, 'nequip-reference', (), trigger=True)
+    assert triggered['explore']['trigger'] == {'kind': 'uncertainty', 's': 2.0, 'patience': 3, 'exponent': 0.5}
     assert ladder['convergence'] == {'rule': 'quiet_ladder'} and ladder['test_md'] == {'temperature': 300.0}
     plain = demo_overrides('fast', 300.0, 3, 'nequip-reference', (), exploration='md', test_set='harmonic')
     assert plain['explore']['temperatures'] == [300.0] and 'trigger' not in plain['explore']
@@ -180,6 +181,9 @@ def test_the_main_job_settings():
     assert plain['explore']['guards'] == {'max_anharmonicity': 1.5}
     moderate = demo_overrides('moderate', 300.0, None, 'nequip-reference', (), test_set='harmonic')
     assert moderate['test_md'] is None  # also over the moderate protocol's own test MD
+    # the ladder's settings hold for every protocol; only the fast one caps the iterations at 5
+    assert moderate['convergence'] == {'rule': 'quiet_ladder'} and 'max_iterations' not in moderate
+    assert moderate['explore']['guards'] == {'max_anharmonicity': None}
     triggered_md = demo_overrides('fast', 300.0, None, 'nequip-reference', (), exploration='md', trigger=True)
     assert triggered_md['acquisition']['uncertainty_exponent'] == triggered_md['explore']['trigger']['exponent']
     custom = demo_overrides('fast', 400.0, None, 'nequip-reference', (), ladder=(1.0, 1.5), trigger=False)

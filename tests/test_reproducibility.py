@@ -1,5 +1,5 @@
 """The same AL inputs give the same numbers: training, MD, acquisition and the table, bit for bit, on one machine;
-and four loops at once on one daemon do not mix: each pair of equal loops agrees bit for bit, and every origin of
+and three loops at once on one daemon do not mix: the pair of equal loops agrees bit for bit, and every origin of
 every training frame points into its own loop's graph."""
 
 import numpy as np
@@ -80,18 +80,17 @@ def assert_origins_in_own_graph(node):
 
 
 @pytest.mark.slow
-def test_four_loops_at_once_on_one_daemon_agree_pairwise_and_do_not_mix(
+def test_three_loops_at_once_on_one_daemon_agree_pairwise_and_do_not_mix(
     submit_and_await, train_code, evaluate_code, md_code, label_code
 ):
     from aiida.engine import submit
 
     codes = {'train': train_code, 'evaluate': evaluate_code, 'md': md_code, 'label': label_code}
-    nodes = [submit(small_loop(codes, temperature)) for temperature in (900.0, 600.0, 900.0, 600.0)]
+    nodes = [submit(small_loop(codes, temperature)) for temperature in (900.0, 600.0, 900.0)]
     await_all(nodes, timeout=1200)
     assert all(node.is_finished_ok for node in nodes), [node.exit_message for node in nodes]
     assert_same_loop(nodes[0], nodes[2])
-    assert_same_loop(nodes[1], nodes[3])
-    # the two temperatures explored differently: the pairs' agreement is not that of all four
+    # the two temperatures explored differently: the pair's agreement is not that of all three
     hot, warm = (exploration(n).outputs.trajectories for n in nodes[:2])
     assert not np.array_equal(next(iter(hot.values())).get_positions(), next(iter(warm.values())).get_positions())
     for node in nodes:

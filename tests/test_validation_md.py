@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from aiida import orm
 from aiida.engine import run_get_node
 from ase.build import bulk
 from ase.calculators.emt import EMT
@@ -93,78 +92,7 @@ def test_ensemble_md_next_to_the_ground_truth(
     assert image.shape[0] > 100 and image.std() > 0
 
 
-@pytest.mark.slow
-def test_the_loop_validates_its_initial_and_final_ensembles(
-    submit_and_await, train_code, evaluate_code, md_code, label_code, options, tmp_path
-):
-    from click.testing import CliRunner
-
-    from aiida_anharmal.cli import cli
-    from aiida_anharmal.workflows import ActiveLearningWorkChain
-
-    harmonic = HarmonicWorkChain.get_builder_from_protocol(
-        label_code,
-        bulk('Cu', 'fcc', a=3.6, cubic=True),
-        engine='emt',
-        protocol='fast',
-        overrides={'supercell_matrix': [2, 2, 1]},
-        options=options,
-    )
-    harmonic = submit_and_await(harmonic, timeout=300)
-    force_constants = harmonic.outputs.force_constants
-    codes = {'train': train_code, 'evaluate': evaluate_code, 'md': md_code, 'label': label_code}
-    builder = ActiveLearningWorkChain.get_builder_from_protocol(
-        codes,
-        force_constants.get_supercell(),
-        engine='emt',
-        protocol='fast',
-        harmonic=force_constants,
-        overrides={
-            'initial': {'parameters': {'harmonic': {'n_train': 12, 'n_test': 4, 'temperature': 600.0}}},
-            'acquisition': {'n_max': 3, 's': 0.01, 'g': 20.0},
-            'ensemble': {'n_sub': 2, 'seeds': [0], 'hyperparameters': {'max_epochs': 4}},
-            'explore': {'temperatures': [600.0], 'parameters': {'steps': 40, 'save_stride': 4}},
-            'validation': {
-                'parameters': {'steps': 30, 'save_stride': 3, 'timestep': 2.0},
-                'analysis': {'equilibration': 12.0, 'stride': 2},
-            },
-        },
-        options=options,
-    )
-    assert builder.validation.parameters['steps'] == 30 and builder.validation.parameters['temperature'] == 300.0
-    node = submit_and_await(builder, timeout=900)
-    assert node.is_finished_ok, node.exit_message
-    validation = [c for c in node.called if c.process_label == 'ValidationMDWorkChain']
-    assert len(validation) == 1 and sorted(validation[0].inputs.ensembles) == ['final', 'initial']
-    assert validation[0].inputs.ensembles['initial'].uuid == node.outputs.iterations['iter_01']['ensemble'].uuid
-    assert validation[0].inputs.ensembles['final'].uuid == node.outputs.ensemble.uuid
-    assert validation[0].inputs.reference.engine.value == 'emt'
-    # the ground-truth run started with the loop, before any training, and the validation took it over
-    links = node.base.links
-    ground_truth = links.get_outgoing(link_label_filter='validation_ground_truth').one().node
-    first_training = links.get_outgoing(link_label_filter='ensemble_01').one().node
-    assert ground_truth.ctime < first_training.ctime and ground_truth.is_finished_ok
-    assert validation[0].inputs.ground_truth.trajectory.uuid == ground_truth.outputs.trajectory.uuid
-    assert validation[0].inputs.ground_truth.ended.value == 'finished'
-    assert 'md_reference' not in {link.link_label for link in validation[0].base.links.get_outgoing().all()}
-    # a ground truth that did not start from the validation's structure is refused
-    restart = validation[0].get_builder_restart()
-    moved = validation[0].inputs.structure.get_ase()
-    moved.positions[0] += 0.1
-    restart.structure = orm.StructureData(ase=moved)
-    with pytest.raises(ValueError, match='does not start from `structure`'):
-        run_get_node(restart)
-    rows = {row['run']: row for row in node.outputs.validation['rows']}
-    assert set(rows) == {'reference', 'initial', 'final'}
-    result = CliRunner().invoke(cli, ['al', 'validate', str(node.pk)])
-    assert result.exit_code == 0, result.output
-    assert [line.split()[0] for line in result.output.strip().splitlines()[2:]] == ['reference', 'final', 'initial']
-    plots = CliRunner().invoke(cli, ['al', 'plot', str(node.pk), '-o', str(tmp_path / 'plots')])
-    assert plots.exit_code == 0 and (tmp_path / 'plots' / 'validation_md.png').exists(), plots.output
-
-
 def test_a_validation_without_a_harmonic_reference_is_refused(train_code, evaluate_code, md_code, label_code):
-    from aiida.engine import run_get_node
 
     from aiida_anharmal.workflows import ActiveLearningWorkChain
 

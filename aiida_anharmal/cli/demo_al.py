@@ -125,9 +125,9 @@ def wait(node, what: str, timeout: float, echo=click.echo):
     type=click.Choice(list(EXPLORATIONS)),
     default='ladder',
     show_default=True,
-    help='ladder: MD on the ensemble mean at 1, 2 and 3 times the temperature, each run stopped where the ensemble '
-    'becomes unsure (UCE_F^max above the acquisition threshold), the soft acquisition (Kang et al.); md: at the '
-    'temperature only, full-length runs; hal: hyperactive learning (MD biased by E - tau sigma, each run ended by '
+    help='ladder: full-length MD on the ensemble mean at 1, 2 and 3 times the temperature, each run judged at its '
+    'own temperature by the soft acquisition (Kang et al.), stopped when every rung is quiet; md: at the '
+    'temperature only, with an anharmonicity guard; hal: hyperactive learning (MD biased by E - tau sigma, each run ended by '
     'its trigger, its frame labelled).',
 )
 @click.option(
@@ -139,8 +139,8 @@ def wait(node, what: str, timeout: float, echo=click.echo):
 @click.option(
     '--trigger/--no-trigger',
     default=None,
-    help='Stop every exploration run where UCE_F^max stays above the acquisition threshold (default: on for the '
-    'ladder, off for md).',
+    help='Stop every exploration run where UCE_F^max stays above the acquisition threshold, scaled to the run\'s '
+    'temperature (default: off; docs/source/rare_events.rst has what it did in the loop).',
 )
 @click.option(
     '--test-set',

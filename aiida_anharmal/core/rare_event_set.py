@@ -1,0 +1,171 @@
+"""A rare-event test set and the errors of a potential on each of its parts; numpy and ASE only.
+
+Kang et al. (Fig. 8) judge a CuI potential on a test set that holds defect configurations. Here such a
+set has three parts, each made by the labelling engine (the ground truth) and told apart by the
+``kind`` of every frame's origin:
+
+``thermal``
+    frames of the engine's own Langevin MD of the crystal (what every loop sees);
+``defect``
+    frames of the engine's MD started in the defect's basin (a Frenkel pair lives a while at 300 K);
+    a ``keep`` filter drops the frames after the defect recombined;
+``path``
+    the images of the engine's own NEB path from the crystal to the defect (the barrier region).
+
+:func:`md_part` and :func:`path_part` make the parts (labels from the same engine calls that drove
+the dynamics: no extra label), :func:`check_independent` refuses a test set that shares a frame with
+training data, and :func:`part_errors` / :func:`defect_energy_error` are the metrics per part.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
+
+from .frames import Frames
+
+__all__ = ['PARTS', 'check_independent', 'defect_energy_error', 'md_part', 'part_errors', 'parts_of', 'path_part']
+
+#: The parts of a rare-event test set, in the order the set holds them.
+PARTS = ('thermal', 'defect', 'path')
+
+
+def _check_part(part: str) -> None:
+    if part not in PARTS:
+        raise ValueError(f'unknown part {part!r} of a rare-event test set: one of {list(PARTS)}')
+
+
+def md_part(
+    start: Atoms,
+    calculator,
+    part: str,
+    *,
+    temperature: float,
+    steps: int,
+    save_stride: int = 5,
+    equilibration: float = 50.0,
+    seed: int = 0,
+    timestep: float = 5.0,
+    friction: float = 0.00295,
+    keep: Callable[[Atoms], bool] | None = None,
+) -> Frames:
+    """Frames of a Langevin MD on ``calculator`` (an ASE calculator: the engine) from ``start``.
+
+    The MD loop of :func:`~aiida_anharmal.core.md.run_md` drives a committee of one, so each saved frame
+    carries the engine's energy and forces of its own step. Frames before ``equilibration`` fs are left
+    out, and with ``keep`` every frame for which it is false (e.g. after a defect recombined). Origins:
+    ``kind`` (the part), ``step``, ``time`` (fs), ``temperature``, ``seed``.
+    """
+    from .guards import build_stop_rules
+    from .md import MDSettings, run_md
+    from .md_files import read_frames
+    from .uncertainty import CalculatorCommittee
+
+    _check_part(part)
+    if equilibration < 0 or equilibration >= steps * timestep:
+        raise ValueError(f'equilibration {equilibration} fs must lie in [0, {steps * timestep}) fs (the run)')
+    settings = MDSettings(temperature, timestep, steps, save_stride, friction, 'langevin', seed, False)
+    with tempfile.TemporaryDirectory() as directory:
+        result = run_md(
+            start.copy(), CalculatorCommittee([calculator], 'engine'), settings, directory,
+            guards=build_stop_rules({}, temperature),
+        )  # fmt: skip
+        if result.state != 'finished':
+            raise RuntimeError(f'the {part} MD stopped at step {result.last_step}: {result.message}')
+        arrays = read_frames(directory)
+    frames, origins = [], []
+    for k, step in enumerate(arrays['step']):
+        atoms = Atoms(start.numbers, positions=arrays['positions'][k], cell=start.cell, pbc=start.pbc)
+        if step * timestep < equilibration or (keep is not None and not keep(atoms)):
+            continue
+        atoms.calc = SinglePointCalculator(atoms, energy=float(arrays['energy'][k]), forces=arrays['forces'][k])
+        frames.append(atoms)
+        origins.append(
+            {
+                'kind': part,
+                'step': int(step),
+                'time': float(arrays['time'][k]),
+                'temperature': temperature,
+                'seed': seed,
+            }
+        )
+    return Frames.from_atoms(frames, origins)
+
+
+def path_part(images: Sequence[Atoms], calculator) -> Frames:
+    """The images of a path (end points included), each labelled by ``calculator``; origin ``image``."""
+    frames = []
+    for atoms in images:
+        atoms = atoms.copy()
+        atoms.calc = calculator
+        energy, forces = float(atoms.get_potential_energy()), atoms.get_forces().copy()
+        atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces)
+        frames.append(atoms)
+    return Frames.from_atoms(frames, [{'kind': 'path', 'image': i} for i in range(len(frames))])
+
+
+def parts_of(test_set: Frames) -> dict[str, list[int]]:
+    """The frame indices of each part (every frame's origin must name one)."""
+    parts: dict[str, list[int]] = {part: [] for part in PARTS}
+    for index, origin in enumerate(test_set.origins):
+        kind = origin.get('kind')
+        if kind not in parts:
+            raise ValueError(f'frame {index} of the test set has origin kind {kind!r}, not one of {list(PARTS)}')
+        parts[kind].append(index)
+    return parts
+
+
+def _positions_differ(a: np.ndarray, b: np.ndarray, cell: np.ndarray, tolerance: float) -> bool:
+    """Whether any atom of ``a`` lies further than ``tolerance`` (A) from its partner in ``b`` (minimum image)."""
+    fractional = (a - b) @ np.linalg.inv(cell)
+    delta = (fractional - np.round(fractional)) @ cell
+    return bool(np.linalg.norm(delta, axis=1).max() > tolerance)
+
+
+def check_independent(test_set: Frames, other: Frames, tolerance: float = 1e-3, name: str = 'the training data'):
+    """Refuse a test set that shares a frame with ``other``: the same atoms, cell and positions (every atom
+    within ``tolerance`` A, minimum image). Frames of other sizes or species are independent by construction."""
+    shared = []
+    for i in range(len(test_set)):
+        a = test_set.get_atoms(i, with_labels=False)
+        for j in range(len(other)):
+            b = other.get_atoms(j, with_labels=False)
+            if len(a) != len(b) or (a.numbers != b.numbers).any() or not np.allclose(a.cell.array, b.cell.array):
+                continue
+            if not _positions_differ(a.positions, b.positions, a.cell.array, tolerance):
+                shared.append((i, j))
+    if shared:
+        listed = ', '.join(f'test frame {i} = frame {j}' for i, j in shared[:5])
+        raise ValueError(f'the test set shares {len(shared)} frame(s) with {name} ({listed}): not a test set')
+
+
+def part_errors(test_set: Frames, predict: Callable[[Atoms], tuple[float, np.ndarray]]) -> dict[str, dict]:
+    """Per part: ``frames``, ``energy_mae`` (meV/atom) and ``force_mae`` (meV/A, over force components) of
+    ``predict(atoms) -> (energy eV, forces eV/A)`` against the labels; a part without frames has ``None``."""
+    errors = {}
+    for part, indices in parts_of(test_set).items():
+        energy, force = [], []
+        for index in indices:
+            atoms = test_set.get_atoms(index, with_labels=False)
+            predicted_energy, predicted_forces = predict(atoms)
+            energy.append(abs(predicted_energy - test_set.energy[index]) / len(atoms))
+            force.append(np.abs(np.asarray(predicted_forces) - test_set.forces[test_set.atom_slice(index)]).ravel())
+        errors[part] = {
+            'frames': len(indices),
+            'energy_mae': 1000 * float(np.mean(energy)) if indices else None,
+            'force_mae': 1000 * float(np.mean(np.concatenate(force))) if indices else None,
+        }
+    return errors
+
+
+def defect_energy_error(
+    predict: Callable[[Atoms], tuple[float, np.ndarray]], crystal: Atoms, defect: Atoms, reference: float
+) -> float:
+    """The potential's defect energy E(defect) - E(crystal) at fixed geometries minus the ``reference`` one (eV)."""
+    if len(crystal) != len(defect) or (crystal.numbers != defect.numbers).any():
+        raise ValueError('the crystal and the defect must hold the same atoms in the same order')
+    return float(predict(defect)[0] - predict(crystal)[0] - reference)
