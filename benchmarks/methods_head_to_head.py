@@ -34,6 +34,17 @@ ENDS = DATA / 'cui_rare_event_ends.extxyz'
 SUMMARY = DATA / 'cui_rare_event_test_set.json'
 
 
+def labelled_copy(atoms, calculator):
+    """A copy of ``atoms`` holding ``calculator``'s energy and forces of exactly these positions."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    copy = atoms.copy()
+    copy.calc = calculator
+    energy, forces = copy.get_potential_energy(), copy.get_forces().copy()
+    copy.calc = SinglePointCalculator(copy, energy=energy, forces=forces)
+    return copy
+
+
 def make_test_set(args) -> int:
     from ase.io import write
     from cui_defect import reference_neb, relax_defect
@@ -49,6 +60,8 @@ def make_test_set(args) -> int:
     ends = relax_defect(calculator, fmax=0.02)
     neb = reference_neb(calculator, ends['crystal'].atoms, ends['defect'].atoms, args.images, 0.05, 300)
     seconds['relax_and_neb'] = time.monotonic() - start
+    if not neb['converged']:
+        raise SystemExit(f'the reference NEB did not converge in {neb["steps"]} steps: no path part')
     pristine = cui_frenkel_pair(LATTICE)[0]
     parts = {}
     for part, begin, steps, seed, equilibration, keep in (
@@ -68,12 +81,14 @@ def make_test_set(args) -> int:
     test_set = Frames.concatenate([parts[name] for name in ('thermal', 'defect', 'path')])
     DATA.mkdir(exist_ok=True)
     test_set.write_extxyz(TEST_SET)
-    write(ENDS, [ends['crystal'].atoms, ends['defect'].atoms], format='extxyz')
+    # each end point with its own relaxed energy and forces (the shared calculator holds the last image's)
+    write(ENDS, [labelled_copy(ends[key].atoms, calculator) for key in ('crystal', 'defect')], format='extxyz')
     summary = {
         'machine': machine(),
         'frames': {name: len(indices) for name, indices in parts_of(test_set).items()},
         'defect_energy': ends['defect_energy'],
         'barrier': neb['barrier'],
+        'neb_converged': neb['converged'],
         'seconds': {key: round(value, 1) for key, value in seconds.items()},
         'settings': vars(args) | {'temperature': 300.0, 'timestep': 5.0, 'save_stride': 10},
     }

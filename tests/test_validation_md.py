@@ -93,7 +93,6 @@ def test_ensemble_md_next_to_the_ground_truth(
 
 
 def test_a_validation_without_a_harmonic_reference_is_refused(train_code, evaluate_code, md_code, label_code):
-
     from aiida_anharmal.workflows import ActiveLearningWorkChain
 
     codes = {'train': train_code, 'evaluate': evaluate_code, 'md': md_code, 'label': label_code}

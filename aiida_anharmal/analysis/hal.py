@@ -23,7 +23,10 @@ def trigger_threshold(frames) -> tuple[str, float] | None:
     if creator is None or 'trigger' not in creator.inputs:
         return None
     settings = creator.inputs.trigger.get_dict()
-    temperature = creator.inputs.parameters.get_dict().get('temperature') if 'parameters' in creator.inputs else None
+    from ..core.md import MDSettings
+
+    parameters = creator.inputs.parameters.get_dict() if 'parameters' in creator.inputs else {}
+    temperature = parameters.get('temperature', MDSettings().temperature)  # the run's, or the MD default
     threshold = TRIGGERS.get(settings['kind']).threshold_at(
         {k: v for k, v in settings.items() if k != 'kind'}, temperature
     )

@@ -139,7 +139,7 @@ def wait(node, what: str, timeout: float, echo=click.echo):
 @click.option(
     '--trigger/--no-trigger',
     default=None,
-    help='Stop every exploration run where UCE_F^max stays above the acquisition threshold, scaled to the run\'s '
+    help="Stop every exploration run where UCE_F^max stays above the acquisition threshold, scaled to the run's "
     'temperature (default: off; docs/source/rare_events.rst has what it did in the loop).',
 )
 @click.option(

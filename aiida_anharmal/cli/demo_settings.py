@@ -15,7 +15,7 @@ CUI_LATTICE_CONSTANT = 6.06
 #: validation's dynamics and length (Langevin, 5 fs, friction 0.00295/fs, 1 ps). With ``--exploration md`` an
 #: anharmonicity guard stops a run where A > 1.5 (the crystal broke; the reference model keeps A at 0.2-0.6 at
 #: 300 K); the ladder switches it off. The test set (the yardstick of the acquisition, the trigger and the stopping
-#: rule) is the frames of a 0.75 ps ground-truth MD at the temperature after 0.25 ps of equilibration (29 frames,
+#: rule) is the frames of a 0.75 ps ground-truth MD at the temperature after 50 fs of equilibration (29 frames,
 #: seed 1), started with the loop from a harmonic sample; the validation MD 1 ps (seed 0) and the reference
 #: model's own NEB start once the test set is made.
 DEMO_OVERRIDES = {

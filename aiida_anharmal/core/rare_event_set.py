@@ -12,9 +12,9 @@ set has three parts, each made by the labelling engine (the ground truth) and to
 ``path``
     the images of the engine's own NEB path from the crystal to the defect (the barrier region).
 
-:func:`md_part` and :func:`path_part` make the parts (labels from the same engine calls that drove
-the dynamics: no extra label), :func:`check_independent` refuses a test set that shares a frame with
-training data, and :func:`part_errors` / :func:`defect_energy_error` are the metrics per part.
+:func:`md_part` and :func:`path_part` make the parts (an MD frame's labels are those of the engine call
+that drove its step: no extra label; a path image is labelled once), :func:`check_independent` refuses a
+test set that shares a frame with training data, and :func:`part_errors` / :func:`defect_energy_error` are the metrics per part.
 """
 
 from __future__ import annotations
@@ -28,7 +28,17 @@ from ase.calculators.singlepoint import SinglePointCalculator
 
 from .frames import Frames
 
-__all__ = ['PARTS', 'check_independent', 'defect_energy_error', 'md_part', 'part_errors', 'parts_of', 'path_part']
+__all__ = [
+    'CURVE_KEYS',
+    'PARTS',
+    'check_independent',
+    'curve_point',
+    'defect_energy_error',
+    'md_part',
+    'part_errors',
+    'parts_of',
+    'path_part',
+]
 
 #: The parts of a rare-event test set, in the order the set holds them.
 PARTS = ('thermal', 'defect', 'path')
@@ -93,6 +103,9 @@ def md_part(
                 'seed': seed,
             }
         )
+    if not frames:
+        accepted = ' that `keep` accepted' if keep is not None else ''
+        raise ValueError(f'the {part} MD kept no frame: none saved after {equilibration} fs{accepted}')
     return Frames.from_atoms(frames, origins)
 
 
@@ -119,24 +132,28 @@ def parts_of(test_set: Frames) -> dict[str, list[int]]:
     return parts
 
 
-def _positions_differ(a: np.ndarray, b: np.ndarray, cell: np.ndarray, tolerance: float) -> bool:
+def _positions_differ(a: np.ndarray, b: np.ndarray, inverse_cell: np.ndarray, cell: np.ndarray, tolerance: float):
     """Whether any atom of ``a`` lies further than ``tolerance`` (A) from its partner in ``b`` (minimum image)."""
-    fractional = (a - b) @ np.linalg.inv(cell)
+    fractional = (a - b) @ inverse_cell
     delta = (fractional - np.round(fractional)) @ cell
     return bool(np.linalg.norm(delta, axis=1).max() > tolerance)
 
 
 def check_independent(test_set: Frames, other: Frames, tolerance: float = 1e-3, name: str = 'the training data'):
-    """Refuse a test set that shares a frame with ``other``: the same atoms, cell and positions (every atom
-    within ``tolerance`` A, minimum image). Frames of other sizes or species are independent by construction."""
+    """Refuse a test set that shares a frame with ``other``: the same atoms in the same order, the same cell and
+    positions (every atom within ``tolerance`` A of its partner, minimum image). Frames of other sizes, species
+    or cells are independent by construction; a reordered copy of a frame is not recognised."""
+    others = [other.get_atoms(j, with_labels=False) for j in range(len(other))]
     shared = []
     for i in range(len(test_set)):
         a = test_set.get_atoms(i, with_labels=False)
-        for j in range(len(other)):
-            b = other.get_atoms(j, with_labels=False)
+        if abs(np.linalg.det(a.cell.array)) < 1e-9:
+            raise ValueError(f'test frame {i} has no periodic cell of finite volume: cannot compare by minimum image')
+        inverse = np.linalg.inv(a.cell.array)
+        for j, b in enumerate(others):
             if len(a) != len(b) or (a.numbers != b.numbers).any() or not np.allclose(a.cell.array, b.cell.array):
                 continue
-            if not _positions_differ(a.positions, b.positions, a.cell.array, tolerance):
+            if not _positions_differ(a.positions, b.positions, inverse, a.cell.array, tolerance):
                 shared.append((i, j))
     if shared:
         listed = ', '.join(f'test frame {i} = frame {j}' for i, j in shared[:5])
@@ -145,7 +162,11 @@ def check_independent(test_set: Frames, other: Frames, tolerance: float = 1e-3, 
 
 def part_errors(test_set: Frames, predict: Callable[[Atoms], tuple[float, np.ndarray]]) -> dict[str, dict]:
     """Per part: ``frames``, ``energy_mae`` (meV/atom) and ``force_mae`` (meV/A, over force components) of
-    ``predict(atoms) -> (energy eV, forces eV/A)`` against the labels; a part without frames has ``None``."""
+    ``predict(atoms) -> (energy eV, forces eV/A)`` against the labels; a part without frames has ``None``.
+    Every frame needs its energy and forces."""
+    unlabelled = np.flatnonzero(~(test_set.has_energy & test_set.has_forces))
+    if len(unlabelled):
+        raise ValueError(f'test frame(s) {unlabelled[:5].tolist()} lack an energy or forces: label them first')
     errors = {}
     for part, indices in parts_of(test_set).items():
         energy, force = [], []
@@ -169,3 +190,38 @@ def defect_energy_error(
     if len(crystal) != len(defect) or (crystal.numbers != defect.numbers).any():
         raise ValueError('the crystal and the defect must hold the same atoms in the same order')
     return float(predict(defect)[0] - predict(crystal)[0] - reference)
+
+
+#: The keys of one point of a learning curve on the rare-event test set (issue 25's results format).
+CURVE_KEYS = (
+    'labels',
+    'energy_mae_thermal',
+    'energy_mae_defect',
+    'energy_mae_path',
+    'force_mae_thermal',
+    'force_mae_defect',
+    'defect_energy_error',
+    'minutes',
+)
+
+
+def curve_point(
+    predict: Callable[[Atoms], tuple[float, np.ndarray]],
+    test_set: Frames,
+    ends: tuple[Atoms, Atoms, float],
+    labels: int,
+    minutes: float,
+) -> dict:
+    """One point of a learning curve: the potential ``predict`` trained on ``labels`` labelled frames in
+    ``minutes``, scored by its energy MAE on every part of ``test_set`` (meV/atom), its force MAE on the thermal and
+    defect parts (meV/A; the results format of the comparison has none on the path) and its defect-energy error (eV) at ``ends`` = (crystal, defect, the reference defect energy).
+    Keys: :data:`CURVE_KEYS`."""
+    errors = part_errors(test_set, predict)
+    crystal, defect, reference = ends
+    return {
+        'labels': int(labels),
+        **{f'energy_mae_{part}': errors[part]['energy_mae'] for part in PARTS},
+        **{f'force_mae_{part}': errors[part]['force_mae'] for part in ('thermal', 'defect')},
+        'defect_energy_error': defect_energy_error(predict, crystal, defect, reference),
+        'minutes': round(float(minutes), 2),
+    }

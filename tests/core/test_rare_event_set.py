@@ -8,7 +8,9 @@ from ase.calculators.emt import EMT
 from aiida_anharmal.core.defects import vacancy_hop
 from aiida_anharmal.core.frames import Frames
 from aiida_anharmal.core.rare_event_set import (
+    CURVE_KEYS,
     check_independent,
+    curve_point,
     defect_energy_error,
     md_part,
     part_errors,
@@ -57,8 +59,8 @@ def test_each_part_has_its_frames_and_origins(test_set, cu):
 
 
 def test_the_keep_filter_and_bad_settings(cu):
-    kept = md_part(cu, EMT(), 'defect', temperature=300.0, steps=12, save_stride=4, keep=lambda atoms: False)
-    assert len(kept) == 0
+    with pytest.raises(ValueError, match='the defect MD kept no frame: none saved after 50.0 fs that `keep` accepted'):
+        md_part(cu, EMT(), 'defect', temperature=300.0, steps=12, save_stride=4, keep=lambda atoms: False)
     with pytest.raises(ValueError, match="unknown part 'interstitial'"):
         md_part(cu, EMT(), 'interstitial', temperature=300.0, steps=8)
     with pytest.raises(ValueError, match=r'equilibration 40.0 fs must lie in \[0, 40.0\)'):
@@ -105,3 +107,20 @@ def test_the_metrics_of_a_known_offset(test_set, cu):
     assert defect_energy_error(emt_predict, initial, final, reference - 0.25) == pytest.approx(0.25)
     with pytest.raises(ValueError, match='same atoms in the same order'):
         defect_energy_error(emt_predict, cu, final, 0.0)
+    unlabelled = Frames.concatenate([test_set, Frames.from_atoms([cu], [{'kind': 'thermal'}])])
+    with pytest.raises(ValueError, match=r'test frame\(s\) \[13\] lack an energy or forces'):
+        part_errors(unlabelled, emt_predict)
+
+
+def test_a_point_of_the_learning_curve_has_the_keys_of_the_results(test_set, cu):
+    def offset(atoms):
+        energy, forces = emt_predict(atoms)
+        return energy + 0.010 * len(atoms), forces - 0.002
+
+    initial, final = vacancy_hop(cu)
+    reference = emt_predict(final)[0] - emt_predict(initial)[0]
+    point = curve_point(offset, test_set, (initial, final, reference + 0.1), labels=28, minutes=3.14159)
+    assert tuple(point) == CURVE_KEYS
+    assert point['labels'] == 28 and point['minutes'] == 3.14
+    assert point['energy_mae_path'] == pytest.approx(10.0) and point['force_mae_defect'] == pytest.approx(2.0)
+    assert point['defect_energy_error'] == pytest.approx(-0.1)

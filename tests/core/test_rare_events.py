@@ -107,6 +107,19 @@ def test_a_hotter_run_is_stopped_against_the_uncertainty_of_its_own_temperature(
     assert uncertainty_statistics_at(0.03, 0.005, 300.0, 1200.0, 0.0) == (0.03, 0.005)
 
 
+def test_the_threshold_a_plot_draws_is_the_runs_own():
+    """``threshold_at``: what a run at T compared its score with; None where no single threshold exists yet."""
+    kind = TRIGGERS.get('uncertainty')
+    scaled = {'threshold': 0.04, 'exponent': 0.5, 'reference_temperature': 300.0}
+    assert kind.threshold_at(scaled, 1200.0) == pytest.approx(0.08)
+    assert kind.threshold_at(scaled, 1200.0) == build_trigger({'kind': 'uncertainty', **scaled}, 1200.0).threshold
+    assert kind.threshold_at({'threshold': 0.04}, None) == 0.04  # unscaled: any temperature
+    assert kind.threshold_at({'s': 2.0}, 300.0) is None  # not resolved yet
+    assert kind.threshold_at(scaled, None) is None  # scaled, but no temperature
+    assert TRIGGERS.get('max_relative').threshold_at({'tol': 0.065}) == 0.065
+    assert TRIGGERS.get('retrain').threshold_at({}) is None
+
+
 def test_an_unresolved_trigger_cannot_drive_a_run():
     checked = check_trigger_settings({'kind': 'uncertainty', 's': 2.0})  # fine for a loop to resolve
     assert checked['s'] == 2.0
