@@ -34,17 +34,6 @@ ENDS = DATA / 'cui_rare_event_ends.extxyz'
 SUMMARY = DATA / 'cui_rare_event_test_set.json'
 
 
-def labelled_copy(atoms, calculator):
-    """A copy of ``atoms`` holding ``calculator``'s energy and forces of exactly these positions."""
-    from ase.calculators.singlepoint import SinglePointCalculator
-
-    copy = atoms.copy()
-    copy.calc = calculator
-    energy, forces = copy.get_potential_energy(), copy.get_forces().copy()
-    copy.calc = SinglePointCalculator(copy, energy=energy, forces=forces)
-    return copy
-
-
 def make_test_set(args) -> int:
     from ase.io import write
     from cui_defect import reference_neb, relax_defect
@@ -52,7 +41,7 @@ def make_test_set(args) -> int:
 
     from aiida_anharmal.core.defects import cui_frenkel_basin, cui_frenkel_pair
     from aiida_anharmal.core.frames import Frames
-    from aiida_anharmal.core.rare_event_set import md_part, parts_of, path_part
+    from aiida_anharmal.core.rare_event_set import labelled_copy, md_part, parts_of, path_part
 
     calculator = reference_calculator()
     seconds = {}

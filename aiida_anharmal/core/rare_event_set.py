@@ -34,6 +34,7 @@ __all__ = [
     'check_independent',
     'curve_point',
     'defect_energy_error',
+    'labelled_copy',
     'md_part',
     'part_errors',
     'parts_of',
@@ -109,15 +110,19 @@ def md_part(
     return Frames.from_atoms(frames, origins)
 
 
+def labelled_copy(atoms: Atoms, calculator) -> Atoms:
+    """A copy of ``atoms`` holding ``calculator``'s energy and forces of exactly these positions (a shared
+    calculator keeps only the results of the last structure it saw)."""
+    copy = atoms.copy()
+    copy.calc = calculator
+    energy, forces = float(copy.get_potential_energy()), copy.get_forces().copy()
+    copy.calc = SinglePointCalculator(copy, energy=energy, forces=forces)
+    return copy
+
+
 def path_part(images: Sequence[Atoms], calculator) -> Frames:
     """The images of a path (end points included), each labelled by ``calculator``; origin ``image``."""
-    frames = []
-    for atoms in images:
-        atoms = atoms.copy()
-        atoms.calc = calculator
-        energy, forces = float(atoms.get_potential_energy()), atoms.get_forces().copy()
-        atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces)
-        frames.append(atoms)
+    frames = [labelled_copy(atoms, calculator) for atoms in images]
     return Frames.from_atoms(frames, [{'kind': 'path', 'image': i} for i in range(len(frames))])
 
 
