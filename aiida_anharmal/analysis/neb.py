@@ -76,7 +76,7 @@ def neb_lines(node) -> list[str]:
 
 
 def rare_event_record(node, minutes: float) -> dict:
-    """The results of a CuI main job in the form of issue 24 (eV, minutes): ``reference``, ``iterations``,
+    """The results of a CuI main job in the results format of benchmarks/cui_rare_event.py (eV, minutes): ``reference``, ``iterations``,
     ``final``, ``decision``, ``labels_total``, ``minutes``. ``ValueError`` without a NEB validation."""
     tables = neb_tables(node)
     own = engine_path(node, tables)

@@ -197,7 +197,7 @@ def defect_energy_error(
     return float(predict(defect)[0] - predict(crystal)[0] - reference)
 
 
-#: The keys of one point of a learning curve on the rare-event test set (issue 25's results format).
+#: The keys of one point of a learning curve on the rare-event test set (the results format of benchmarks/methods_head_to_head.py).
 CURVE_KEYS = (
     'labels',
     'energy_mae_thermal',
