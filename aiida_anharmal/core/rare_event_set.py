@@ -35,6 +35,7 @@ __all__ = [
     'curve_point',
     'defect_energy_error',
     'labelled_copy',
+    'md_frames',
     'md_part',
     'part_errors',
     'parts_of',
@@ -50,10 +51,16 @@ def _check_part(part: str) -> None:
         raise ValueError(f'unknown part {part!r} of a rare-event test set: one of {list(PARTS)}')
 
 
-def md_part(
+def md_part(start: Atoms, calculator, part: str, **settings) -> Frames:
+    """The ``part`` (``thermal`` or ``defect``) of a rare-event test set: :func:`md_frames` of that kind."""
+    _check_part(part)
+    return md_frames(start, calculator, part, **settings)
+
+
+def md_frames(
     start: Atoms,
     calculator,
-    part: str,
+    kind: str,
     *,
     temperature: float,
     steps: int,
@@ -69,14 +76,13 @@ def md_part(
     The MD loop of :func:`~aiida_anharmal.core.md.run_md` drives a committee of one, so each saved frame
     carries the engine's energy and forces of its own step. Frames before ``equilibration`` fs are left
     out, and with ``keep`` every frame for which it is false (e.g. after a defect recombined). Origins:
-    ``kind`` (the part), ``step``, ``time`` (fs), ``temperature``, ``seed``.
+    ``kind``, ``step``, ``time`` (fs), ``temperature``, ``seed``.
     """
     from .guards import build_stop_rules
     from .md import MDSettings, run_md
     from .md_files import read_frames
     from .uncertainty import CalculatorCommittee
 
-    _check_part(part)
     if equilibration < 0 or equilibration >= steps * timestep:
         raise ValueError(f'equilibration {equilibration} fs must lie in [0, {steps * timestep}) fs (the run)')
     settings = MDSettings(temperature, timestep, steps, save_stride, friction, 'langevin', seed, False)
@@ -86,7 +92,7 @@ def md_part(
             guards=build_stop_rules({}, temperature),
         )  # fmt: skip
         if result.state != 'finished':
-            raise RuntimeError(f'the {part} MD stopped at step {result.last_step}: {result.message}')
+            raise RuntimeError(f'the {kind} MD stopped at step {result.last_step}: {result.message}')
         arrays = read_frames(directory)
     frames, origins = [], []
     for k, step in enumerate(arrays['step']):
@@ -97,7 +103,7 @@ def md_part(
         frames.append(atoms)
         origins.append(
             {
-                'kind': part,
+                'kind': kind,
                 'step': int(step),
                 'time': float(arrays['time'][k]),
                 'temperature': temperature,
@@ -106,7 +112,7 @@ def md_part(
         )
     if not frames:
         accepted = ' that `keep` accepted' if keep is not None else ''
-        raise ValueError(f'the {part} MD kept no frame: none saved after {equilibration} fs{accepted}')
+        raise ValueError(f'the {kind} MD kept no frame: none saved after {equilibration} fs{accepted}')
     return Frames.from_atoms(frames, origins)
 
 

@@ -1,0 +1,124 @@
+"""The Bayesian force-constant contender of ``methods_head_to_head.py`` (Callsen et al.; a different model class).
+
+``DynamicTrainingWorkChain`` from the harmonic scenario's 20 training frames (mode ``trajectory``: the frames as
+they are), orders 2-4 with the cut-offs of ``benchmarks/dynamic_fc.py --system cui`` (5.5, 4.4, 3.4 A), the
+``eps_min`` rule (a refit at every step whose eps_B is the largest since the last: the rule that keeps labelling,
+Callsen et al.'s ``trajectory_average`` stopped after 3 refits on CuI), 1 fs Langevin at 300 K, at most 60 refits.
+Its curve: the fits on 20, 40, 60 and 80 structures.
+
+The expansion gives forces and, with the reference model's energy of the ideal supercell as its zero, energies
+of any frame whose atoms can be put on the ideal lattice's sites. The test frames are mapped onto the sites once,
+by the relaxed crystal (each site takes its nearest atom); in a Frenkel pair one Cu then sits 2.6 A from its
+site, far outside the displacements the expansion was fitted on: its defect and path numbers are what the
+expansion says there, not a prediction of a defect (it has no term that could describe one).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+CUTOFFS = [5.5, 4.4, 3.4]
+MAX_REFITS = 60
+POINTS = (20, 40, 60, 80)
+
+
+def submit_dynamic(setup: dict, seed: int):
+    from _head_to_head import codes, reference_model
+    from aiida.engine import submit
+    from ase.build import bulk
+
+    from aiida_anharmal.cli.demo_al import CUI_LATTICE_CONSTANT
+    from aiida_anharmal.workflows.dynamic_training import DynamicTrainingWorkChain
+
+    primitive = bulk('CuI', 'zincblende', a=CUI_LATTICE_CONSTANT, cubic=True)
+    overrides = {
+        'fit': {'cutoffs': CUTOFFS},
+        'retrain': {'rule': 'eps_min'},
+        'max_refits': MAX_REFITS,
+        'md': {'parameters': {'steps': 20000, 'save_stride': 10, 'seed': seed}},
+        'initial': {'mode': 'trajectory', 'parameters': {'n_train': len(setup['train']), 'n_test': 0}},
+    }
+    builder = DynamicTrainingWorkChain.get_builder_from_protocol(
+        codes(), primitive, [2, 2, 2], engine='nequip-reference', protocol='moderate', overrides=overrides,
+        model=reference_model(),
+    )  # fmt: skip
+    builder.supercell = setup['structure']  # the harmonic frames' own (phonopy's) atom order
+    builder.initial.frames = setup['train']
+    builder.test_set = on_sites(setup['test'], setup['structure'].get_ase())
+    return submit(builder)
+
+
+def on_sites(test, ideal):
+    """The yardstick frames in the ideal supercell's atom order (a new TrainingSet, stored)."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+    from ase.io import read
+    from methods_head_to_head import ENDS
+
+    from aiida_anharmal.data.training_set import TrainingSet
+
+    order, atoms = site_order(read(ENDS, 0), ideal), []
+    for frame in test.to_ase(with_labels=True):
+        mapped = frame[order]  # indexing drops the calculator: the labels follow the atoms by hand
+        mapped.calc = SinglePointCalculator(
+            mapped, energy=frame.get_potential_energy(), forces=frame.get_forces()[order]
+        )
+        atoms.append(mapped)
+    node = TrainingSet.from_ase(atoms, test.origins)
+    attributes = test.base.attributes
+    node.set_label_provenance(
+        attributes.get('label_engine'), attributes.get('ground_truth'), 'aiMD pool: test, on sites'
+    )
+    return node.store()
+
+
+def site_order(crystal, ideal) -> np.ndarray:
+    """``order[j]``: the atom of ``crystal`` nearest to site ``j`` of ``ideal`` (minimum image); refuses a mapping
+    that is not one to one or puts an atom on a site of another element."""
+    cell = np.asarray(ideal.cell)
+    delta = crystal.positions[None, :, :] - ideal.positions[:, None, :]
+    fractional = delta @ np.linalg.inv(cell)
+    distance = np.linalg.norm((fractional - np.round(fractional)) @ cell, axis=2)
+    order = distance.argmin(axis=1)
+    if len(set(order.tolist())) != len(ideal) or (crystal.numbers[order] != ideal.numbers).any():
+        raise ValueError('the crystal does not map one to one onto the ideal sites')
+    return order
+
+
+class FCPredictor:
+    """``predict(atoms) -> (energy, forces)`` of a fit, for frames in the test set's atom order."""
+
+    def __init__(self, model, order: np.ndarray, zero: float):
+        self.calculator = model.calculator()
+        self.order, self.inverse, self.zero = order, np.argsort(order), zero
+
+    def __call__(self, atoms):
+        mapped = atoms[self.order]
+        mapped.calc = self.calculator
+        energy, forces = float(mapped.get_potential_energy()), mapped.get_forces()
+        return self.zero + energy, forces[self.inverse]
+
+
+def fc_points(node) -> list:
+    """(fit, labels, minutes since the start) of the fits on :data:`POINTS` structures (or the nearest below)."""
+    fits = sorted(node.outputs.fits.values(), key=lambda fit: fit.n_structures)
+    points = []
+    for n in POINTS:
+        below = [fit for fit in fits if fit.n_structures <= n]
+        if below and (not points or below[-1].n_structures > points[-1][1]):
+            fit = below[-1]
+            points.append((fit, fit.n_structures, (fit.ctime - node.ctime).total_seconds() / 60))
+    return points
+
+
+def fc_curve(node, setup: dict, test_set, ends) -> list[dict]:
+    from _cui_data import reference_calculator
+
+    from aiida_anharmal.core.rare_event_set import curve_point, labelled_copy
+
+    ideal = setup['structure'].get_ase()
+    order = site_order(ends[0], ideal)
+    zero = float(labelled_copy(ideal, reference_calculator()).get_potential_energy())
+    return [
+        curve_point(FCPredictor(fit.get_model(), order, zero), test_set, ends, labels, minutes)
+        for fit, labels, minutes in fc_points(node)
+    ]
