@@ -44,44 +44,8 @@ def submit_dynamic(setup: dict, seed: int):
     )  # fmt: skip
     builder.supercell = setup['structure']  # the harmonic frames' own (phonopy's) atom order
     builder.initial.frames = setup['train']
-    builder.test_set = on_sites(setup['test'], setup['structure'].get_ase())
+    builder.test_set = setup['test']  # on the supercell's sites (pool_subset)
     return submit(builder)
-
-
-def on_sites(test, ideal):
-    """The yardstick frames in the ideal supercell's atom order (a new TrainingSet, stored)."""
-    from ase.calculators.singlepoint import SinglePointCalculator
-    from ase.io import read
-    from methods_head_to_head import ENDS
-
-    from aiida_anharmal.data.training_set import TrainingSet
-
-    order, atoms = site_order(read(ENDS, 0), ideal), []
-    for frame in test.to_ase(with_labels=True):
-        mapped = frame[order]  # indexing drops the calculator: the labels follow the atoms by hand
-        mapped.calc = SinglePointCalculator(
-            mapped, energy=frame.get_potential_energy(), forces=frame.get_forces()[order]
-        )
-        atoms.append(mapped)
-    node = TrainingSet.from_ase(atoms, test.origins)
-    attributes = test.base.attributes
-    node.set_label_provenance(
-        attributes.get('label_engine'), attributes.get('ground_truth'), 'aiMD pool: test, on sites'
-    )
-    return node.store()
-
-
-def site_order(crystal, ideal) -> np.ndarray:
-    """``order[j]``: the atom of ``crystal`` nearest to site ``j`` of ``ideal`` (minimum image); refuses a mapping
-    that is not one to one or puts an atom on a site of another element."""
-    cell = np.asarray(ideal.cell)
-    delta = crystal.positions[None, :, :] - ideal.positions[:, None, :]
-    fractional = delta @ np.linalg.inv(cell)
-    distance = np.linalg.norm((fractional - np.round(fractional)) @ cell, axis=2)
-    order = distance.argmin(axis=1)
-    if len(set(order.tolist())) != len(ideal) or (crystal.numbers[order] != ideal.numbers).any():
-        raise ValueError('the crystal does not map one to one onto the ideal sites')
-    return order
 
 
 class FCPredictor:
@@ -112,6 +76,7 @@ def fc_points(node) -> list:
 
 def fc_curve(node, setup: dict, test_set, ends) -> list[dict]:
     from _cui_data import reference_calculator
+    from _head_to_head import site_order
 
     from aiida_anharmal.core.rare_event_set import curve_point, labelled_copy
 
