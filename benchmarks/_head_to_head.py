@@ -318,7 +318,11 @@ class Job:
             return True
         stages = ITERATIONS - 1 if self.what == 'aimd' else 1
         if len(nodes) < stages:
-            node = self._submit_next(setup, pool, nodes)
+            try:
+                node = self._submit_next(setup, pool, nodes)
+            except (ValueError, TypeError) as exc:  # refused before it ran: kept with its reason
+                self.record['failed'] = f'not submitted: {exc}'
+                return True
             self.record.setdefault('submitted', []).append(node.uuid)
             self.record['pks'] = [*self.record.get('pks', []), node.pk]
             return False

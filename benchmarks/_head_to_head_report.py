@@ -124,17 +124,23 @@ def plot(state: dict, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     data = results(state)['contenders']
-    figure, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-    for (key, title), axis in zip(
-        (('energy_mae_thermal', 'thermal frames'), ('energy_mae_defect', 'defect-basin frames'),
-         ('energy_mae_path', 'NEB path frames')),
-        axes,
-    ):  # fmt: skip
+    figure, axes = plt.subplots(1, 4, figsize=(19, 4.5))
+    panels = (
+        ('energy_mae_thermal', 'thermal frames'),
+        ('energy_mae_defect', 'defect-basin frames'),
+        ('energy_mae_path', 'NEB path frames'),
+        ('defect_energy_error', 'Frenkel-pair energy error'),
+    )
+    for (key, title), axis in zip(panels, axes):
         for name, entry in data.items():
             labels = [p['labels'] for p in entry['curve']]
             style = '--' if entry['scenario'] == 'aimd' else '-'
             axis.plot(labels, [p[key] for p in entry['curve']], style, marker='o', label=name)
-        axis.set(xlabel='training labels', ylabel='energy MAE (meV/atom)', title=title, yscale='log')
+        if key == 'defect_energy_error':
+            axis.axhline(0.0, color='black', lw=0.8)
+            axis.set(xlabel='training labels', ylabel='E_FP(potential) - E_FP(reference) (eV)', title=title)
+        else:
+            axis.set(xlabel='training labels', ylabel='energy MAE (meV/atom)', title=title, yscale='log')
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     figure.tight_layout()

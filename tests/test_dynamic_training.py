@@ -189,3 +189,32 @@ def test_md_of_a_bayesian_model_takes_a_bias_only_with_a_posterior_committee(tmp
     potential = load_ensemble(tmp_path, config)
     assert potential.n_members == 3
     np.testing.assert_array_equal(potential.coefficients, model.sample_coefficients(3, 5 + 1))
+
+
+def test_initial_frames_of_a_trajectory_must_be_frames_of_the_supercell(codes):
+    """Mode `trajectory` takes labelled frames as they are (no `structure` passed on to the initial data); frames
+    of other atoms or in another order are refused before anything runs."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from aiida_anharmal.data import TrainingSet
+    from aiida_anharmal.workflows.dynamic_training_setup import initial_message
+
+    builder = builder_for(codes)
+    supercell = builder.supercell.get_ase()
+
+    def labelled(atoms):
+        atoms.calc = SinglePointCalculator(atoms, energy=0.0, forces=np.zeros((len(atoms), 3)))
+        return atoms
+
+    rattled = [labelled(supercell.copy()) for _ in range(4)]
+    builder.initial.mode = orm.Str('trajectory')
+    builder.initial.parameters = orm.Dict({'n_train': 2, 'n_test': 2})
+    builder.initial.frames = TrainingSet.from_ase(rattled).store()
+    initial = {key: builder.initial[key] for key in ('mode', 'parameters', 'frames')}
+    assert initial_message(initial, builder.supercell, supercell) is None
+    shuffled = supercell[list(range(1, len(supercell))) + [0]]
+    shuffled.numbers[0] = 6  # another element on a site
+    initial['frames'] = TrainingSet.from_ase([labelled(shuffled)] * 4).store()
+    assert "not the model's supercell" in initial_message(initial, builder.supercell, supercell)
+    builder.initial.frames = initial['frames']
+    refused(builder, r"`initial.frames`: frame 0: not the model's supercell")

@@ -74,7 +74,8 @@ class DynamicTrainingWorkChain(DynamicTrainingSetup, ProtocolMixin, WorkChain):
     # ------------------------------------------------------------------ initial data and fits
     def run_initial(self):
         inputs = AttributeDict(self.exposed_inputs(InitialDataWorkChain, 'initial'))
-        inputs.structure = self.inputs.supercell
+        if inputs.mode.value == 'random':  # the other modes bring their frames (trajectory) or force constants
+            inputs.structure = self.inputs.supercell
         inputs.label = AttributeDict(self.exposed_inputs(LabelWorkChain, 'label'))
         inputs.metadata = {'call_link_label': 'initial_data'}
         node = self.submit(InitialDataWorkChain, **inputs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from aiida import orm
 
+from ..core.bayesian_fc import check_frame
 from ..core.dynamic_convergence import make_dynamic_convergence
 from ..core.guards import check_guard_settings
 from ..core.md import MDSettings
@@ -85,9 +86,25 @@ def _problem(value) -> str | None:
         return message
     initial = value.get('initial') or {}
     if 'mode' in initial:
-        message = check_initial_inputs({**initial, 'structure': value['supercell']})
-        if message:
-            return f'`initial`: {message}'
+        return initial_message(initial, value['supercell'], supercell)
+    return None
+
+
+def initial_message(initial, structure: orm.StructureData, supercell) -> str | None:
+    """Why the initial data cannot be made: mode ``random`` displaces the supercell; ``trajectory`` frames must be
+    frames of it (its atoms in its order, its cell); ``harmonic`` needs force constants."""
+    mode = initial['mode'].value
+    message = check_initial_inputs({**initial, 'structure': structure} if mode == 'random' else dict(initial))
+    if message:
+        return f'`initial`: {message}'
+    if mode == 'trajectory' and 'frames' in initial:
+        frames = initial['frames'].frames
+        for index in range(len(frames)):
+            atoms = frames.get_atoms(index, with_labels=False)
+            try:
+                check_frame(supercell, atoms.numbers, atoms.cell, index)
+            except ValueError as exc:
+                return f'`initial.frames`: {exc}'
     return None
 
 
