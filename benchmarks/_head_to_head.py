@@ -302,9 +302,17 @@ class Job:
         return 'curve' in self.record or 'failed' in self.record
 
     def _nodes(self) -> list:
+        """The processes submitted so far; none when this profile lacks them (the runs file came from another
+        machine: the run starts again here)."""
         from aiida import orm
+        from aiida.common.exceptions import NotExistent
 
-        return [orm.load_node(uuid) for uuid in self.record.get('submitted', [])]
+        try:
+            return [orm.load_node(uuid) for uuid in self.record.get('submitted', [])]
+        except NotExistent:
+            self.record.pop('submitted', None)
+            self.record.pop('pks', None)
+            return []
 
     def advance(self, setup: dict, pool, test_set, ends) -> bool:
         """Submit the next process if the previous one finished; score the curve after the last. True when done."""

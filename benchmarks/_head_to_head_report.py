@@ -79,7 +79,7 @@ def _cell(values: list, fmt: str) -> str:
     values = [v for v in values if v is not None]
     if not values:
         return '-'
-    if len(values) == 1 or fmt == '{:.0f}':
+    if len(set(values)) == 1:
         return fmt.format(float(np.mean(values)))
     return f'{fmt.format(float(np.mean(values)))} ({fmt.format(min(values))}..{fmt.format(max(values))})'
 
