@@ -107,22 +107,11 @@ def wait_for(nodes, poll: float = 15.0):
 
 
 def force_constants(code):
-    """The phonopy force constants of the 64-atom supercell by the reference model (through the daemon): the
-    reference of A, UCE_A and of the harmonic sampling."""
-    from aiida.engine import submit
-    from ase.build import bulk
+    """The phonopy force constants of the main job's 64-atom supercell by the reference model (through the daemon):
+    the reference of A, UCE_A and of the harmonic sampling."""
+    from aiida_anharmal.cli.demo_al import harmonic_reference
 
-    from aiida_anharmal.cli.demo_al import CUI_LATTICE_CONSTANT
-    from aiida_anharmal.workflows.harmonic import HarmonicWorkChain
-
-    unit_cell = bulk('CuI', 'zincblende', a=CUI_LATTICE_CONSTANT, cubic=True)
-    builder = HarmonicWorkChain.get_builder_from_protocol(
-        code, unit_cell, engine='nequip-reference', protocol='fast', model=reference_model(),
-        overrides={'supercell_matrix': [2, 2, 2]},
-    )  # fmt: skip
-    harmonic = submit(builder)
-    wait_for([harmonic])
-    return harmonic.outputs.force_constants
+    return harmonic_reference(code, 'nequip-reference', 'fast', reference_model(), timeout=3600)
 
 
 def harmonic_data(code, harmonic, n_train: int):

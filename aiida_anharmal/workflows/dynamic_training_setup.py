@@ -37,21 +37,27 @@ def retrain_message(retrain: dict) -> str | None:
     return None
 
 
-def test_set_message(value, supercell) -> str | None:
-    """Why the ``test_set`` cannot test the fits (no forces, not the supercell, another engine's labels)."""
-    if 'test_set' not in value:
-        return None
-    from ..core.bayesian_fc import check_frame
-
-    frames = value['test_set'].frames
-    if not len(frames) or not frames.has_forces.all():
-        return '`test_set`: every frame needs forces'
+def frames_message(frames, supercell, name: str) -> str | None:
+    """Why ``frames`` (the input ``name``) are not frames of the supercell: its atoms in its order, its cell."""
     for index in range(len(frames)):
         atoms = frames.get_atoms(index, with_labels=False)
         try:
             check_frame(supercell, atoms.numbers, atoms.cell[:], index)
         except ValueError as exc:
-            return f'`test_set`: {exc}'
+            return f'`{name}`: {exc}'
+    return None
+
+
+def test_set_message(value, supercell) -> str | None:
+    """Why the ``test_set`` cannot test the fits (no forces, not the supercell, another engine's labels)."""
+    if 'test_set' not in value:
+        return None
+    frames = value['test_set'].frames
+    if not len(frames) or not frames.has_forces.all():
+        return '`test_set`: every frame needs forces'
+    message = frames_message(frames, supercell, 'test_set')
+    if message:
+        return message
     engine = value['test_set'].base.attributes.get('label_engine', None)
     label = value.get('label') or {}
     if engine and 'engine' in label and engine != label['engine'].value:
@@ -98,13 +104,7 @@ def initial_message(initial, structure: orm.StructureData, supercell) -> str | N
     if message:
         return f'`initial`: {message}'
     if mode == 'trajectory' and 'frames' in initial:
-        frames = initial['frames'].frames
-        for index in range(len(frames)):
-            atoms = frames.get_atoms(index, with_labels=False)
-            try:
-                check_frame(supercell, atoms.numbers, atoms.cell, index)
-            except ValueError as exc:
-                return f'`initial.frames`: {exc}'
+        return frames_message(initial['frames'].frames, supercell, 'initial.frames')
     return None
 
 
