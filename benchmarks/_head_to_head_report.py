@@ -131,11 +131,14 @@ def plot(state: dict, path: Path) -> Path:
         ('energy_mae_path', 'NEB path frames'),
         ('defect_energy_error', 'Frenkel-pair energy error'),
     )
+    methods = sorted({name.split(' [')[0] for name in data})  # one colour per method, a line style per scenario
+    colours = {method: f'C{k}' for k, method in enumerate(methods)}
     for (key, title), axis in zip(panels, axes):
         for name, entry in data.items():
             labels = [p['labels'] for p in entry['curve']]
             style = '--' if entry['scenario'] == 'aimd' else '-'
-            axis.plot(labels, [p[key] for p in entry['curve']], style, marker='o', label=name)
+            colour = colours[name.split(' [')[0]]
+            axis.plot(labels, [p[key] for p in entry['curve']], style, color=colour, marker='o', label=name)
         if key == 'defect_energy_error':
             axis.axhline(0.0, color='black', lw=0.8)
             axis.set(xlabel='training labels', ylabel='E_FP(potential) - E_FP(reference) (eV)', title=title)
