@@ -24,7 +24,7 @@ from ase.build import bulk
 
 from aiida_anharmal.analysis.al import status_lines
 from aiida_anharmal.analysis.neb import neb_lines
-from aiida_anharmal.core.defects import vacancy_hop
+from aiida_anharmal.core.structures.defects import vacancy_hop
 from aiida_anharmal.workflows import ActiveLearningWorkChain
 
 parser = argparse.ArgumentParser()

@@ -185,7 +185,7 @@ def cu_force_constants():
     if _CU_FORCE_CONSTANTS is None or not _CU_FORCE_CONSTANTS.is_stored:
         from ase.calculators.emt import EMT
 
-        from aiida_anharmal.core.harmonic import force_constants_with
+        from aiida_anharmal.core.phonons.harmonic import force_constants_with
         from aiida_anharmal.data.force_constants import ForceConstants
 
         phonon = force_constants_with(EMT(), bulk('Cu', 'fcc', a=3.6), [2, 2, 2])

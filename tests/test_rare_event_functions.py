@@ -149,7 +149,7 @@ def test_the_test_md_starts_from_a_harmonic_sample_at_the_temperature(aiida_prof
     """thermal_start: thermal displacements (mean square displacement growing like T), the same for the same seed."""
     from ase.calculators.emt import EMT
 
-    from aiida_anharmal.core.harmonic import force_constants_with
+    from aiida_anharmal.core.phonons.harmonic import force_constants_with
     from aiida_anharmal.data.force_constants import ForceConstants
     from aiida_anharmal.functions.initial import thermal_start
 

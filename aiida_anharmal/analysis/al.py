@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.acquisition import ACQUISITIONS
+from ..core.learning.acquisition import ACQUISITIONS
 from .plots import THRESHOLD_KEYS
 
 COLUMNS = (

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.triggers import TRIGGERS
+from ..core.md.stop_rules import TRIGGERS
 
 
 def trigger_threshold(frames) -> tuple[str, float] | None:
@@ -23,7 +23,7 @@ def trigger_threshold(frames) -> tuple[str, float] | None:
     if creator is None or 'trigger' not in creator.inputs:
         return None
     settings = creator.inputs.trigger.get_dict()
-    from ..core.md import MDSettings
+    from ..core.md.loop import MDSettings
 
     parameters = creator.inputs.parameters.get_dict() if 'parameters' in creator.inputs else {}
     temperature = parameters.get('temperature', MDSettings().temperature)  # the run's, or the MD default

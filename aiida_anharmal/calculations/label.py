@@ -8,8 +8,8 @@ from typing import ClassVar
 
 from aiida import orm
 
-from ..core.checks import DEFAULT_MIN_DISTANCE, StructureError, check_frames, check_species
-from ..core.labellers import EngineError, check_request
+from ..core.labelling.labellers import EngineError, check_request
+from ..core.structures.checks import DEFAULT_MIN_DISTANCE, StructureError, check_frames, check_species
 from ..data.ensemble import Ensemble
 from ..data.mlip_model import MLIPModel
 from ..data.training_set import TrainingSet
@@ -77,7 +77,7 @@ def check_label_inputs(label, structures, indices=None) -> str | None:
     if not hasattr(structures, 'frames'):
         from types import SimpleNamespace
 
-        from ..core.frames import Frames
+        from ..core.structures.frames import Frames
 
         structures = SimpleNamespace(frames=Frames.from_atoms(list(structures)))
     return check_label_request(

@@ -33,7 +33,7 @@ def trajectory_problem(trajectory: orm.TrajectoryData, harmonic: ForceConstants,
         return f'{n_frames} frames are too few for a lifetime fit (at least {min_frames})'
     from types import SimpleNamespace
 
-    from ..core.normal_modes import cell_problem, site_problem
+    from ..core.phonons.normal_modes import cell_problem, site_problem
 
     reference = SimpleNamespace(**{name: harmonic.get_array(name) for name in ('positions', 'cell', 'masses')})
     return cell_problem(trajectory.get_cells(), reference.cell) or site_problem(
@@ -44,7 +44,7 @@ def trajectory_problem(trajectory: orm.TrajectoryData, harmonic: ForceConstants,
 def validate_inputs(value, ctx=None):
     if 'trajectory' not in value or 'harmonic' not in value:
         return None
-    from ..core.normal_modes import MIN_FRAMES
+    from ..core.phonons.normal_modes import MIN_FRAMES
 
     parameters = value['parameters'].get_dict() if 'parameters' in value else {}
     message = unknown_keys(parameters, PARAMETER_KEYS, '`parameters`')

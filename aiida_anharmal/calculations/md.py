@@ -7,10 +7,18 @@ from typing import ClassVar
 import numpy as np
 from aiida import orm
 
-from ..core.checks import DEFAULT_MIN_DISTANCE, check_structure
-from ..core.guards import check_guard_settings, needing_harmonic, settable_rules, stop_rules
-from ..core.md import BIASES, MDSettings, check_bias_settings
-from ..core.triggers import TRIGGERS, check_trigger_settings
+from ..core.labelling.labellers import LABELLERS
+from ..core.md.biases import BIASES, check_bias_settings
+from ..core.md.loop import MDSettings
+from ..core.md.stop_rules import (
+    TRIGGERS,
+    check_guard_settings,
+    check_trigger_settings,
+    needing_harmonic,
+    settable_rules,
+    stop_rules,
+)
+from ..core.structures.checks import DEFAULT_MIN_DISTANCE, check_structure
 from ..data.bayesian_fc import BayesianFCModel
 from ..data.ensemble import Ensemble
 from ..data.force_constants import harmonic_reference
@@ -39,7 +47,7 @@ def start_atoms(value):
 def driver_message(value, atoms) -> str | None:
     """Why the ensemble, the Bayesian model or the reference engine cannot drive MD of ``atoms``, else ``None``."""
     if 'bayesian_model' in value:
-        from ..core.bayesian_fc import check_frame
+        from ..core.bayesian.model import check_frame
 
         try:
             check_frame(value['bayesian_model'].get_supercell(), atoms.numbers, atoms.cell[:])
@@ -53,7 +61,7 @@ def driver_message(value, atoms) -> str | None:
         return None
     from types import SimpleNamespace
 
-    from ..core.frames import Frames
+    from ..core.structures.frames import Frames
     from .label import check_label_request
 
     reference = value['reference']
@@ -116,7 +124,7 @@ def validate_inputs(value, ctx=None):
     if message:
         return message
     if 'harmonic' in value:
-        from ..core.harmonic import check_supercell_matches
+        from ..core.phonons.harmonic import check_supercell_matches
 
         try:
             check_supercell_matches(harmonic_reference(value['harmonic']), atoms, max_displacement=np.inf)
@@ -198,7 +206,7 @@ def add_reference_inputs(spec, required: bool = False) -> None:
         'reference.engine',
         valid_type=orm.Str,
         required=required,
-        help='`gpaw`, `emt`, `tersoff` or `nequip-reference`.',
+        help=f'A labelling engine: {", ".join(LABELLERS.keys())}.',
     )
     spec.input('reference.parameters', valid_type=orm.Dict, required=False, help='Parameters of the engine.')
     spec.input('reference.model', valid_type=MLIPModel, required=False, help='Model of `nequip-reference`.')

@@ -7,7 +7,7 @@ from typing import ClassVar
 import numpy as np
 from aiida import orm
 
-from ..core.neb import NEBSettings, check_end_points, check_images, image_steps
+from ..core.md.neb import NEBSettings, check_end_points, check_images, image_steps
 from ..data.ensemble import Ensemble
 from ..engines import neb as program
 from ..engines.runner import STATUS_FILE
@@ -65,7 +65,7 @@ def validate_inputs(value, ctx=None):
     if message:
         return message
     if 'harmonic' in value:
-        from ..core.harmonic import check_supercell_matches
+        from ..core.phonons.harmonic import check_supercell_matches
         from ..data.force_constants import harmonic_reference
 
         try:
@@ -107,7 +107,7 @@ class NEBCalculation(AnharmalCalcJob):
             'parameters',
             valid_type=orm.Dict,
             required=False,
-            help='NEB settings (aiida_anharmal.core.neb.NEBSettings): n_images, interpolation, method, climb, '
+            help='NEB settings (aiida_anharmal.core.md.neb.NEBSettings): n_images, interpolation, method, climb, '
             'spring, fmax, steps, optimizer, max_image_step, min_distance.',
         )
         spec.input('harmonic', valid_type=orm.ArrayData, required=False, help='Harmonic reference for A per image.')

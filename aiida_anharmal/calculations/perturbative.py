@@ -25,7 +25,7 @@ PARAMETER_DEFAULTS = {
 
 def parameters_problem(parameters: dict, displacement_set) -> str | None:
     """Why ``parameters`` cannot run on ``displacement_set``, else ``None``."""
-    from ..core.perturbative import FC2_SOURCES, FC_CALCULATORS
+    from ..core.phonons.perturbative import FC2_SOURCES, FC_CALCULATORS
 
     message = unknown_keys(parameters, PARAMETER_DEFAULTS, '`parameters`')
     if message:
@@ -82,7 +82,7 @@ def harmonic_problem(displacement_set, harmonic: ForceConstants) -> str | None:
 def validate_inputs(value, ctx=None):
     if not all(name in value for name in ('harmonic', 'fc3_displacements', 'labelled')):
         return None
-    from ..core.perturbative import Fc3DisplacementSet
+    from ..core.phonons.perturbative import Fc3DisplacementSet
     from ..functions.harmonic import ordered_displacement_forces
     from ..functions.perturbative import FC3_KIND
 
@@ -131,7 +131,7 @@ class PerturbativeCalculation(AnharmalCalcJob):
     def prepare_for_submission(self, folder):
         import json
 
-        from ..core.perturbative import Fc3DisplacementSet
+        from ..core.phonons.perturbative import Fc3DisplacementSet
         from ..functions.harmonic import ordered_displacement_forces
         from ..functions.perturbative import FC3_KIND
 

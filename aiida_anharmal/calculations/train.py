@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from aiida import orm
 
-from ..core.nequip_config import check_hyperparameters
+from ..core.models.nequip_config import check_hyperparameters
 from ..data.mlip_model import MLIPModel
 from ..data.training_set import TrainingSet
 from ..engines import train as program
@@ -69,7 +69,7 @@ def check_train_request(
         return f'frame indices {bad[:5]} are out of range for a training set of {n_frames} frames'
     frames = training_set.frames
     used = train + validation
-    from ..core.checks import label_problem
+    from ..core.structures.checks import label_problem
 
     problem = label_problem(frames, used)
     if problem:
@@ -135,7 +135,7 @@ class TrainCalculation(AnharmalCalcJob):
             'hyperparameters',
             valid_type=orm.Dict,
             required=False,
-            help='Model and training hyperparameters (`aiida_anharmal.core.nequip_config.DEFAULTS`).',
+            help='Model and training hyperparameters (`aiida_anharmal.core.models.nequip_config.DEFAULTS`).',
         )
         spec.input(
             'species',

@@ -6,6 +6,7 @@ import time
 
 import click
 
+from .common import reference_model
 from .setup import DEFAULT_PROFILE
 
 PROFILE_OPTION = click.option(
@@ -78,20 +79,6 @@ def demo_structures(n: int, seed: int = 0):
         atoms.positions += rng.normal(0, 0.08, atoms.positions.shape)
         structures.append(atoms)
     return structures
-
-
-def reference_model():
-    """The bundled CuI reference model as an MLIPModel node (stored once, then reused)."""
-    from aiida import orm
-
-    from ..data.mlip_model import MLIPModel
-    from ..resources import cui_reference_model_path
-
-    source = 'almomd-cui-reference (ALmoMD tutorial, MIT licence): stand-in for DFT'
-    found = orm.QueryBuilder().append(MLIPModel, filters={'attributes.source': source}).first(flat=True)
-    if found is not None:
-        return found
-    return MLIPModel.from_legacy_nequip(cui_reference_model_path(), role='reference', source=source).store()
 
 
 #: GPAW settings of the demo: small but real PBE plane-wave DFT (4-5 s per 2-atom cell on one core here).

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .computers import ensure_computer
+
 #: The programs of this package that calculation jobs run: code label -> calculation plugin.
 PROGRAMS = {
     'anharmal-label': 'anharmal.label',
@@ -23,7 +25,6 @@ PROGRAMS = {
 PREPEND_TEXT = 'export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1'
 
 DEFAULT_PROFILE = 'anharmal'
-COMPUTER_LABEL = 'localhost'
 
 
 def program_path(name: str) -> Path:
@@ -71,37 +72,6 @@ def ensure_profile(name: str, production: bool = False, echo=print) -> None:
         from .production import check_production_profile
 
         check_production_profile(profile)
-
-
-def ensure_computer(
-    label: str = COMPUTER_LABEL,
-    scheduler: str = 'core.direct',
-    description: str = 'this machine',
-    workdir: str | None = None,
-    echo=print,
-):
-    """Return the computer ``label`` on this machine (``core.local`` transport), creating it if needed."""
-    from aiida import orm
-    from aiida.common.exceptions import NotExistent
-
-    try:
-        computer = orm.load_computer(label)
-        echo(f'using computer `{label}` ({computer.transport_type}, {computer.scheduler_type})')
-    except NotExistent:
-        computer = orm.Computer(
-            label=label,
-            hostname='localhost',
-            description=description,
-            transport_type='core.local',
-            scheduler_type=scheduler,
-            workdir=workdir or str(Path.home() / '.aiida' / 'scratch' / label),
-        ).store()
-        computer.set_minimum_job_poll_interval(1.0)
-        computer.set_default_mpiprocs_per_machine(1)
-        echo(f'created computer `{label}` ({scheduler})')
-    if not computer.is_configured:
-        computer.configure(safe_interval=0.1)
-    return computer
 
 
 def ensure_codes(computer, echo=print) -> dict:

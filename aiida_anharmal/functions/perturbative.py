@@ -57,9 +57,9 @@ def fc3_displacements(harmonic: ForceConstants, parameters: orm.Dict):
 
     Outputs ``supercells``, a TrainingSet of the supercells to label (origin ``{'kind':
     'phono3py_displacement', 'displacement': k}``), and ``fc3_displacements``, a Dict of the
-    :class:`~aiida_anharmal.core.perturbative.Fc3DisplacementSet` from which fc3 is built.
+    :class:`~aiida_anharmal.core.phonons.perturbative.Fc3DisplacementSet` from which fc3 is built.
     """
-    from ..core.perturbative import make_fc3_displacements
+    from ..core.phonons.perturbative import make_fc3_displacements
 
     p = parameters.get_dict()
     message = fc3_parameters_problem(p)

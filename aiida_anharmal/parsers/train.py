@@ -56,7 +56,7 @@ class TrainParser(AnharmalParser):
         inputs = self.node.inputs
         subsample = inputs.subsample.get_dict()
         hyperparameters = inputs.hyperparameters.get_dict() if 'hyperparameters' in inputs else {}
-        from ..core.nequip_config import check_hyperparameters
+        from ..core.models.nequip_config import check_hyperparameters
 
         hp = check_hyperparameters(hyperparameters)
         parent = inputs.parent_model if 'parent_model' in inputs else None

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from ..calculations.label import check_label_inputs
 from ..calculations.md import bias_steps_message
-from ..core.acquisition import ACQUISITIONS, check_acquisition_parameters
-from ..core.checks import check_seed
-from ..core.convergence import check_convergence_parameters
-from ..core.exploration_start import check_start_parameters
+from ..core.learning.acquisition import ACQUISITIONS, check_acquisition_parameters
+from ..core.learning.convergence import check_convergence_parameters
+from ..core.learning.exploration_start import check_start_parameters
+from ..core.structures.checks import check_seed
 from ..data.training_set import TrainingSet
 from .active_learning_lifetimes import check_lifetime_inputs
 from .active_learning_neb import check_neb_inputs
@@ -23,8 +23,8 @@ from .initial import check_initial_inputs
 
 def frame_keys(training_set: TrainingSet) -> set[bytes]:
     """One key per frame, equal for frames equal up to a translation, a lattice translation of an atom or a
-    permutation of the atoms (:func:`~aiida_anharmal.core.checks.structure_fingerprint`)."""
-    from ..core.checks import structure_fingerprint
+    permutation of the atoms (:func:`~aiida_anharmal.core.structures.checks.structure_fingerprint`)."""
+    from ..core.structures.checks import structure_fingerprint
 
     frames = training_set.frames
     return {
@@ -72,9 +72,8 @@ def _finetune_message(value) -> str | None:
 
 def _exploration_message(explore) -> str | None:
     """The stop rules and bias of the exploration, refused now (its runs get their ensemble only in the loop)."""
-    from ..core.guards import check_guard_settings
-    from ..core.md import check_bias_settings
-    from ..core.triggers import check_trigger_settings
+    from ..core.md.loop import check_bias_settings
+    from ..core.md.stop_rules import check_guard_settings, check_trigger_settings
 
     checked = {}
     for name, check in (
@@ -153,7 +152,7 @@ def validate_active_learning_inputs(value, ctx=None):
         training_set, test_set = value['training_set'], value.get('test_set', value['training_set'])
         if len(test_set) < 2:
             return 'the test set needs at least two frames (its statistics need a standard deviation)'
-        from ..core.checks import label_problem
+        from ..core.structures.checks import label_problem
 
         for name, node in (('training_set', training_set), ('test_set', test_set)):
             problem = label_problem(node.frames)

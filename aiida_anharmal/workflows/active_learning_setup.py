@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from aiida import orm
 
-from ..core.acquisition import with_defaults as acquisition_defaults
-from ..core.convergence import with_defaults as convergence_defaults
+from ..core.learning.acquisition import with_defaults as acquisition_defaults
+from ..core.learning.convergence import with_defaults as convergence_defaults
 from ..data.ensemble import Ensemble
 from ..data.mlip_model import MLIPModel
 from ..data.training_set import TrainingSet

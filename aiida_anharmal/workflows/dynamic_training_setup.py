@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 from aiida import orm
 
-from ..core.bayesian_fc import check_frame
-from ..core.dynamic_convergence import make_dynamic_convergence
-from ..core.guards import check_guard_settings
-from ..core.md import MDSettings
+from ..core.bayesian.convergence import make_dynamic_convergence
+from ..core.bayesian.model import check_frame
+from ..core.md.loop import MDSettings
+from ..core.md.stop_rules import check_guard_settings
 from ..data.training_set import TrainingSet
 from ..functions.bayesian_fc import check_fit_parameters
 from ..protocols import OPEN_KEYS, namespace_inputs, recursive_merge
@@ -28,7 +28,7 @@ def nearest_neighbour_distance(atoms) -> float:
 
 
 def retrain_message(retrain: dict) -> str | None:
-    from ..core.dynamic_training import RetrainTrigger
+    from ..core.bayesian.dynamic_training import RetrainTrigger
 
     try:
         RetrainTrigger.validate(retrain)
@@ -244,7 +244,7 @@ class DynamicTrainingSetup:
 
     def settled(self) -> bool:
         """Whether beta^-1/2 has settled (the first half of the stop rule) after the fits so far."""
-        from ..core.dynamic_convergence import RefitRecord
+        from ..core.bayesian.convergence import RefitRecord
 
         rule = make_dynamic_convergence(self.inputs.convergence.get_dict())
         records = [RefitRecord(int(r['step']), int(r['n_data']), float(r['noise'])) for r in self.ctx.history]

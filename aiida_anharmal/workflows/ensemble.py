@@ -7,8 +7,8 @@ from aiida.engine import WorkChain
 
 from .. import exit_codes
 from ..calculations.train import check_train_request
-from ..core.checks import check_seed
-from ..core.splits import subsample_splits
+from ..core.structures.checks import check_seed
+from ..core.structures.splits import subsample_splits
 from ..data.ensemble import Ensemble
 from ..data.training_set import TrainingSet
 from ..functions.datasets import subsample

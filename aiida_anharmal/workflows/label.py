@@ -11,7 +11,7 @@ from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, WorkChain, 
 from .. import exit_codes
 from ..calculations.label import LabelCalculation
 from ..calculations.label import validate_inputs as validate_label_inputs
-from ..core.labellers import get_labeller
+from ..core.labelling.labellers import get_labeller
 from ..data.ensemble import Ensemble
 from ..data.mlip_model import MLIPModel
 from ..data.training_set import TrainingSet

@@ -40,7 +40,7 @@ def validate_lifetimes_inputs(value, ctx=None):
     unknown = sorted(set(analysis) - PARAMETER_KEYS)
     if unknown:
         return f'unknown `analysis` key(s) {unknown}; allowed: {sorted(PARAMETER_KEYS)}'
-    from ..core.normal_modes import MIN_FRAMES
+    from ..core.phonons.normal_modes import MIN_FRAMES
 
     needed = analysis.get('min_frames', MIN_FRAMES)
     if frames < needed:
@@ -159,7 +159,7 @@ class LifetimesWorkChain(ProtocolMixin, WorkChain):
         if not node.is_finished_ok or 'trajectory' not in node.outputs:
             return self.exit_codes.ERROR_EXPLORATION_FAILED.format(message=f'production: {describe(node)}')
         self.out('trajectory', node.outputs.trajectory)
-        from ..core.normal_modes import MIN_FRAMES
+        from ..core.phonons.normal_modes import MIN_FRAMES
 
         problem = trajectory_problem(
             node.outputs.trajectory, self.inputs.harmonic, int(self.inputs.analysis.get('min_frames', MIN_FRAMES))

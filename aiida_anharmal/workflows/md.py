@@ -11,9 +11,8 @@ from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, WorkChain, 
 from .. import exit_codes
 from ..calculations.md import MDCalculation
 from ..calculations.md import validate_inputs as validate_md_inputs
-from ..core.guards import check_guard_settings, stop_rules
-from ..core.md import check_bias_settings
-from ..core.triggers import check_trigger_settings
+from ..core.md.loop import check_bias_settings
+from ..core.md.stop_rules import check_guard_settings, check_trigger_settings, stop_rules
 from ..data.ensemble import Ensemble
 from ..protocols import ProtocolMixin, recursive_merge
 from .common import add_options_input, describe, options_message
@@ -45,7 +44,7 @@ def stop_reason(trajectory: orm.TrajectoryData) -> str:
 
 
 def run_ends(trajectories: dict, frames: dict) -> list[dict]:
-    """What the start policies (:mod:`aiida_anharmal.core.exploration_start`) know of each run: label, whether
+    """What the start policies (:mod:`aiida_anharmal.core.learning.exploration_start`) know of each run: label, whether
     it ended normally (a guard-tripped run ends on the frame that tripped it), A of its last frame, T, seed."""
     ends = []
     for label, trajectory in trajectories.items():
@@ -120,7 +119,7 @@ EXPLORATION_KINDS = ('md', 'hal')
 def runs_message(temperatures, seeds, where: str = '') -> str | None:
     """Why the runs of ``temperatures`` x ``seeds`` cannot run (none, a temperature below 1 K, a seed that is not a
     non-negative integer, a repeated seed), else ``None``."""
-    from ..core.checks import check_seed, check_temperature
+    from ..core.structures.checks import check_seed, check_temperature
 
     if not temperatures or not seeds:
         return f'`{where}temperatures` and `{where}seeds` must each hold at least one value'

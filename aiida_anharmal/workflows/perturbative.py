@@ -41,7 +41,7 @@ def validate_inputs(value, ctx=None):
         return f'unknown `analysis` key(s) {unknown}; allowed: {sorted(PARAMETER_DEFAULTS)}'
     displacements = value['displacements'].get_dict() if 'displacements' in value else {}
     if 'harmonic' in value:  # the calculation's own check, on what the displacements will be
-        from ..core.harmonic import supercell_matrix_3x3
+        from ..core.phonons.harmonic import supercell_matrix_3x3
 
         harmonic_matrix = value['harmonic'].supercell_matrix
         matrix = displacements.get('supercell_matrix')

@@ -16,7 +16,7 @@ from aiida.engine import ToContext, WorkChain
 from .. import exit_codes
 from ..calculations.evaluate import EvaluateCalculation
 from ..calculations.md import MDCalculation, add_reference_inputs
-from ..core.labellers import get_labeller
+from ..core.labelling.labellers import get_labeller
 from ..data.ensemble import Ensemble
 from ..data.mlip_model import MLIPModel
 from ..functions.validation import compare_validation, reference_frames
