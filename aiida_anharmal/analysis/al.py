@@ -105,8 +105,9 @@ def why(training_set, index: int) -> list[str]:
     k = int(mask.nonzero()[0][0])
     drawn = probabilities.get_array('drawn')[k]
     why = f'draw {drawn:.3f}' if np.isfinite(drawn) else f'no draw: {origin.get("reason", "chosen")}'
+    kind = ACQUISITIONS.get(p['kind'])
     lines.append(
-        f'  uncertainty {probabilities.get_array("uncertainty")[k]:.4f}, energy '
+        f'  {kind.label.split(" (")[0]} {kind.scale * probabilities.get_array("uncertainty")[k]:.3g} {kind.unit}, energy '
         f'{probabilities.get_array("energy")[k]:.4f} eV -> P(UCE) {probabilities.get_array("p_uncertainty")[k]:.3f}, '
         f'P(U) {probabilities.get_array("p_energy")[k]:.3f}, {why}'
     )

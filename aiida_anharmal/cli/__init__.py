@@ -6,6 +6,7 @@ import time
 
 import click
 
+from .. import __version__
 from .common import reference_model
 from .setup import DEFAULT_PROFILE
 
@@ -27,7 +28,8 @@ def _training_set(profile, identifier):
     return load_node(profile, identifier, (TrainingSet,), 'a TrainingSet')
 
 
-@click.group()
+@click.group(context_settings={'help_option_names': ['-h', '--help']})
+@click.version_option(__version__, '-V', '--version', message='aiida-anharmal %(version)s')
 def cli():
     """aiida-anharmal: active learning of MLIPs for anharmonic materials, on AiiDA."""
 
@@ -183,7 +185,7 @@ def dataset_show(profile, identifier):
     for k in range(len(frames)):
         energy = frames.energy[k]
         origin = ', '.join(f'{key}={value}' for key, value in frames.origins[k].items())
-        click.echo(f'  {k:4d} {frames.get_atoms(k).get_chemical_formula():>10s} E={energy: .6f}  {origin}')
+        click.echo(f'  {k:4d} {frames.get_atoms(k).get_chemical_formula():>10s} E={energy: .6f} eV  {origin}')
 
 
 @dataset.command('export')

@@ -8,18 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..workflows.codes import PROGRAMS as CODE_ROLES
 from .computers import ensure_computer
 
-#: The programs of this package that calculation jobs run: code label -> calculation plugin.
-PROGRAMS = {
-    'anharmal-label': 'anharmal.label',
-    'anharmal-train': 'anharmal.train',
-    'anharmal-evaluate': 'anharmal.evaluate',
-    'anharmal-md': 'anharmal.md',
-    'anharmal-neb': 'anharmal.neb',
-    'anharmal-lifetimes': 'anharmal.lifetimes',
-    'anharmal-perturbative': 'anharmal.perturbative',
-}
+#: The programs of this package that calculation jobs run: code label -> calculation plugin (the roles of
+#: :data:`aiida_anharmal.workflows.codes.PROGRAMS`).
+PROGRAMS = {program: f'anharmal.{role}' for role, program in CODE_ROLES.items()}
 
 #: Prepended to every job script: one thread per process (threaded BLAS slowed GPAW 2-10x on 2 cores).
 PREPEND_TEXT = 'export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1'

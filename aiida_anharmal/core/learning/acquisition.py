@@ -169,6 +169,8 @@ class AcquisitionKind(Strategy):
 
     uncertainty: ClassVar[str] = ''
     scale: ClassVar[float] = 1000.0
+    #: the unit of the scaled uncertainty (tables; '' for a pure number)
+    unit: ClassVar[str] = 'meV/Å'
     needs_harmonic: ClassVar[bool] = False
     order: ClassVar[str] = 'uncertainty'
     #: the frames come from where stop triggers ended runs, not from a draw (:func:`select_triggered`)
@@ -217,6 +219,7 @@ class EnergyAcquisition(AcquisitionKind):
     key = 'energy'
     uncertainty = 'uce_energy'
     label = 'UCE_U (meV)'
+    unit = 'meV'
 
 
 class AnharmonicityAcquisition(AcquisitionKind):
@@ -226,6 +229,7 @@ class AnharmonicityAcquisition(AcquisitionKind):
     uncertainty = 'uce_anharmonicity'
     label = 'UCE_A'
     scale = 1.0
+    unit = ''
     needs_harmonic = True
 
 
