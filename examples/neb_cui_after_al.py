@@ -27,7 +27,7 @@ parser = argparse.ArgumentParser()
 parser.add_argument('al_pk', type=int)
 parser.add_argument('--protocol', default='fast')
 args = parser.parse_args()
-load_profile('anharmal')
+load_profile()  # the default profile (`anharmal setup` makes `anharmal` the default if there was none)
 
 al = orm.load_node(args.al_pk)
 label = al.inputs.label

@@ -24,7 +24,7 @@ from aiida_anharmal.core.md.neb import NEBSettings, interpolate, path_profile, r
 from aiida_anharmal.core.models.uncertainty import CalculatorAsEnsemble
 from aiida_anharmal.core.structures.defects import vacancy_hop
 
-load_profile('anharmal')
+load_profile()  # the default profile (`anharmal setup` makes `anharmal` the default if there was none)
 
 
 def relaxed(atoms):

@@ -30,7 +30,7 @@ from aiida_anharmal.workflows import ActiveLearningWorkChain
 parser = argparse.ArgumentParser()
 parser.add_argument('--neb-acquire', action='store_true', help='feed the uncertain NEB images to the training set')
 args = parser.parse_args()
-load_profile('anharmal')
+load_profile()  # the default profile (`anharmal setup` makes `anharmal` the default if there was none)
 codes = {name: orm.load_code(f'anharmal-{name}@localhost') for name in ('train', 'evaluate', 'md', 'label', 'neb')}
 start = bulk('Cu', 'fcc', a=3.6, cubic=True).repeat((2, 2, 1))
 initial, final = vacancy_hop(start)

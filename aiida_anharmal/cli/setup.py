@@ -61,6 +61,10 @@ def ensure_profile(name: str, production: bool = False, echo=print) -> None:
         reset_config()
     else:
         echo(f'using the existing profile `{name}`')
+    config = get_config()
+    if config.default_profile_name is None:
+        config.set_default_profile(name)
+        config.store()
     profile = load_profile(name, allow_switch=True)
     if production:
         from .production import check_production_profile
