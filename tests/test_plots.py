@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from aiida_anharmal.analysis.plots import plot_acquisition, plot_exploration, plot_learning_curve
+from aiida_anharmal.analysis.acquisition_plot import plot_acquisition
+from aiida_anharmal.analysis.plots import plot_exploration, plot_learning_curve
 
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 

@@ -158,6 +158,9 @@ def exploration_data(selection) -> tuple[dict, dict]:
         keys = ('time', 'uce_energy', 'uce_force_max', 'anharmonicity')
         run = {key: arrays.get_array(key) for key in keys if key in names}
         run['selected'] = [frame for name, frame in selection['frames'] if name == link.link_label]
+        creator = arrays.creator
+        if creator is not None and creator.exit_status:  # a guard or trigger ended it (a failed run has no frames)
+            run['stopped'] = creator.exit_message or f'exit {creator.exit_status}'
         runs[link.link_label] = run
     p = selection.get_dict()
     kind = ACQUISITIONS.get(p['kind'])
@@ -168,7 +171,7 @@ def exploration_data(selection) -> tuple[dict, dict]:
 
 
 def acquisition_data(selection) -> dict:
-    """The keyword arguments of :func:`~aiida_anharmal.analysis.plots.plot_acquisition` for ``selection``."""
+    """The keyword arguments of :func:`~aiida_anharmal.analysis.acquisition_plot.plot_acquisition` for ``selection``."""
     import numpy as np
 
     probabilities = selection.creator.outputs.probabilities
@@ -190,7 +193,8 @@ def acquisition_data(selection) -> dict:
 
 def write_plots(node, directory) -> list[Path]:
     """The PNG files of an AL run: learning curve, and per iteration the exploration and the acquisition."""
-    from .plots import plot_acquisition, plot_exploration, plot_learning_curve  # matplotlib only when plotting
+    from .acquisition_plot import plot_acquisition  # matplotlib only when plotting
+    from .plots import plot_exploration, plot_learning_curve
 
     directory = Path(directory)
     written = []
