@@ -280,7 +280,7 @@ def plot_exploration(runs: dict[str, dict], path: str | PathLike, thresholds: di
                     'X',
                     ms=9,
                     color='black',
-                    zorder=4,
+                    zorder=2.5,  # under the red dots of the selected frames
                     label=None if stop_labelled else 'stopped by a guard or trigger',
                 )
                 stop_labelled = True
