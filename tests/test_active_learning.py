@@ -329,6 +329,12 @@ def restart_daemon_during(client, node, process_label, after=None, timeout=600):
         assert not node.is_terminated and time.monotonic() - start < timeout, f'no running {process_label} seen'
         time.sleep(0.2)
     job_id = job.get_job_id()
+    if process_label == 'MDCalculation':  # `anharmal al status` shows the running loop down to the job's step
+        from aiida_anharmal.analysis.progress import progress_lines
+
+        lines = progress_lines(node)
+        assert lines[0].startswith(f'ActiveLearningWorkChain<{node.pk}>'), lines
+        assert any(f'MDCalculation<{job.pk}>: st' in line for line in lines), lines  # 'step S of 80' or 'starting'
     stop_daemon(client)
     time.sleep(2)
     client.start_daemon()
