@@ -132,3 +132,28 @@ def test_core_subpackages_import_only_the_layers_below():
             else:
                 wrong.append(f'{module} imports {other} (outside core/)')
     assert not wrong, wrong
+
+
+#: what each folder of the AiiDA layer may import of this package (besides itself); cli/ sits on top of all
+AIIDA_LAYERS = {
+    'data': {'core', 'jsonsafe', 'ports', 'resources', 'exit_codes'},
+    'engines': {'core', 'jsonsafe', 'resources', 'exit_codes'},
+    'calculations': {'core', 'data', 'engines', 'exit_codes', 'jsonsafe', 'ports', 'resources', 'functions'},
+    'parsers': {'core', 'data', 'calculations', 'engines', 'exit_codes', 'jsonsafe', 'ports'},
+    'functions': {'core', 'data', 'exit_codes', 'jsonsafe', 'ports', 'resources'},
+}
+
+
+def test_the_aiida_layer_imports_only_downwards():
+    wrong = []
+    for module, imported in import_graph().items():
+        parts = module.split('.')
+        if len(parts) < 2 or parts[1] not in AIIDA_LAYERS:
+            continue
+        allowed = AIIDA_LAYERS[parts[1]] | {parts[1], 'aiida_anharmal'}
+        wrong += [
+            f'{module} imports {other}'
+            for other in imported
+            if other.split('.')[1:2][0:1] and other.split('.')[1] not in allowed
+        ]
+    assert not wrong, wrong

@@ -163,7 +163,7 @@ def build(workchain, codes, overrides, options=None):
     if workchain is DynamicTrainingWorkChain:
         si, matrix = bulk('Si', 'diamond', a=5.432), [[-2, 2, 2], [2, -2, 2], [2, 2, -2]]
         return workchain.get_builder_from_protocol(codes, si, matrix, 'tersoff', 'fast', overrides, options=options)
-    return workchain.get_builder_from_protocol(codes, cu, 'emt', 'fast', overrides, options=options)
+    return workchain.get_builder_from_protocol(codes, cu, 'fast', overrides, engine='emt', options=options)
 
 
 @pytest.fixture

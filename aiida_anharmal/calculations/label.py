@@ -15,6 +15,7 @@ from ..data.mlip_model import MLIPModel
 from ..data.training_set import TrainingSet
 from ..engines import label as program
 from ..engines.runner import STATUS_FILE
+from ..ports import dict_input
 from .base import AnharmalCalcJob, unknown_keys
 
 #: Keys accepted in the ``settings`` input.
@@ -83,8 +84,8 @@ def check_label_inputs(label, structures, indices=None) -> str | None:
     return check_label_request(
         structures,
         label['engine'].value,
-        label['parameters'].get_dict() if 'parameters' in label else {},
-        label['settings'].get_dict() if 'settings' in label else {},
+        dict_input(label, 'parameters'),
+        dict_input(label, 'settings'),
         label.get('model'),
         indices,
         label.get('ensemble'),
@@ -155,8 +156,8 @@ class LabelCalculation(AnharmalCalcJob):
     def prepare_for_submission(self, folder):
         structures = self.inputs.structures
         indices = self.inputs.indices.get_list() if 'indices' in self.inputs else list(range(len(structures)))
-        settings = self.inputs.settings.get_dict() if 'settings' in self.inputs else {}
-        parameters = self.inputs.parameters.get_dict() if 'parameters' in self.inputs else {}
+        settings = dict_input(self.inputs, 'settings')
+        parameters = dict_input(self.inputs, 'parameters')
         engine = self.inputs.engine.value
         _, properties = check_request(engine, parameters, settings.get('properties'))
 

@@ -11,6 +11,7 @@ from ..data.force_constants import ForceConstants
 from ..data.training_set import TrainingSet
 from ..engines import perturbative as program
 from ..engines.runner import STATUS_FILE
+from ..ports import dict_input
 from .base import AnharmalCalcJob, unknown_keys
 
 #: Keys of ``parameters``, with their defaults.
@@ -87,7 +88,7 @@ def validate_inputs(value, ctx=None):
     from ..functions.perturbative import FC3_KIND
 
     displacement_set = Fc3DisplacementSet.from_dict(value['fc3_displacements'].get_dict())
-    parameters = value['parameters'].get_dict() if 'parameters' in value else {}
+    parameters = dict_input(value, 'parameters')
     message = parameters_problem(parameters, displacement_set) or harmonic_problem(displacement_set, value['harmonic'])
     if message:
         return message
@@ -137,7 +138,7 @@ class PerturbativeCalculation(AnharmalCalcJob):
 
         parameters = {
             **PARAMETER_DEFAULTS,
-            **(self.inputs.parameters.get_dict() if 'parameters' in self.inputs else {}),
+            **(dict_input(self.inputs, 'parameters')),
         }
         self.write_config(folder, parameters)
         text = self.inputs.harmonic.get_phonopy_yaml_text()

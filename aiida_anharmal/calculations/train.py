@@ -12,6 +12,7 @@ from ..data.mlip_model import MLIPModel
 from ..data.training_set import TrainingSet
 from ..engines import train as program
 from ..engines.runner import STATUS_FILE
+from ..ports import dict_input
 from .base import AnharmalCalcJob, unknown_keys
 
 #: Keys accepted in the ``settings`` input.
@@ -96,11 +97,11 @@ def validate_inputs(value, ctx=None):
     return check_train_request(
         value['training_set'],
         value['subsample'].get_dict(),
-        value['hyperparameters'].get_dict() if 'hyperparameters' in value else {},
+        dict_input(value, 'hyperparameters'),
         value['seed'].value if 'seed' in value else 0,
         value['species'].get_list() if 'species' in value else None,
         value.get('parent_model'),
-        value['settings'].get_dict() if 'settings' in value else {},
+        dict_input(value, 'settings'),
     )
 
 
@@ -168,8 +169,8 @@ class TrainCalculation(AnharmalCalcJob):
             if 'species' in self.inputs
             else sorted(set(frames.subset(train + validation).species))
         )
-        settings = self.inputs.settings.get_dict() if 'settings' in self.inputs else {}
-        hyperparameters = self.inputs.hyperparameters.get_dict() if 'hyperparameters' in self.inputs else {}
+        settings = dict_input(self.inputs, 'settings')
+        hyperparameters = dict_input(self.inputs, 'hyperparameters')
         # the training time: the recipe's own budget (hyperparameter), never beyond the job's (80 % of the walltime)
         budgets = [b for b in (hyperparameters.get('max_seconds'), self.time_budget(settings.get('max_seconds'))) if b]
         if budgets:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from aiida import orm
 from aiida.engine import calcfunction
 
 from ..data.training_set import TrainingSet
+from ..jsonsafe import finite_or_none
 
 
 @calcfunction
@@ -38,18 +37,6 @@ def calibrate(labelled: TrainingSet, **runs):
     per_atom = np.array(uce_atoms) if len(uce_atoms) == len(predicted) else None
     result = calibration(np.array(predicted), np.array(true), np.array(uce_max), per_atom)
     return orm.Dict(finite_or_none(result))
-
-
-def finite_or_none(value):
-    """JSON has no NaN: a NaN or infinite float (in dicts and lists too) is stored as None (e.g. undefined
-    correlations of too few frames)."""
-    if isinstance(value, dict):
-        return {k: finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [finite_or_none(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def summary_row(iteration: int, nodes: dict) -> dict:

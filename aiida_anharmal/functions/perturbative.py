@@ -41,9 +41,12 @@ def fc3_parameters_problem(parameters: dict) -> str | None:
     if p['n_random'] is not None and p['cutoff_pair_distance'] is not None:
         return 'give `cutoff_pair_distance` (pairs of displaced atoms) or `n_random` (random supercells), not both'
     if p['supercell_matrix'] is not None:
-        from ..workflows.harmonic import check_supercell_matrix
+        from ..core.phonons.phonopy_io import check_supercell_matrix
 
-        return check_supercell_matrix(p['supercell_matrix'])
+        try:
+            check_supercell_matrix(p['supercell_matrix'])
+        except ValueError as error:
+            return str(error)
     return None
 
 

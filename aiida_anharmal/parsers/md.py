@@ -16,7 +16,7 @@ from aiida import orm
 
 from ..core.md.files import read_frames
 from ..engines import md as program
-from ..functions.convergence import finite_or_none
+from ..jsonsafe import finite_or_none
 from .base import AnharmalParser
 
 

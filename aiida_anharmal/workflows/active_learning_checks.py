@@ -14,6 +14,7 @@ from ..core.learning.convergence import check_convergence_parameters
 from ..core.learning.exploration_start import check_start_parameters
 from ..core.structures.checks import check_seed
 from ..data.training_set import TrainingSet
+from ..ports import dict_input
 from .active_learning_lifetimes import check_lifetime_inputs
 from .active_learning_neb import check_neb_inputs
 from .active_learning_test_set import check_test_set_inputs
@@ -61,7 +62,7 @@ def _finetune_message(value) -> str | None:
     missing = sorted({member_label(k, s) for k in range(n_sub) for s in seeds} - set(members))
     if missing:
         return f'the initial ensemble has no member(s) {missing} to fine-tune from (it has {sorted(members)})'
-    hyperparameters = ensemble['hyperparameters'].get_dict() if 'hyperparameters' in ensemble else {}
+    hyperparameters = dict_input(ensemble, 'hyperparameters')
     for label, member in sorted(members.items()):
         species = ensemble['species'].get_list() if 'species' in ensemble else member.species
         message = check_parent_model(member, hyperparameters, species)
@@ -86,7 +87,7 @@ def _exploration_message(explore) -> str | None:
                 checked[name] = check(explore[name].get_dict())
             except ValueError as exc:
                 return f'bad `explore.{name}`: {exc}'
-    parameters = explore['parameters'].get_dict() if 'parameters' in explore else {}
+    parameters = dict_input(explore, 'parameters')
     if 'temperatures' in explore or 'seeds' in explore:
         from .md import runs_message
 
@@ -100,9 +101,9 @@ def _exploration_message(explore) -> str | None:
 def _strategy_message(value) -> str | None:
     """The acquisition, convergence, start and exploration strategies refused, with what they need."""
     try:
-        acquisition = check_acquisition_parameters(value['acquisition'].get_dict() if 'acquisition' in value else {})
-        check_convergence_parameters(value['convergence'].get_dict() if 'convergence' in value else {})
-        check_start_parameters(value['start'].get_dict() if 'start' in value else {})
+        acquisition = check_acquisition_parameters(dict_input(value, 'acquisition'))
+        check_convergence_parameters(dict_input(value, 'convergence'))
+        check_start_parameters(dict_input(value, 'start'))
     except ValueError as exc:
         return str(exc)
     kind = ACQUISITIONS.get(acquisition['kind'])
@@ -117,7 +118,7 @@ def _strategy_message(value) -> str | None:
             f'acquisition kind `{kind.key}` labels the frames where a stop trigger ended a run: give '
             '`explore.trigger` (exploration `hal` of the builder sets it)'
         )
-    trigger = explore['trigger'].get_dict() if 'trigger' in explore else {}
+    trigger = dict_input(explore, 'trigger')
     exponent = trigger.get('exponent', 0.0) if trigger.get('kind') == 'uncertainty' else None
     if exponent is not None and trigger.get('s') is not None and exponent != acquisition['uncertainty_exponent']:
         return (

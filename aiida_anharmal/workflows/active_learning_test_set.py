@@ -22,6 +22,7 @@ from ..core.md.loop import MDSettings
 from ..core.registry import check_number
 from ..functions.initial import thermal_start
 from ..functions.validation import reference_frames
+from ..ports import dict_input
 from .common import describe, engine_reference
 from .md import MDBaseWorkChain
 
@@ -194,7 +195,7 @@ def check_test_set_inputs(value) -> str | None:
     initial = value.get('initial') or {}
     n_test = None
     if 'mode' in initial:
-        parameters = initial['parameters'].get_dict() if 'parameters' in initial else {}
+        parameters = dict_input(initial, 'parameters')
         from ..functions.initial import MODES
 
         n_test = parameters.get('n_test', MODES.get(initial['mode'].value, {}).get('n_test'))

@@ -13,6 +13,7 @@ from ..data.ensemble import Ensemble
 from ..data.training_set import TrainingSet
 from ..functions.datasets import subsample
 from ..functions.ensembles import assemble_ensemble
+from ..ports import dict_input
 from ..protocols import ProtocolMixin, recursive_merge
 from .common import add_options_input, describe, options_message
 from .train import TrainBaseWorkChain
@@ -63,11 +64,11 @@ def validate_ensemble_inputs(value, ctx=None):
             message = check_train_request(
                 training_set,
                 {'train': train, 'validation': validation},
-                value['hyperparameters'].get_dict() if 'hyperparameters' in value else {},
+                dict_input(value, 'hyperparameters'),
                 seed,
                 value['species'].get_list() if 'species' in value else None,
                 parent_members.get(member_label(k, seed)),
-                value['settings'].get_dict() if 'settings' in value else {},
+                dict_input(value, 'settings'),
             )
             if message:
                 return message

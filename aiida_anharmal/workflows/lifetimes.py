@@ -19,6 +19,7 @@ from ..calculations.md import add_reference_inputs
 from ..data.ensemble import Ensemble
 from ..data.force_constants import ForceConstants
 from ..data.mlip_model import MLIPModel
+from ..ports import dict_input
 from ..protocols import ProtocolMixin, recursive_merge
 from .common import add_options_input, describe, options_message, set_reference
 from .md import MDBaseWorkChain
@@ -34,9 +35,9 @@ def validate_lifetimes_inputs(value, ctx=None):
         parameters = value[key].get_dict() if key in value else {}
         if parameters.get('dynamics', expected) != expected:
             return f'`{key}` must be {expected} dynamics, not {parameters["dynamics"]}'
-    production = value['production'].get_dict() if 'production' in value else {}
+    production = dict_input(value, 'production')
     frames = production.get('steps', 0) // max(production.get('save_stride', 1), 1)
-    analysis = value['analysis'].get_dict() if 'analysis' in value else {}
+    analysis = dict_input(value, 'analysis')
     unknown = sorted(set(analysis) - PARAMETER_KEYS)
     if unknown:
         return f'unknown `analysis` key(s) {unknown}; allowed: {sorted(PARAMETER_KEYS)}'

@@ -14,6 +14,7 @@ from ..calculations.md import validate_inputs as validate_md_inputs
 from ..core.md.loop import check_bias_settings
 from ..core.md.stop_rules import check_guard_settings, check_trigger_settings, stop_rules
 from ..data.ensemble import Ensemble
+from ..ports import dict_input
 from ..protocols import ProtocolMixin, recursive_merge
 from .common import add_options_input, describe, options_message
 
@@ -151,7 +152,7 @@ def validate_exploration_inputs(value, ctx=None):
     message = runs_message(temperatures, seeds)
     if message:
         return message
-    parameters = value['parameters'].get_dict() if 'parameters' in value else {}
+    parameters = dict_input(value, 'parameters')
     md = {
         'ensemble': value['ensemble'],
         'structure': value['structure'],
@@ -254,7 +255,7 @@ class ExplorationWorkChain(ProtocolMixin, WorkChain):
         return f'T{temperature_label(temperature)}_seed{seed}'
 
     def run_md(self):
-        parameters = self.inputs.parameters.get_dict() if 'parameters' in self.inputs else {}
+        parameters = dict_input(self.inputs, 'parameters')
         self.ctx.runs = []
         for temperature, seed in itertools.product(self.inputs.temperatures.get_list(), self.inputs.seeds.get_list()):
             label = self.run_label(temperature, seed)

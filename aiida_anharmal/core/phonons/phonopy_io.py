@@ -149,3 +149,23 @@ def load_phonopy_yaml(source: str | Path | io.IOBase, symprec: float = 1e-5) -> 
     if data.force_constants is not None:
         phonon.force_constants = data.force_constants
     return phonon
+
+
+def check_supercell_matrix(matrix) -> None:
+    """Raise :class:`ValueError` unless ``matrix`` is 3 integers or a 3x3 integer matrix with a positive determinant."""
+    try:
+        array = np.array(matrix, dtype=object)
+    except Exception:  # noqa: BLE001 - ragged input
+        array = None
+    if array is None or array.shape not in ((3,), (3, 3)):
+        raise ValueError(f'`supercell_matrix` must be 3 integers or a 3x3 integer matrix, not {matrix!r}')
+    if not all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in array.flat):
+        raise ValueError(f'`supercell_matrix` must hold integers only, not {matrix!r}')
+    square = np.diag(array.astype(int)) if array.shape == (3,) else array.astype(int)
+    det = round(np.linalg.det(square))
+    if det == 0:
+        raise ValueError(f'`supercell_matrix` {square.tolist()} is singular (determinant 0)')
+    if det < 0:
+        raise ValueError(
+            f'`supercell_matrix` {square.tolist()} has a negative determinant ({det}); phonopy needs a positive one'
+        )
