@@ -106,12 +106,17 @@ def ensure_codes(computer, echo=print) -> dict:
 
 def ensure_daemon(profile_name: str, workers: int = 1, echo=print) -> None:
     """Start the daemon of the profile if it is not running."""
-    from aiida.engine.daemon.client import get_daemon_client
+    from aiida.engine.daemon.client import DaemonException, get_daemon_client
 
     client = get_daemon_client(profile_name)
     if client.is_daemon_running:
-        echo('the daemon is running')
-        return
+        try:
+            client.get_status(timeout=10)
+            echo('the daemon is running')
+            return
+        except DaemonException as error:  # a PID file of a daemon that died (a reboot, a killed session)
+            echo(f'the daemon does not answer ({type(error).__name__}): starting it again')
+            client.stop_daemon(wait=True)
     os.environ.setdefault('OMP_NUM_THREADS', '1')
     client.start_daemon(number_workers=workers)
     echo(f'started the daemon with {workers} worker(s)')
