@@ -6,7 +6,8 @@
 * ``None``: every code from the computer ``localhost``;
 * one code (of any program of this package): the others from the same computer, by the same labels;
 * a dict ``{role: code}`` (roles ``label``, ``train``, ``evaluate``, ``md``, ``neb``, ``lifetimes``,
-  ``perturbative``): these, and the missing ones from the computer of the first given code (or ``localhost``).
+  ``perturbative``): these, and the missing ones from the computer of the first given code (or ``localhost``);
+  a role given as ``None`` is not looked for.
 
 A role that is needed and found nowhere is refused with what to do about it.
 """
@@ -61,16 +62,17 @@ def resolve_codes(code=None, required=(), optional=()) -> dict:
         unknown = sorted(set(code) - set(PROGRAMS))
         if unknown:
             raise ValueError(f'unknown code role(s) {unknown}; known: {", ".join(PROGRAMS)}')
-        wrong = sorted(role for role, value in code.items() if not isinstance(value, orm.AbstractCode))
+        wrong = sorted(role for role, value in code.items() if not isinstance(value, (orm.AbstractCode, type(None))))
         if wrong:
             raise ValueError(f'the code(s) of {wrong} are not AiiDA codes')
-        given = dict(code)
+        given = {role: value for role, value in code.items() if value is not None}
     else:
         raise ValueError(f'`code` must be None, an AiiDA code or a dict of codes by role, not {type(code).__name__}')
     computer = next((c.computer.label for c in given.values()), DEFAULT_COMPUTER)
     codes = dict(given)
+    left_out = {role for role, value in code.items() if value is None} if isinstance(code, dict) else set()
     for role in (*required, *optional):
-        if role not in codes:
+        if role not in codes and role not in left_out:  # a role given as None is not looked for
             found = find_code(role, computer)
             if found is not None:
                 codes[role] = found
