@@ -161,7 +161,7 @@ def test_bad_input_is_refused_before_any_job(train_code, evaluate_code, md_code,
     assert hal.explore.bias.get_dict() == {'kind': 'hal', 'tau': None, 'tau_r': 0.1, 'tau_hist': 20}
     from aiida_anharmal.workflows.active_learning_checks import validate_active_learning_inputs
 
-    assert validate_active_learning_inputs(hal._inputs(prune=True)) is None
+    assert validate_active_learning_inputs(hal._inputs(prune=True), ActiveLearningWorkChain.spec().inputs) is None
     with pytest.raises(ValueError, match="`exploration` must be one of \\('md', 'hal'\\)"):
         builder(exploration='metadynamics')
     other = labelled(frames[:8], engine='nequip-reference')

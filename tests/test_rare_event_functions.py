@@ -140,9 +140,10 @@ def test_bad_rare_event_inputs_are_refused_before_any_job(train_code, evaluate_c
             'acquisition': {'uncertainty_exponent': 0.5},
         }
     )
+    from aiida_anharmal.workflows import ActiveLearningWorkChain
     from aiida_anharmal.workflows.active_learning_checks import validate_active_learning_inputs
 
-    assert validate_active_learning_inputs(matched._inputs(prune=True)) is None
+    assert validate_active_learning_inputs(matched._inputs(prune=True), ActiveLearningWorkChain.spec().inputs) is None
 
 
 def test_the_test_md_starts_from_a_harmonic_sample_at_the_temperature(aiida_profile):

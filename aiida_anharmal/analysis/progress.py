@@ -97,8 +97,11 @@ def workchain_line(node) -> str:
     finished = sum(1 for child in called if child.is_terminated)
     line = f'{node.process_label}<{node.pk}>'
     if node.process_label == 'EnsembleWorkChain':
-        n_sub = node.inputs.n_sub.value if 'n_sub' in node.inputs else 3
-        seeds = node.inputs.seeds.get_list() if 'seeds' in node.inputs else [0, 1]
+        from ..ports import input_value
+        from ..workflows.ensemble import EnsembleWorkChain
+
+        n_sub = input_value(node.inputs, 'n_sub', EnsembleWorkChain)
+        seeds = input_value(node.inputs, 'seeds', EnsembleWorkChain)
         members = [c for c in called if c.process_label == 'TrainBaseWorkChain']
         done = sum(1 for c in members if c.is_terminated)
         return f'{line}: training, {done} of {n_sub * len(seeds)} members done'

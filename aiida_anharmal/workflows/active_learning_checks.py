@@ -14,7 +14,7 @@ from ..core.learning.convergence import check_convergence_parameters
 from ..core.learning.exploration_start import check_start_parameters
 from ..core.structures.checks import check_seed
 from ..data.training_set import TrainingSet
-from ..ports import dict_input
+from ..ports import dict_input, input_value
 from .active_learning_lifetimes import check_lifetime_inputs
 from .active_learning_neb import check_neb_inputs
 from .active_learning_test_set import check_test_set_inputs
@@ -145,7 +145,7 @@ def validate_active_learning_inputs(value, ctx=None):
     if 'max_iterations' in value and value['max_iterations'].value < 1:
         return f'`max_iterations` must be at least 1, not {value["max_iterations"].value}'
     try:
-        check_seed('seed', value['seed'].value if 'seed' in value else 0)
+        check_seed('seed', input_value(value, 'seed', ctx))
     except ValueError as exc:
         return str(exc)
     species = set(value['structure'].get_ase().get_chemical_symbols())
