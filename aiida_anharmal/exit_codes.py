@@ -2,7 +2,7 @@
 
 Calculations (3xx) say how a program ended; workchains (4xx) say which stage of a workflow
 failed. A process declares the codes it can end with by label (:func:`declare`); MD stop
-rules bring their own codes from :mod:`aiida_anharmal.core.guards` (guards 320-329, stop
+rules bring their own codes from :mod:`aiida_anharmal.core.md.stop_rules` (guards 320-329, stop
 triggers 340-349). The docs table (``docs/source/exit_codes.rst``) lists them all and a test
 keeps it equal to this module. AiiDA's own codes keep their meaning and are never reused: 1xx
 (scheduler and engine), and 301, 302, 401, 402 of ``BaseRestartWorkChain`` (sub-process excepted,
@@ -84,7 +84,7 @@ STRATEGY_RANGES = ((320, 329, 'MD guards'), (340, 349, 'MD stop triggers'))
 
 def stop_rule_codes() -> tuple[Code, ...]:
     """The codes of the registered MD guards and stop triggers."""
-    from .core.guards import stop_rules
+    from .core.md.stop_rules import stop_rules
 
     return tuple(Code(rule.exit_status, rule.exit_label, rule.message) for rule in stop_rules())
 

@@ -21,14 +21,14 @@ LATTICE = 6.06
 
 
 def reference_calculator():
-    from aiida_anharmal.core.labellers import get_labeller
+    from aiida_anharmal.core.labelling.labellers import get_labeller
     from aiida_anharmal.resources import cui_reference_model_path
 
     return get_labeller('nequip-reference').make_calculator({}, model_path=cui_reference_model_path())
 
 
 def labelled(frames, calculator):
-    from aiida_anharmal.core.frames import Frames
+    from aiida_anharmal.core.structures.frames import Frames
 
     for atoms in frames:
         atoms.calc = calculator
@@ -43,10 +43,10 @@ def make_data(n_harmonic: int = 30, seed: int = 0) -> dict:
     """Harmonic samples and reference-MD frames, labelled by the reference model."""
     from ase.build import bulk
 
-    from aiida_anharmal.core.harmonic import force_constants_from_forces, harmonic_reference, make_displacements
-    from aiida_anharmal.core.md import MDSettings, read_frames, run_md
-    from aiida_anharmal.core.sampling import harmonic_samples
-    from aiida_anharmal.core.uncertainty import CalculatorAsEnsemble
+    from aiida_anharmal.core.md.loop import MDSettings, read_frames, run_md
+    from aiida_anharmal.core.models.uncertainty import CalculatorAsEnsemble
+    from aiida_anharmal.core.phonons.harmonic import force_constants_from_forces, harmonic_reference, make_displacements
+    from aiida_anharmal.core.structures.sampling import harmonic_samples
 
     calculator = reference_calculator()
     displacements = make_displacements(bulk('CuI', 'zincblende', a=LATTICE, cubic=True), [2, 2, 2])
@@ -71,8 +71,8 @@ def cached_data() -> dict:
     reference MD (energy, forces), and the harmonic reference arrays."""
     from ase import Atoms
 
-    from aiida_anharmal.core.anharmonicity import HarmonicReference
-    from aiida_anharmal.core.frames import Frames
+    from aiida_anharmal.core.phonons.anharmonicity import HarmonicReference
+    from aiida_anharmal.core.structures.frames import Frames
 
     if not CACHE.exists():
         data = make_data()

@@ -90,7 +90,7 @@ def codes() -> dict:
 
 
 def reference_model():
-    from aiida_anharmal.cli import reference_model as model
+    from aiida_anharmal.cli.common import reference_model as model
 
     return model()
 
@@ -271,7 +271,7 @@ def loop_points(node) -> list:
 def curve(points, test_set, ends, offset: float) -> list[dict]:
     """The learning curve of ``points`` (ensemble, labels, minutes) on the rare-event test set; ``offset``: the
     minutes of the shared initial ensemble, added to every point."""
-    from aiida_anharmal.core.rare_event_set import curve_point
+    from aiida_anharmal.core.learning.rare_event_set import curve_point
 
     return [curve_point(predictor(e), test_set, ends, labels, minutes + offset) for e, labels, minutes in points]
 

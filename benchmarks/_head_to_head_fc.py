@@ -85,7 +85,7 @@ def fc_curve(node, setup: dict, test_set, ends) -> list[dict]:
     from _cui_data import reference_calculator
     from _head_to_head import site_order
 
-    from aiida_anharmal.core.rare_event_set import PARTS, labelled_copy, part_errors, parts_of
+    from aiida_anharmal.core.learning.rare_event_set import PARTS, labelled_copy, part_errors, parts_of
 
     ideal = setup['structure'].get_ase()
     order = site_order(ends[0], ideal)

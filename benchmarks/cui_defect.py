@@ -1,7 +1,7 @@
 """Ground truth of the NEB validation: the Cu Frenkel pair of CuI with the reference model, and its own NEB.
 
 The bundled CuI reference model (stand-in for DFT, as in the main job) relaxes the pristine
-64-atom supercell and the Frenkel pair of :func:`aiida_anharmal.core.defects.cui_frenkel_pair`
+64-atom supercell and the Frenkel pair of :func:`aiida_anharmal.core.structures.defects.cui_frenkel_pair`
 (the Cu at the origin on the tetrahedral site (1/2, 0, 0) a), checks that the relaxed defect is
 a local minimum (rattle by 0.05 A, relax again), and runs its own climbing-image NEB from the
 crystal to the defect. Prints and writes ``benchmarks/results/cui_defect_<tag>.md``::
@@ -25,7 +25,7 @@ from _cui_data import LATTICE, RESULTS, reference_calculator
 
 
 def relax_defect(calculator, fmax: float) -> dict:
-    from aiida_anharmal.core.defects import check_minimum, cui_frenkel_pair, neighbour_shell, relax
+    from aiida_anharmal.core.structures.defects import check_minimum, cui_frenkel_pair, neighbour_shell, relax
 
     pristine, defect = cui_frenkel_pair(LATTICE)
     start = time.monotonic()
@@ -49,8 +49,8 @@ def relax_defect(calculator, fmax: float) -> dict:
 
 
 def reference_neb(calculator, crystal, defect, images: int, fmax: float, steps: int) -> dict:
-    from aiida_anharmal.core.neb import NEBSettings, interpolate, path_profile, run_neb
-    from aiida_anharmal.core.uncertainty import CalculatorAsEnsemble
+    from aiida_anharmal.core.md.neb import NEBSettings, interpolate, path_profile, run_neb
+    from aiida_anharmal.core.models.uncertainty import CalculatorAsEnsemble
 
     settings = NEBSettings(n_images=images, fmax=fmax, steps=steps)
     start = time.monotonic()

@@ -3,7 +3,7 @@
 ``reach``: from one iteration's ensemble of a finished main job (default: the last), each exploration
 option runs Langevin MD (or HAL) from the ideal crystal, per seed, until the first frame with a Cu atom
 in the basin of an empty tetrahedral site coordinated by I (the Frenkel pair;
-``aiida_anharmal.core.defects.cui_frenkel_basin``), capped at ``--steps``. The same run records where
+``aiida_anharmal.core.structures.defects.cui_frenkel_basin``), capped at ``--steps``. The same run records where
 the loop's ``uncertainty`` trigger (UCE_F^max above mu + s sigma of that iteration's test set for
 ``--patience`` steps) would have stopped it. Prints per option the steps (and seconds) to the basin
 and to the trigger; writes ``results/cui_rare_event_reach_<tag>.{json,md}``::
@@ -54,7 +54,7 @@ class BasinStop:
         self.pristine, self.lattice_constant = pristine, lattice_constant
 
     def check(self, atoms, prediction) -> str | None:
-        from aiida_anharmal.core.defects import cui_frenkel_basin
+        from aiida_anharmal.core.structures.defects import cui_frenkel_basin
 
         found = cui_frenkel_basin(atoms, self.pristine, self.lattice_constant)
         return f'Cu {found[0][0]} in an interstitial basin' if found else None
@@ -72,8 +72,8 @@ def first_trigger(uce, threshold: float, patience: int) -> int | None:
 
 def reach_run(setting: dict, calculator, option: str, seed: int, steps: int, patience: int) -> dict:
     """One run of ``option`` until the basin or the cap: its steps and seconds to the basin and to the trigger."""
-    from aiida_anharmal.core.guards import build_stop_rules
-    from aiida_anharmal.core.md import MDSettings, build_bias, read_frames, run_md
+    from aiida_anharmal.core.md.loop import MDSettings, build_bias, read_frames, run_md
+    from aiida_anharmal.core.md.stop_rules import build_stop_rules
 
     temperature, bias = OPTIONS[option]
     parameters = {**setting['parameters'], 'steps': steps, 'save_stride': 1, 'seed': seed}

@@ -74,7 +74,7 @@ def cui():
 
 
 def ground_truth(system: str):
-    from aiida_anharmal.core.labellers import get_labeller
+    from aiida_anharmal.core.labelling.labellers import get_labeller
 
     if system == 'si':
         return get_labeller('tersoff').make_calculator({})
@@ -114,7 +114,7 @@ def test_frames(ideal, args) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def initial_model(primitive, ideal, args):
-    from aiida_anharmal.core.bayesian_fc import BayesianForceConstantModel
+    from aiida_anharmal.core.bayesian.model import BayesianForceConstantModel
 
     with contextlib.redirect_stdout(io.StringIO()):
         model = BayesianForceConstantModel(primitive, args.cutoffs, ideal)
@@ -130,8 +130,8 @@ def initial_model(primitive, ideal, args):
 
 
 def evaluate(model, frames) -> dict:
-    """:func:`~aiida_anharmal.core.dynamic_convergence.force_errors` under the names of the result table."""
-    from aiida_anharmal.core.dynamic_convergence import force_errors
+    """:func:`~aiida_anharmal.core.bayesian.convergence.force_errors` under the names of the result table."""
+    from aiida_anharmal.core.bayesian.convergence import force_errors
 
     result = force_errors(model, frames)
     return {
@@ -157,9 +157,9 @@ def learning_curve(model, test, sizes=(1, 2, 3, 5, 10, 20, 50, 100, 200, 500)) -
 
 
 def run_rule(rule: dict, primitive, ideal, test, args) -> tuple[dict, dict]:
-    from aiida_anharmal.core.dynamic_convergence import NoisePlateau, RefitRecord, skewness, z_scores
-    from aiida_anharmal.core.dynamic_training import BayesianPotential, dynamic_training
-    from aiida_anharmal.core.md import MDSettings, read_frames
+    from aiida_anharmal.core.bayesian.convergence import NoisePlateau, RefitRecord, skewness, z_scores
+    from aiida_anharmal.core.bayesian.dynamic_training import BayesianPotential, dynamic_training
+    from aiida_anharmal.core.md.loop import MDSettings, read_frames
 
     model = initial_model(primitive, ideal, args)
     initial = RefitRecord(0, model.fit_result.n_structures, model.fit_result.noise)

@@ -6,7 +6,7 @@ Variants, timed side by side in one run (same models, same structure):
 * ``single_all``  the same, torch on all cores ('single, all cores')
 * ``loop``        N separate ``NequIPCalculator`` objects called one after the other, each building
                   its own neighbour list (torch on 1 thread)                        -> (b)
-* ``ens_w<W>``    ``aiida_anharmal.core.ensemble.EnsembleCalculator(models, workers=W)``: one
+* ``ens_w<W>``    ``aiida_anharmal.core.models.ensemble.EnsembleCalculator(models, workers=W)``: one
                   neighbour list, W members at a time in threads (torch on 1 thread per member) -> (c)
 
 Every timed call does ``calc.reset()`` then energy + forces, so each call recomputes everything
@@ -116,7 +116,7 @@ def build_models(config: dict, n_members: int, device: str) -> list:
 
 
 def load_models(paths: list[str], device: str) -> list:
-    from aiida_anharmal.core.ensemble import load_member
+    from aiida_anharmal.core.models.ensemble import load_member
 
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
@@ -153,7 +153,7 @@ def make_variants(models: list, type_names: list, r_max: float, args, n_cores: i
     from nequip.integrations.ase import NequIPCalculator
     from nequip.integrations.utils import basic_transforms
 
-    from aiida_anharmal.core.ensemble import EnsembleCalculator
+    from aiida_anharmal.core.models.ensemble import EnsembleCalculator
 
     def nequip_calc(model):
         transforms = basic_transforms(model.metadata, r_max, type_names, {s: s for s in type_names})
@@ -180,7 +180,7 @@ def make_variants(models: list, type_names: list, r_max: float, args, n_cores: i
 
 
 def run_config(label: str, model_info: dict, models: list, repeat: int, args, n_cores: int, sync) -> dict:
-    from aiida_anharmal.core.ensemble import model_species_and_cutoff
+    from aiida_anharmal.core.models.ensemble import model_species_and_cutoff
 
     type_names, r_max = model_species_and_cutoff(models[0])
     atoms = make_structure(repeat, args.seed)
@@ -332,7 +332,7 @@ def main(argv=None) -> int:
     import torch
     from nequip.utils.global_state import set_global_state
 
-    from aiida_anharmal.core.ensemble import available_cores
+    from aiida_anharmal.core.models.ensemble import available_cores
 
     set_global_state()
     torch.set_num_threads(1)

@@ -41,7 +41,7 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from aiida_anharmal.core.frames import Frames
+from aiida_anharmal.core.structures.frames import Frames
 
 RESULTS = Path(__file__).parent / 'results'
 
@@ -86,7 +86,7 @@ def train(folder: Path, frames, train, validation, seed, parent=None) -> Path:
 
 
 def force_mae(model: Path, frames) -> float:
-    from aiida_anharmal.core.ensemble import EnsembleCalculator
+    from aiida_anharmal.core.models.ensemble import EnsembleCalculator
 
     calculator = EnsembleCalculator.from_files([model], workers=1)
     errors = []

@@ -35,7 +35,7 @@ RESULTS = Path(__file__).parent / 'results'
 
 def iteration_inputs(node, iteration: int | None) -> dict:
     """The ensemble, threshold, start and MD settings of one iteration of an AL run."""
-    from aiida_anharmal.core.acquisition import check_acquisition_parameters
+    from aiida_anharmal.core.learning.acquisition import check_acquisition_parameters
 
     names = sorted(node.outputs.iterations)
     name = names[-1] if iteration is None else f'iter_{iteration:02d}'
@@ -57,8 +57,8 @@ def iteration_inputs(node, iteration: int | None) -> dict:
 
 def steps_to_uncertain(setting: dict, calculator, seed: int, steps: int, bias: dict | None) -> dict:
     """One run until the first frame above the threshold (or the cap); its step, why it stopped, its time."""
-    from aiida_anharmal.core.guards import build_stop_rules
-    from aiida_anharmal.core.md import MDSettings, build_bias, read_frames, run_md
+    from aiida_anharmal.core.md.loop import MDSettings, build_bias, read_frames, run_md
+    from aiida_anharmal.core.md.stop_rules import build_stop_rules
     from aiida_anharmal.data.force_constants import harmonic_reference
 
     parameters = {**setting['parameters'], 'steps': steps, 'save_stride': 1, 'seed': seed}

@@ -3,7 +3,7 @@
 EMT Cu, the conventional cell 4 x 4 x 4 (256 atoms, 64 q-points of the fcc primitive cell, 768
 modes); frames of random displacements (0.05 A) and velocities, since the cost does not depend on
 the physics. Times the three stages (commensurate modes; projection on them; autocorrelations
-and fits of every mode, :func:`aiida_anharmal.core.lifetimes.lifetime_table`) and reports the peak
+and fits of every mode, :func:`aiida_anharmal.core.phonons.lifetimes.lifetime_table`) and reports the peak
 resident memory of the process. The goal: within 60 s and 4 GB on 2 cores, memory and
 time linear in the frames (``--frames`` at two sizes shows it). Prints and writes
 ``benchmarks/results/lifetimes_<tag>.md``::
@@ -33,14 +33,14 @@ def cu_phonon(repeat: int):
     from ase.build import bulk
     from ase.calculators.emt import EMT
 
-    from aiida_anharmal.core.harmonic import force_constants_with
+    from aiida_anharmal.core.phonons.harmonic import force_constants_with
 
     return force_constants_with(EMT(), bulk('Cu', 'fcc', a=3.6, cubic=True), [repeat] * 3)
 
 
 def run(frames: int, phonon) -> dict:
-    from aiida_anharmal.core.lifetimes import lifetime_table
-    from aiida_anharmal.core.normal_modes import commensurate_modes, project
+    from aiida_anharmal.core.phonons.lifetimes import lifetime_table
+    from aiida_anharmal.core.phonons.normal_modes import commensurate_modes, project
 
     start = time.perf_counter()
     modes = commensurate_modes(phonon)

@@ -1,4 +1,4 @@
-"""MD throughput: steps per second of ``aiida_anharmal.core.md.run_md``, 6-member ensemble vs one model.
+"""MD throughput: steps per second of ``aiida_anharmal.core.md.loop.run_md``, 6-member ensemble vs one model.
 
 Same run, same machine, CuI zincblende with 64 and 216 atoms, Langevin 300 K, 2 fs. Reports where
 the time of a step goes: graph (type mapping + neighbour list, built once per step for all
@@ -30,8 +30,8 @@ RESULTS = Path(__file__).parent / 'results'
 
 
 def run_one(models, repeat: int, steps: int, stride: int, workers: int | None) -> dict:
-    from aiida_anharmal.core.ensemble import EnsembleCalculator
-    from aiida_anharmal.core.md import MDSettings, run_md
+    from aiida_anharmal.core.md.loop import MDSettings, run_md
+    from aiida_anharmal.core.models.ensemble import EnsembleCalculator
 
     calc = EnsembleCalculator(models, workers=workers)
     atoms = make_structure(repeat, seed=1)

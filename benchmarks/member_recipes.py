@@ -109,7 +109,7 @@ def score(model: str, frames) -> dict:
 
 
 def _score(model: str, frames) -> dict:
-    from aiida_anharmal.core.ensemble import EnsembleCalculator
+    from aiida_anharmal.core.models.ensemble import EnsembleCalculator
 
     calculator = EnsembleCalculator.from_files([model], workers=1)
     force, energy = [], []
@@ -123,9 +123,9 @@ def _score(model: str, frames) -> dict:
 
 def md_cost(model: str, supercell, steps: int = 20) -> float:
     """ms per MD step of a 6-member ensemble (the member six times: the same cost) on ``supercell``."""
-    from aiida_anharmal.core.ensemble import EnsembleCalculator
-    from aiida_anharmal.core.guards import build_stop_rules
-    from aiida_anharmal.core.md import MDSettings, run_md
+    from aiida_anharmal.core.md.loop import MDSettings, run_md
+    from aiida_anharmal.core.md.stop_rules import build_stop_rules
+    from aiida_anharmal.core.models.ensemble import EnsembleCalculator
 
     calculator = EnsembleCalculator.from_files([model] * 6)
     settings = MDSettings(temperature=300.0, timestep=5.0, steps=steps, save_stride=steps, friction=0.00295)
@@ -177,7 +177,7 @@ def run_finetune(data, work: Path, rows: list[dict], sizes, budget: float, recip
 
     ``caps``: epoch caps of the fine-tuning (``finetune_max_epochs``; None: the recipe's own ``max_epochs``).
     """
-    from aiida_anharmal.core.frames import Frames
+    from aiida_anharmal.core.structures.frames import Frames
 
     enlarged = Frames.concatenate([data['harmonic'].subset(range(20)), data['md'].subset(range(10))])
     train_idx, val_idx = [*range(16), *range(20, 28)], [16, 17, 18, 19, 28, 29]

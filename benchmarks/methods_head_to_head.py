@@ -2,7 +2,7 @@
 
 ``test-set``: the rare-event test set, labelled by the bundled CuI reference model (the ground truth of
 the main job) and written once to ``benchmarks/data/cui_rare_event_test_set.extxyz`` (origins as
-``origin_*`` columns; :mod:`aiida_anharmal.core.rare_event_set`):
+``origin_*`` columns; :mod:`aiida_anharmal.core.learning.rare_event_set`):
 
 * ``thermal``: the reference model's Langevin MD of the 64-atom crystal at 300 K (seed 11; neither the
   loop's test MD, seed 1, nor its validation MD, seed 0), a frame every 50 fs after 250 fs;
@@ -23,7 +23,7 @@ random draws are disjoint slices of it (``_head_to_head.pool_slices``).
 aiMD random, HAL, the temperature ladder, the Bayesian force-constant model) from each scenario's shared start
 (``harmonic``: 20 harmonic samples, the main job's start; ``aimd``: 20 aiMD frames), each seed a run through the
 daemon of the profile ``anharmal setup`` made; every finished run is scored on the test set (a learning curve
-of :data:`~aiida_anharmal.core.rare_event_set.CURVE_KEYS`) and written to
+of :data:`~aiida_anharmal.core.learning.rare_event_set.CURVE_KEYS`) and written to
 ``benchmarks/results/methods_head_to_head_<tag>_runs.json``; rerun the same command to resume (runs with a curve
 are skipped, submitted ones awaited; on another machine the missing ones are submitted again from a new shared
 start). After each run: ``methods_head_to_head_<tag>.{json,md,png}`` (``_head_to_head_report``)::
@@ -57,9 +57,9 @@ def make_test_set(args) -> int:
     from cui_defect import reference_neb, relax_defect
     from member_recipes import machine
 
-    from aiida_anharmal.core.defects import cui_frenkel_basin, cui_frenkel_pair
-    from aiida_anharmal.core.frames import Frames
-    from aiida_anharmal.core.rare_event_set import labelled_copy, md_part, parts_of, path_part
+    from aiida_anharmal.core.learning.rare_event_set import labelled_copy, md_part, parts_of, path_part
+    from aiida_anharmal.core.structures.defects import cui_frenkel_basin, cui_frenkel_pair
+    from aiida_anharmal.core.structures.frames import Frames
 
     calculator = reference_calculator()
     seconds = {}
@@ -110,7 +110,7 @@ def make_pool(args) -> int:
     take their yardstick, the aiMD initial data and the aiMD random draws from disjoint slices of it."""
     from ase.io import read
 
-    from aiida_anharmal.core.rare_event_set import md_frames
+    from aiida_anharmal.core.learning.rare_event_set import md_frames
 
     crystal = read(ENDS, index=0)
     calculator = reference_calculator()
@@ -156,7 +156,7 @@ def run(args) -> int:
     from ase.io import read
 
     from aiida_anharmal.cli.setup import DEFAULT_PROFILE
-    from aiida_anharmal.core.frames import Frames
+    from aiida_anharmal.core.structures.frames import Frames
 
     profile = load_profile(args.profile or DEFAULT_PROFILE, allow_switch=True)
     if not get_daemon_client(profile.name).is_daemon_running:

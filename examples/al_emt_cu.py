@@ -20,7 +20,7 @@ from ase.build import bulk
 from aiida_anharmal.analysis.al import status_lines, why
 from aiida_anharmal.workflows import ActiveLearningWorkChain
 
-load_profile('anharmal')
+load_profile()  # the default profile (`anharmal setup` makes `anharmal` the default if there was none)
 codes = {name: orm.load_code(f'anharmal-{name}@localhost') for name in ('train', 'evaluate', 'md', 'label')}
 start = bulk('Cu', 'fcc', a=3.6, cubic=True).repeat((2, 2, 1))
 

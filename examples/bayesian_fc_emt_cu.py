@@ -14,8 +14,8 @@ import numpy as np
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
-from aiida_anharmal.core.bayesian_fc import BayesianForceConstantModel
-from aiida_anharmal.core.dynamic_convergence import force_errors
+from aiida_anharmal.core.bayesian.convergence import force_errors
+from aiida_anharmal.core.bayesian.model import BayesianForceConstantModel
 
 primitive, ideal = bulk('Cu', 'fcc', a=3.6), bulk('Cu', 'fcc', a=3.6, cubic=True).repeat(2)
 rng = np.random.default_rng(0)

@@ -21,7 +21,7 @@ from aiida.engine import submit
 from ase.build import bulk
 
 from aiida_anharmal.analysis.dynamic import status_lines, write_plots
-from aiida_anharmal.core.labellers import get_labeller
+from aiida_anharmal.core.labelling.labellers import get_labeller
 from aiida_anharmal.data import TrainingSet
 from aiida_anharmal.workflows import DynamicTrainingWorkChain
 

@@ -20,7 +20,7 @@ from aiida_anharmal.calculations import EvaluateCalculation
 from aiida_anharmal.data import TrainingSet
 from aiida_anharmal.workflows.ensemble import EnsembleWorkChain
 
-load_profile('anharmal')
+load_profile()  # the default profile (`anharmal setup` makes `anharmal` the default if there was none)
 
 
 def emt_frames(n, seed):

@@ -20,7 +20,7 @@ from ase.build import bulk
 from aiida_anharmal.data import Ensemble
 from aiida_anharmal.workflows import ExplorationWorkChain, HarmonicWorkChain
 
-load_profile('anharmal')
+load_profile()  # the default profile (`anharmal setup` makes `anharmal` the default if there was none)
 
 
 def wait(node):

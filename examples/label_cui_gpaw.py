@@ -12,7 +12,7 @@ from ase.build import bulk
 from aiida_anharmal.data import TrainingSet
 from aiida_anharmal.workflows import LabelWorkChain
 
-load_profile('anharmal')
+load_profile()  # the default profile (`anharmal setup` makes `anharmal` the default if there was none)
 
 structures = []
 for seed in range(4):

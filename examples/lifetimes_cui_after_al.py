@@ -26,7 +26,7 @@ parser.add_argument('al_pk', type=int)
 parser.add_argument('--sources', nargs='+', default=['reference', 'initial', 'final'])
 parser.add_argument('--nve-ps', type=float, default=4.0)
 args = parser.parse_args()
-load_profile('anharmal')
+load_profile()  # the default profile (`anharmal setup` makes `anharmal` the default if there was none)
 
 al = orm.load_node(args.al_pk)
 iterations = al.outputs.iterations

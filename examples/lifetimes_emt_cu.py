@@ -5,11 +5,11 @@
 It computes EMT Cu's harmonic force constants with phonopy (the fcc primitive cell in a 3 x 3 x 3
 supercell: 27 atoms, 27 q-points, 78 optical and acoustic modes besides the three translations),
 equilibrates 5 ps with Langevin dynamics, runs ``--ps`` of NVE (velocity Verlet, 4 fs, a frame every
-20 fs), projects the frames on the harmonic modes (:mod:`aiida_anharmal.core.normal_modes`) and
+20 fs), projects the frames on the harmonic modes (:mod:`aiida_anharmal.core.phonons.normal_modes`) and
 fits the lifetime of every mode from its energy autocorrelation
-(:mod:`aiida_anharmal.core.lifetimes`). It prints the lifetimes per frequency band, the fraction of
+(:mod:`aiida_anharmal.core.phonons.lifetimes`). It prints the lifetimes per frequency band, the fraction of
 modes below the Ioffe-Regel limit (tau < 1/nu) and a DHO cross-check, and draws tau^-1 against the
-frequency with the Ioffe-Regel line. The perturbative route (:mod:`aiida_anharmal.core.perturbative`)
+frequency with the Ioffe-Regel line. The perturbative route (:mod:`aiida_anharmal.core.phonons.perturbative`)
 labels phono3py's displaced supercells of the same reference with EMT and gives the RTA lifetimes
 on the q-points of the MD (a 3 x 3 x 3 mesh) and on an 11 x 11 x 11 mesh, side by side. No AiiDA
 profile is needed (the workchains: ``examples/lifetimes_workflow_emt_cu.py``); about two minutes.
@@ -25,10 +25,10 @@ from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 from ase.md.verlet import VelocityVerlet
 
-from aiida_anharmal.core.harmonic import force_constants_with
-from aiida_anharmal.core.lifetimes import OK, ioffe_regel_fraction, lifetime_table
-from aiida_anharmal.core.normal_modes import commensurate_modes, project
-from aiida_anharmal.core.phonopy_io import phonopy_to_ase
+from aiida_anharmal.core.phonons.harmonic import force_constants_with
+from aiida_anharmal.core.phonons.lifetimes import OK, ioffe_regel_fraction, lifetime_table
+from aiida_anharmal.core.phonons.normal_modes import commensurate_modes, project
+from aiida_anharmal.core.phonons.phonopy_io import phonopy_to_ase
 
 
 def harmonic_cu(repeat: int = 3):
@@ -56,7 +56,7 @@ def nve_frames(phonon, temperature: float, picoseconds: float, seed: int = 0):
 
 def perturbative(phonon, mesh, temperature: float):
     """RTA lifetimes from EMT's third-order force constants on the harmonic reference's supercell."""
-    from aiida_anharmal.core.perturbative import make_fc3_displacements, perturbative_lifetimes
+    from aiida_anharmal.core.phonons.perturbative import make_fc3_displacements, perturbative_lifetimes
 
     displacements = make_fc3_displacements(phonon)
     forces = []
@@ -68,7 +68,7 @@ def perturbative(phonon, mesh, temperature: float):
 
 
 def print_perturbative(table, mesh, n_supercells):
-    from aiida_anharmal.core.lifetimes import mode_summary
+    from aiida_anharmal.core.phonons.lifetimes import mode_summary
 
     summary = mode_summary(table['frequency'], table['tau'], table['flag'], table['weight'])
     bands = ', '.join(f'{band} THz {row["median_tau"]:.2f}' for band, row in summary['bands'].items())

@@ -18,7 +18,7 @@ from aiida.engine import submit
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
-from aiida_anharmal.core.harmonic import force_constants_with
+from aiida_anharmal.core.phonons.harmonic import force_constants_with
 from aiida_anharmal.data.force_constants import ForceConstants
 from aiida_anharmal.workflows import LifetimesWorkChain
 

@@ -5,7 +5,7 @@ Run the main job first (`bash scripts/main.sh`), then
     python examples/neb_cui_after_al.py AL_PK [--protocol fast]
 
 It builds the pristine 64-atom supercell and its Cu Frenkel pair (the Cu at the origin on the
-tetrahedral site (1/2, 0, 0) a, `aiida_anharmal.core.defects.cui_frenkel_pair`), and submits one
+tetrahedral site (1/2, 0, 0) a, `aiida_anharmal.core.structures.defects.cui_frenkel_pair`), and submits one
 NEBWorkChain per iteration ensemble of the AL run (end points relaxed with each ensemble); the
 first also runs the reference model's own NEB. It prints per iteration the barrier of the
 ensemble's path, the reference model's energies on the same images and the largest UCE_F^max,
@@ -20,14 +20,14 @@ from aiida import load_profile, orm
 from aiida.engine import submit
 
 from aiida_anharmal.cli.demo_al import CUI_LATTICE_CONSTANT
-from aiida_anharmal.core.defects import cui_frenkel_pair
+from aiida_anharmal.core.structures.defects import cui_frenkel_pair
 from aiida_anharmal.workflows import NEBWorkChain
 
 parser = argparse.ArgumentParser()
 parser.add_argument('al_pk', type=int)
 parser.add_argument('--protocol', default='fast')
 args = parser.parse_args()
-load_profile('anharmal')
+load_profile()  # the default profile (`anharmal setup` makes `anharmal` the default if there was none)
 
 al = orm.load_node(args.al_pk)
 label = al.inputs.label

@@ -6,7 +6,7 @@ Run `anharmal setup` first, then
 
 It relaxes the two end points of a vacancy hop in a 2x2x2 Cu supercell (31 atoms) with EMT, runs
 the climbing-image NEB (improved tangent, 3 images) once in this Python process with
-``aiida_anharmal.core.neb`` and once as an ``NEBCalculation`` driven by EMT as the `reference`
+``aiida_anharmal.core.md.neb`` and once as an ``NEBCalculation`` driven by EMT as the `reference`
 engine, and prints both barriers (they agree to 1 meV) and the per-image energies. Give an
 ensemble instead of the reference engine (``ensemble=...``) and the same calculation reports
 UCE_U and UCE_F^max for every image.
@@ -20,11 +20,11 @@ from ase.calculators.emt import EMT
 from ase.optimize import BFGS
 
 from aiida_anharmal.calculations import NEBCalculation
-from aiida_anharmal.core.defects import vacancy_hop
-from aiida_anharmal.core.neb import NEBSettings, interpolate, path_profile, run_neb
-from aiida_anharmal.core.uncertainty import CalculatorAsEnsemble
+from aiida_anharmal.core.md.neb import NEBSettings, interpolate, path_profile, run_neb
+from aiida_anharmal.core.models.uncertainty import CalculatorAsEnsemble
+from aiida_anharmal.core.structures.defects import vacancy_hop
 
-load_profile('anharmal')
+load_profile()  # the default profile (`anharmal setup` makes `anharmal` the default if there was none)
 
 
 def relaxed(atoms):

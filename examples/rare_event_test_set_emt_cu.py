@@ -14,10 +14,16 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.calculators.morse import MorsePotential
 
-from aiida_anharmal.core.defects import relax, vacancy_hop
-from aiida_anharmal.core.frames import Frames
-from aiida_anharmal.core.neb import NEBSettings, interpolate, run_neb
-from aiida_anharmal.core.rare_event_set import check_independent, defect_energy_error, md_part, part_errors, path_part
+from aiida_anharmal.core.learning.rare_event_set import (
+    check_independent,
+    defect_energy_error,
+    md_part,
+    part_errors,
+    path_part,
+)
+from aiida_anharmal.core.md.neb import NEBSettings, interpolate, run_neb
+from aiida_anharmal.core.structures.defects import relax, vacancy_hop
+from aiida_anharmal.core.structures.frames import Frames
 
 crystal = bulk('Cu', 'fcc', a=3.6, cubic=True).repeat((2, 2, 1))
 initial, final = vacancy_hop(crystal)

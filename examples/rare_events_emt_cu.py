@@ -24,13 +24,13 @@ from ase.build import bulk
 
 from aiida_anharmal.analysis.al import status_lines
 from aiida_anharmal.analysis.neb import neb_lines
-from aiida_anharmal.core.defects import vacancy_hop
+from aiida_anharmal.core.structures.defects import vacancy_hop
 from aiida_anharmal.workflows import ActiveLearningWorkChain
 
 parser = argparse.ArgumentParser()
 parser.add_argument('--neb-acquire', action='store_true', help='feed the uncertain NEB images to the training set')
 args = parser.parse_args()
-load_profile('anharmal')
+load_profile()  # the default profile (`anharmal setup` makes `anharmal` the default if there was none)
 codes = {name: orm.load_code(f'anharmal-{name}@localhost') for name in ('train', 'evaluate', 'md', 'label', 'neb')}
 start = bulk('Cu', 'fcc', a=3.6, cubic=True).repeat((2, 2, 1))
 initial, final = vacancy_hop(start)

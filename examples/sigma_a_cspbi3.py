@@ -7,7 +7,7 @@ from pathlib import Path
 
 import h5py
 
-from aiida_anharmal.core.anharmonicity import HarmonicReference
+from aiida_anharmal.core.phonons.anharmonicity import HarmonicReference
 
 path = Path(__file__).parents[1] / 'tests' / 'data' / 'fhi_vibes_cspbi3_trajectory.nc'
 with h5py.File(path, 'r') as f:

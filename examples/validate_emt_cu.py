@@ -22,7 +22,7 @@ from aiida_anharmal.analysis.validation import validation_lines
 from aiida_anharmal.data import Ensemble
 from aiida_anharmal.workflows import HarmonicWorkChain, ValidationMDWorkChain
 
-load_profile('anharmal')
+load_profile()  # the default profile (`anharmal setup` makes `anharmal` the default if there was none)
 
 
 def wait(node):

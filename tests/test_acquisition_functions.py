@@ -5,7 +5,7 @@ import pytest
 from aiida import orm
 from ase.build import bulk
 
-from aiida_anharmal.core.acquisition import EnergyProbability, UncertaintyProbability, select
+from aiida_anharmal.core.learning.acquisition import EnergyProbability, UncertaintyProbability, select
 from aiida_anharmal.functions import acquire, selected_structures
 
 STATS = {
@@ -160,7 +160,7 @@ def test_each_run_is_judged_at_its_own_temperature():
     """With the loop's temperatures: P(U) of the 600 K run against the test set's energy statistics carried to
     600 K, P(UCE) against its uncertainty statistics times sqrt(2) (uncertainty_exponent 1/2); the selection records
     both per run, and each run's temperature for the stopping rule."""
-    from aiida_anharmal.core.acquisition import PerRunProbability, energy_statistics_at
+    from aiida_anharmal.core.learning.acquisition import PerRunProbability, energy_statistics_at
 
     (f1, _), (f2, _) = run_outputs(40, 1), run_outputs(40, 2)
     temperatures = orm.Dict({'test_set': 300.0, 'n_atoms': 4, 'runs': {'T300_seed0': 300.0, 'T600_seed0': 600.0}})

@@ -64,8 +64,27 @@ def test_builder_from_protocol(train_code, evaluate_code, md_code, label_code):
     # without a training set the protocol's initial data are made: random displacements here
     made = ActiveLearningWorkChain.get_builder_from_protocol(codes, frames[0], engine='emt', protocol='fast')
     assert made.initial.mode.value == 'random' and made.initial.parameters['n_train'] == 20
-    with pytest.raises(ValueError, match='codes missing'):
-        ActiveLearningWorkChain.get_builder_from_protocol({'train': train_code}, frames[0])
+    # the codes of `anharmal setup` are found: by default, from the computer of one code, or fill a dict
+    for code in (None, train_code, {'train': train_code}):
+        found = ActiveLearningWorkChain.get_builder_from_protocol(code, frames[0], engine='emt', protocol='fast')
+        assert found.ensemble.code.pk == train_code.pk and found.label.code.pk == label_code.pk
+        assert found.evaluate_code.pk == evaluate_code.pk and found.explore.code.pk == md_code.pk
+    elsewhere = orm.Computer('nowhere', 'localhost', transport_type='core.local', scheduler_type='core.direct').store()
+    lonely = orm.InstalledCode(
+        label='anharmal-train',
+        computer=elsewhere,
+        filepath_executable='/bin/true',
+        default_calc_job_plugin='anharmal.train',
+    ).store()
+    with pytest.raises(ValueError, match=r"codes missing for \['evaluate', 'md', 'label'\].*anharmal setup"):
+        ActiveLearningWorkChain.get_builder_from_protocol(lonely, frames[0])
+    alien = orm.InstalledCode(
+        label='pw', computer=elsewhere, filepath_executable='/bin/true', default_calc_job_plugin='core.arithmetic.add'
+    ).store()
+    with pytest.raises(ValueError, match='not a program of aiida-anharmal'):
+        ActiveLearningWorkChain.get_builder_from_protocol(alien, frames[0])
+    with pytest.raises(ValueError, match='`structure` is needed'):
+        ActiveLearningWorkChain.get_builder_from_protocol(protocol='fast')
     with pytest.raises(ValueError, match='both `training_set` and `test_set`'):
         ActiveLearningWorkChain.get_builder_from_protocol(
             codes, frames[0], protocol='fast', training_set=TrainingSet.from_ase(frames)
@@ -142,7 +161,7 @@ def test_bad_input_is_refused_before_any_job(train_code, evaluate_code, md_code,
     assert hal.explore.bias.get_dict() == {'kind': 'hal', 'tau': None, 'tau_r': 0.1, 'tau_hist': 20}
     from aiida_anharmal.workflows.active_learning_checks import validate_active_learning_inputs
 
-    assert validate_active_learning_inputs(hal._inputs(prune=True)) is None
+    assert validate_active_learning_inputs(hal._inputs(prune=True), ActiveLearningWorkChain.spec().inputs) is None
     with pytest.raises(ValueError, match="`exploration` must be one of \\('md', 'hal'\\)"):
         builder(exploration='metadynamics')
     other = labelled(frames[:8], engine='nequip-reference')
@@ -310,6 +329,12 @@ def restart_daemon_during(client, node, process_label, after=None, timeout=600):
         assert not node.is_terminated and time.monotonic() - start < timeout, f'no running {process_label} seen'
         time.sleep(0.2)
     job_id = job.get_job_id()
+    if process_label == 'MDCalculation':  # `anharmal al status` shows the running loop down to the job's step
+        from aiida_anharmal.analysis.progress import progress_lines
+
+        lines = progress_lines(node)
+        assert lines[0].startswith(f'ActiveLearningWorkChain<{node.pk}>'), lines
+        assert any(f'MDCalculation<{job.pk}>: st' in line for line in lines), lines  # 'step S of 80' or 'starting'
     stop_daemon(client)
     time.sleep(2)
     client.start_daemon()

@@ -20,7 +20,7 @@ def harmonic():
     from ase.build import bulk
     from ase.calculators.emt import EMT
 
-    from aiida_anharmal.core.harmonic import force_constants_with
+    from aiida_anharmal.core.phonons.harmonic import force_constants_with
 
     return ForceConstants.from_phonopy(force_constants_with(EMT(), bulk('Cu', 'fcc', a=3.6, cubic=True), [2, 2, 1]))
 

@@ -205,7 +205,7 @@ def test_a_model_node_of_a_file_that_is_not_a_model_is_refused(tmp_path):
 )
 def test_unknown_gpaw_keywords_and_functionals_are_refused_before_the_job(parameters, match):
     pytest.importorskip('gpaw')
-    from aiida_anharmal.core.labellers import EngineError, check_request
+    from aiida_anharmal.core.labelling.labellers import EngineError, check_request
 
     with pytest.raises(EngineError, match=match):
         check_request('gpaw', parameters, None)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from aiida_anharmal import __version__
 from aiida_anharmal.cli import cli
 from aiida_anharmal.cli.setup import ensure_codes
 from aiida_anharmal.data import TrainingSet
@@ -53,6 +54,15 @@ def test_dataset_export_and_import(tmp_path, aiida_profile):
     assert attributes.get('label_description') == 'ASE EMT, a toy' and imported.origins[2]['frame'] == 2
     result = runner.invoke(cli, ['dataset', 'show', '-p', aiida_profile.name, str(node.pk)])
     assert 'frame=2' in result.output
+
+
+def test_version_and_short_help():
+    runner = CliRunner()
+    version = runner.invoke(cli, ['--version'])
+    assert version.exit_code == 0 and version.output.strip() == f'aiida-anharmal {__version__}'
+    for command in ([], ['al'], ['al', 'status'], ['dataset', 'show']):
+        result = runner.invoke(cli, [*command, '-h'])
+        assert result.exit_code == 0 and result.output.startswith('Usage: '), (command, result.output)
 
 
 def test_plugins_listed_by_verdi():

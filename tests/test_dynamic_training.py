@@ -156,8 +156,8 @@ def test_a_test_set_of_other_atoms_or_another_engine_is_refused(codes):
 
 def test_md_of_a_bayesian_model_takes_a_bias_only_with_a_posterior_committee(tmp_path):
     from aiida_anharmal.calculations.md import validate_inputs
-    from aiida_anharmal.core.bayesian_fc import BayesianForceConstantModel
-    from aiida_anharmal.core.labellers import get_labeller
+    from aiida_anharmal.core.bayesian.model import BayesianForceConstantModel
+    from aiida_anharmal.core.labelling.labellers import get_labeller
     from aiida_anharmal.data import BayesianFCModel
 
     primitive = bulk('Si', 'diamond', a=5.432)

@@ -9,7 +9,7 @@ from aiida.common.links import LinkType
 
 from aiida_anharmal.calculations.evaluate import EvaluateCalculation
 from aiida_anharmal.calculations.train import TrainCalculation
-from aiida_anharmal.core.ensemble import EnsembleCalculator, load_member
+from aiida_anharmal.core.models.ensemble import EnsembleCalculator, load_member
 from aiida_anharmal.data import Ensemble, MLIPModel, TrainingSet
 from aiida_anharmal.workflows.ensemble import EnsembleWorkChain
 

@@ -55,7 +55,7 @@ def test_the_docs_table_lists_every_declared_code():
 
 
 def test_stop_rules_stay_in_their_ranges():
-    from aiida_anharmal.core.guards import GUARDS, TRIGGERS
+    from aiida_anharmal.core.md.stop_rules import GUARDS, TRIGGERS
 
     (first, last, _), (tfirst, tlast, _) = exit_codes.STRATEGY_RANGES
     assert all(first <= g.exit_status <= last for g in GUARDS)

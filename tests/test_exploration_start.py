@@ -5,7 +5,7 @@ from aiida import orm
 from aiida.common.links import LinkType
 from ase.build import bulk
 
-from aiida_anharmal.core.exploration_start import ContinueRun, RunEnd
+from aiida_anharmal.core.learning.exploration_start import ContinueRun, RunEnd
 from aiida_anharmal.workflows.md import ended_normally, run_ends, run_order
 
 

@@ -10,7 +10,7 @@ from aiida import orm
 from ase.build import bulk
 
 from aiida_anharmal.calculations.md import MDCalculation
-from aiida_anharmal.core.guards import GUARDS, Guard, build_stop_rules
+from aiida_anharmal.core.md.stop_rules import GUARDS, Guard, build_stop_rules
 from aiida_anharmal.workflows.md import stopped_by_rule
 
 from .parsers.test_parsers import FIXTURES, parse_case, placeholder_ensemble

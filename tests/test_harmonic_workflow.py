@@ -8,10 +8,10 @@ from aiida import orm
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
-from aiida_anharmal.core.harmonic import force_constants_from_forces, phonopy_object
-from aiida_anharmal.core.harmonic import make_displacements as core_make_displacements
-from aiida_anharmal.core.phonon_spectra import frequencies_at, gamma_frequencies
-from aiida_anharmal.core.phonopy_io import force_constants_to_matrix, load_phonopy_yaml, save_phonopy_yaml
+from aiida_anharmal.core.phonons.harmonic import force_constants_from_forces, phonopy_object
+from aiida_anharmal.core.phonons.harmonic import make_displacements as core_make_displacements
+from aiida_anharmal.core.phonons.phonopy_io import force_constants_to_matrix, load_phonopy_yaml, save_phonopy_yaml
+from aiida_anharmal.core.phonons.spectra import frequencies_at, gamma_frequencies
 from aiida_anharmal.data import ForceConstants, TrainingSet
 from aiida_anharmal.functions import build_force_constants, make_displacements
 from aiida_anharmal.workflows.harmonic import HarmonicWorkChain, check_supercell_matrix, diagonal_supercell
@@ -96,7 +96,7 @@ def test_import_of_compact_force_constants(direct, tmp_path):
 def test_import_refuses_files_without_force_constants_or_in_other_units(direct, tmp_path):
     from phonopy import Phonopy
 
-    from aiida_anharmal.core.phonopy_io import ase_to_phonopy
+    from aiida_anharmal.core.phonons.phonopy_io import ase_to_phonopy
 
     _, _, phonon = direct
     with pytest.raises(ValueError, match='holds no force constants'):

@@ -7,8 +7,8 @@ from aiida.common.links import LinkType
 from aiida.engine import run_get_node
 
 from aiida_anharmal.calculations import LifetimeCalculation
-from aiida_anharmal.core.lifetimes import lifetime_table
-from aiida_anharmal.core.normal_modes import commensurate_modes, project
+from aiida_anharmal.core.phonons.lifetimes import lifetime_table
+from aiida_anharmal.core.phonons.normal_modes import commensurate_modes, project
 from aiida_anharmal.data.force_constants import ForceConstants
 
 from .core.test_lifetimes import cu_phonon, synthetic_trajectory  # noqa: F401 (a fixture)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from aiida import orm
 
-from aiida_anharmal.core.normal_modes import ENERGY_UNIT
+from aiida_anharmal.core.phonons.normal_modes import ENERGY_UNIT
 from aiida_anharmal.data.force_constants import ForceConstants
 from aiida_anharmal.workflows.lifetimes import LifetimesWorkChain
 

@@ -8,7 +8,7 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 
 from aiida_anharmal.calculations.md import MDCalculation
-from aiida_anharmal.core import harmonic as core_harmonic
+from aiida_anharmal.core.phonons import harmonic as core_harmonic
 from aiida_anharmal.data import TrainingSet
 from aiida_anharmal.workflows.ensemble import EnsembleWorkChain
 

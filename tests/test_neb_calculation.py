@@ -8,10 +8,10 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 
 from aiida_anharmal.calculations.neb import NEBCalculation
-from aiida_anharmal.core import defects
-from aiida_anharmal.core.defects import relax
-from aiida_anharmal.core.neb import NEBSettings, interpolate, path_profile, run_neb
-from aiida_anharmal.core.uncertainty import CalculatorAsEnsemble
+from aiida_anharmal.core.md.neb import NEBSettings, interpolate, path_profile, run_neb
+from aiida_anharmal.core.models.uncertainty import CalculatorAsEnsemble
+from aiida_anharmal.core.structures import defects
+from aiida_anharmal.core.structures.defects import relax
 
 from .conftest import placeholder_ensemble
 

@@ -121,7 +121,7 @@ def test_the_calculation_refuses_missing_labels_foreign_displacements_and_bad_pa
 ):
     from ase.calculators.emt import EMT
 
-    from aiida_anharmal.core.harmonic import force_constants_with
+    from aiida_anharmal.core.phonons.harmonic import force_constants_with
     from aiida_anharmal.data import TrainingSet
     from aiida_anharmal.functions.perturbative import fc3_displacements
 

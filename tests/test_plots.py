@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from aiida_anharmal.analysis.plots import plot_acquisition, plot_exploration, plot_learning_curve
+from aiida_anharmal.analysis.acquisition_plot import plot_acquisition
+from aiida_anharmal.analysis.plots import plot_exploration, plot_learning_curve
 
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 
@@ -193,3 +194,23 @@ def test_plot_hal_draws_tau_bias_and_trigger(tmp_path):
     assert image.shape[0] > 100 and image.std() > 0
     with pytest.raises(ValueError, match='no HAL runs'):
         plot_hal({}, tmp_path / 'none.png')
+
+
+def test_exploration_marks_a_run_a_stop_rule_ended(tmp_path):
+    from aiida_anharmal.analysis.plots import _exploration_run
+
+    runs = exploration_runs()
+    runs['600 K']['stopped'] = 'Stopped: A = 1.62 exceeds 1.5.'
+    assert _exploration_run('600 K', runs['600 K'])['stopped'] == 'Stopped: A = 1.62 exceeds 1.5.'
+    assert _exploration_run('300 K', runs['300 K'])['stopped'] is None
+    check_png(plot_exploration(runs, tmp_path / 'stopped.png'))
+
+
+def test_acquisition_marks_uncertain_frames_rejected_by_their_energy(tmp_path):
+    from aiida_anharmal.analysis.acquisition_plot import REJECTED_P_ENERGY
+
+    uncertainty, p_uncertainty, p_energy, p, selected = acquisition_data()
+    hot = uncertainty > 0.35
+    p_energy[hot] = REJECTED_P_ENERGY / 2
+    p = p_uncertainty * p_energy
+    check_png(plot_acquisition(uncertainty, p_uncertainty, p_energy, p, selected & ~hot, tmp_path / 'rejected.png'))

@@ -163,7 +163,7 @@ def build(workchain, codes, overrides, options=None):
     if workchain is DynamicTrainingWorkChain:
         si, matrix = bulk('Si', 'diamond', a=5.432), [[-2, 2, 2], [2, -2, 2], [2, 2, -2]]
         return workchain.get_builder_from_protocol(codes, si, matrix, 'tersoff', 'fast', overrides, options=options)
-    return workchain.get_builder_from_protocol(codes, cu, 'emt', 'fast', overrides, options=options)
+    return workchain.get_builder_from_protocol(codes, cu, 'fast', overrides, engine='emt', options=options)
 
 
 @pytest.fixture
@@ -185,7 +185,7 @@ def cu_force_constants():
     if _CU_FORCE_CONSTANTS is None or not _CU_FORCE_CONSTANTS.is_stored:
         from ase.calculators.emt import EMT
 
-        from aiida_anharmal.core.harmonic import force_constants_with
+        from aiida_anharmal.core.phonons.harmonic import force_constants_with
         from aiida_anharmal.data.force_constants import ForceConstants
 
         phonon = force_constants_with(EMT(), bulk('Cu', 'fcc', a=3.6), [2, 2, 2])

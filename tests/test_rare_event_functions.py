@@ -140,16 +140,17 @@ def test_bad_rare_event_inputs_are_refused_before_any_job(train_code, evaluate_c
             'acquisition': {'uncertainty_exponent': 0.5},
         }
     )
+    from aiida_anharmal.workflows import ActiveLearningWorkChain
     from aiida_anharmal.workflows.active_learning_checks import validate_active_learning_inputs
 
-    assert validate_active_learning_inputs(matched._inputs(prune=True)) is None
+    assert validate_active_learning_inputs(matched._inputs(prune=True), ActiveLearningWorkChain.spec().inputs) is None
 
 
 def test_the_test_md_starts_from_a_harmonic_sample_at_the_temperature(aiida_profile):
     """thermal_start: thermal displacements (mean square displacement growing like T), the same for the same seed."""
     from ase.calculators.emt import EMT
 
-    from aiida_anharmal.core.harmonic import force_constants_with
+    from aiida_anharmal.core.phonons.harmonic import force_constants_with
     from aiida_anharmal.data.force_constants import ForceConstants
     from aiida_anharmal.functions.initial import thermal_start
 

@@ -8,7 +8,7 @@ from aiida import orm
 from aiida.engine import run_get_node
 
 from aiida_anharmal.calculations.train import TrainCalculation, check_train_request
-from aiida_anharmal.core.nequip_config import check_hyperparameters, training_config
+from aiida_anharmal.core.models.nequip_config import check_hyperparameters, training_config
 from aiida_anharmal.data import TrainingSet
 
 from .conftest import emt_cu_frames
@@ -182,7 +182,7 @@ def test_train_one_member(train_code, options):
     # the model file is stored once: not in the retrieved folder
     assert 'model.nequip.zip' not in node.outputs.retrieved.base.repository.list_object_names()
     # the packaged model predicts what the calculation reported: its own validation error, recomputed
-    from aiida_anharmal.core.ensemble import EnsembleCalculator, load_member
+    from aiida_anharmal.core.models.ensemble import EnsembleCalculator, load_member
 
     with model.as_path() as path:
         calc = EnsembleCalculator([load_member(path)] * 2, workers=1)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.acquisition import ACQUISITIONS
+from ..core.learning.acquisition import ACQUISITIONS
 from .plots import THRESHOLD_KEYS
 
 COLUMNS = (
@@ -105,8 +105,9 @@ def why(training_set, index: int) -> list[str]:
     k = int(mask.nonzero()[0][0])
     drawn = probabilities.get_array('drawn')[k]
     why = f'draw {drawn:.3f}' if np.isfinite(drawn) else f'no draw: {origin.get("reason", "chosen")}'
+    kind = ACQUISITIONS.get(p['kind'])
     lines.append(
-        f'  uncertainty {probabilities.get_array("uncertainty")[k]:.4f}, energy '
+        f'  {kind.label.split(" (")[0]} {kind.scale * probabilities.get_array("uncertainty")[k]:.3g} {kind.unit}, energy '
         f'{probabilities.get_array("energy")[k]:.4f} eV -> P(UCE) {probabilities.get_array("p_uncertainty")[k]:.3f}, '
         f'P(U) {probabilities.get_array("p_energy")[k]:.3f}, {why}'
     )
@@ -157,6 +158,9 @@ def exploration_data(selection) -> tuple[dict, dict]:
         keys = ('time', 'uce_energy', 'uce_force_max', 'anharmonicity')
         run = {key: arrays.get_array(key) for key in keys if key in names}
         run['selected'] = [frame for name, frame in selection['frames'] if name == link.link_label]
+        creator = arrays.creator
+        if creator is not None and creator.exit_status:  # a guard or trigger ended it (a failed run has no frames)
+            run['stopped'] = creator.exit_message or f'exit {creator.exit_status}'
         runs[link.link_label] = run
     p = selection.get_dict()
     kind = ACQUISITIONS.get(p['kind'])
@@ -167,7 +171,7 @@ def exploration_data(selection) -> tuple[dict, dict]:
 
 
 def acquisition_data(selection) -> dict:
-    """The keyword arguments of :func:`~aiida_anharmal.analysis.plots.plot_acquisition` for ``selection``."""
+    """The keyword arguments of :func:`~aiida_anharmal.analysis.acquisition_plot.plot_acquisition` for ``selection``."""
     import numpy as np
 
     probabilities = selection.creator.outputs.probabilities
@@ -189,7 +193,8 @@ def acquisition_data(selection) -> dict:
 
 def write_plots(node, directory) -> list[Path]:
     """The PNG files of an AL run: learning curve, and per iteration the exploration and the acquisition."""
-    from .plots import plot_acquisition, plot_exploration, plot_learning_curve  # matplotlib only when plotting
+    from .acquisition_plot import plot_acquisition  # matplotlib only when plotting
+    from .plots import plot_exploration, plot_learning_curve
 
     directory = Path(directory)
     written = []

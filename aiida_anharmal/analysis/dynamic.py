@@ -68,7 +68,7 @@ def status_lines(node) -> list[str]:
 
 
 def retrain_k(node) -> int:
-    from ..core.retrain import make_retrain_rule
+    from ..core.bayesian.retrain import make_retrain_rule
 
     rule = make_retrain_rule(node.inputs.retrain.get_dict())
     return int(rule.parameters.get('k', 1000))
@@ -110,7 +110,7 @@ def _window_frames(frames, k: int) -> int:
 
 
 def _draw_eps_b(axis, node, decision, frames) -> None:
-    from ..core.dynamic_convergence import running_statistics
+    from ..core.bayesian.convergence import running_statistics
 
     k = retrain_k(node)
     time_ps = frames.get_array('time') / 1000.0
@@ -150,7 +150,7 @@ def _draw_convergence(axis, node, decision, frames) -> None:
 
 
 def _draw_z_b(axis, node, decision, frames) -> None:
-    from ..core.dynamic_convergence import skewness, z_scores
+    from ..core.bayesian.convergence import skewness, z_scores
 
     z = z_scores(frames.get_array('trigger_score'), _window_frames(frames, retrain_k(node)))
     z = z[np.isfinite(z)]

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.triggers import TRIGGERS
+from ..core.md.stop_rules import TRIGGERS
+from ..ports import dict_input
 
 
 def trigger_threshold(frames) -> tuple[str, float] | None:
@@ -23,9 +24,9 @@ def trigger_threshold(frames) -> tuple[str, float] | None:
     if creator is None or 'trigger' not in creator.inputs:
         return None
     settings = creator.inputs.trigger.get_dict()
-    from ..core.md import MDSettings
+    from ..core.md.loop import MDSettings
 
-    parameters = creator.inputs.parameters.get_dict() if 'parameters' in creator.inputs else {}
+    parameters = dict_input(creator.inputs, 'parameters')
     temperature = parameters.get('temperature', MDSettings().temperature)  # the run's, or the MD default
     threshold = TRIGGERS.get(settings['kind']).threshold_at(
         {k: v for k, v in settings.items() if k != 'kind'}, temperature

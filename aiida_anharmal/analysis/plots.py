@@ -18,10 +18,7 @@ plots show meV, meV/Å and ps.
     any run has it, the anharmonicity A; one line per run, the frames selected for labelling as red dots, and
     optional acquisition thresholds mu + s sigma of the test set as dashed horizontal lines.
 
-:func:`plot_acquisition`
-    How the candidate frames were drawn: P(UCE), P(U) and P = P(UCE) P(U) against the uncertainty of every candidate
-    (small grey markers) with the selected frames in colour, and a histogram of P for the selected and the
-    not-selected frames.
+How the candidate frames were drawn (P(UCE), P(U) and P): :func:`aiida_anharmal.analysis.acquisition_plot.plot_acquisition`.
 """
 
 from __future__ import annotations
@@ -33,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ['plot_acquisition', 'plot_exploration', 'plot_learning_curve']
+__all__ = ['plot_exploration', 'plot_learning_curve']
 
 DPI = 120
 SELECTED_COLOR = 'tab:red'
@@ -214,6 +211,8 @@ def _exploration_run(name: str, run) -> dict:
         if selected.size and (selected.min() < -time.size or selected.max() >= time.size):
             raise ValueError(f'run {name!r}: selected frame index out of range for {time.size} frames')
     arrays['selected'] = selected
+    stopped = run.get('stopped')
+    arrays['stopped'] = str(stopped) if stopped else None
     return arrays
 
 
@@ -222,7 +221,8 @@ def plot_exploration(runs: dict[str, dict], path: str | PathLike, thresholds: di
 
     :param runs: run name -> dict with arrays ``time`` (fs), ``uce_energy`` (eV), ``uce_force_max`` (eV/Å), optional
         ``anharmonicity`` (may hold NaN) and optional ``selected`` (indices of the frames selected for labelling,
-        or a boolean mask over the frames). The A panel is left out if no run has a finite anharmonicity.
+        or a boolean mask over the frames), optional ``stopped`` (why a stop rule ended the run, marked with a black
+        cross at its last frame). The A panel is left out if no run has a finite anharmonicity.
     :param path: where to write the PNG.
     :param thresholds: optional ``uce_energy`` (eV) and/or ``uce_force_max`` (eV/Å) acquisition thresholds
         mu + s sigma of the test set, drawn as dashed horizontal lines.
@@ -241,7 +241,7 @@ def plot_exploration(runs: dict[str, dict], path: str | PathLike, thresholds: di
 
     panels = [('uce_energy', r'UCE$_U$ (meV)', 1000.0), ('uce_force_max', r'UCE$_F^{\max}$ (meV/Å)', 1000.0)]
     if any(arrays['anharmonicity'] is not None for arrays in data.values()):
-        panels.append(('anharmonicity', r'$A$', 1.0))
+        panels.append(('anharmonicity', r'$A$ (1)', 1.0))
 
     fig = _figure(figsize=(9.5, 2.4 * len(panels) + 0.6))
     axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
@@ -271,6 +271,19 @@ def plot_exploration(runs: dict[str, dict], path: str | PathLike, thresholds: di
                     label=None if selected_labelled else 'selected for labelling',
                 )
                 selected_labelled = True
+        stop_labelled = not first
+        for _, arrays in plotted:
+            if arrays['stopped']:
+                ax.plot(
+                    arrays['time'][-1],
+                    arrays[key][-1],
+                    'X',
+                    ms=9,
+                    color='black',
+                    zorder=2.5,  # under the red dots of the selected frames
+                    label=None if stop_labelled else 'stopped by a guard or trigger',
+                )
+                stop_labelled = True
         if lines.get(key) is not None:
             ax.axhline(scale * lines[key], ls='--', lw=1.0, color='black', label=THRESHOLD_LABEL)
         ax.set_ylabel(ylabel)
@@ -280,107 +293,6 @@ def plot_exploration(runs: dict[str, dict], path: str | PathLike, thresholds: di
     axes[-1].set_xlabel('time (ps)')
     axes[0].set_title('Exploration: ensemble uncertainty along the MD runs')
     return _save(fig, path)
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Acquisition
-# ---------------------------------------------------------------------------------------------------------------------
-
-
-def plot_acquisition(
-    uncertainty,
-    p_uncertainty,
-    p_energy,
-    p,
-    selected_mask,
-    path: str | PathLike,
-    label: str = 'UCE_F^max (meV/Å)',
-    scale: float = 1000.0,
-) -> Path:
-    """P(UCE), P(U) and P = P(UCE) P(U) of every candidate frame against its uncertainty; histogram of P.
-
-    :param uncertainty: uncertainty of each candidate frame (input units, e.g. eV/Å).
-    :param p_uncertainty: P(UCE) of each frame.
-    :param p_energy: P(U) of each frame.
-    :param p: P = P(UCE) P(U) of each frame.
-    :param selected_mask: boolean array, True for the frames selected for labelling.
-    :param path: where to write the PNG.
-    :param label: x-axis label, in the units after ``scale``.
-    :param scale: factor from the input units of ``uncertainty`` to those of ``label`` (1000: eV/Å -> meV/Å).
-    :raises ValueError: if the arrays are empty, not one-dimensional, differ in length, or ``selected_mask`` is not
-        boolean.
-    """
-    arrays, mask = _acquisition_arrays(uncertainty, p_uncertainty, p_energy, p, selected_mask)
-    x = scale * arrays['uncertainty']
-    series = [
-        ('p_uncertainty', 'P(UCE)', 'o', 'tab:blue'),
-        ('p_energy', 'P(U)', 's', 'tab:green'),
-        ('p', 'P = P(UCE) P(U)', '^', 'tab:red'),
-    ]
-
-    fig = _figure(figsize=(11.0, 4.5))
-    scatter_ax, hist_ax = fig.subplots(1, 2, gridspec_kw={'width_ratios': [3, 2]})
-    for key, name, marker, color in series:
-        y = arrays[key]
-        scatter_ax.scatter(x, y, s=6, marker=marker, color='0.7', alpha=0.6, linewidths=0)
-        scatter_ax.scatter(
-            x[mask],
-            y[mask],
-            s=22,
-            marker=marker,
-            color=color,
-            edgecolors='black',
-            linewidths=0.4,
-            label=f'{name}, selected',
-            zorder=3,
-        )
-    scatter_ax.scatter([], [], s=6, color='0.7', label=f'all {mask.size} candidates')
-    scatter_ax.set_xlabel(_mathtext_label(label))
-    scatter_ax.set_ylabel('probability')
-    scatter_ax.set_ylim(-0.05, 1.05)
-    scatter_ax.grid(alpha=0.3)
-    scatter_ax.legend(fontsize=8, loc='best')
-    scatter_ax.set_title(f'Acquisition: {int(mask.sum())} of {mask.size} frames selected')
-
-    _probability_histogram(hist_ax, arrays['p'], mask)
-    return _save(fig, path)
-
-
-def _acquisition_arrays(uncertainty, p_uncertainty, p_energy, p, selected_mask) -> tuple[dict, np.ndarray]:
-    """The four arrays and the mask of :func:`plot_acquisition`, checked."""
-    named = {'uncertainty': uncertainty, 'p_uncertainty': p_uncertainty, 'p_energy': p_energy, 'p': p}
-    arrays = {name: _array(values, name) for name, values in named.items()}
-    mask = np.asarray(selected_mask)
-    if mask.dtype != bool:
-        raise ValueError(f'selected_mask must be a boolean array, got dtype {mask.dtype}')
-    if mask.ndim != 1:
-        raise ValueError(f'selected_mask must be one-dimensional, got shape {mask.shape}')
-    lengths = {name: array.size for name, array in arrays.items()} | {'selected_mask': mask.size}
-    if len(set(lengths.values())) != 1:
-        raise ValueError(f'the arrays must all have the same length, got {lengths}')
-    if mask.size == 0:
-        raise ValueError('no candidate frames to plot')
-    return arrays, mask
-
-
-def _probability_histogram(ax, probability: np.ndarray, mask: np.ndarray) -> None:
-    """Histogram of P for the selected and the not-selected frames (log counts)."""
-    finite = np.isfinite(probability)
-    low = min(0.0, float(probability[finite].min())) if finite.any() else 0.0
-    high = max(1.0, float(probability[finite].max())) if finite.any() else 1.0
-    bins = np.linspace(low, high, 21)
-    ax.hist(
-        [probability[finite & ~mask], probability[finite & mask]],
-        bins=bins,
-        histtype='stepfilled',
-        alpha=0.6,
-        color=['0.6', 'tab:red'],
-        label=['not selected', 'selected'],
-        log=True,
-    )
-    ax.set_xlabel('P = P(UCE) P(U)')
-    ax.set_ylabel('frames')
-    ax.legend(fontsize=8)
 
 
 def _mathtext_label(label: str) -> str:

@@ -18,6 +18,7 @@ from aiida.engine import CalcJob
 
 from .. import exit_codes
 from ..engines.runner import INPUT_FILE
+from ..ports import dict_input
 
 #: What every program's common states mean; ``killed``: no ``status.json`` (walltime, kill -9).
 COMMON_STATES = {
@@ -85,7 +86,7 @@ class AnharmalCalcJob(CalcJob):
         reference = self.inputs.reference
         engine = {
             'engine': reference.engine.value,
-            'parameters': reference.parameters.get_dict() if 'parameters' in reference else {},
+            'parameters': dict_input(reference, 'parameters'),
             'model_file': None,
         }
         copies = []

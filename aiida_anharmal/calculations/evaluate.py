@@ -12,6 +12,7 @@ from ..data.force_constants import harmonic_arrays
 from ..data.training_set import TrainingSet
 from ..engines import evaluate as program
 from ..engines.runner import STATUS_FILE
+from ..ports import dict_input
 from .base import AnharmalCalcJob, unknown_keys
 
 SETTINGS_KEYS = {'member_forces', 'workers'}
@@ -46,7 +47,7 @@ def validate_inputs(value, ctx=None):
     unknown = sorted(set(structures.frames.species) - set(ensemble.species))
     if unknown:
         return f'elements {unknown} of the structures are not among the ensemble species {ensemble.species}'
-    settings = value['settings'].get_dict() if 'settings' in value else {}
+    settings = dict_input(value, 'settings')
     message = unknown_keys(settings, SETTINGS_KEYS)
     if message:
         return message
@@ -89,7 +90,7 @@ class EvaluateCalculation(AnharmalCalcJob):
         spec.output('statistics', valid_type=orm.Dict, required=False, help='Test-set statistics and errors.')
 
     def prepare_for_submission(self, folder):
-        settings = self.inputs.settings.get_dict() if 'settings' in self.inputs else {}
+        settings = dict_input(self.inputs, 'settings')
         member_files, local_copy_list = self.member_files(folder, self.inputs.ensemble)
         config = {
             'member_files': member_files,

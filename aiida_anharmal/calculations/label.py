@@ -8,13 +8,14 @@ from typing import ClassVar
 
 from aiida import orm
 
-from ..core.checks import DEFAULT_MIN_DISTANCE, StructureError, check_frames, check_species
-from ..core.labellers import EngineError, check_request
+from ..core.labelling.labellers import EngineError, check_request
+from ..core.structures.checks import DEFAULT_MIN_DISTANCE, StructureError, check_frames, check_species
 from ..data.ensemble import Ensemble
 from ..data.mlip_model import MLIPModel
 from ..data.training_set import TrainingSet
 from ..engines import label as program
 from ..engines.runner import STATUS_FILE
+from ..ports import dict_input
 from .base import AnharmalCalcJob, unknown_keys
 
 #: Keys accepted in the ``settings`` input.
@@ -77,14 +78,14 @@ def check_label_inputs(label, structures, indices=None) -> str | None:
     if not hasattr(structures, 'frames'):
         from types import SimpleNamespace
 
-        from ..core.frames import Frames
+        from ..core.structures.frames import Frames
 
         structures = SimpleNamespace(frames=Frames.from_atoms(list(structures)))
     return check_label_request(
         structures,
         label['engine'].value,
-        label['parameters'].get_dict() if 'parameters' in label else {},
-        label['settings'].get_dict() if 'settings' in label else {},
+        dict_input(label, 'parameters'),
+        dict_input(label, 'settings'),
         label.get('model'),
         indices,
         label.get('ensemble'),
@@ -155,8 +156,8 @@ class LabelCalculation(AnharmalCalcJob):
     def prepare_for_submission(self, folder):
         structures = self.inputs.structures
         indices = self.inputs.indices.get_list() if 'indices' in self.inputs else list(range(len(structures)))
-        settings = self.inputs.settings.get_dict() if 'settings' in self.inputs else {}
-        parameters = self.inputs.parameters.get_dict() if 'parameters' in self.inputs else {}
+        settings = dict_input(self.inputs, 'settings')
+        parameters = dict_input(self.inputs, 'parameters')
         engine = self.inputs.engine.value
         _, properties = check_request(engine, parameters, settings.get('properties'))
 

@@ -10,6 +10,7 @@ from aiida import orm
 from ..data.force_constants import ForceConstants
 from ..engines import lifetimes as program
 from ..engines.runner import STATUS_FILE
+from ..ports import dict_input
 from .base import AnharmalCalcJob, unknown_keys
 
 PARAMETER_KEYS = {'dho', 'shell_tolerance', 'min_frames'}
@@ -33,7 +34,7 @@ def trajectory_problem(trajectory: orm.TrajectoryData, harmonic: ForceConstants,
         return f'{n_frames} frames are too few for a lifetime fit (at least {min_frames})'
     from types import SimpleNamespace
 
-    from ..core.normal_modes import cell_problem, site_problem
+    from ..core.phonons.normal_modes import cell_problem, site_problem
 
     reference = SimpleNamespace(**{name: harmonic.get_array(name) for name in ('positions', 'cell', 'masses')})
     return cell_problem(trajectory.get_cells(), reference.cell) or site_problem(
@@ -44,9 +45,9 @@ def trajectory_problem(trajectory: orm.TrajectoryData, harmonic: ForceConstants,
 def validate_inputs(value, ctx=None):
     if 'trajectory' not in value or 'harmonic' not in value:
         return None
-    from ..core.normal_modes import MIN_FRAMES
+    from ..core.phonons.normal_modes import MIN_FRAMES
 
-    parameters = value['parameters'].get_dict() if 'parameters' in value else {}
+    parameters = dict_input(value, 'parameters')
     message = unknown_keys(parameters, PARAMETER_KEYS, '`parameters`')
     if message:
         return message
@@ -87,7 +88,7 @@ class LifetimeCalculation(AnharmalCalcJob):
         spec.output('summary', valid_type=orm.Dict, required=False, help='Counts, Ioffe-Regel fraction, medians.')
 
     def prepare_for_submission(self, folder):
-        parameters = self.inputs.parameters.get_dict() if 'parameters' in self.inputs else {}
+        parameters = dict_input(self.inputs, 'parameters')
         self.write_config(folder, parameters)
         text = self.inputs.harmonic.get_phonopy_yaml_text()
         folder.create_file_from_filelike(io.StringIO(text), program.PHONOPY_FILE, mode='w', encoding='utf-8')

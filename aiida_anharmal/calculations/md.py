@@ -7,16 +7,25 @@ from typing import ClassVar
 import numpy as np
 from aiida import orm
 
-from ..core.checks import DEFAULT_MIN_DISTANCE, check_structure
-from ..core.guards import check_guard_settings, needing_harmonic, settable_rules, stop_rules
-from ..core.md import BIASES, MDSettings, check_bias_settings
-from ..core.triggers import TRIGGERS, check_trigger_settings
+from ..core.labelling.labellers import LABELLERS
+from ..core.md.biases import BIASES, check_bias_settings
+from ..core.md.loop import MDSettings
+from ..core.md.stop_rules import (
+    TRIGGERS,
+    check_guard_settings,
+    check_trigger_settings,
+    needing_harmonic,
+    settable_rules,
+    stop_rules,
+)
+from ..core.structures.checks import DEFAULT_MIN_DISTANCE, check_structure
 from ..data.bayesian_fc import BayesianFCModel
 from ..data.ensemble import Ensemble
 from ..data.force_constants import harmonic_reference
 from ..data.mlip_model import MLIPModel
 from ..engines import md as program
 from ..engines.runner import STATUS_FILE
+from ..ports import dict_input
 from .base import AnharmalCalcJob, unknown_keys
 
 SETTINGS_KEYS = {'max_seconds', 'workers', 'posterior_samples'}
@@ -39,7 +48,7 @@ def start_atoms(value):
 def driver_message(value, atoms) -> str | None:
     """Why the ensemble, the Bayesian model or the reference engine cannot drive MD of ``atoms``, else ``None``."""
     if 'bayesian_model' in value:
-        from ..core.bayesian_fc import check_frame
+        from ..core.bayesian.model import check_frame
 
         try:
             check_frame(value['bayesian_model'].get_supercell(), atoms.numbers, atoms.cell[:])
@@ -53,14 +62,14 @@ def driver_message(value, atoms) -> str | None:
         return None
     from types import SimpleNamespace
 
-    from ..core.frames import Frames
+    from ..core.structures.frames import Frames
     from .label import check_label_request
 
     reference = value['reference']
     message = check_label_request(
         SimpleNamespace(frames=Frames.from_atoms([atoms])),
         reference['engine'].value,
-        reference['parameters'].get_dict() if 'parameters' in reference else {},
+        dict_input(reference, 'parameters'),
         {'properties': ['energy', 'forces']},
         reference.get('model'),
     )
@@ -87,7 +96,7 @@ def validate_inputs(value, ctx=None):
     if not ({'structure', 'parent_trajectory'} & set(sources)):
         return '`parent_folder` continues a run: also give its `structure` or `parent_trajectory` (for the species)'
     try:
-        MDSettings(**(value['parameters'].get_dict() if 'parameters' in value else {})).check()
+        MDSettings(**(dict_input(value, 'parameters'))).check()
     except (TypeError, ValueError) as exc:
         return f'bad MD `parameters`: {exc}'
     if 'parent_trajectory' in value:
@@ -96,7 +105,7 @@ def validate_inputs(value, ctx=None):
         if not -n <= frame < n:
             return f'`start_frame` {frame} is out of range for a trajectory of {n} frames'
     atoms = start_atoms(value)
-    guards = value['guards'].get_dict() if 'guards' in value else {}
+    guards = dict_input(value, 'guards')
     try:
         checked = check_guard_settings(guards)
         # the distance guard's threshold: a start that the guard would stop at once is refused now
@@ -111,12 +120,12 @@ def validate_inputs(value, ctx=None):
     message = committee_message(value)
     if message:
         return message
-    settings = value['settings'].get_dict() if 'settings' in value else {}
+    settings = dict_input(value, 'settings')
     message = unknown_keys(settings, SETTINGS_KEYS)
     if message:
         return message
     if 'harmonic' in value:
-        from ..core.harmonic import check_supercell_matches
+        from ..core.phonons.harmonic import check_supercell_matches
 
         try:
             check_supercell_matches(harmonic_reference(value['harmonic']), atoms, max_displacement=np.inf)
@@ -139,7 +148,7 @@ def bias_steps_message(bias: dict | None, steps, name: str = 'bias') -> str | No
 
 def committee_message(value) -> str | None:
     """Why the ``bias`` or ``trigger`` input is refused (unknown kind or key, a bad value, a committee too small)."""
-    settings = value['settings'].get_dict() if 'settings' in value else {}
+    settings = dict_input(value, 'settings')
     samples = settings.get('posterior_samples', 0)
     if not isinstance(samples, int) or isinstance(samples, bool) or samples < 0:
         return f'`settings.posterior_samples` must be a non-negative integer, not {samples!r}'
@@ -178,7 +187,7 @@ def committee_message(value) -> str | None:
             )
             return f'{name} `{checked["kind"]}` needs a committee of at least {needed} members, not {driver}'
         if name == 'bias':
-            parameters = value['parameters'].get_dict() if 'parameters' in value else {}
+            parameters = dict_input(value, 'parameters')
             message = bias_steps_message(checked, parameters.get('steps', MDSettings.steps))
             if message:
                 return message
@@ -198,7 +207,7 @@ def add_reference_inputs(spec, required: bool = False) -> None:
         'reference.engine',
         valid_type=orm.Str,
         required=required,
-        help='`gpaw`, `emt`, `tersoff` or `nequip-reference`.',
+        help=f'A labelling engine: {", ".join(LABELLERS.keys())}.',
     )
     spec.input('reference.parameters', valid_type=orm.Dict, required=False, help='Parameters of the engine.')
     spec.input('reference.model', valid_type=MLIPModel, required=False, help='Model of `nequip-reference`.')
@@ -314,12 +323,12 @@ class MDCalculation(AnharmalCalcJob):
     def prepare_for_submission(self, folder):
         inputs = self.inputs
         atoms = start_atoms(inputs)
-        settings = inputs.settings.get_dict() if 'settings' in inputs else {}
+        settings = dict_input(inputs, 'settings')
         engine, member_files, local_copy_list = self.driver_files(folder)
         config = {
             'engine': engine,
-            'md': inputs.parameters.get_dict() if 'parameters' in inputs else {},
-            'guards': check_guard_settings(inputs.guards.get_dict() if 'guards' in inputs else {}),
+            'md': dict_input(inputs, 'parameters'),
+            'guards': check_guard_settings(dict_input(inputs, 'guards')),
             'bias': check_bias_settings(inputs.bias.get_dict()) if 'bias' in inputs else None,
             'trigger': check_trigger_settings(inputs.trigger.get_dict()) if 'trigger' in inputs else None,
             'member_files': member_files,

@@ -7,10 +7,11 @@ from typing import ClassVar
 import numpy as np
 from aiida import orm
 
-from ..core.neb import NEBSettings, check_end_points, check_images, image_steps
+from ..core.md.neb import NEBSettings, check_end_points, check_images, image_steps
 from ..data.ensemble import Ensemble
 from ..engines import neb as program
 from ..engines.runner import STATUS_FILE
+from ..ports import dict_input
 from .base import AnharmalCalcJob, unknown_keys
 from .md import add_reference_inputs, driver_message
 
@@ -54,18 +55,18 @@ def validate_inputs(value, ctx=None):
     if ('images' in value) == bool(ends) or ('images' not in value and len(ends) != 2):
         return 'give the band as `initial` and `final` (interpolated) or as `images`, not both'
     try:
-        settings = NEBSettings.from_dict(value['parameters'].get_dict() if 'parameters' in value else {})
+        settings = NEBSettings.from_dict(dict_input(value, 'parameters'))
     except (TypeError, ValueError) as exc:
         return f'bad NEB `parameters`: {exc}'
     images = band_atoms(value)
     message = _band_message(value, images, settings) or driver_message(value, images[0])
     if message:
         return message
-    message = unknown_keys(value['settings'].get_dict() if 'settings' in value else {}, SETTINGS_KEYS)
+    message = unknown_keys(dict_input(value, 'settings'), SETTINGS_KEYS)
     if message:
         return message
     if 'harmonic' in value:
-        from ..core.harmonic import check_supercell_matches
+        from ..core.phonons.harmonic import check_supercell_matches
         from ..data.force_constants import harmonic_reference
 
         try:
@@ -107,7 +108,7 @@ class NEBCalculation(AnharmalCalcJob):
             'parameters',
             valid_type=orm.Dict,
             required=False,
-            help='NEB settings (aiida_anharmal.core.neb.NEBSettings): n_images, interpolation, method, climb, '
+            help='NEB settings (aiida_anharmal.core.md.neb.NEBSettings): n_images, interpolation, method, climb, '
             'spring, fmax, steps, optimizer, max_image_step, min_distance.',
         )
         spec.input('harmonic', valid_type=orm.ArrayData, required=False, help='Harmonic reference for A per image.')
@@ -125,7 +126,7 @@ class NEBCalculation(AnharmalCalcJob):
 
     def prepare_for_submission(self, folder):
         inputs = self.inputs
-        settings = inputs.settings.get_dict() if 'settings' in inputs else {}
+        settings = dict_input(inputs, 'settings')
         engine, member_files, local_copy_list = self.driver_files(folder)
         self.write_config(
             folder,
@@ -133,7 +134,7 @@ class NEBCalculation(AnharmalCalcJob):
                 'engine': engine,
                 'member_files': member_files,
                 'workers': settings.get('workers'),
-                'neb': inputs.parameters.get_dict() if 'parameters' in inputs else {},
+                'neb': dict_input(inputs, 'parameters'),
                 'interpolate': 'images' not in inputs,
                 'max_seconds': self.time_budget(settings.get('max_seconds')),
                 'harmonic_file': self.write_harmonic(folder),

@@ -11,6 +11,7 @@ from ..data.force_constants import ForceConstants
 from ..data.training_set import TrainingSet
 from ..engines import perturbative as program
 from ..engines.runner import STATUS_FILE
+from ..ports import dict_input
 from .base import AnharmalCalcJob, unknown_keys
 
 #: Keys of ``parameters``, with their defaults.
@@ -25,7 +26,7 @@ PARAMETER_DEFAULTS = {
 
 def parameters_problem(parameters: dict, displacement_set) -> str | None:
     """Why ``parameters`` cannot run on ``displacement_set``, else ``None``."""
-    from ..core.perturbative import FC2_SOURCES, FC_CALCULATORS
+    from ..core.phonons.perturbative import FC2_SOURCES, FC_CALCULATORS
 
     message = unknown_keys(parameters, PARAMETER_DEFAULTS, '`parameters`')
     if message:
@@ -82,12 +83,12 @@ def harmonic_problem(displacement_set, harmonic: ForceConstants) -> str | None:
 def validate_inputs(value, ctx=None):
     if not all(name in value for name in ('harmonic', 'fc3_displacements', 'labelled')):
         return None
-    from ..core.perturbative import Fc3DisplacementSet
+    from ..core.phonons.perturbative import Fc3DisplacementSet
     from ..functions.harmonic import ordered_displacement_forces
     from ..functions.perturbative import FC3_KIND
 
     displacement_set = Fc3DisplacementSet.from_dict(value['fc3_displacements'].get_dict())
-    parameters = value['parameters'].get_dict() if 'parameters' in value else {}
+    parameters = dict_input(value, 'parameters')
     message = parameters_problem(parameters, displacement_set) or harmonic_problem(displacement_set, value['harmonic'])
     if message:
         return message
@@ -131,13 +132,13 @@ class PerturbativeCalculation(AnharmalCalcJob):
     def prepare_for_submission(self, folder):
         import json
 
-        from ..core.perturbative import Fc3DisplacementSet
+        from ..core.phonons.perturbative import Fc3DisplacementSet
         from ..functions.harmonic import ordered_displacement_forces
         from ..functions.perturbative import FC3_KIND
 
         parameters = {
             **PARAMETER_DEFAULTS,
-            **(self.inputs.parameters.get_dict() if 'parameters' in self.inputs else {}),
+            **(dict_input(self.inputs, 'parameters')),
         }
         self.write_config(folder, parameters)
         text = self.inputs.harmonic.get_phonopy_yaml_text()

@@ -7,11 +7,12 @@ from typing import ClassVar
 
 from aiida import orm
 
-from ..core.nequip_config import check_hyperparameters
+from ..core.models.nequip_config import check_hyperparameters
 from ..data.mlip_model import MLIPModel
 from ..data.training_set import TrainingSet
 from ..engines import train as program
 from ..engines.runner import STATUS_FILE
+from ..ports import dict_input
 from .base import AnharmalCalcJob, unknown_keys
 
 #: Keys accepted in the ``settings`` input.
@@ -69,7 +70,7 @@ def check_train_request(
         return f'frame indices {bad[:5]} are out of range for a training set of {n_frames} frames'
     frames = training_set.frames
     used = train + validation
-    from ..core.checks import label_problem
+    from ..core.structures.checks import label_problem
 
     problem = label_problem(frames, used)
     if problem:
@@ -96,11 +97,11 @@ def validate_inputs(value, ctx=None):
     return check_train_request(
         value['training_set'],
         value['subsample'].get_dict(),
-        value['hyperparameters'].get_dict() if 'hyperparameters' in value else {},
+        dict_input(value, 'hyperparameters'),
         value['seed'].value if 'seed' in value else 0,
         value['species'].get_list() if 'species' in value else None,
         value.get('parent_model'),
-        value['settings'].get_dict() if 'settings' in value else {},
+        dict_input(value, 'settings'),
     )
 
 
@@ -135,7 +136,7 @@ class TrainCalculation(AnharmalCalcJob):
             'hyperparameters',
             valid_type=orm.Dict,
             required=False,
-            help='Model and training hyperparameters (`aiida_anharmal.core.nequip_config.DEFAULTS`).',
+            help='Model and training hyperparameters (`aiida_anharmal.core.models.nequip_config.DEFAULTS`).',
         )
         spec.input(
             'species',
@@ -168,8 +169,8 @@ class TrainCalculation(AnharmalCalcJob):
             if 'species' in self.inputs
             else sorted(set(frames.subset(train + validation).species))
         )
-        settings = self.inputs.settings.get_dict() if 'settings' in self.inputs else {}
-        hyperparameters = self.inputs.hyperparameters.get_dict() if 'hyperparameters' in self.inputs else {}
+        settings = dict_input(self.inputs, 'settings')
+        hyperparameters = dict_input(self.inputs, 'hyperparameters')
         # the training time: the recipe's own budget (hyperparameter), never beyond the job's (80 % of the walltime)
         budgets = [b for b in (hyperparameters.get('max_seconds'), self.time_budget(settings.get('max_seconds'))) if b]
         if budgets:

@@ -6,6 +6,8 @@ import time
 
 import click
 
+from .. import __version__
+from .common import reference_model
 from .setup import DEFAULT_PROFILE
 
 PROFILE_OPTION = click.option(
@@ -26,7 +28,8 @@ def _training_set(profile, identifier):
     return load_node(profile, identifier, (TrainingSet,), 'a TrainingSet')
 
 
-@click.group()
+@click.group(context_settings={'help_option_names': ['-h', '--help']})
+@click.version_option(__version__, '-V', '--version', message='aiida-anharmal %(version)s')
 def cli():
     """aiida-anharmal: active learning of MLIPs for anharmonic materials, on AiiDA."""
 
@@ -78,20 +81,6 @@ def demo_structures(n: int, seed: int = 0):
         atoms.positions += rng.normal(0, 0.08, atoms.positions.shape)
         structures.append(atoms)
     return structures
-
-
-def reference_model():
-    """The bundled CuI reference model as an MLIPModel node (stored once, then reused)."""
-    from aiida import orm
-
-    from ..data.mlip_model import MLIPModel
-    from ..resources import cui_reference_model_path
-
-    source = 'almomd-cui-reference (ALmoMD tutorial, MIT licence): stand-in for DFT'
-    found = orm.QueryBuilder().append(MLIPModel, filters={'attributes.source': source}).first(flat=True)
-    if found is not None:
-        return found
-    return MLIPModel.from_legacy_nequip(cui_reference_model_path(), role='reference', source=source).store()
 
 
 #: GPAW settings of the demo: small but real PBE plane-wave DFT (4-5 s per 2-atom cell on one core here).
@@ -196,7 +185,7 @@ def dataset_show(profile, identifier):
     for k in range(len(frames)):
         energy = frames.energy[k]
         origin = ', '.join(f'{key}={value}' for key, value in frames.origins[k].items())
-        click.echo(f'  {k:4d} {frames.get_atoms(k).get_chemical_formula():>10s} E={energy: .6f}  {origin}')
+        click.echo(f'  {k:4d} {frames.get_atoms(k).get_chemical_formula():>10s} E={energy: .6f} eV  {origin}')
 
 
 @dataset.command('export')

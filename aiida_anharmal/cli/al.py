@@ -44,10 +44,44 @@ def _training_set(profile, identifier):
 @al.command('status')
 @PROFILE
 @click.argument('identifier')
-def al_status(profile, identifier):
-    """Per-iteration table of an ActiveLearningWorkChain (running or finished) and why it stopped."""
-    for line in status_lines(_load(profile, identifier)):
-        click.echo(line)
+@click.option(
+    '-w', '--watch', type=float, default=None, metavar='SECONDS', help='Refresh every SECONDS until the run ends.'
+)
+def al_status(profile, identifier, watch):
+    """Per-iteration table of an ActiveLearningWorkChain and why it stopped; for a running loop, what runs now
+    (stage, member k of n and its epoch, MD step of each run, structures labelled)."""
+    import time
+
+    from ..analysis.progress import progress_lines
+
+    node = _load(profile, identifier)
+    if watch is not None and watch <= 0:
+        raise click.BadParameter('must be positive', param_hint='--watch')
+    while True:
+        if watch is not None:
+            click.clear()
+        for line in [*status_lines(node), *progress_lines(node)]:
+            click.echo(line)
+        if watch is None or node.is_terminated:
+            return
+        time.sleep(watch)
+
+
+@al.command('report')
+@PROFILE
+@click.argument('identifier')
+@click.option(
+    '-o', '--output', default='.', show_default=True, type=click.Path(file_okay=False), help='Folder of the page.'
+)
+def al_report(profile, identifier, output):
+    """One self-contained HTML page of an AL run: the decision in plain words, every table and every plot."""
+    from ..analysis.report import write_report
+
+    try:
+        path = write_report(_load(profile, identifier), output)
+    except OSError as exc:
+        raise click.ClickException(f'cannot write the report to {output}: {exc}') from None
+    click.echo(f'wrote {path}')
 
 
 @al.command('provenance')

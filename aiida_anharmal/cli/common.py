@@ -45,3 +45,17 @@ def _is(node, kind) -> bool:
     if isinstance(kind, str):
         return getattr(node, 'process_label', None) == kind
     return isinstance(node, kind)
+
+
+def reference_model():
+    """The bundled CuI reference model as an MLIPModel node (stored once, then reused)."""
+    from aiida import orm
+
+    from ..data.mlip_model import MLIPModel
+    from ..resources import cui_reference_model_path
+
+    source = 'almomd-cui-reference (ALmoMD tutorial, MIT licence): stand-in for DFT'
+    found = orm.QueryBuilder().append(MLIPModel, filters={'attributes.source': source}).first(flat=True)
+    if found is not None:
+        return found
+    return MLIPModel.from_legacy_nequip(cui_reference_model_path(), role='reference', source=source).store()

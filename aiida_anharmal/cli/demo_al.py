@@ -183,9 +183,9 @@ def demo_al(
     from aiida.engine import submit
     from aiida.engine.daemon.client import get_daemon_client
 
-    from ..core.defects import cui_frenkel_pair
+    from ..core.structures.defects import cui_frenkel_pair
     from ..workflows.active_learning import ActiveLearningWorkChain
-    from . import reference_model
+    from .common import reference_model
     from .setup import DEFAULT_PROFILE
 
     if engine == 'gpaw' and lifetimes != 'none':

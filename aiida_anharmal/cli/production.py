@@ -159,7 +159,7 @@ def ensure_slurm_computer(label: str = SLURM_COMPUTER, workdir: str | None = Non
     For a remote cluster the same computer is set up with ``verdi computer setup`` and the
     ``core.ssh`` transport (``docs/source/production.rst``).
     """
-    from .setup import ensure_computer
+    from .computers import ensure_computer
 
     check_slurm()
     return ensure_computer(

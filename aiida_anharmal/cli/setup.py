@@ -8,22 +8,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-#: The programs of this package that calculation jobs run: code label -> calculation plugin.
-PROGRAMS = {
-    'anharmal-label': 'anharmal.label',
-    'anharmal-train': 'anharmal.train',
-    'anharmal-evaluate': 'anharmal.evaluate',
-    'anharmal-md': 'anharmal.md',
-    'anharmal-neb': 'anharmal.neb',
-    'anharmal-lifetimes': 'anharmal.lifetimes',
-    'anharmal-perturbative': 'anharmal.perturbative',
-}
+from ..workflows.codes import PROGRAMS as CODE_ROLES
+from .computers import ensure_computer
+
+#: The programs of this package that calculation jobs run: code label -> calculation plugin (the roles of
+#: :data:`aiida_anharmal.workflows.codes.PROGRAMS`).
+PROGRAMS = {program: f'anharmal.{role}' for role, program in CODE_ROLES.items()}
 
 #: Prepended to every job script: one thread per process (threaded BLAS slowed GPAW 2-10x on 2 cores).
 PREPEND_TEXT = 'export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1'
 
 DEFAULT_PROFILE = 'anharmal'
-COMPUTER_LABEL = 'localhost'
 
 
 def program_path(name: str) -> Path:
@@ -66,42 +61,15 @@ def ensure_profile(name: str, production: bool = False, echo=print) -> None:
         reset_config()
     else:
         echo(f'using the existing profile `{name}`')
+    config = get_config()
+    if config.default_profile_name is None:
+        config.set_default_profile(name)
+        config.store()
     profile = load_profile(name, allow_switch=True)
     if production:
         from .production import check_production_profile
 
         check_production_profile(profile)
-
-
-def ensure_computer(
-    label: str = COMPUTER_LABEL,
-    scheduler: str = 'core.direct',
-    description: str = 'this machine',
-    workdir: str | None = None,
-    echo=print,
-):
-    """Return the computer ``label`` on this machine (``core.local`` transport), creating it if needed."""
-    from aiida import orm
-    from aiida.common.exceptions import NotExistent
-
-    try:
-        computer = orm.load_computer(label)
-        echo(f'using computer `{label}` ({computer.transport_type}, {computer.scheduler_type})')
-    except NotExistent:
-        computer = orm.Computer(
-            label=label,
-            hostname='localhost',
-            description=description,
-            transport_type='core.local',
-            scheduler_type=scheduler,
-            workdir=workdir or str(Path.home() / '.aiida' / 'scratch' / label),
-        ).store()
-        computer.set_minimum_job_poll_interval(1.0)
-        computer.set_default_mpiprocs_per_machine(1)
-        echo(f'created computer `{label}` ({scheduler})')
-    if not computer.is_configured:
-        computer.configure(safe_interval=0.1)
-    return computer
 
 
 def ensure_codes(computer, echo=print) -> dict:
@@ -138,12 +106,17 @@ def ensure_codes(computer, echo=print) -> dict:
 
 def ensure_daemon(profile_name: str, workers: int = 1, echo=print) -> None:
     """Start the daemon of the profile if it is not running."""
-    from aiida.engine.daemon.client import get_daemon_client
+    from aiida.engine.daemon.client import DaemonException, get_daemon_client
 
     client = get_daemon_client(profile_name)
     if client.is_daemon_running:
-        echo('the daemon is running')
-        return
+        try:
+            client.get_status(timeout=10)
+            echo('the daemon is running')
+            return
+        except DaemonException as error:  # a PID file of a daemon that died (a reboot, a killed session)
+            echo(f'the daemon does not answer ({type(error).__name__}): starting it again')
+            client.stop_daemon(wait=True)
     os.environ.setdefault('OMP_NUM_THREADS', '1')
     client.start_daemon(number_workers=workers)
     echo(f'started the daemon with {workers} worker(s)')

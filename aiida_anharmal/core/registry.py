@@ -15,12 +15,19 @@ plus what its kind needs (an MD guard also carries the exit code of a run it sto
 calculations, parsers, workflows, protocols and the CLI read strategies from the registry of
 their kind, so adding one is one class and its test (see the developer guide in the docs). No
 AiiDA import here.
+
+A registry is filled from an entry-point group of installed packages (``anharmal.md.stop_rules``,
+``anharmal.acquisitions``, ...; the name of each entry point is the class's ``key``), the first time it is
+read: the module of a registry imports none of its members, and a third-party package adds a strategy by
+declaring an entry point in its own metadata, without editing this one. :meth:`Registry.register` adds a
+class by hand (tests, notebooks).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from importlib.metadata import entry_points
 from typing import Any, ClassVar, Generic, TypeVar
 
 T = TypeVar('T')
@@ -57,14 +64,63 @@ class Strategy:
 
 
 class Registry(Generic[T]):
-    """Strategy classes of one kind, by key, in the order they were registered."""
+    """Strategy classes of one kind, by key: those of the entry-point ``group`` (sorted by key; with ``base``,
+    only its subclasses: two registries may share a group), then those registered by hand."""
 
-    def __init__(self, kind: str):
-        self.kind = kind
+    #: every registry made, for :meth:`reload_all`
+    instances: ClassVar[list[Registry]] = []
+
+    def __init__(self, kind: str, group: str | None = None, base: type | None = None):
+        self.kind, self.group, self.base = kind, group, base
         self._classes: dict[str, type[T]] = {}
+        self._loaded = group is None
+        Registry.instances.append(self)
+
+    def reload(self) -> None:
+        """Forget every class: the next read loads the entry points again (a package was installed or put on the
+        path since; classes registered by hand are dropped)."""
+        self._classes.clear()
+        self._loaded = self.group is None
+
+    @classmethod
+    def reload_all(cls) -> None:
+        """:meth:`reload` every registry."""
+        for registry in cls.instances:
+            registry.reload()
+
+    def _load(self) -> None:
+        """Register the classes of the entry-point group once (before any read)."""
+        if self._loaded:
+            return
+        self._loaded = True
+        found = sorted(entry_points(group=self.group), key=lambda point: point.name)
+        if not found:
+            raise RuntimeError(
+                f'no {self.kind} is declared in the entry-point group `{self.group}`: is aiida-anharmal installed '
+                '(pip install -e .)? Its built-in strategies are registered through its package metadata'
+            )
+        for point in found:
+            try:
+                cls = point.load()
+            except (ImportError, AttributeError) as exception:
+                raise RuntimeError(
+                    f'entry point `{point.name} = {point.value}` of `{self.group}`: {exception}'
+                ) from None
+            if self.base is not None and not (isinstance(cls, type) and issubclass(cls, self.base)):
+                continue
+            if getattr(cls, 'key', None) != point.name:
+                raise RuntimeError(
+                    f'entry point `{point.name}` of `{self.group}` loads {point.value} whose key is '
+                    f'{getattr(cls, "key", None)!r}: the name must be the key'
+                )
+            self._add(cls)
 
     def register(self, cls: type[T]) -> type[T]:
         """Add ``cls`` (usable as a class decorator); its ``key`` must be new."""
+        self._load()
+        return self._add(cls)
+
+    def _add(self, cls: type[T]) -> type[T]:
         key = getattr(cls, 'key', '')
         if not key:
             raise ValueError(f'{cls.__name__} has no `key`: a {self.kind} needs one')
@@ -78,18 +134,22 @@ class Registry(Generic[T]):
         self._classes.pop(key, None)
 
     def get(self, key: str) -> type[T]:
+        self._load()
         try:
             return self._classes[key]
         except KeyError:
             raise ValueError(f'unknown {self.kind} `{key}`; known: {", ".join(self._classes)}') from None
 
     def __contains__(self, key) -> bool:
+        self._load()
         return key in self._classes
 
     def __iter__(self) -> Iterator[type[T]]:
+        self._load()
         return iter(list(self._classes.values()))
 
     def __len__(self) -> int:
+        self._load()
         return len(self._classes)
 
     def check_settings(self, settings: dict | None, name: str) -> dict | None:
@@ -104,7 +164,9 @@ class Registry(Generic[T]):
         return {'kind': kind, **self.get(kind).validate(settings)}
 
     def keys(self) -> list[str]:
+        self._load()
         return list(self._classes)
 
     def __repr__(self) -> str:
+        self._load()
         return f'Registry({self.kind!r}: {", ".join(self._classes)})'

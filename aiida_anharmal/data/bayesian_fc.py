@@ -9,7 +9,7 @@ from .common import HasSpecies
 
 
 class BayesianFCModel(HasSpecies, orm.ArrayData):
-    """A force-constant expansion fitted by Bayesian ridge (:mod:`aiida_anharmal.core.bayesian_fc`).
+    """A force-constant expansion fitted by Bayesian ridge (:mod:`aiida_anharmal.core.bayesian.model`).
 
     Arrays: the primitive cell and the ideal supercell (``primitive_*``, ``ideal_*``: numbers, positions,
     cell), ``cutoffs`` (A, orders 2, 3, ...), the posterior mean ``coefficients`` and covariance ``sigma``,
@@ -24,8 +24,8 @@ class BayesianFCModel(HasSpecies, orm.ArrayData):
 
     @classmethod
     def from_model(cls, model, training_set=None, **kwargs) -> BayesianFCModel:
-        """A node of a fitted :class:`~aiida_anharmal.core.bayesian_fc.BayesianForceConstantModel`."""
-        from ..core.bayesian_fc import model_arrays
+        """A node of a fitted :class:`~aiida_anharmal.core.bayesian.model.BayesianForceConstantModel`."""
+        from ..core.bayesian.model import model_arrays
 
         node = cls(**kwargs)
         for name, array in model_arrays(model).items():
@@ -49,8 +49,8 @@ class BayesianFCModel(HasSpecies, orm.ArrayData):
         return node
 
     def get_model(self):
-        """The fitted :class:`~aiida_anharmal.core.bayesian_fc.BayesianForceConstantModel`."""
-        from ..core.bayesian_fc import model_from_arrays
+        """The fitted :class:`~aiida_anharmal.core.bayesian.model.BayesianForceConstantModel`."""
+        from ..core.bayesian.model import model_from_arrays
 
         return model_from_arrays({name: self.get_array(name) for name in self.get_arraynames()})
 
@@ -60,7 +60,7 @@ class BayesianFCModel(HasSpecies, orm.ArrayData):
 
     def get_supercell(self):
         """The ideal supercell as ASE Atoms."""
-        from ..core.bayesian_fc import arrays_atoms
+        from ..core.bayesian.model import arrays_atoms
 
         return arrays_atoms('ideal', self.arrays())
 

@@ -54,11 +54,11 @@ class Ensemble(SpeciesAndCutoff, orm.Data):
         return f'{self.n_members} NequIP members ({", ".join(self.species)})'
 
     def calculator(self, workers: int | None = None, device: str = 'cpu'):
-        """An :class:`aiida_anharmal.core.ensemble.EnsembleCalculator` over the members' model files."""
+        """An :class:`aiida_anharmal.core.models.ensemble.EnsembleCalculator` over the members' model files."""
         import tempfile
         from pathlib import Path
 
-        from ..core.ensemble import EnsembleCalculator, load_member
+        from ..core.models.ensemble import EnsembleCalculator, load_member
 
         models = []
         with tempfile.TemporaryDirectory() as tmp:

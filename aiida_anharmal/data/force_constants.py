@@ -31,7 +31,7 @@ class ForceConstants(HasSpecies, orm.ArrayData):
     * ``numbers`` (N,) atomic numbers,
     * ``masses`` (N,) atomic masses (amu) used for the frequencies,
     * ``force_constants`` (3N, 3N) in eV/Angstrom^2 with ``F = -Phi u``, ``u`` flattened atom-major
-      (the convention of :class:`~aiida_anharmal.core.anharmonicity.HarmonicReference`).
+      (the convention of :class:`~aiida_anharmal.core.phonons.anharmonicity.HarmonicReference`).
 
     These are exactly the arrays that the ``harmonic`` input of ``anharmal.evaluate`` reads, so the
     node can be passed there as it is. Phonopy's ``phonopy.yaml`` with the unit cell, the supercell
@@ -61,7 +61,7 @@ class ForceConstants(HasSpecies, orm.ArrayData):
         :param label_engine: engine that computed the forces (``gpaw``, ``emt``, ...), if known.
         :param ground_truth: ``dft``, ``stand-in`` or ``toy``, if known.
         """
-        from ..core.harmonic import force_constants_to_matrix, full_force_constants, phonopy_yaml_text
+        from ..core.phonons.harmonic import force_constants_to_matrix, full_force_constants, phonopy_yaml_text
 
         if source not in SOURCES:
             raise ValueError(f'source must be one of {SOURCES}, not {source!r}')
@@ -107,7 +107,7 @@ class ForceConstants(HasSpecies, orm.ArrayData):
         """
         from phonopy.interface.phonopy_yaml import PhonopyYaml
 
-        from ..core.harmonic import load_phonopy_yaml
+        from ..core.phonons.harmonic import load_phonopy_yaml
 
         path = Path(path)
         if not path.is_file():
@@ -152,12 +152,12 @@ class ForceConstants(HasSpecies, orm.ArrayData):
 
     def get_phonopy(self, symprec: float = 1e-5):
         """A new :class:`phonopy.Phonopy` object from the stored ``phonopy.yaml``, with the force constants."""
-        from ..core.harmonic import load_phonopy_yaml
+        from ..core.phonons.harmonic import load_phonopy_yaml
 
         return load_phonopy_yaml(io.StringIO(self.get_phonopy_yaml_text()), symprec=symprec)
 
     def get_harmonic_reference(self):
-        """The supercell and force constants as a :class:`~aiida_anharmal.core.anharmonicity.HarmonicReference`."""
+        """The supercell and force constants as a :class:`~aiida_anharmal.core.phonons.anharmonicity.HarmonicReference`."""
         return harmonic_reference(self)
 
     def get_supercell(self):
@@ -199,10 +199,10 @@ def harmonic_arrays(node: orm.ArrayData) -> dict:
 
 
 def harmonic_reference(node: orm.ArrayData):
-    """The :class:`~aiida_anharmal.core.anharmonicity.HarmonicReference` of a harmonic reference node."""
+    """The :class:`~aiida_anharmal.core.phonons.anharmonicity.HarmonicReference` of a harmonic reference node."""
     from ase.data import chemical_symbols
 
-    from ..core.anharmonicity import HarmonicReference
+    from ..core.phonons.anharmonicity import HarmonicReference
 
     arrays = harmonic_arrays(node)
     return HarmonicReference(

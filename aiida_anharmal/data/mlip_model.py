@@ -89,7 +89,7 @@ class MLIPModel(SpeciesAndCutoff, orm.SinglefileData):
     @classmethod
     def from_legacy_nequip(cls, path: str | Path, role: str = 'reference', source: str | None = None, **kwargs):
         """Wrap a deployed NequIP 0.5 TorchScript model, reading species and r_max from its metadata."""
-        from ..core.nequip_legacy import read_metadata
+        from ..core.models.nequip_legacy import read_metadata
 
         path = Path(path)
         info = read_metadata(path)

@@ -10,7 +10,7 @@ import numpy as np
 from aiida import orm
 from aiida.orm.nodes.caching import NodeCaching
 
-from ..core.frames import ARRAY_NAMES, Frames
+from ..core.structures.frames import ARRAY_NAMES, Frames
 from .common import HasSpecies
 
 ARRAYS_FILE = 'frames.npz'
@@ -103,7 +103,7 @@ class TrainingSet(HasSpecies, orm.Data):
     # ------------------------------------------------------------------ reading
     @cached_property
     def frames(self) -> Frames:
-        """The frames as a :class:`~aiida_anharmal.core.frames.Frames` object (read once, cached)."""
+        """The frames as a :class:`~aiida_anharmal.core.structures.frames.Frames` object (read once, cached)."""
         with self.base.repository.open(ARRAYS_FILE, 'rb') as handle:
             return Frames.from_npz(handle)
 

@@ -5,10 +5,10 @@ The program that :class:`aiida_anharmal.calculations.EvaluateCalculation` runs. 
 * ``aiida.json``: ``member_files`` (packaged nequip models), optional ``workers``,
   ``harmonic_file`` (``.npz`` with ``positions``, ``cell``, ``force_constants``, ``numbers`` of
   the harmonic reference, for ``A`` and ``UCE_A``) and ``member_forces`` (keep every member's forces);
-* ``structures.npz``: the frames (:class:`aiida_anharmal.core.frames.Frames` format),
+* ``structures.npz``: the frames (:class:`aiida_anharmal.core.structures.frames.Frames` format),
 
-and writes ``evaluation.npz`` (arrays of :func:`aiida_anharmal.core.evaluation.evaluate_frames`),
-``statistics.json`` (:func:`aiida_anharmal.core.evaluation.set_statistics`) and ``status.json``
+and writes ``evaluation.npz`` (arrays of :func:`aiida_anharmal.core.models.evaluation.evaluate_frames`),
+``statistics.json`` (:func:`aiida_anharmal.core.models.evaluation.set_statistics`) and ``status.json``
 (states ``finished``, ``setup_failed``, ``failed``; see :mod:`.runner`).
 """
 
@@ -21,7 +21,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from ..core.frames import Frames
+from ..core.structures.frames import Frames
 from .inputs import load_ensemble, optional_harmonic
 from .runner import Program, read_config
 
@@ -43,7 +43,7 @@ def setup(directory: Path) -> SimpleNamespace:
 
 
 def run(job: SimpleNamespace) -> dict:
-    from ..core.evaluation import evaluate_frames, set_statistics
+    from ..core.models.evaluation import evaluate_frames, set_statistics
 
     calculator = job.calculator
     PROGRAM.logger.info(

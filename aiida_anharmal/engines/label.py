@@ -6,7 +6,7 @@ The program that :class:`aiida_anharmal.calculations.LabelCalculation` runs. It 
   ``properties``, ``indices`` (the source index of each structure), optional ``max_seconds``
   (a time budget: no new structure is started once it is spent), ``model_file`` and, for the
   ``ensemble`` engine, ``member_files``;
-* ``structures.npz``: the structures (:class:`aiida_anharmal.core.frames.Frames` format),
+* ``structures.npz``: the structures (:class:`aiida_anharmal.core.structures.frames.Frames` format),
 
 and writes
 
@@ -32,8 +32,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from ..core.frames import Frames
-from ..core.labellers import check_request
+from ..core.labelling.labellers import check_request
+from ..core.structures.frames import Frames
 from .runner import Program, describe, read_config
 
 STRUCTURES_FILE = 'structures.npz'

@@ -8,9 +8,9 @@ The program that :class:`aiida_anharmal.calculations.LifetimeCalculation` runs. 
 * ``trajectory.npz``: ``positions`` (A), ``velocities`` (A/fs), ``cells`` (A) and ``times`` (fs),
   in the atom order of the force constants' supercell,
 
-checks the frames (:func:`aiida_anharmal.core.normal_modes.check_frames`) before any compute,
+checks the frames (:func:`aiida_anharmal.core.phonons.normal_modes.check_frames`) before any compute,
 projects them on the harmonic modes and fits every mode's energy autocorrelation
-(:func:`aiida_anharmal.core.lifetimes.lifetime_table`). Writes ``lifetimes.npz`` (the per-mode
+(:func:`aiida_anharmal.core.phonons.lifetimes.lifetime_table`). Writes ``lifetimes.npz`` (the per-mode
 table), ``summary.json`` (:func:`summary`) and ``status.json`` (states ``finished``,
 ``setup_failed``, ``failed``; see :mod:`.runner`).
 """
@@ -41,8 +41,8 @@ def frame_interval(times) -> float:
 
 
 def summary(table: dict, frames: int, dt: float) -> dict:
-    """The run (frames, interval, length) and :func:`aiida_anharmal.core.lifetimes.mode_summary` of the table."""
-    from ..core.lifetimes import mode_summary
+    """The run (frames, interval, length) and :func:`aiida_anharmal.core.phonons.lifetimes.mode_summary` of the table."""
+    from ..core.phonons.lifetimes import mode_summary
 
     return {
         'frames': frames,
@@ -53,8 +53,8 @@ def summary(table: dict, frames: int, dt: float) -> dict:
 
 
 def setup(directory: Path) -> SimpleNamespace:
-    from ..core.harmonic import load_phonopy_yaml
-    from ..core.normal_modes import MIN_FRAMES, check_frames, commensurate_modes
+    from ..core.phonons.harmonic import load_phonopy_yaml
+    from ..core.phonons.normal_modes import MIN_FRAMES, check_frames, commensurate_modes
 
     config = read_config(directory)
     modes = commensurate_modes(load_phonopy_yaml(directory / PHONOPY_FILE))
@@ -75,8 +75,8 @@ def setup(directory: Path) -> SimpleNamespace:
 
 
 def run(job: SimpleNamespace) -> dict:
-    from ..core.lifetimes import lifetime_table
-    from ..core.normal_modes import project
+    from ..core.phonons.lifetimes import lifetime_table
+    from ..core.phonons.normal_modes import project
 
     PROGRAM.logger.info('%d frames, %d modes, %.4f ps apart', len(job.positions), job.modes.frequencies.size, job.dt)
     projection = project(job.modes, job.positions, job.velocities)

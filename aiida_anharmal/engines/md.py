@@ -2,18 +2,18 @@
 
 The program that :class:`aiida_anharmal.calculations.MDCalculation` runs. It reads
 
-* ``aiida.json``: ``md`` (fields of :class:`aiida_anharmal.core.md.MDSettings`), ``guards``
-  (thresholds of the stop rules of :mod:`aiida_anharmal.core.guards` by key; ``null`` leaves one
+* ``aiida.json``: ``md`` (fields of :class:`aiida_anharmal.core.md.loop.MDSettings`), ``guards``
+  (thresholds of the stop rules of :mod:`aiida_anharmal.core.md.guards` by key; ``null`` leaves one
   out, a missing key takes the rule's default), ``member_files``, optional ``workers``,
   ``harmonic_file`` (A and UCE_A), ``bayesian_file`` (a Bayesian force-constant fit that drives the run
   instead of the members), ``max_seconds`` (time budget: the run stops cleanly at a
   saved frame), ``bias`` and ``trigger`` (``kind`` + parameters, or null: see
-  :func:`aiida_anharmal.core.md.build_bias` and :func:`aiida_anharmal.core.triggers.build_trigger`);
+  :func:`aiida_anharmal.core.md.loop.build_bias` and :func:`aiida_anharmal.core.md.stop_rules.build_trigger`);
 * ``start.npz`` (``numbers``, ``positions``, ``cell``, ``pbc``, optional ``velocities`` in A/fs), or
   ``checkpoint.json`` + ``frames.bin`` of an earlier run to continue (the same trajectory);
 
 and writes ``frames.bin`` / ``frames.json`` (every saved frame, see
-:mod:`aiida_anharmal.core.md_files`), ``checkpoint.json`` and ``status.json`` (:mod:`.runner`):
+:mod:`aiida_anharmal.core.md.files`), ``checkpoint.json`` and ``status.json`` (:mod:`.runner`):
 state ``finished``, a stop rule's reason, ``time_budget_spent``, ``setup_failed`` or ``failed``.
 """
 
@@ -45,8 +45,8 @@ def read_start(path: Path):
 
 
 def setup(directory: Path) -> SimpleNamespace:
-    from ..core.guards import build_stop_rules
-    from ..core.md import MDSettings, build_bias, read_checkpoint
+    from ..core.md.loop import MDSettings, build_bias, read_checkpoint
+    from ..core.md.stop_rules import build_stop_rules
 
     config = read_config(directory)
     settings = MDSettings(**config['md'])
@@ -71,8 +71,8 @@ def setup(directory: Path) -> SimpleNamespace:
 
 
 def run(job: SimpleNamespace) -> dict:
-    from ..core.guards import Trigger
-    from ..core.md import run_md
+    from ..core.md.loop import run_md
+    from ..core.md.stop_rules import Trigger
 
     where = f'continuing from step {job.checkpoint["step"]}' if job.checkpoint else 'from the start structure'
     bias, trigger = job.bias.key if job.bias else 'none', (job.trigger or {}).get('kind', 'none')

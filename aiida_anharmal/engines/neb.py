@@ -4,13 +4,13 @@ The program that :class:`aiida_anharmal.calculations.NEBCalculation` runs. It re
 
 * ``aiida.json``: ``member_files`` (packaged nequip models) or ``engine`` (the labelling engine
   itself: ``{'engine', 'parameters', 'model_file'}``), optional ``workers``, ``harmonic_file``
-  (A and UCE_A per image), ``neb`` (:class:`aiida_anharmal.core.neb.NEBSettings` fields),
+  (A and UCE_A per image), ``neb`` (:class:`aiida_anharmal.core.md.neb.NEBSettings` fields),
   ``interpolate`` (true: the band file holds the two end points only) and ``max_seconds``
   (time budget: the run stops cleanly at the first step after it, never before the first);
 * ``band.npz``: ``numbers``, ``cell``, ``pbc`` and ``positions`` (images x atoms x 3),
 
 and (with ``neb.relax_end_points``, when interpolating) first relaxes both end points with the
-same potential, then runs the band relaxation (:func:`aiida_anharmal.core.neb.run_neb`, one shared calculator),
+same potential, then runs the band relaxation (:func:`aiida_anharmal.core.md.neb.run_neb`, one shared calculator),
 rewriting ``band.npz`` after every optimizer step (the band so far, for a restart), then the
 profile of the final band. It writes ``profile.npz`` (per image: ``energies`` relative to the
 initial image, ``total_energies``, ``uce_energy``, ``uce_force_max``, ``uce_forces``, mean ``forces``,
@@ -70,7 +70,7 @@ def write_band(path: Path, images, **extra) -> None:
 
 def relaxed_end(atoms, calculator, settings):
     """An end point relaxed with the band's potential (fixed cell, the band's ``fmax`` and step cap)."""
-    from ..core.defects import relax
+    from ..core.structures.defects import relax
 
     result = relax(atoms, calculator, fmax=settings.fmax, steps=settings.steps)
     PROGRAM.logger.info('end point relaxed in %d steps (converged %s)', result.steps, result.converged)
@@ -80,7 +80,7 @@ def relaxed_end(atoms, calculator, settings):
 
 
 def setup(directory: Path) -> SimpleNamespace:
-    from ..core.neb import NEBSettings, check_images, interpolate
+    from ..core.md.neb import NEBSettings, check_images, interpolate
 
     directory = Path(directory)
     config = read_config(directory)
@@ -109,7 +109,7 @@ def setup(directory: Path) -> SimpleNamespace:
 
 
 def write_profile(job: SimpleNamespace, run) -> dict:
-    from ..core.neb import path_profile
+    from ..core.md.neb import path_profile
 
     profile = path_profile(run.images, job.predictor, job.harmonic)
     arrays = {
@@ -131,7 +131,7 @@ def write_profile(job: SimpleNamespace, run) -> dict:
 
 
 def run(job: SimpleNamespace) -> dict:
-    from ..core.neb import GuardTripped, run_neb
+    from ..core.md.neb import GuardTripped, run_neb
 
     band = job.directory / BAND_FILE
     write_band(band, job.images, step=0)

@@ -7,10 +7,10 @@ The program that :class:`aiida_anharmal.calculations.PerturbativeCalculation` ru
   harmonic reference's force constants; ``labels``: phono3py's own from the same labels), ``sigma``
   (THz, Gaussian smearing; ``null``: the tetrahedron method);
 * ``phonopy.yaml``: the harmonic reference with its force constants (the ``ForceConstants`` node's file);
-* ``fc3_displacements.json``: :meth:`aiida_anharmal.core.perturbative.Fc3DisplacementSet.to_dict`;
+* ``fc3_displacements.json``: :meth:`aiida_anharmal.core.phonons.perturbative.Fc3DisplacementSet.to_dict`;
 * ``forces.npy``: the forces of the labelled supercells ``(n, N, 3)``, eV/A, in the set's order,
 
-checks them before any compute, and runs :func:`aiida_anharmal.core.perturbative.perturbative_lifetimes`.
+checks them before any compute, and runs :func:`aiida_anharmal.core.phonons.perturbative.perturbative_lifetimes`.
 Writes ``perturbative.npz`` (the RTA arrays), ``modes.npz`` (the per-mode table at the first
 temperature), ``summary.json`` (:func:`summary`) and ``status.json`` (states ``finished``,
 ``setup_failed``, ``failed``; see :mod:`.runner`).
@@ -36,9 +36,9 @@ SUMMARY_FILE = 'summary.json'
 
 
 def summary(result, seconds: float, sigma: float | None = None, fc2: str = 'reference', fc_calculator=None) -> dict:
-    """kappa per temperature, how it was computed, and :func:`aiida_anharmal.core.lifetimes.mode_summary` of the
+    """kappa per temperature, how it was computed, and :func:`aiida_anharmal.core.phonons.lifetimes.mode_summary` of the
     modes at the first temperature."""
-    from ..core.lifetimes import mode_summary
+    from ..core.phonons.lifetimes import mode_summary
 
     table = result.table(0)
     return {
@@ -59,8 +59,8 @@ def summary(result, seconds: float, sigma: float | None = None, fc2: str = 'refe
 
 
 def setup(directory: Path) -> SimpleNamespace:
-    from ..core.harmonic import load_phonopy_yaml
-    from ..core.perturbative import FC2_SOURCES, FC_CALCULATORS, Fc3DisplacementSet
+    from ..core.phonons.harmonic import load_phonopy_yaml
+    from ..core.phonons.perturbative import FC2_SOURCES, FC_CALCULATORS, Fc3DisplacementSet
 
     start = time.monotonic()
     config = read_config(directory)
@@ -86,7 +86,7 @@ def setup(directory: Path) -> SimpleNamespace:
 
 
 def run(job: SimpleNamespace) -> dict:
-    from ..core.perturbative import perturbative_lifetimes
+    from ..core.phonons.perturbative import perturbative_lifetimes
 
     PROGRAM.logger.info(
         '%d labelled supercells, mesh %s, T %s K, fc2 from the %s',

@@ -2,10 +2,10 @@
 
 The program that :class:`aiida_anharmal.calculations.TrainCalculation` runs. It reads
 
-* ``aiida.json``: ``species``, ``hyperparameters`` (see :mod:`aiida_anharmal.core.nequip_config`),
+* ``aiida.json``: ``species``, ``hyperparameters`` (see :mod:`aiida_anharmal.core.models.nequip_config`),
   ``seed``, ``train_indices``, ``validation_indices``, optional ``parent_file`` (a packaged
   model to fine-tune from) and ``compile`` (also run ``nequip-compile --mode aotinductor``);
-* ``structures.npz``: the training set (:class:`aiida_anharmal.core.frames.Frames` format),
+* ``structures.npz``: the training set (:class:`aiida_anharmal.core.structures.frames.Frames` format),
 
 and runs, each step only if the one before succeeded:
 
@@ -37,8 +37,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from ..core.frames import Frames
-from ..core.nequip_config import check_hyperparameters, training_config
+from ..core.models.nequip_config import check_hyperparameters, training_config
+from ..core.structures.frames import Frames
 from .runner import Program, Stop, read_config
 
 STRUCTURES_FILE = 'structures.npz'

@@ -6,7 +6,7 @@ import numpy as np
 from aiida import orm
 from aiida.engine import calcfunction
 
-from ..core.acquisition import (
+from ..core.learning.acquisition import (
     ACQUISITIONS,
     EnergyProbability,
     PerRunProbability,
@@ -20,7 +20,7 @@ from ..core.acquisition import (
     tail_bound,
     uncertainty_statistics_at,
 )
-from ..core.guards import TRIGGERS
+from ..core.md.stop_rules import TRIGGERS
 from ..data.training_set import TrainingSet
 from .datasets import trajectory_atoms
 

@@ -16,7 +16,7 @@ FIT_DEFAULTS = {'cutoffs': None, 'max_iter': 300, 'tol': 1e-6}
 def check_fit_parameters(parameters: dict, primitive=None, supercell=None) -> dict:
     """The fit parameters with defaults; ``ValueError`` for unknown keys, bad cut-offs (none, not positive,
     increasing with the order, too long for the supercell) or a supercell that is not one of the primitive cell."""
-    from ..core.bayesian_fc import check_cutoffs, check_supercell, max_cutoff
+    from ..core.bayesian.model import check_cutoffs, check_supercell, max_cutoff
     from ..core.registry import check_number
 
     unknown = sorted(set(parameters) - set(FIT_DEFAULTS))
@@ -43,7 +43,7 @@ def fit_bayesian_fc(
 ) -> BayesianFCModel:
     """Bayesian ridge of the force-constant expansion on every frame of ``training_set`` (forces needed; each
     frame the ``supercell``'s atoms, in its order, in its cell), cluster space on ``primitive``."""
-    from ..core.bayesian_fc import BayesianForceConstantModel, check_frame
+    from ..core.bayesian.model import BayesianForceConstantModel, check_frame
 
     ideal = supercell.get_ase()
     p = check_fit_parameters(parameters.get_dict(), primitive.get_ase(), ideal)
@@ -63,7 +63,7 @@ def fit_bayesian_fc(
 def trigger_frame(trajectory: orm.TrajectoryData, frames: orm.ArrayData, iteration: orm.Int) -> TrainingSet:
     """The last frame of a run that the retrain trigger stopped (the frame to label), with its origin: the run's
     trajectory, its step and its eps_B under the fit that drove it."""
-    from ..core.frames import Frames
+    from ..core.structures.frames import Frames
     from .datasets import trajectory_atoms
 
     last = trajectory.numsteps - 1
@@ -86,8 +86,8 @@ def trigger_frame(trajectory: orm.TrajectoryData, frames: orm.ArrayData, iterati
 def evaluate_bayesian_fc(model: BayesianFCModel, test_set: TrainingSet) -> orm.Dict:
     """The fit on a labelled test set: force MAE and RMSE (eV/A), mean eps_B, and the bracket
     [beta^-1/2, sqrt(1/beta + mean eps_B^2)] with whether the RMSE lies in it
-    (:func:`~aiida_anharmal.core.dynamic_convergence.force_errors`)."""
-    from ..core.dynamic_convergence import force_errors
+    (:func:`~aiida_anharmal.core.bayesian.convergence.force_errors`)."""
+    from ..core.bayesian.convergence import force_errors
 
     frames = test_set.frames
     pairs = ((atoms.positions, atoms.get_forces()) for atoms in map(frames.get_atoms, range(len(frames))))
@@ -96,10 +96,10 @@ def evaluate_bayesian_fc(model: BayesianFCModel, test_set: TrainingSet) -> orm.D
 
 @calcfunction
 def dynamic_decision(convergence: orm.Dict, max_refits: orm.Int, history: orm.Dict) -> orm.Dict:
-    """The stop rule of :mod:`aiida_anharmal.core.dynamic_convergence` on the fits so far (``history``: ``fits``,
+    """The stop rule of :mod:`aiida_anharmal.core.bayesian.convergence` on the fits so far (``history``: ``fits``,
     one row per fit with ``step``, ``n_data``, ``noise``, ``mu_k``, ``eps_b``; ``step``, the MD step reached;
     ``finished``, whether the trajectory reached its end). Returns the decision and the history."""
-    from ..core.dynamic_convergence import RefitRecord, make_dynamic_convergence
+    from ..core.bayesian.convergence import RefitRecord, make_dynamic_convergence
 
     h = history.get_dict()
     nan = float('nan')

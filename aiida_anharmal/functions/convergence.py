@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from aiida import orm
 from aiida.engine import calcfunction
 
 from ..data.training_set import TrainingSet
+from ..jsonsafe import finite_or_none
 
 
 @calcfunction
@@ -21,7 +20,7 @@ def calibrate(labelled: TrainingSet, **runs):
     Output Dict: frame-level and atom-level Spearman/Pearson correlation and mean error/UCE ratio,
     and per labelled frame the max force error and UCE_F^max (eV/A).
     """
-    from ..core.calibration import calibration
+    from ..core.models.calibration import calibration
 
     frames = labelled.frames
     predicted, true, uce_max, uce_atoms = [], [], [], []
@@ -38,18 +37,6 @@ def calibrate(labelled: TrainingSet, **runs):
     per_atom = np.array(uce_atoms) if len(uce_atoms) == len(predicted) else None
     result = calibration(np.array(predicted), np.array(true), np.array(uce_max), per_atom)
     return orm.Dict(finite_or_none(result))
-
-
-def finite_or_none(value):
-    """JSON has no NaN: a NaN or infinite float (in dicts and lists too) is stored as None (e.g. undefined
-    correlations of too few frames)."""
-    if isinstance(value, dict):
-        return {k: finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [finite_or_none(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def summary_row(iteration: int, nodes: dict) -> dict:
@@ -93,12 +80,12 @@ def check_convergence(parameters: orm.Dict, max_iterations: orm.Int, **iteration
     ``iterations``: for each finished iteration NN, ``statistics_NN`` (test-set statistics of its
     ensemble), ``selection_NN``, ``training_set_NN`` (the set its ensemble was trained on),
     ``ensemble_NN`` and, if frames were labelled, ``calibration_NN``. ``parameters``: ``rule``
-    (a key of :data:`~aiida_anharmal.core.convergence.CONVERGENCE_RULES`) and its parameters.
+    (a key of :data:`~aiida_anharmal.core.learning.convergence.CONVERGENCE_RULES`) and its parameters.
     Outputs ``decision`` (``stop``, ``converged``, ``reason``: converged | iteration_cap |
     continue, ``message``) and ``summary`` (``rows``: one per iteration, with the decision the
     rule takes on the history up to that iteration).
     """
-    from ..core.convergence import check_convergence_parameters, history_from_rows, make_rule
+    from ..core.learning.convergence import check_convergence_parameters, history_from_rows, make_rule
 
     p = check_convergence_parameters(parameters.get_dict())
     by_iteration: dict[int, dict] = {}

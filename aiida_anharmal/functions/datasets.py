@@ -6,7 +6,7 @@ import numpy as np
 from aiida import orm
 from aiida.engine import calcfunction
 
-from ..core.frames import Frames
+from ..core.structures.frames import Frames
 from ..data.training_set import TrainingSet
 
 
@@ -90,7 +90,7 @@ def subsample(training_set: TrainingSet, parameters: orm.Dict):
     never trained on a structure without labels. Each output holds ``train`` and ``validation``
     index lists into ``training_set`` and the parameters, so membership is a query away.
     """
-    from ..core.splits import subsample_splits
+    from ..core.structures.splits import subsample_splits
 
     p = parameters.get_dict()
     frames = training_set.frames

@@ -43,14 +43,14 @@ def make_displacements(structure: orm.StructureData, parameters: orm.Dict):
 
     ``parameters``: ``supercell_matrix`` (3 integers or 3x3), ``distance`` (Angstrom, default
     0.01), and optionally phonopy's ``is_plusminus`` (``'auto'``), ``primitive_matrix``
-    (``'auto'``) and ``symprec`` (1e-5); see :func:`aiida_anharmal.core.harmonic.make_displacements`.
+    (``'auto'``) and ``symprec`` (1e-5); see :func:`aiida_anharmal.core.phonons.harmonic.make_displacements`.
 
     Outputs ``displacements``, a TrainingSet of the displaced supercells (atoms in phonopy's
     order; origin ``{'kind': 'phonopy_displacement', 'displacement': k}``), and
-    ``displacement_dataset``, a Dict of the :class:`~aiida_anharmal.core.harmonic.DisplacementSet`
+    ``displacement_dataset``, a Dict of the :class:`~aiida_anharmal.core.phonons.harmonic.DisplacementSet`
     (unit cell, matrices, phonopy's dataset) from which the force constants are built.
     """
-    from ..core.harmonic import make_displacements as core_make_displacements
+    from ..core.phonons.harmonic import make_displacements as core_make_displacements
 
     p = parameters.get_dict()
     _check_keys(p, DISPLACEMENT_KEYS, 'displacement parameter')
@@ -76,8 +76,8 @@ def ordered_displacement_forces(displacement_set, labelled: TrainingSet, kind: s
     """Forces of the labelled displaced supercells, shape ``(n_displacements, N, 3)``, in the set's order.
 
     ``displacement_set``: anything with ``n_displacements`` and ``displaced_supercells()`` (the harmonic
-    :class:`~aiida_anharmal.core.harmonic.DisplacementSet`, the third-order
-    :class:`~aiida_anharmal.core.perturbative.Fc3DisplacementSet`); ``kind``: the origins' kind.
+    :class:`~aiida_anharmal.core.phonons.harmonic.DisplacementSet`, the third-order
+    :class:`~aiida_anharmal.core.phonons.perturbative.Fc3DisplacementSet`); ``kind``: the origins' kind.
     Frames are matched by the ``displacement`` index of their origin. Raises ``ValueError`` if a
     displacement has no labelled frame (force constants need every one), has two, has no forces,
     or if a frame is not the displaced supercell it claims to be.
@@ -135,8 +135,8 @@ def build_force_constants(displacement_dataset: orm.Dict, labelled: TrainingSet,
     as extra arrays) and
     ``dos`` (XyData: frequency in THz, DOS in states/THz per primitive cell).
     """
-    from ..core.harmonic import DisplacementSet, force_constants_from_forces, phonopy_object
-    from ..core.phonon_spectra import band_structure, density_of_states, gamma_frequencies
+    from ..core.phonons.harmonic import DisplacementSet, force_constants_from_forces, phonopy_object
+    from ..core.phonons.spectra import band_structure, density_of_states, gamma_frequencies
 
     p = {} if parameters is None else parameters.get_dict()
     _check_keys(p, SPECTRUM_KEYS, 'spectrum parameter')

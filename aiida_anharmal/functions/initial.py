@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiida import orm
 from aiida.engine import calcfunction
 
-from ..core.checks import check_seed
+from ..core.structures.checks import check_seed
 from ..data.training_set import TrainingSet
 
 #: Parameters of each initialisation mode, with defaults (Kang et al.: 25 + 5 training frames).
@@ -53,7 +53,7 @@ def harmonic_sampling(force_constants: orm.ArrayData, parameters: orm.Dict):
     """
     from ase import Atoms
 
-    from ..core.sampling import harmonic_samples
+    from ..core.structures.sampling import harmonic_samples
     from ..data.force_constants import harmonic_arrays
 
     p = check_initial_parameters('harmonic', parameters.get_dict())
@@ -75,7 +75,7 @@ def harmonic_sampling(force_constants: orm.ArrayData, parameters: orm.Dict):
 @calcfunction
 def random_sampling(structure: orm.StructureData, parameters: orm.Dict):
     """``n_train + n_test`` copies of ``structure`` with Gaussian displacements of ``amplitude`` (A)."""
-    from ..core.sampling import random_displacements
+    from ..core.structures.sampling import random_displacements
 
     p = check_initial_parameters('random', parameters.get_dict())
     n = p['n_train'] + p['n_test']
@@ -92,7 +92,7 @@ def split_initial(frames: TrainingSet, parameters: orm.Dict, mode: orm.Str):
     drawn from the rest, so no test frame is ever trained on. Origins are kept, with ``initial_index``
     (the frame's index in ``frames``) added.
     """
-    from ..core.sampling import initial_split
+    from ..core.structures.sampling import initial_split
 
     p = check_initial_parameters(mode.value, parameters.get_dict())
     spread = p.get('spread', False)
@@ -121,7 +121,7 @@ def thermal_start(force_constants: orm.ArrayData, temperature: orm.Float, seed: 
     from the ideal crystal."""
     from ase import Atoms
 
-    from ..core.sampling import harmonic_samples
+    from ..core.structures.sampling import harmonic_samples
     from ..data.force_constants import harmonic_arrays
 
     arrays = harmonic_arrays(force_constants)

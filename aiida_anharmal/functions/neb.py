@@ -89,7 +89,7 @@ def uncertain_images(
     ones the engine had failed on, ``p_uncertainty``, ``threshold``) and, if any image was added, ``frames``.
     Whatever the acquisition's kind, the images are drawn on UCE_F^max with its ``s`` and ``g``.
     """
-    from ..core.acquisition import UncertaintyProbability, check_acquisition_parameters
+    from ..core.learning.acquisition import UncertaintyProbability, check_acquisition_parameters
 
     p = check_acquisition_parameters(parameters.get_dict())
     stats = statistics.get_dict()['uce_force_max']

@@ -41,9 +41,12 @@ def fc3_parameters_problem(parameters: dict) -> str | None:
     if p['n_random'] is not None and p['cutoff_pair_distance'] is not None:
         return 'give `cutoff_pair_distance` (pairs of displaced atoms) or `n_random` (random supercells), not both'
     if p['supercell_matrix'] is not None:
-        from ..workflows.harmonic import check_supercell_matrix
+        from ..core.phonons.phonopy_io import check_supercell_matrix
 
-        return check_supercell_matrix(p['supercell_matrix'])
+        try:
+            check_supercell_matrix(p['supercell_matrix'])
+        except ValueError as error:
+            return str(error)
     return None
 
 
@@ -57,9 +60,9 @@ def fc3_displacements(harmonic: ForceConstants, parameters: orm.Dict):
 
     Outputs ``supercells``, a TrainingSet of the supercells to label (origin ``{'kind':
     'phono3py_displacement', 'displacement': k}``), and ``fc3_displacements``, a Dict of the
-    :class:`~aiida_anharmal.core.perturbative.Fc3DisplacementSet` from which fc3 is built.
+    :class:`~aiida_anharmal.core.phonons.perturbative.Fc3DisplacementSet` from which fc3 is built.
     """
-    from ..core.perturbative import make_fc3_displacements
+    from ..core.phonons.perturbative import make_fc3_displacements
 
     p = parameters.get_dict()
     message = fc3_parameters_problem(p)

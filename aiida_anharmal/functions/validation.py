@@ -18,7 +18,7 @@ def reference_frames(trajectory: orm.TrajectoryData, frames: orm.ArrayData, para
     after it), ``engine`` and ``description`` of the label provenance, ``kind`` of the frames' origin
     (default ``validation_md``).
     """
-    from ..core.validation import reference_frame_indices
+    from ..core.learning.validation import reference_frame_indices
 
     p = parameters.get_dict()
     indices = reference_frame_indices(frames.get_array('time'), p['equilibration'], p['stride'])
@@ -54,7 +54,7 @@ def compare_validation(harmonic: orm.ArrayData, parameters: orm.Dict, **runs) ->
     frames. ``parameters``: ``equilibration`` (fs), ``reference`` (label), ``ended`` (label -> how
     the run ended: ``finished`` or the exit message of a stop).
     """
-    from ..core.validation import run_summary
+    from ..core.learning.validation import run_summary
     from ..data.force_constants import harmonic_reference
 
     p = parameters.get_dict()

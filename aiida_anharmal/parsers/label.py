@@ -8,7 +8,7 @@ import numpy as np
 from aiida import orm
 from aiida.engine import ExitCode
 
-from ..core.labellers import get_labeller
+from ..core.labelling.labellers import get_labeller
 from ..data.training_set import TrainingSet
 from ..engines import label as program
 from .base import AnharmalParser

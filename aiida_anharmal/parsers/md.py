@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 from aiida import orm
 
-from ..core.md_files import read_frames
+from ..core.md.files import read_frames
 from ..engines import md as program
-from ..functions.convergence import finite_or_none
+from ..jsonsafe import finite_or_none
 from .base import AnharmalParser
 
 

@@ -11,6 +11,7 @@ from aiida import orm
 
 from ..data.mlip_model import MLIPModel
 from ..engines import train as program
+from ..ports import dict_input
 from .base import AnharmalParser
 
 #: Final metrics copied onto the model node (train / validation), eV/atom and eV/A.
@@ -55,8 +56,8 @@ class TrainParser(AnharmalParser):
     def _model(self, path: Path, model_format: str, metrics: dict) -> MLIPModel:
         inputs = self.node.inputs
         subsample = inputs.subsample.get_dict()
-        hyperparameters = inputs.hyperparameters.get_dict() if 'hyperparameters' in inputs else {}
-        from ..core.nequip_config import check_hyperparameters
+        hyperparameters = dict_input(inputs, 'hyperparameters')
+        from ..core.models.nequip_config import check_hyperparameters
 
         hp = check_hyperparameters(hyperparameters)
         parent = inputs.parent_model if 'parent_model' in inputs else None

@@ -33,9 +33,9 @@ from aiida.engine import ToContext, WorkChain, if_, while_
 
 from .. import exit_codes
 from ..calculations.evaluate import EvaluateCalculation
-from ..core.acquisition import ACQUISITIONS
-from ..core.convergence import CONVERGENCE_RULES
-from ..core.exploration_start import START_POLICIES
+from ..core.learning.acquisition import ACQUISITIONS
+from ..core.learning.convergence import CONVERGENCE_RULES
+from ..core.learning.exploration_start import START_POLICIES
 from ..data.ensemble import Ensemble
 from ..data.training_set import TrainingSet
 from ..functions.convergence import calibrate, check_convergence

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from ..calculations.label import check_label_inputs
 from ..calculations.md import bias_steps_message
-from ..core.acquisition import ACQUISITIONS, check_acquisition_parameters
-from ..core.checks import check_seed
-from ..core.convergence import check_convergence_parameters
-from ..core.exploration_start import check_start_parameters
+from ..core.learning.acquisition import ACQUISITIONS, check_acquisition_parameters
+from ..core.learning.convergence import check_convergence_parameters
+from ..core.learning.exploration_start import check_start_parameters
+from ..core.structures.checks import check_seed
 from ..data.training_set import TrainingSet
+from ..ports import dict_input, input_value
 from .active_learning_lifetimes import check_lifetime_inputs
 from .active_learning_neb import check_neb_inputs
 from .active_learning_test_set import check_test_set_inputs
@@ -23,8 +24,8 @@ from .initial import check_initial_inputs
 
 def frame_keys(training_set: TrainingSet) -> set[bytes]:
     """One key per frame, equal for frames equal up to a translation, a lattice translation of an atom or a
-    permutation of the atoms (:func:`~aiida_anharmal.core.checks.structure_fingerprint`)."""
-    from ..core.checks import structure_fingerprint
+    permutation of the atoms (:func:`~aiida_anharmal.core.structures.checks.structure_fingerprint`)."""
+    from ..core.structures.checks import structure_fingerprint
 
     frames = training_set.frames
     return {
@@ -61,7 +62,7 @@ def _finetune_message(value) -> str | None:
     missing = sorted({member_label(k, s) for k in range(n_sub) for s in seeds} - set(members))
     if missing:
         return f'the initial ensemble has no member(s) {missing} to fine-tune from (it has {sorted(members)})'
-    hyperparameters = ensemble['hyperparameters'].get_dict() if 'hyperparameters' in ensemble else {}
+    hyperparameters = dict_input(ensemble, 'hyperparameters')
     for label, member in sorted(members.items()):
         species = ensemble['species'].get_list() if 'species' in ensemble else member.species
         message = check_parent_model(member, hyperparameters, species)
@@ -72,9 +73,8 @@ def _finetune_message(value) -> str | None:
 
 def _exploration_message(explore) -> str | None:
     """The stop rules and bias of the exploration, refused now (its runs get their ensemble only in the loop)."""
-    from ..core.guards import check_guard_settings
-    from ..core.md import check_bias_settings
-    from ..core.triggers import check_trigger_settings
+    from ..core.md.loop import check_bias_settings
+    from ..core.md.stop_rules import check_guard_settings, check_trigger_settings
 
     checked = {}
     for name, check in (
@@ -87,7 +87,7 @@ def _exploration_message(explore) -> str | None:
                 checked[name] = check(explore[name].get_dict())
             except ValueError as exc:
                 return f'bad `explore.{name}`: {exc}'
-    parameters = explore['parameters'].get_dict() if 'parameters' in explore else {}
+    parameters = dict_input(explore, 'parameters')
     if 'temperatures' in explore or 'seeds' in explore:
         from .md import runs_message
 
@@ -101,9 +101,9 @@ def _exploration_message(explore) -> str | None:
 def _strategy_message(value) -> str | None:
     """The acquisition, convergence, start and exploration strategies refused, with what they need."""
     try:
-        acquisition = check_acquisition_parameters(value['acquisition'].get_dict() if 'acquisition' in value else {})
-        check_convergence_parameters(value['convergence'].get_dict() if 'convergence' in value else {})
-        check_start_parameters(value['start'].get_dict() if 'start' in value else {})
+        acquisition = check_acquisition_parameters(dict_input(value, 'acquisition'))
+        check_convergence_parameters(dict_input(value, 'convergence'))
+        check_start_parameters(dict_input(value, 'start'))
     except ValueError as exc:
         return str(exc)
     kind = ACQUISITIONS.get(acquisition['kind'])
@@ -118,7 +118,7 @@ def _strategy_message(value) -> str | None:
             f'acquisition kind `{kind.key}` labels the frames where a stop trigger ended a run: give '
             '`explore.trigger` (exploration `hal` of the builder sets it)'
         )
-    trigger = explore['trigger'].get_dict() if 'trigger' in explore else {}
+    trigger = dict_input(explore, 'trigger')
     exponent = trigger.get('exponent', 0.0) if trigger.get('kind') == 'uncertainty' else None
     if exponent is not None and trigger.get('s') is not None and exponent != acquisition['uncertainty_exponent']:
         return (
@@ -145,7 +145,7 @@ def validate_active_learning_inputs(value, ctx=None):
     if 'max_iterations' in value and value['max_iterations'].value < 1:
         return f'`max_iterations` must be at least 1, not {value["max_iterations"].value}'
     try:
-        check_seed('seed', value['seed'].value if 'seed' in value else 0)
+        check_seed('seed', input_value(value, 'seed', ctx))
     except ValueError as exc:
         return str(exc)
     species = set(value['structure'].get_ase().get_chemical_symbols())
@@ -153,7 +153,7 @@ def validate_active_learning_inputs(value, ctx=None):
         training_set, test_set = value['training_set'], value.get('test_set', value['training_set'])
         if len(test_set) < 2:
             return 'the test set needs at least two frames (its statistics need a standard deviation)'
-        from ..core.checks import label_problem
+        from ..core.structures.checks import label_problem
 
         for name, node in (('training_set', training_set), ('test_set', test_set)):
             problem = label_problem(node.frames)

@@ -13,8 +13,8 @@ from __future__ import annotations
 from aiida import orm
 from aiida.engine import ToContext
 
-from ..core.exploration_start import RunEnd, make_policy
-from ..core.guards import TRIGGERS
+from ..core.learning.exploration_start import RunEnd, make_policy
+from ..core.md.stop_rules import TRIGGERS
 from ..functions.acquisition import acquire, resolve_trigger, selected_structures
 from ..functions.datasets import frame_structure
 from ..functions.neb import uncertain_images

@@ -17,6 +17,7 @@ from aiida import orm
 from aiida.engine import ToContext
 
 from ..functions.lifetimes import compare_lifetimes
+from ..ports import dict_input
 from .common import DEFAULT_RESOURCES, describe, engine_reference
 from .label import LabelWorkChain
 from .lifetimes import LifetimesWorkChain
@@ -166,7 +167,7 @@ def ensemble_label(label: dict, ensemble) -> dict:
     """The loop's labelling inputs with the engine ``ensemble`` of ``ensemble`` (energy and forces only)."""
     label = {**label, 'engine': orm.Str('ensemble'), 'ensemble': ensemble, 'parameters': orm.Dict()}
     label.pop('model', None)
-    settings = label['settings'].get_dict() if 'settings' in label else {}
+    settings = dict_input(label, 'settings')
     settings['properties'] = ['energy', 'forces']
     label['settings'] = orm.Dict(settings)
     return label

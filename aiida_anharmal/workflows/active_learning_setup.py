@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from aiida import orm
 
-from ..core.acquisition import with_defaults as acquisition_defaults
-from ..core.convergence import with_defaults as convergence_defaults
+from ..core.learning.acquisition import with_defaults as acquisition_defaults
+from ..core.learning.convergence import with_defaults as convergence_defaults
 from ..data.ensemble import Ensemble
 from ..data.mlip_model import MLIPModel
 from ..data.training_set import TrainingSet
@@ -18,6 +18,7 @@ from ..protocols import ProtocolMixin, namespace_inputs
 from .active_learning_lifetimes import ROUTE_WORKCHAINS
 from .active_learning_neb import NEB_LOOP_SETS
 from .active_learning_validation import LOOP_SETS
+from .codes import resolve_codes
 from .ensemble import EnsembleWorkChain
 from .label import LabelWorkChain
 from .md import ExplorationWorkChain
@@ -40,11 +41,12 @@ class ActiveLearningProtocol(ProtocolMixin):
     @classmethod
     def get_builder_from_protocol(
         cls,
-        codes: dict,
-        structure,
-        engine: str = 'gpaw',
+        code=None,
+        structure=None,
         protocol: str | None = None,
         overrides: dict | None = None,
+        *,
+        engine: str = 'gpaw',
         training_set: TrainingSet | None = None,
         test_set: TrainingSet | None = None,
         harmonic: orm.ArrayData | None = None,
@@ -55,9 +57,13 @@ class ActiveLearningProtocol(ProtocolMixin):
     ):
         """A builder from one protocol name for the loop, its initial data and its three sub-workchains.
 
-        :param codes: ``{'train', 'evaluate', 'md', 'label'}`` -> codes of the four programs.
+        :param code: ``None`` (the codes that ``anharmal setup`` made on ``localhost``), one code of this package
+            (the others from its computer) or a dict by role (``train``, ``evaluate``, ``md``, ``label``; ``neb``,
+            ``lifetimes``, ``perturbative`` for validation): :func:`~aiida_anharmal.workflows.codes.resolve_codes`.
         :param structure: start of the exploration, StructureData or ASE Atoms.
-        :param engine: labelling engine (``gpaw``, ``emt``, ``nequip-reference`` with ``model``).
+        :param protocol: ``fast``, ``moderate`` (default) or ``precise``.
+        :param engine: labelling engine (``gpaw``, the default: DFT; ``emt``; ``nequip-reference`` with ``model``;
+            any engine of the ``anharmal.labellers`` entry points).
         :param overrides: nested dict; ``ensemble``, ``explore`` and ``label`` go to those workchains'
             own builders (``get_builder_from_protocol``), every other key to this workchain's protocol
             (e.g. ``initial``, ``acquisition``); unknown keys are refused at every level the protocols spell
@@ -75,9 +81,13 @@ class ActiveLearningProtocol(ProtocolMixin):
         validation = overrides.pop('validation', None)
         neb = overrides.pop('neb', None)
         inputs = cls.get_protocol_inputs(protocol, overrides)
-        missing = sorted({'train', 'evaluate', 'md', 'label'} - set(codes))
-        if missing:
-            raise ValueError(f'codes missing for {missing}')
+        if structure is None:
+            raise ValueError('`structure` is needed: the start of the exploration (StructureData or ASE Atoms)')
+        codes = resolve_codes(
+            code,
+            required=('train', 'evaluate', 'md', 'label', *(('neb',) if neb is not None else ())),
+            optional=('lifetimes', 'perturbative') if validation is not None else (),
+        )
         builder = cls.get_builder()
         builder.structure = structure if isinstance(structure, orm.StructureData) else orm.StructureData(ase=structure)
         cls._set_starting_data(builder, inputs, 'test_md' in overrides, training_set, test_set, harmonic)

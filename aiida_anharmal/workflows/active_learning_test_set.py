@@ -18,10 +18,11 @@ from __future__ import annotations
 from aiida import orm
 from aiida.engine import ToContext
 
-from ..core.md import MDSettings
+from ..core.md.loop import MDSettings
 from ..core.registry import check_number
 from ..functions.initial import thermal_start
 from ..functions.validation import reference_frames
+from ..ports import dict_input
 from .common import describe, engine_reference
 from .md import MDBaseWorkChain
 
@@ -147,8 +148,8 @@ class TestSetSteps:
         if not node.is_finished_ok or 'trajectory' not in node.outputs:
             # a ground-truth run stopped by a guard is no thermal yardstick: refuse it rather than judge by it
             return self.exit_codes.ERROR_TEST_SET_FAILED.format(message=f'the test MD: {describe(node)}')
-        from ..core.labellers import get_labeller
-        from ..core.validation import reference_frame_indices
+        from ..core.labelling.labellers import get_labeller
+        from ..core.learning.validation import reference_frame_indices
 
         p = self.test_md_parameters()
         n_frames = len(reference_frame_indices(node.outputs.frames.get_array('time'), p['equilibration'], p['stride']))
@@ -194,7 +195,7 @@ def check_test_set_inputs(value) -> str | None:
     initial = value.get('initial') or {}
     n_test = None
     if 'mode' in initial:
-        parameters = initial['parameters'].get_dict() if 'parameters' in initial else {}
+        parameters = dict_input(initial, 'parameters')
         from ..functions.initial import MODES
 
         n_test = parameters.get('n_test', MODES.get(initial['mode'].value, {}).get('n_test'))

@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 from aiida import orm
 
-from ..core.bayesian_fc import check_frame
-from ..core.dynamic_convergence import make_dynamic_convergence
-from ..core.guards import check_guard_settings
-from ..core.md import MDSettings
+from ..core.bayesian.convergence import make_dynamic_convergence
+from ..core.bayesian.model import check_frame
+from ..core.md.loop import MDSettings
+from ..core.md.stop_rules import check_guard_settings
 from ..data.training_set import TrainingSet
 from ..functions.bayesian_fc import check_fit_parameters
+from ..ports import dict_input
 from ..protocols import OPEN_KEYS, namespace_inputs, recursive_merge
 from .common import add_options_input, options_message
 from .initial import InitialDataWorkChain, check_initial_inputs
@@ -28,7 +29,7 @@ def nearest_neighbour_distance(atoms) -> float:
 
 
 def retrain_message(retrain: dict) -> str | None:
-    from ..core.dynamic_training import RetrainTrigger
+    from ..core.bayesian.dynamic_training import RetrainTrigger
 
     try:
         RetrainTrigger.validate(retrain)
@@ -69,22 +70,22 @@ def _problem(value) -> str | None:
     """The first reason the inputs cannot run, before any process."""
     primitive, supercell = value['primitive'].get_ase(), value['supercell'].get_ase()
     try:
-        check_fit_parameters(value['fit'].get_dict() if 'fit' in value else {}, primitive, supercell)
+        check_fit_parameters(dict_input(value, 'fit'), primitive, supercell)
     except ValueError as exc:
         return f'bad `fit`: {exc}'
-    message = retrain_message(value['retrain'].get_dict() if 'retrain' in value else {})
+    message = retrain_message(dict_input(value, 'retrain'))
     if message:
         return message
     try:
-        make_dynamic_convergence(value['convergence'].get_dict() if 'convergence' in value else {})
+        make_dynamic_convergence(dict_input(value, 'convergence'))
     except ValueError as exc:
         return f'bad `convergence`: {exc}'
     if 'max_refits' in value and value['max_refits'].value < 1:
         return f'`max_refits` must be at least 1, not {value["max_refits"].value}'
     md = value.get('md', {})
     try:
-        MDSettings(**(md['parameters'].get_dict() if 'parameters' in md else {})).check()
-        check_guard_settings(md['guards'].get_dict() if 'guards' in md else {})
+        MDSettings(**(dict_input(md, 'parameters'))).check()
+        check_guard_settings(dict_input(md, 'guards'))
     except (TypeError, ValueError) as exc:
         return f'bad `md`: {exc}'
     message = test_set_message(value, supercell)
@@ -237,14 +238,14 @@ class DynamicTrainingSetup:
     # ------------------------------------------------------------------ what the loop reads of its inputs
     def total_steps(self) -> int:
         md = self.inputs.md
-        return int((md.parameters.get_dict() if 'parameters' in md else {}).get('steps', MDSettings.steps))
+        return int((dict_input(md, 'parameters')).get('steps', MDSettings.steps))
 
     def quiet_steps(self) -> int:
         return int(make_dynamic_convergence(self.inputs.convergence.get_dict()).parameters['quiet_steps'])
 
     def settled(self) -> bool:
         """Whether beta^-1/2 has settled (the first half of the stop rule) after the fits so far."""
-        from ..core.dynamic_convergence import RefitRecord
+        from ..core.bayesian.convergence import RefitRecord
 
         rule = make_dynamic_convergence(self.inputs.convergence.get_dict())
         records = [RefitRecord(int(r['step']), int(r['n_data']), float(r['noise'])) for r in self.ctx.history]

@@ -7,12 +7,13 @@ from aiida.engine import WorkChain
 
 from .. import exit_codes
 from ..calculations.train import check_train_request
-from ..core.checks import check_seed
-from ..core.splits import subsample_splits
+from ..core.structures.checks import check_seed
+from ..core.structures.splits import subsample_splits
 from ..data.ensemble import Ensemble
 from ..data.training_set import TrainingSet
 from ..functions.datasets import subsample
 from ..functions.ensembles import assemble_ensemble
+from ..ports import dict_input, input_value
 from ..protocols import ProtocolMixin, recursive_merge
 from .common import add_options_input, describe, options_message
 from .train import TrainBaseWorkChain
@@ -28,14 +29,14 @@ def validate_ensemble_inputs(value, ctx=None):
     """Refuse bad input before any job starts: ensemble size, seeds, split, labels, species, parent."""
     if 'training_set' not in value:
         return None
-    n_sub = value['n_sub'].value if 'n_sub' in value else 3
-    seeds = value['seeds'].get_list() if 'seeds' in value else [0, 1]
+    n_sub = input_value(value, 'n_sub', EnsembleWorkChain)
+    seeds = input_value(value, 'seeds', EnsembleWorkChain)
     if any(not isinstance(s, int) or s < 0 for s in seeds):
         return f'seeds must be non-negative integers, not {seeds}'
     if len(set(seeds)) != len(seeds):
         return f'duplicate seeds {seeds}: members with the same subsample and seed would be identical'
     try:
-        check_seed('subsample_seed', value['subsample_seed'].value if 'subsample_seed' in value else 0)
+        check_seed('subsample_seed', input_value(value, 'subsample_seed', EnsembleWorkChain))
     except ValueError as exc:
         return str(exc)
     if n_sub < 1 or n_sub * len(seeds) < 2:
@@ -45,13 +46,13 @@ def validate_ensemble_inputs(value, ctx=None):
     unlabelled = [int(i) for i in (~(frames.has_energy & frames.has_forces)).nonzero()[0]]
     if unlabelled:
         return f'the training set has {len(unlabelled)} frame(s) without energy or forces (first: {unlabelled[:5]})'
-    ratio = value['validation_ratio'].value if 'validation_ratio' in value else 0.2
-    fraction = value['fraction'].value if 'fraction' in value else 1.0
+    ratio = input_value(value, 'validation_ratio', EnsembleWorkChain)
+    fraction = input_value(value, 'fraction', EnsembleWorkChain)
     try:
         splits = subsample_splits(range(len(training_set)), n_sub, ratio, 0, fraction)
     except ValueError as exc:
         return str(exc)
-    retrain = value['retrain'].value if 'retrain' in value else 'scratch'
+    retrain = input_value(value, 'retrain', EnsembleWorkChain)
     if retrain not in RETRAIN_MODES:
         return f'`retrain` must be one of {RETRAIN_MODES}, not {retrain!r}'
     parent = value.get('parent_ensemble')
@@ -63,11 +64,11 @@ def validate_ensemble_inputs(value, ctx=None):
             message = check_train_request(
                 training_set,
                 {'train': train, 'validation': validation},
-                value['hyperparameters'].get_dict() if 'hyperparameters' in value else {},
+                dict_input(value, 'hyperparameters'),
                 seed,
                 value['species'].get_list() if 'species' in value else None,
                 parent_members.get(member_label(k, seed)),
-                value['settings'].get_dict() if 'settings' in value else {},
+                dict_input(value, 'settings'),
             )
             if message:
                 return message

@@ -11,6 +11,7 @@ from aiida.engine import WorkChain
 
 from .. import exit_codes
 from ..calculations.label import check_label_inputs
+from ..core.phonons.phonopy_io import check_supercell_matrix as core_check_supercell_matrix
 from ..data.force_constants import ForceConstants
 from ..data.mlip_model import MLIPModel
 from ..data.training_set import TrainingSet
@@ -20,6 +21,7 @@ from ..functions.harmonic import (
     build_force_constants,
     make_displacements,
 )
+from ..ports import dict_input
 from ..protocols import ProtocolMixin, namespace_inputs
 from .common import describe, options_message
 from .label import LabelWorkChain
@@ -34,19 +36,9 @@ PHONOPY_KEYS = (DISPLACEMENT_KEYS - {'supercell_matrix', 'distance'}) | SPECTRUM
 def check_supercell_matrix(matrix) -> str | None:
     """Error message unless ``matrix`` is 3 integers or a 3x3 integer matrix with a positive determinant."""
     try:
-        array = np.array(matrix, dtype=object)
-    except Exception:  # noqa: BLE001 - ragged input
-        array = None
-    if array is None or array.shape not in ((3,), (3, 3)):
-        return f'`supercell_matrix` must be 3 integers or a 3x3 integer matrix, not {matrix!r}'
-    if not all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in array.flat):
-        return f'`supercell_matrix` must hold integers only, not {matrix!r}'
-    square = np.diag(array.astype(int)) if array.shape == (3,) else array.astype(int)
-    det = round(np.linalg.det(square))
-    if det == 0:
-        return f'`supercell_matrix` {square.tolist()} is singular (determinant 0)'
-    if det < 0:
-        return f'`supercell_matrix` {square.tolist()} has a negative determinant ({det}); phonopy needs a positive one'
+        core_check_supercell_matrix(matrix)
+    except ValueError as error:
+        return str(error)
     return None
 
 
@@ -202,7 +194,7 @@ class HarmonicWorkChain(ProtocolMixin, WorkChain):
         return builder
 
     def _phonopy_parameters(self, keys) -> dict:
-        given = self.inputs.phonopy_parameters.get_dict() if 'phonopy_parameters' in self.inputs else {}
+        given = dict_input(self.inputs, 'phonopy_parameters')
         return {k: v for k, v in given.items() if k in keys}
 
     def make_displacements(self):
@@ -229,7 +221,7 @@ class HarmonicWorkChain(ProtocolMixin, WorkChain):
 
     def inspect_labelling(self):
         node = self.ctx.label
-        excluded = node.outputs.excluded.get_dict() if 'excluded' in node.outputs else {}
+        excluded = dict_input(node.outputs, 'excluded')
         for index, why in excluded.items():
             self.report(f'displaced supercell {index} not labelled: {why.get("reason")} ({why.get("message", "")})')
         if not node.is_finished_ok:

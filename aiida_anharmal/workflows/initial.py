@@ -23,6 +23,7 @@ from aiida.engine import ToContext, WorkChain, if_
 from .. import exit_codes
 from ..data.training_set import TrainingSet
 from ..functions.initial import MODES, check_initial_parameters, harmonic_sampling, random_sampling, split_initial
+from ..ports import dict_input
 from .common import describe
 from .label import LabelWorkChain
 
@@ -34,7 +35,7 @@ def check_initial_inputs(value: dict) -> str | None:
     """An error message for an initialisation request that cannot run, else ``None``."""
     mode = value['mode'].value
     try:
-        p = check_initial_parameters(mode, value['parameters'].get_dict() if 'parameters' in value else {})
+        p = check_initial_parameters(mode, dict_input(value, 'parameters'))
     except ValueError as exc:
         return str(exc)
     if NEEDS[mode] not in value:

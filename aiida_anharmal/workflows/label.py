@@ -11,11 +11,12 @@ from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, WorkChain, 
 from .. import exit_codes
 from ..calculations.label import LabelCalculation
 from ..calculations.label import validate_inputs as validate_label_inputs
-from ..core.labellers import get_labeller
+from ..core.labelling.labellers import get_labeller
 from ..data.ensemble import Ensemble
 from ..data.mlip_model import MLIPModel
 from ..data.training_set import TrainingSet
 from ..functions.datasets import collect_labels
+from ..ports import dict_input
 from ..protocols import ProtocolMixin, recursive_merge
 from .common import add_options_input, options_message
 
@@ -94,13 +95,13 @@ class LabelBaseWorkChain(BaseRestartWorkChain):
     )
     def handle_scf_not_converged(self, node):
         """Retry the unconverged structures with the engine's SCF fix (more iterations, gentler mixing)."""
-        failures = node.outputs.failures.get_dict() if 'failures' in node.outputs else {}
+        failures = dict_input(node.outputs, 'failures')
         n_scf = sum(f['reason'] == 'scf_not_converged' for f in failures.values())
         if not n_scf:
             return None
         self.ctx.scf_retries += 1
         labeller = get_labeller(self.ctx.inputs.engine.value)
-        old = self.ctx.inputs.parameters.get_dict() if 'parameters' in self.ctx.inputs else {}
+        old = dict_input(self.ctx.inputs, 'parameters')
         new = labeller.scf_retry_parameters(old, self.ctx.scf_retries)
         if new is None:
             return None

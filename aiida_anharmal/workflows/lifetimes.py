@@ -19,6 +19,7 @@ from ..calculations.md import add_reference_inputs
 from ..data.ensemble import Ensemble
 from ..data.force_constants import ForceConstants
 from ..data.mlip_model import MLIPModel
+from ..ports import dict_input
 from ..protocols import ProtocolMixin, recursive_merge
 from .common import add_options_input, describe, options_message, set_reference
 from .md import MDBaseWorkChain
@@ -34,13 +35,13 @@ def validate_lifetimes_inputs(value, ctx=None):
         parameters = value[key].get_dict() if key in value else {}
         if parameters.get('dynamics', expected) != expected:
             return f'`{key}` must be {expected} dynamics, not {parameters["dynamics"]}'
-    production = value['production'].get_dict() if 'production' in value else {}
+    production = dict_input(value, 'production')
     frames = production.get('steps', 0) // max(production.get('save_stride', 1), 1)
-    analysis = value['analysis'].get_dict() if 'analysis' in value else {}
+    analysis = dict_input(value, 'analysis')
     unknown = sorted(set(analysis) - PARAMETER_KEYS)
     if unknown:
         return f'unknown `analysis` key(s) {unknown}; allowed: {sorted(PARAMETER_KEYS)}'
-    from ..core.normal_modes import MIN_FRAMES
+    from ..core.phonons.normal_modes import MIN_FRAMES
 
     needed = analysis.get('min_frames', MIN_FRAMES)
     if frames < needed:
@@ -159,7 +160,7 @@ class LifetimesWorkChain(ProtocolMixin, WorkChain):
         if not node.is_finished_ok or 'trajectory' not in node.outputs:
             return self.exit_codes.ERROR_EXPLORATION_FAILED.format(message=f'production: {describe(node)}')
         self.out('trajectory', node.outputs.trajectory)
-        from ..core.normal_modes import MIN_FRAMES
+        from ..core.phonons.normal_modes import MIN_FRAMES
 
         problem = trajectory_problem(
             node.outputs.trajectory, self.inputs.harmonic, int(self.inputs.analysis.get('min_frames', MIN_FRAMES))

@@ -11,10 +11,10 @@ from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, WorkChain, 
 from .. import exit_codes
 from ..calculations.md import MDCalculation
 from ..calculations.md import validate_inputs as validate_md_inputs
-from ..core.guards import check_guard_settings, stop_rules
-from ..core.md import check_bias_settings
-from ..core.triggers import check_trigger_settings
+from ..core.md.loop import check_bias_settings
+from ..core.md.stop_rules import check_guard_settings, check_trigger_settings, stop_rules
 from ..data.ensemble import Ensemble
+from ..ports import dict_input
 from ..protocols import ProtocolMixin, recursive_merge
 from .common import add_options_input, describe, options_message
 
@@ -45,7 +45,7 @@ def stop_reason(trajectory: orm.TrajectoryData) -> str:
 
 
 def run_ends(trajectories: dict, frames: dict) -> list[dict]:
-    """What the start policies (:mod:`aiida_anharmal.core.exploration_start`) know of each run: label, whether
+    """What the start policies (:mod:`aiida_anharmal.core.learning.exploration_start`) know of each run: label, whether
     it ended normally (a guard-tripped run ends on the frame that tripped it), A of its last frame, T, seed."""
     ends = []
     for label, trajectory in trajectories.items():
@@ -120,7 +120,7 @@ EXPLORATION_KINDS = ('md', 'hal')
 def runs_message(temperatures, seeds, where: str = '') -> str | None:
     """Why the runs of ``temperatures`` x ``seeds`` cannot run (none, a temperature below 1 K, a seed that is not a
     non-negative integer, a repeated seed), else ``None``."""
-    from ..core.checks import check_seed, check_temperature
+    from ..core.structures.checks import check_seed, check_temperature
 
     if not temperatures or not seeds:
         return f'`{where}temperatures` and `{where}seeds` must each hold at least one value'
@@ -152,7 +152,7 @@ def validate_exploration_inputs(value, ctx=None):
     message = runs_message(temperatures, seeds)
     if message:
         return message
-    parameters = value['parameters'].get_dict() if 'parameters' in value else {}
+    parameters = dict_input(value, 'parameters')
     md = {
         'ensemble': value['ensemble'],
         'structure': value['structure'],
@@ -255,7 +255,7 @@ class ExplorationWorkChain(ProtocolMixin, WorkChain):
         return f'T{temperature_label(temperature)}_seed{seed}'
 
     def run_md(self):
-        parameters = self.inputs.parameters.get_dict() if 'parameters' in self.inputs else {}
+        parameters = dict_input(self.inputs, 'parameters')
         self.ctx.runs = []
         for temperature, seed in itertools.product(self.inputs.temperatures.get_list(), self.inputs.seeds.get_list()):
             label = self.run_label(temperature, seed)

@@ -24,6 +24,7 @@ from ..data.force_constants import ForceConstants
 from ..data.mlip_model import MLIPModel
 from ..data.training_set import TrainingSet
 from ..functions.perturbative import fc3_displacements, fc3_parameters_problem
+from ..ports import dict_input
 from ..protocols import ProtocolMixin, namespace_inputs, recursive_merge
 from .common import add_options_input, describe, options_message
 from .label import LabelWorkChain
@@ -35,13 +36,13 @@ def validate_inputs(value, ctx=None):
         message = fc3_parameters_problem(value['displacements'].get_dict())
         if message:
             return f'`displacements`: {message}'
-    analysis = value['analysis'].get_dict() if 'analysis' in value else {}
+    analysis = dict_input(value, 'analysis')
     unknown = sorted(set(analysis) - set(PARAMETER_DEFAULTS))
     if unknown:
         return f'unknown `analysis` key(s) {unknown}; allowed: {sorted(PARAMETER_DEFAULTS)}'
-    displacements = value['displacements'].get_dict() if 'displacements' in value else {}
+    displacements = dict_input(value, 'displacements')
     if 'harmonic' in value:  # the calculation's own check, on what the displacements will be
-        from ..core.harmonic import supercell_matrix_3x3
+        from ..core.phonons.harmonic import supercell_matrix_3x3
 
         harmonic_matrix = value['harmonic'].supercell_matrix
         matrix = displacements.get('supercell_matrix')

@@ -16,10 +16,11 @@ from aiida.engine import ToContext, WorkChain
 from .. import exit_codes
 from ..calculations.evaluate import EvaluateCalculation
 from ..calculations.md import MDCalculation, add_reference_inputs
-from ..core.labellers import get_labeller
+from ..core.labelling.labellers import get_labeller
 from ..data.ensemble import Ensemble
 from ..data.mlip_model import MLIPModel
 from ..functions.validation import compare_validation, reference_frames
+from ..ports import dict_input
 from ..protocols import ProtocolMixin, recursive_merge
 from .common import add_options_input, describe, set_reference
 from .md import MDBaseWorkChain
@@ -36,7 +37,7 @@ def validate_validation_inputs(value, ctx=None):
         return 'give at least one ensemble to compare with the reference engine'
     if REFERENCE in ensembles:
         return f'`{REFERENCE}` is the label of the ground-truth run: name the ensembles otherwise'
-    parameters = value['analysis'].get_dict() if 'analysis' in value else {}
+    parameters = dict_input(value, 'analysis')
     unknown = sorted(set(parameters) - {'equilibration', 'stride'})
     if unknown:
         return f'unknown `analysis` key(s) {unknown}; allowed: equilibration (fs), stride'

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from aiida_anharmal.core.acquisition import EnergyProbability, UncertaintyProbability, select, thin
+from aiida_anharmal.core.learning.acquisition import EnergyProbability, UncertaintyProbability, select, thin
 
 
 def test_uncertainty_probability_by_hand():
@@ -83,7 +83,7 @@ def test_nan_frames_are_never_drawn():
 
 
 def test_random_baseline_ignores_uncertainty():
-    from aiida_anharmal.core.acquisition import UniformProbability
+    from aiida_anharmal.core.learning.acquisition import UniformProbability
 
     uncertainty = np.linspace(0.0, 1.0, 200)
     energy = np.zeros(200)
@@ -102,7 +102,7 @@ def test_random_baseline_ignores_uncertainty():
 
 
 def test_trigger_frames_come_first_and_survive_the_cut():
-    from aiida_anharmal.core.acquisition import select_triggered
+    from aiida_anharmal.core.learning.acquisition import select_triggered
 
     # run 0: frames 0-3 (the last fired, low UCE); run 1: frames 4-6 (the last fired); run 2 not triggered
     run_index = np.array([0, 0, 0, 0, 1, 1, 1, 2, 2])

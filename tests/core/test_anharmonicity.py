@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aiida_anharmal.core.anharmonicity import HarmonicReference, harmonic_forces, minimum_image_displacements
+from aiida_anharmal.core.phonons.anharmonicity import HarmonicReference, harmonic_forces, minimum_image_displacements
 
 DATA = Path(__file__).parents[1] / 'data' / 'fhi_vibes_cspbi3_trajectory.nc'
 

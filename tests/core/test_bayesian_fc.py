@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-from aiida_anharmal.core.bayesian_fc import BayesianForceConstantModel, check_cutoffs, max_cutoff
-from aiida_anharmal.core.retrain import RETRAIN_RULES, EpsMinRule, TrajectoryAverageRule, make_retrain_rule
+from aiida_anharmal.core.bayesian.model import BayesianForceConstantModel, check_cutoffs, max_cutoff
+from aiida_anharmal.core.bayesian.retrain import RETRAIN_RULES, EpsMinRule, TrajectoryAverageRule, make_retrain_rule
 
 
 def cu_model(cutoffs=(3.5, 3.0)):
@@ -71,7 +71,7 @@ def test_bayesian_error_is_sqrt_diag_a_sigma_at_by_hand(known):
 
 
 def test_sigma_is_the_full_posterior_covariance_even_with_fewer_rows_than_parameters(known):
-    from aiida_anharmal.core.bayesian_fc import posterior_covariance
+    from aiida_anharmal.core.bayesian.model import posterior_covariance
 
     model, _, _, _ = known
     fit = model.fit()
@@ -109,7 +109,7 @@ def test_the_calculator_of_the_fit_matches_its_forces(known):
 def test_the_sensing_matrix_is_hiphives_structure_container_fit_matrix(known):
     from hiphive import StructureContainer
 
-    from aiida_anharmal.core.bayesian_fc import fit_structure
+    from aiida_anharmal.core.bayesian.model import fit_structure
 
     model, _, frames, _ = known
     container = StructureContainer(model.cluster_space)
@@ -118,7 +118,7 @@ def test_the_sensing_matrix_is_hiphives_structure_container_fit_matrix(known):
 
 
 def test_the_stored_arrays_rebuild_the_fitted_model(known):
-    from aiida_anharmal.core.bayesian_fc import model_arrays, model_from_arrays
+    from aiida_anharmal.core.bayesian.model import model_arrays, model_from_arrays
 
     model, _, frames, _ = known
     model.fit()
@@ -238,9 +238,9 @@ class CacheCalculator:
 @pytest.mark.slow
 def test_a_run_continued_after_a_refit_is_the_run_that_refits_in_place(tmp_path):
     """Dynamic training by stop, label, refit and continue equals one run that refits where it stands, bit for bit."""
-    from aiida_anharmal.core.dynamic_training import BayesianPotential, RetrainTrigger, dynamic_training
-    from aiida_anharmal.core.guards import build_stop_rules
-    from aiida_anharmal.core.md import MDSettings, read_frames, run_md
+    from aiida_anharmal.core.bayesian.dynamic_training import BayesianPotential, RetrainTrigger, dynamic_training
+    from aiida_anharmal.core.md.loop import MDSettings, read_frames, run_md
+    from aiida_anharmal.core.md.stop_rules import build_stop_rules
 
     labels = CachedEMT()
     rng = np.random.default_rng(3)
@@ -286,8 +286,8 @@ def test_a_run_continued_after_a_refit_is_the_run_that_refits_in_place(tmp_path)
 def test_a_committee_of_posterior_samples_drives_the_hal_bias_exactly(known):
     """Each posterior sample's forces are -dE/dx of its energy, so the HAL bias on the committee is conservative:
     F_HAL = -dE_HAL/dx by central differences; the draw is fixed by the seed and the fit's N_data."""
-    from aiida_anharmal.core.dynamic_training import BayesianPotential
-    from aiida_anharmal.core.hal import HALBias
+    from aiida_anharmal.core.bayesian.dynamic_training import BayesianPotential
+    from aiida_anharmal.core.md.hal import HALBias
 
     model, _, frames, _ = known
     model.fit()
@@ -311,7 +311,7 @@ def test_a_committee_of_posterior_samples_drives_the_hal_bias_exactly(known):
 
 
 def test_force_errors_of_a_fit_by_hand(known):
-    from aiida_anharmal.core.dynamic_convergence import force_errors
+    from aiida_anharmal.core.bayesian.convergence import force_errors
 
     model, _, frames, _ = known
     fit = model.fit()

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from aiida_anharmal.core.calibration import calibration, correlation, force_errors
+from aiida_anharmal.core.models.calibration import calibration, correlation, force_errors
 
 
 def test_force_errors_by_hand():

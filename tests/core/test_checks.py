@@ -4,9 +4,9 @@ import pytest
 from ase import Atoms
 from ase.build import bulk
 
-from aiida_anharmal.core.checks import StructureError, check_frames, check_species
-from aiida_anharmal.core.frames import Frames
-from aiida_anharmal.core.labellers import EngineError, check_request, get_labeller
+from aiida_anharmal.core.labelling.labellers import EngineError, check_request, get_labeller
+from aiida_anharmal.core.structures.checks import StructureError, check_frames, check_species
+from aiida_anharmal.core.structures.frames import Frames
 
 
 def frames_of(*atoms):

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from aiida_anharmal.core.acquisition import UncertaintyProbability, tail_bound
-from aiida_anharmal.core.convergence import IterationRecord, MaeAndSelection, RunRecord
+from aiida_anharmal.core.learning.acquisition import UncertaintyProbability, tail_bound
+from aiida_anharmal.core.learning.convergence import IterationRecord, MaeAndSelection, RunRecord
 
 
 def history(*rows):
@@ -105,7 +105,7 @@ def test_one_empty_exploration_is_not_enough_by_default():
 
 
 def test_quiet_explorations_is_checked():
-    from aiida_anharmal.core.convergence import check_convergence_parameters
+    from aiida_anharmal.core.learning.convergence import check_convergence_parameters
 
     assert check_convergence_parameters({})['quiet_explorations'] == 2
     with pytest.raises(ValueError, match='quiet_explorations'):
@@ -195,7 +195,7 @@ def test_the_limit_can_be_set_and_a_random_acquisition_is_never_quiet():
     # the random baseline has no threshold (no bound, no mean P(UCE)): it never converges
     history[-1] = main_job(3, 0.0214, 2.0, [(40, None, 8)], bound=None)
     assert MaeAndSelection(max_iterations=3)(history).reason == 'iteration_cap'
-    from aiida_anharmal.core.convergence import check_convergence_parameters
+    from aiida_anharmal.core.learning.convergence import check_convergence_parameters
 
     with pytest.raises(ValueError, match='max_mean_p_uncertainty'):
         check_convergence_parameters({'max_mean_p_uncertainty': 1.5})

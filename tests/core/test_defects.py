@@ -6,7 +6,7 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.geometry import find_mic
 
-from aiida_anharmal.core.defects import (
+from aiida_anharmal.core.structures.defects import (
     check_minimum,
     cui_frenkel_pair,
     frenkel_pair,
@@ -87,7 +87,7 @@ def test_the_frenkel_pair_of_a_given_supercell_keeps_its_atom_order():
 def test_a_frenkel_pair_is_in_the_interstitial_basin_and_the_crystal_is_not():
     """The Cu moved to (1/2, 0, 0) a is found there; the crystal, and the Cu 1.4 A along the way (before the
     midpoint 1.515 A), are not; 1.6 A along it is."""
-    from aiida_anharmal.core.defects import cui_frenkel_basin, cui_interstitial_sites
+    from aiida_anharmal.core.structures.defects import cui_frenkel_basin, cui_interstitial_sites
 
     a = 6.06
     pristine, defect = cui_frenkel_pair(a)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from aiida_anharmal.core.dynamic_convergence import (
+from aiida_anharmal.core.bayesian.convergence import (
     DYNAMIC_CONVERGENCE,
     NoisePlateau,
     RefitRecord,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-from aiida_anharmal.core.ensemble import EnsembleCalculator
+from aiida_anharmal.core.models.ensemble import EnsembleCalculator
 
 
 def tiny_model(seed, species=('Cu',), r_max=4.0):

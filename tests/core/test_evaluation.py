@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-from aiida_anharmal.core.anharmonicity import HarmonicReference
-from aiida_anharmal.core.ensemble import EnsembleCalculator
-from aiida_anharmal.core.evaluation import evaluate_frames, set_statistics
-from aiida_anharmal.core.frames import Frames
-from aiida_anharmal.core.uncertainty import EnsemblePrediction
+from aiida_anharmal.core.models.ensemble import EnsembleCalculator
+from aiida_anharmal.core.models.evaluation import evaluate_frames, set_statistics
+from aiida_anharmal.core.models.uncertainty import EnsemblePrediction
+from aiida_anharmal.core.phonons.anharmonicity import HarmonicReference
+from aiida_anharmal.core.structures.frames import Frames
 
 from .test_ensemble import tiny_model
 
@@ -86,7 +86,7 @@ class AnharmonicToy:
         self.reference, self.pattern, self.scales = reference, pattern, scales
 
     def predict(self, atoms):
-        from aiida_anharmal.core.anharmonicity import harmonic_forces, minimum_image_displacements
+        from aiida_anharmal.core.phonons.anharmonicity import harmonic_forces, minimum_image_displacements
 
         u = minimum_image_displacements(atoms.positions, self.reference.positions, self.reference.cell)
         f_ha = harmonic_forces(u, self.reference.force_constants)

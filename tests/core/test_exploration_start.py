@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from aiida_anharmal.core.exploration_start import (
+from aiida_anharmal.core.learning.exploration_start import (
     START_POLICIES,
     RunEnd,
     check_start_parameters,
@@ -44,7 +44,7 @@ def test_continue_skips_tripped_runs_and_runs_beyond_the_cap():
 @pytest.mark.parametrize(
     'parameters, match',
     [
-        ({'policy': 'restart'}, 'unknown exploration start policy `restart`; known: structure, test_frame, continue'),
+        ({'policy': 'restart'}, 'unknown exploration start policy `restart`; known: continue, structure, test_frame'),
         ({'policy': 'continue', 'max_anharmonicity': -1}, '`max_anharmonicity` must be a positive number'),
         ({'policy': 'structure', 'max_anharmonicity': 1.0}, r"unknown parameter\(s\) \['max_anharmonicity'\]"),
     ],
@@ -52,4 +52,4 @@ def test_continue_skips_tripped_runs_and_runs_beyond_the_cap():
 def test_bad_start_parameters(parameters, match):
     with pytest.raises(ValueError, match=match):
         check_start_parameters(parameters)
-    assert list(START_POLICIES.keys()) == ['structure', 'test_frame', 'continue']
+    assert list(START_POLICIES.keys()) == ['continue', 'structure', 'test_frame']  # entry points, by key

@@ -5,7 +5,7 @@ import pytest
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
-from aiida_anharmal.core.frames import Frames, _voigt
+from aiida_anharmal.core.structures.frames import Frames, _voigt
 
 
 def labelled_cu(n):

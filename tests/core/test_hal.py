@@ -5,17 +5,23 @@ import pytest
 from ase.build import bulk
 from ase.calculators.morse import MorsePotential
 
-from aiida_anharmal.core.guards import build_stop_rules
-from aiida_anharmal.core.hal import AdaptiveTau, HALBias, committee_sigma, mean_norm, sigma_gradient
-from aiida_anharmal.core.md import MDSettings, build_bias, check_bias_settings, read_checkpoint, read_frames, run_md
-from aiida_anharmal.core.triggers import (
+from aiida_anharmal.core.md.hal import AdaptiveTau, HALBias, committee_sigma, mean_norm, sigma_gradient
+from aiida_anharmal.core.md.loop import (
+    MDSettings,
+    build_bias,
+    check_bias_settings,
+    read_checkpoint,
+    read_frames,
+    run_md,
+)
+from aiida_anharmal.core.md.stop_rules import build_stop_rules, check_trigger_settings
+from aiida_anharmal.core.md.triggers import (
     MaxRelativeTrigger,
     SoftmaxTrigger,
-    check_trigger_settings,
     relative_force_uncertainty,
     softmax_score,
 )
-from aiida_anharmal.core.uncertainty import CalculatorCommittee, EnsemblePrediction
+from aiida_anharmal.core.models.uncertainty import CalculatorCommittee, EnsemblePrediction
 
 MORSE = [(0.30, 2.50), (0.35, 2.55), (0.28, 2.60)]
 

@@ -9,8 +9,8 @@ import pytest
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
-from aiida_anharmal.core.anharmonicity import harmonic_forces
-from aiida_anharmal.core.harmonic import (
+from aiida_anharmal.core.phonons.anharmonicity import harmonic_forces
+from aiida_anharmal.core.phonons.harmonic import (
     DISPLACEMENT_INDEX_KEY,
     DisplacementSet,
     check_supercell_matches,
@@ -19,8 +19,7 @@ from aiida_anharmal.core.harmonic import (
     make_displacements,
     phonopy_object,
 )
-from aiida_anharmal.core.phonon_spectra import band_structure, density_of_states, frequencies_at, gamma_frequencies
-from aiida_anharmal.core.phonopy_io import (
+from aiida_anharmal.core.phonons.phonopy_io import (
     force_constants_from_matrix,
     force_constants_to_matrix,
     full_force_constants,
@@ -28,6 +27,7 @@ from aiida_anharmal.core.phonopy_io import (
     phonopy_yaml_text,
     save_phonopy_yaml,
 )
+from aiida_anharmal.core.phonons.spectra import band_structure, density_of_states, frequencies_at, gamma_frequencies
 
 X_POINT = [0.5, 0.0, 0.5]  # in the reduced coordinates of phonopy's fcc primitive cell's reciprocal cell
 

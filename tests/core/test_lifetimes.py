@@ -5,8 +5,8 @@ import pytest
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
-from aiida_anharmal.core.harmonic import force_constants_with
-from aiida_anharmal.core.lifetimes import (
+from aiida_anharmal.core.phonons.harmonic import force_constants_with
+from aiida_anharmal.core.phonons.lifetimes import (
     BEYOND_RUN,
     NO_FLUCTUATION,
     OK,
@@ -17,7 +17,7 @@ from aiida_anharmal.core.lifetimes import (
     ioffe_regel_fraction,
     lifetime_table,
 )
-from aiida_anharmal.core.normal_modes import ENERGY_UNIT, check_frames, commensurate_modes, project
+from aiida_anharmal.core.phonons.normal_modes import ENERGY_UNIT, check_frames, commensurate_modes, project
 
 
 @pytest.fixture(scope='module')
@@ -123,9 +123,9 @@ def test_a_harmonic_crystal_has_no_finite_lifetime(cu_phonon):
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
     from ase.md.verlet import VelocityVerlet
 
-    from aiida_anharmal.core.anharmonicity import HarmonicCalculator, HarmonicReference
-    from aiida_anharmal.core.harmonic import force_constants_to_matrix
-    from aiida_anharmal.core.phonopy_io import phonopy_to_ase
+    from aiida_anharmal.core.phonons.anharmonicity import HarmonicCalculator, HarmonicReference
+    from aiida_anharmal.core.phonons.harmonic import force_constants_to_matrix
+    from aiida_anharmal.core.phonons.phonopy_io import phonopy_to_ase
 
     modes = commensurate_modes(cu_phonon)
     reference = HarmonicReference(modes.positions, modes.cell, force_constants_to_matrix(cu_phonon.force_constants))
@@ -199,7 +199,7 @@ def test_a_drifting_crystal_projects_as_a_resting_one(cu_phonon):
 
 
 def test_weighted_statistics_count_each_mode_by_its_multiplicity():
-    from aiida_anharmal.core.lifetimes import mode_summary, weighted_median
+    from aiida_anharmal.core.phonons.lifetimes import mode_summary, weighted_median
 
     assert weighted_median([1.0, 2.0, 3.0], [1, 1, 5]) == 3.0
     assert weighted_median([1.0, 2.0, 3.0, 4.0]) == 2.5  # no weights: numpy's median

@@ -4,16 +4,11 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-from aiida_anharmal.core.anharmonicity import HarmonicReference, harmonic_forces, minimum_image_displacements
-from aiida_anharmal.core.guards import (
-    ForceCapGuard,
-    MinDistanceGuard,
-    TemperatureGuard,
-    UncertaintyCapGuard,
-    build_stop_rules,
-)
-from aiida_anharmal.core.md import MDSettings, read_checkpoint, read_frames, run_md
-from aiida_anharmal.core.uncertainty import EnsemblePrediction
+from aiida_anharmal.core.md.guards import ForceCapGuard, MinDistanceGuard, TemperatureGuard, UncertaintyCapGuard
+from aiida_anharmal.core.md.loop import MDSettings, read_checkpoint, read_frames, run_md
+from aiida_anharmal.core.md.stop_rules import build_stop_rules
+from aiida_anharmal.core.models.uncertainty import EnsemblePrediction
+from aiida_anharmal.core.phonons.anharmonicity import HarmonicReference, harmonic_forces, minimum_image_displacements
 
 
 def cu_reference():

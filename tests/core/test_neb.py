@@ -7,8 +7,7 @@ from ase.calculators.emt import EMT
 from ase.mep import NEB, NEBTools
 from ase.optimize import BFGS, FIRE
 
-from aiida_anharmal.core import defects
-from aiida_anharmal.core.neb import (
+from aiida_anharmal.core.md.neb import (
     GuardTripped,
     NEBSettings,
     check_images,
@@ -16,7 +15,8 @@ from aiida_anharmal.core.neb import (
     path_profile,
     run_neb,
 )
-from aiida_anharmal.core.uncertainty import CalculatorAsEnsemble
+from aiida_anharmal.core.models.uncertainty import CalculatorAsEnsemble
+from aiida_anharmal.core.structures import defects
 
 
 def relaxed(atoms):

@@ -7,9 +7,9 @@ import pytest
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
-from aiida_anharmal.core.anharmonicity import HarmonicCalculator
-from aiida_anharmal.core.harmonic import force_constants_to_matrix, force_constants_with
-from aiida_anharmal.core.perturbative import (
+from aiida_anharmal.core.phonons.anharmonicity import HarmonicCalculator
+from aiida_anharmal.core.phonons.harmonic import force_constants_to_matrix, force_constants_with
+from aiida_anharmal.core.phonons.perturbative import (
     NO_MODE,
     NO_SCATTERING,
     OK,
@@ -18,7 +18,7 @@ from aiida_anharmal.core.perturbative import (
     make_fc3_displacements,
     perturbative_lifetimes,
 )
-from aiida_anharmal.core.phonopy_io import phonopy_to_ase
+from aiida_anharmal.core.phonons.phonopy_io import phonopy_to_ase
 
 MESH = (5, 5, 5)
 
@@ -103,7 +103,7 @@ def test_the_table_flags_acoustic_gamma_modes_and_lists_every_mode_with_its_weig
 
 def test_a_harmonic_crystal_has_no_linewidth(cu_phonon):
     """Forces of the harmonic model itself: fc3 vanishes, so does every linewidth; the lifetimes are infinite."""
-    from aiida_anharmal.core.anharmonicity import HarmonicReference
+    from aiida_anharmal.core.phonons.anharmonicity import HarmonicReference
 
     supercell = phonopy_to_ase(cu_phonon.supercell)
     reference = HarmonicReference(

@@ -5,9 +5,7 @@ import pytest
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
-from aiida_anharmal.core.defects import vacancy_hop
-from aiida_anharmal.core.frames import Frames
-from aiida_anharmal.core.rare_event_set import (
+from aiida_anharmal.core.learning.rare_event_set import (
     CURVE_KEYS,
     check_independent,
     curve_point,
@@ -17,6 +15,8 @@ from aiida_anharmal.core.rare_event_set import (
     parts_of,
     path_part,
 )
+from aiida_anharmal.core.structures.defects import vacancy_hop
+from aiida_anharmal.core.structures.frames import Frames
 
 
 @pytest.fixture(scope='module')

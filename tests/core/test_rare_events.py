@@ -6,20 +6,20 @@ import numpy as np
 import pytest
 from ase.units import kB
 
-from aiida_anharmal.core.acquisition import (
+from aiida_anharmal.core.learning.acquisition import (
     EnergyProbability,
     PerRunProbability,
     check_acquisition_parameters,
     energy_statistics_at,
 )
-from aiida_anharmal.core.convergence import (
+from aiida_anharmal.core.learning.convergence import (
     IterationRecord,
     RunRecord,
     check_convergence_parameters,
     make_rule,
 )
-from aiida_anharmal.core.guards import TRIGGERS
-from aiida_anharmal.core.triggers import UncertaintyThresholdTrigger, build_trigger, check_trigger_settings
+from aiida_anharmal.core.md.stop_rules import TRIGGERS, build_trigger, check_trigger_settings
+from aiida_anharmal.core.md.triggers import UncertaintyThresholdTrigger
 
 from .test_hal import prediction_with_spread, run
 
@@ -101,7 +101,7 @@ def test_a_hotter_run_is_stopped_against_the_uncertainty_of_its_own_temperature(
     assert hot.check(None, prediction_with_spread([edge * 1.01])) is not None
     with pytest.raises(ValueError, match='needs the `reference_temperature`'):
         build_trigger({'kind': 'uncertainty', 'threshold': 0.04, 'exponent': 0.5}, 900.0)
-    from aiida_anharmal.core.probabilities import uncertainty_statistics_at
+    from aiida_anharmal.core.learning.probabilities import uncertainty_statistics_at
 
     assert uncertainty_statistics_at(0.03, 0.005, 300.0, 1200.0, 0.5) == pytest.approx((0.06, 0.01))
     assert uncertainty_statistics_at(0.03, 0.005, 300.0, 1200.0, 0.0) == (0.03, 0.005)
@@ -144,7 +144,7 @@ def test_a_run_stops_where_the_committee_becomes_unsure_and_keeps_every_frame(tm
 # ----------------------------------------------------------------------------- P(U) at the run's temperature
 def test_per_run_uncertainty_statistics_by_hand():
     """uncertainty_exponent 1/2: the 1200 K run's frames are judged against mu and sigma twice the 300 K test set's."""
-    from aiida_anharmal.core.acquisition import UncertaintyProbability
+    from aiida_anharmal.core.learning.acquisition import UncertaintyProbability
 
     test_set = UncertaintyProbability(0.03, 0.005)
     hot = UncertaintyProbability(0.06, 0.01)
@@ -290,7 +290,7 @@ def test_the_recorded_main_job_of_300_k_runs_gives_no_evidence_to_the_ladder_rul
     from dataclasses import replace
     from pathlib import Path
 
-    from aiida_anharmal.core.convergence import history_from_rows
+    from aiida_anharmal.core.learning.convergence import history_from_rows
 
     data = json.loads((Path(__file__).parents[1] / 'data' / 'cui_main_job_history.json').read_text())
     history = history_from_rows(data['rows'], data['ensembles'])

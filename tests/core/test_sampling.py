@@ -6,7 +6,7 @@ from ase import Atoms, units
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
-from aiida_anharmal.core.sampling import (
+from aiida_anharmal.core.structures.sampling import (
     harmonic_samples,
     initial_split,
     mode_variances,

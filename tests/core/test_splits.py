@@ -2,7 +2,7 @@
 
 import pytest
 
-from aiida_anharmal.core.splits import subsample_splits
+from aiida_anharmal.core.structures.splits import subsample_splits
 
 
 def test_splits_are_disjoint_deterministic_and_differ():

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from aiida_anharmal.core.uncertainty import EnsemblePrediction, force_uncertainty, population_std
+from aiida_anharmal.core.models.uncertainty import EnsemblePrediction, force_uncertainty, population_std
 
 
 def test_population_std_uses_one_over_n():

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from aiida_anharmal.core.anharmonicity import harmonic_forces, minimum_image_displacements
-from aiida_anharmal.core.md import MDSettings, read_frames, run_md
-from aiida_anharmal.core.validation import reference_frame_indices, run_summary
+from aiida_anharmal.core.learning.validation import reference_frame_indices, run_summary
+from aiida_anharmal.core.md.loop import MDSettings, read_frames, run_md
+from aiida_anharmal.core.phonons.anharmonicity import harmonic_forces, minimum_image_displacements
 
 from .test_md import ModelPotential, cu_reference
 

@@ -151,7 +151,7 @@ def label_cases():
 # ---------------------------------------------------------------------------------------------- md
 def md_frames(n_frames: int):
     """``frames.bin`` + ``frames.json`` of ``n_frames`` frames, written by the MD program's recorder."""
-    from aiida_anharmal.core.md_files import FrameRecorder
+    from aiida_anharmal.core.md.files import FrameRecorder
 
     def write(path: Path):
         recorder = FrameRecorder(path.parent, N_ATOMS, per_atom=True)
@@ -200,7 +200,7 @@ def md_cases():
         'not_finite': 324,
         'anharmonicity_too_large': 325,
     }
-    from aiida_anharmal.core.guards import TRIGGERS
+    from aiida_anharmal.core.md.stop_rules import TRIGGERS
 
     guards.update({rule.reason: rule.exit_status for rule in TRIGGERS})  # a trigger ends a run like a guard
     for reason, code in guards.items():
