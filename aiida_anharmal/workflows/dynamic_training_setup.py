@@ -13,6 +13,7 @@ from ..data.training_set import TrainingSet
 from ..functions.bayesian_fc import check_fit_parameters
 from ..ports import dict_input
 from ..protocols import OPEN_KEYS, namespace_inputs, recursive_merge
+from .codes import resolve_codes
 from .common import add_options_input, options_message
 from .initial import InitialDataWorkChain, check_initial_inputs
 from .label import LabelWorkChain
@@ -205,6 +206,7 @@ class DynamicTrainingSetup:
         """
         from ase.build import make_supercell
 
+        codes = resolve_codes(codes, required=('label', 'md'))
         inputs = cls.get_protocol_inputs(protocol, overrides)
         atoms = primitive.get_ase() if isinstance(primitive, orm.StructureData) else primitive
         matrix = np.array(supercell_matrix, dtype=int)

@@ -23,6 +23,7 @@ from ..functions.harmonic import (
 )
 from ..ports import dict_input
 from ..protocols import ProtocolMixin, namespace_inputs
+from .codes import resolve_codes
 from .common import describe, options_message
 from .label import LabelWorkChain
 
@@ -178,7 +179,13 @@ class HarmonicWorkChain(ProtocolMixin, WorkChain):
         if not isinstance(structure, orm.StructureData):
             structure = orm.StructureData(ase=structure)
         label = LabelWorkChain.get_builder_from_protocol(
-            code, None, engine, inputs['label_protocol'], inputs.get('label'), model=model, options=options
+            code if code is not None else resolve_codes(None, required=('label',))['label'],
+            None,
+            engine,
+            inputs['label_protocol'],
+            inputs.get('label'),
+            model=model,
+            options=options,
         )
         matrix = inputs.get('supercell_matrix')
         if matrix is None:

@@ -21,6 +21,7 @@ from ..data.force_constants import ForceConstants
 from ..data.mlip_model import MLIPModel
 from ..ports import dict_input
 from ..protocols import ProtocolMixin, recursive_merge
+from .codes import resolve_codes
 from .common import add_options_input, describe, options_message, set_reference
 from .md import MDBaseWorkChain
 from .validation import run_ended
@@ -109,6 +110,7 @@ class LifetimesWorkChain(ProtocolMixin, WorkChain):
         inputs = cls.get_protocol_inputs(protocol, overrides)
         builder = cls.get_builder()
         builder.harmonic = harmonic
+        codes = resolve_codes(codes, required=('md', 'lifetimes'))
         builder.md_code, builder.lifetimes_code = codes['md'], codes['lifetimes']
         if ensemble is not None:
             builder.ensemble = ensemble

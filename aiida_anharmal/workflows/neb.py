@@ -23,6 +23,7 @@ from ..data.ensemble import Ensemble
 from ..data.mlip_model import MLIPModel
 from ..functions.neb import compare_paths, path_structures
 from ..protocols import ProtocolMixin, namespace_inputs, recursive_merge
+from .codes import resolve_codes
 from .common import add_options_input, describe, engine_reference, options_message
 from .label import LabelWorkChain
 
@@ -98,6 +99,7 @@ class NEBWorkChain(ProtocolMixin, WorkChain):
         :param codes: ``{'neb', 'label'}`` -> codes. :param initial, final: StructureData or ASE Atoms.
         :param overrides: protocol values to replace (``parameters``, ``reference_neb``, ``label``, ...).
         """
+        codes = resolve_codes(codes, required=('neb', 'label'))
         inputs = cls.get_protocol_inputs(protocol, overrides)
         builder = cls.get_builder()
         builder.code = codes['neb']

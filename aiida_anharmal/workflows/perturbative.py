@@ -26,6 +26,7 @@ from ..data.training_set import TrainingSet
 from ..functions.perturbative import fc3_displacements, fc3_parameters_problem
 from ..ports import dict_input
 from ..protocols import ProtocolMixin, namespace_inputs, recursive_merge
+from .codes import resolve_codes
 from .common import add_options_input, describe, options_message
 from .label import LabelWorkChain
 
@@ -126,6 +127,7 @@ class PerturbativeWorkChain(ProtocolMixin, WorkChain):
         :param overrides: e.g. ``{'displacements': {'cutoff_pair_distance': 5.0}, 'analysis': {'mesh': [9, 9, 9]},
             'label': {'batch_size': 20}}``; ``label`` overrides the labelling protocol named by ``label_protocol``.
         """
+        codes = resolve_codes(codes, required=('label', 'perturbative'))
         inputs = cls.get_protocol_inputs(protocol, overrides)
         label = LabelWorkChain.get_builder_from_protocol(
             codes['label'],

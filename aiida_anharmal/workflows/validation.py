@@ -22,6 +22,7 @@ from ..data.mlip_model import MLIPModel
 from ..functions.validation import compare_validation, reference_frames
 from ..ports import dict_input
 from ..protocols import ProtocolMixin, recursive_merge
+from .codes import resolve_codes
 from .common import add_options_input, describe, set_reference
 from .md import MDBaseWorkChain
 
@@ -187,6 +188,7 @@ class ValidationMDWorkChain(ProtocolMixin, WorkChain):
             builder.guards = orm.Dict(inputs['guards'])
         set_reference(builder, engine, model, engine_parameters)
         builder.analysis = orm.Dict(inputs['analysis'])
+        codes = resolve_codes(codes, optional=('md', 'evaluate'))  # an enclosing loop may set them
         for port, name in (('md_code', 'md'), ('evaluate_code', 'evaluate')):
             if codes.get(name) is not None:
                 builder[port] = codes[name]
