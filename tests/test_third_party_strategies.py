@@ -21,6 +21,7 @@ from aiida_anharmal.core.md.stop_rules import GUARDS
 from aiida_anharmal.core.registry import Registry
 
 from .conftest import stop_daemon
+from .test_guard_registry import reset_specs
 
 PROBE = Path(__file__).parent / 'plugin_probe'
 OPTIONS = {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}, 'max_wallclock_seconds': 300}
@@ -28,10 +29,9 @@ LJ = {'sigma': 2.27, 'epsilon': 0.4, 'rc': 5.0}
 
 
 def forget_strategies():
-    """Registries and the MD calculation's spec (its exit codes come from the stop rules) built again."""
+    """Registries and the MD calculation's spec built again."""
     Registry.reload_all()
-    if '_spec' in MDCalculation.__dict__:
-        del MDCalculation._spec
+    reset_specs()
 
 
 @pytest.fixture

@@ -84,3 +84,8 @@ def resolve_codes(code=None, required=(), optional=()) -> dict:
             f'`code={{{", ".join(repr(role) + ": ..." for role in missing)}}}`'
         )
     return codes
+
+
+def code_or_setup(code, role: str) -> orm.AbstractCode:
+    """``code`` itself, or where it is ``None`` the code of ``role`` that ``anharmal setup`` made on ``localhost``."""
+    return code if code is not None else resolve_codes(None, required=(role,))[role]

@@ -15,7 +15,7 @@ from ..functions.datasets import subsample
 from ..functions.ensembles import assemble_ensemble
 from ..ports import dict_input, input_value
 from ..protocols import ProtocolMixin, recursive_merge
-from .codes import resolve_codes
+from .codes import code_or_setup
 from .common import add_options_input, describe, options_message
 from .train import TrainBaseWorkChain
 
@@ -150,7 +150,7 @@ class EnsembleWorkChain(ProtocolMixin, WorkChain):
         """
         inputs = cls.get_protocol_inputs(protocol, overrides)
         builder = cls.get_builder()
-        builder.code = code if code is not None else resolve_codes(None, required=('train',))['train']
+        builder.code = code_or_setup(code, 'train')
         builder.n_sub = orm.Int(inputs['n_sub'])
         builder.seeds = orm.List(list(inputs['seeds']))
         builder.validation_ratio = orm.Float(inputs['validation_ratio'])

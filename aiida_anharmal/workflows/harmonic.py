@@ -23,7 +23,7 @@ from ..functions.harmonic import (
 )
 from ..ports import dict_input
 from ..protocols import ProtocolMixin, namespace_inputs
-from .codes import resolve_codes
+from .codes import code_or_setup
 from .common import describe, options_message
 from .label import LabelWorkChain
 
@@ -179,7 +179,7 @@ class HarmonicWorkChain(ProtocolMixin, WorkChain):
         if not isinstance(structure, orm.StructureData):
             structure = orm.StructureData(ase=structure)
         label = LabelWorkChain.get_builder_from_protocol(
-            code if code is not None else resolve_codes(None, required=('label',))['label'],
+            code_or_setup(code, 'label'),
             None,
             engine,
             inputs['label_protocol'],

@@ -18,7 +18,7 @@ from ..data.training_set import TrainingSet
 from ..functions.datasets import collect_labels
 from ..ports import dict_input
 from ..protocols import ProtocolMixin, recursive_merge
-from .codes import resolve_codes
+from .codes import code_or_setup
 from .common import add_options_input, options_message
 
 NOTHING_LABELLED = 'no structure could be labelled; see the `excluded` output for the reasons'
@@ -224,7 +224,7 @@ class LabelWorkChain(ProtocolMixin, WorkChain):
         builder.engine = orm.Str(engine)
         builder.parameters = orm.Dict(inputs['engines'][engine])
         builder.settings = orm.Dict(inputs.get('settings', {}))
-        builder.code = code if code is not None else resolve_codes(None, required=('label',))['label']
+        builder.code = code_or_setup(code, 'label')
         builder.batch_size = orm.Int(inputs['batch_size'])
         builder.max_restarts = orm.Int(inputs['max_restarts'])
         builder.options = recursive_merge(inputs['options'], options or {})

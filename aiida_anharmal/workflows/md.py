@@ -16,7 +16,7 @@ from ..core.md.stop_rules import check_guard_settings, check_trigger_settings, s
 from ..data.ensemble import Ensemble
 from ..ports import dict_input
 from ..protocols import ProtocolMixin, recursive_merge
-from .codes import resolve_codes
+from .codes import code_or_setup
 from .common import add_options_input, describe, options_message
 
 
@@ -244,7 +244,7 @@ class ExplorationWorkChain(ProtocolMixin, WorkChain):
                 builder[name] = orm.Dict(inputs[name])
             elif exploration == 'hal':
                 builder[name] = orm.Dict(check(inputs['hal'][name]))
-        builder.code = code if code is not None else resolve_codes(None, required=('md',))['md']
+        builder.code = code_or_setup(code, 'md')
         builder.max_restarts = orm.Int(inputs['max_restarts'])
         builder.options = recursive_merge(inputs['options'], options or {})
         if harmonic is not None:
