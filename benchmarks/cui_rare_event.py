@@ -10,7 +10,7 @@ and to the trigger; writes ``results/cui_rare_event_reach_<tag>.{json,md}``::
 
     OMP_NUM_THREADS=1 python benchmarks/cui_rare_event.py reach --al PK [--iteration 3] [--seeds 3] [--steps 2000]
 
-``record``: the results of a finished main job (``anharmal demo al``) in the form of issue 24: the
+``record``: the results of a finished main job (``anharmal demo al``) with fixed keys: the
 reference's defect energy and barrier, per iteration the labels, the ensemble's own defect energy
 and barrier and the largest UCE_F^max along its path, the final ones, the decision, the labels in all
 and the minutes; ``results/cui_rare_event_<tag>.json`` and a ``.md`` beside it::
